@@ -1,0 +1,124 @@
+"""Model inputs: slots aggregated into classes of interchangeable slots, and power shares.
+
+Slots are interchangeable when they take the same rack types and put a rack's
+load on the same power devices, CDU and air zone: the model then only needs to
+know *how many* racks of each type go into such a class, not which slot gets
+which rack. This removes the symmetry that makes a slot-by-slot model hopeless
+at hall scale (see docs/formulation.md). Racks already installed form classes of
+their own, fixed to their type.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.site import NO_INDEX, Site
+
+SHARE_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class SlotClass:
+    """Interchangeable slots: same feeds and share, CDU, air zone and eligible types."""
+
+    slots: tuple[int, ...]
+    """Slot indices in instance order; racks fill them front to back."""
+    feeds: tuple[int, int]
+    primary_share: float
+    cdu: int
+    air_zone: int
+    types: tuple[int, ...]
+    """Rack types the slots may take (by cooling, floor rating and air-heat limit)."""
+    installed_type: int = NO_INDEX
+    """For a class holding one installed rack: its type, which the model keeps fixed."""
+
+    @property
+    def size(self) -> int:
+        return len(self.slots)
+
+
+@dataclass(frozen=True)
+class FailoverRow:
+    """Share of each class's rack load that device ``device`` carries while ``failed`` is out."""
+
+    failed: int
+    device: int
+    share: np.ndarray
+
+
+@dataclass(frozen=True)
+class ModelData:
+    site: Site
+    classes: tuple[SlotClass, ...]
+    normal_share: np.ndarray
+    """(class, device): share of a rack's load on each device in normal operation."""
+    failover_rows: tuple[FailoverRow, ...]
+    """Only the (failed, device) pairs where some load moves onto the device; every other
+    pair is implied by the normal-operation limit, which is never above the failover one."""
+
+
+def slot_classes(site: Site) -> tuple[SlotClass, ...]:
+    """Group the free slots into classes; each installed rack gets a class of its own."""
+    eligible = site.eligible()
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    classes: list[SlotClass] = []
+    for s in range(site.n_slots):
+        feeds = (int(site.slot_feeds[s, 0]), int(site.slot_feeds[s, 1]))
+        types = tuple(int(t) for t in np.flatnonzero(eligible[s]))
+        key = (
+            feeds,
+            float(site.slot_primary_share[s]),
+            int(site.slot_cdu[s]),
+            int(site.slot_air_zone[s]),
+            types,
+        )
+        if s in site.installed:
+            classes.append(SlotClass((s,), *key, installed_type=site.installed[s]))
+        elif types:
+            groups[key].append(s)
+    classes.extend(SlotClass(tuple(slots), *key) for key, slots in groups.items())
+    classes.sort(key=lambda c: c.slots[0])
+    return tuple(classes)
+
+
+def _share_vector(site: Site, feeds: tuple[int, int], primary: float, failed: int) -> np.ndarray:
+    """Share of one rack's load on every device, with device ``failed`` out (-1: none).
+
+    A rack's load flows through each feed and every device above it. When a
+    failure cuts one feed, the other carries the whole rack; when it cuts both,
+    the rack is down and loads nothing.
+    """
+    share = np.zeros(len(site.device_ids))
+    paths = [site.device_path(f) if f != NO_INDEX else [] for f in feeds]
+    lost = [failed in p for p in paths]
+    weights = (primary, 1.0 - primary) if feeds[1] != NO_INDEX else (1.0, 0.0)
+    if lost[0] and not lost[1]:
+        weights = (0.0, 1.0)
+    elif lost[1] and not lost[0]:
+        weights = (1.0, 0.0)
+    elif lost[0] and lost[1]:
+        weights = (0.0, 0.0)
+    for path, weight in zip(paths, weights, strict=True):
+        share[path] += weight
+    return share
+
+
+def build_model_data(site: Site) -> ModelData:
+    classes = slot_classes(site)
+    normal = np.array(
+        [_share_vector(site, c.feeds, c.primary_share, NO_INDEX) for c in classes]
+    ).reshape(len(classes), len(site.device_ids))
+    rows: list[FailoverRow] = []
+    for failed in np.flatnonzero(site.device_can_fail):
+        failed = int(failed)
+        dead = np.array([failed in site.device_path(d) for d in range(len(site.device_ids))])
+        after = normal.copy()
+        for k, c in enumerate(classes):
+            if any(f != NO_INDEX and failed in site.device_path(f) for f in c.feeds):
+                after[k] = _share_vector(site, c.feeds, c.primary_share, failed)
+        gains = (after > normal + SHARE_EPS).any(axis=0) & ~dead
+        rows.extend(FailoverRow(failed, int(d), after[:, d].copy()) for d in np.flatnonzero(gains))
+    return ModelData(site, classes, normal, tuple(rows))

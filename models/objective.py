@@ -1,0 +1,61 @@
+"""Objectives, solved lexicographically.
+
+1. primary (maximized): GPUs (default), the rack types' ``value``, or IT kW:
+
+       sum_{k,t} w_t place[k, t]                                      (objective-primary)
+
+2. tie-break (minimized, with the primary held at its optimum): among layouts of
+   equal primary value, first keep liquid slots for liquid racks, then prefer
+   racks toward the front of the hall:
+
+       sum_{k,t} (waste_kt + rank_k / 2) place[k, t]
+
+   where waste_kt = 1 when an air-cooled rack type t takes a liquid slot of class k,
+   and rank_k in [0, 1) is the position of the class's first slot in instance
+   order. The same instance therefore always gives the same layout, liquid
+   capacity is not stranded by air racks, and free space stays contiguous at the
+   back of the hall. Within a class, racks fill slots in instance order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+
+from models.data import ModelData
+from models.expressions import class_load
+from optimizer.schema import Objective
+from optimizer.site import NO_INDEX
+
+
+def primary_weights(data: ModelData) -> list[float]:
+    """Objective weight of one rack of each type."""
+    site = data.site
+    if site.objective is Objective.MAX_VALUE:
+        return [t.value for t in site.rack_types]
+    if site.objective is Objective.MAX_IT_KW:
+        return [t.it_kw for t in site.rack_types]
+    return [float(t.gpus) for t in site.rack_types]
+
+
+def tie_break_weights(data: ModelData) -> dict[tuple[int, int], float]:
+    """Tie-break cost of one rack of type t in slot class k (see the module docstring)."""
+    n = max(data.site.n_slots, 1)
+    weights = {}
+    for k, c in enumerate(data.classes):
+        liquid_slot = c.cdu != NO_INDEX and bool(data.site.slot_liquid[c.slots[0]])
+        for t, spec in enumerate(data.site.rack_types):
+            waste = 1.0 if liquid_slot and not spec.needs_liquid else 0.0
+            weights[k, t] = waste + 0.5 * c.slots[0] / n
+    return weights
+
+
+def add_objectives(m: pyo.ConcreteModel, data: ModelData) -> None:
+    m.objective_primary = pyo.Objective(
+        expr=class_load(m, np.ones(len(data.classes)), primary_weights(data)),
+        sense=pyo.maximize,
+    )
+    weights = tie_break_weights(data)
+    m.objective_tie_break = pyo.Objective(
+        expr=sum(weights[k, t] * m.place[k, t] for k, t in m.pairs), sense=pyo.minimize
+    )

@@ -1,0 +1,79 @@
+"""The shipped rack catalog and how an instance's rack types resolve against it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+from optimizer.schema import RackType
+
+REQUIRED_FIELDS = ("gpus", "it_kw", "liquid_fraction", "weight_kg")
+DEFAULT_FLOW_LPM_PER_KW = 1.5  # OCP guidance at a 10 K rise (B); see catalog.yaml
+
+
+@dataclass(frozen=True)
+class RackSpec:
+    """A fully resolved rack type: every figure the model and the checker need."""
+
+    name: str
+    gpus: int
+    it_kw: float
+    liquid_fraction: float
+    flow_lpm_per_kw: float
+    weight_kg: float
+    value: float
+
+    @property
+    def liquid_kw(self) -> float:
+        """Heat the rack rejects to the liquid loop."""
+        return self.it_kw * self.liquid_fraction
+
+    @property
+    def air_kw(self) -> float:
+        """Heat the rack rejects to room air (all of it for air-cooled racks)."""
+        return self.it_kw * (1.0 - self.liquid_fraction)
+
+    @property
+    def flow_lpm(self) -> float:
+        """Coolant flow the rack needs from its CDU."""
+        return self.liquid_kw * self.flow_lpm_per_kw
+
+    @property
+    def needs_liquid(self) -> bool:
+        return self.liquid_fraction > 0
+
+
+@cache
+def catalog() -> dict[str, RackType]:
+    """The packaged catalog, validated with the same schema as instance rack types."""
+    text = resources.files("optimizer").joinpath("catalog.yaml").read_text(encoding="utf-8")
+    return {name: RackType.model_validate(entry) for name, entry in yaml.safe_load(text).items()}
+
+
+def resolve(name: str, entry: RackType) -> tuple[RackSpec | None, str]:
+    """Merge ``entry`` over its catalog base; returns (spec, "") or (None, problem)."""
+    base_name = entry.base or (name if name in catalog() else None)
+    if entry.base is not None and entry.base not in catalog():
+        known = ", ".join(sorted(catalog()))
+        return None, f"base {entry.base!r} is not in the catalog (known: {known})"
+    fields = catalog()[base_name].model_dump(exclude_none=True) if base_name else {}
+    fields.update(entry.model_dump(exclude_none=True))
+    missing = [f for f in REQUIRED_FIELDS if f not in fields]
+    if missing:
+        return None, f"missing {', '.join(missing)} (not a catalog name, and no base given)"
+    gpus = int(fields["gpus"])
+    return (
+        RackSpec(
+            name=name,
+            gpus=gpus,
+            it_kw=float(fields["it_kw"]),
+            liquid_fraction=float(fields["liquid_fraction"]),
+            flow_lpm_per_kw=float(fields.get("flow_lpm_per_kw", DEFAULT_FLOW_LPM_PER_KW)),
+            weight_kg=float(fields["weight_kg"]),
+            value=float(fields.get("value", gpus)),
+        ),
+        "",
+    )

@@ -1,0 +1,262 @@
+"""Independent check of a layout against every constraint, from the layout alone.
+
+Nothing here reads the MILP or solver values: loads are recomputed rack by rack
+from which rack type stands in which slot, with plain numpy. ``solve`` runs this
+check before it writes a layout, and the loads it computes are the ones the layout
+dataset reports, so every figure a planner reads has been recomputed this way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from optimizer.site import NO_INDEX, Site
+
+EMPTY = NO_INDEX
+TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule, with the numbers a facility engineer needs to see it."""
+
+    rule: str
+    subject: str
+    load: float
+    limit: float
+    unit: str
+    case: str = ""
+
+    @property
+    def excess(self) -> float:
+        return self.load - self.limit
+
+    def describe(self) -> str:
+        case = f" with {self.case} failed" if self.case else ""
+        return (
+            f"{self.rule}: {self.subject}{case}: {self.load:,.1f} {self.unit} > limit "
+            f"{self.limit:,.1f} {self.unit} (excess {self.excess:,.1f} {self.unit})"
+        )
+
+
+@dataclass
+class Loads:
+    """Every load recomputed from a layout."""
+
+    device_normal_kw: np.ndarray
+    device_failover_kw: np.ndarray
+    """Worst load over all single failures (the normal load when no failure raises it)."""
+    device_worst_failure: list[str]
+    cdu_heat_kw: np.ndarray
+    cdu_flow_lpm: np.ndarray
+    air_zone_heat_kw: np.ndarray
+    it_kw: float
+    cooling_kw: float
+
+    @property
+    def facility_kw(self) -> float:
+        return self.it_kw + self.cooling_kw
+
+
+@dataclass
+class CheckReport:
+    loads: Loads
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def _over(load: float, limit: float) -> bool:
+    return load > limit + TOLERANCE * max(1.0, abs(limit))
+
+
+def _ancestry(site: Site) -> np.ndarray:
+    """(device, device) matrix: [a, d] is 1 when power fed from a passes through d."""
+    n = len(site.device_ids)
+    on_path = np.zeros((n, n))
+    for a in range(n):
+        d = a
+        while d != NO_INDEX:
+            on_path[a, d] = 1.0
+            d = int(site.device_parent[d])
+    return on_path
+
+
+def _device_loads(
+    site: Site, racks: np.ndarray, it_kw: np.ndarray, on_path: np.ndarray, failed: int
+) -> np.ndarray:
+    """Load on every device with device ``failed`` out (-1: normal operation)."""
+    feed_a = site.slot_feeds[racks, 0]
+    feed_b = site.slot_feeds[racks, 1]
+    dual = feed_b != NO_INDEX
+    share_a = np.where(dual, site.slot_primary_share[racks], 1.0)
+    path_a = on_path[feed_a]
+    path_b = np.where(dual[:, None], on_path[np.where(dual, feed_b, 0)], 0.0)
+    if failed != NO_INDEX:
+        lost_a = path_a[:, failed] > 0
+        lost_b = dual & (path_b[:, failed] > 0)
+        share_a = np.where(lost_a, 0.0, np.where(lost_b, 1.0, share_a))
+        share_b = np.where(lost_b, 0.0, np.where(lost_a & dual, 1.0, 1.0 - share_a))
+    else:
+        share_b = 1.0 - share_a
+    share_b = np.where(dual, share_b, 0.0)
+    return (it_kw * share_a) @ path_a + (it_kw * share_b) @ path_b
+
+
+def check_layout(site: Site, placement: np.ndarray) -> CheckReport:
+    """Recompute every load of ``placement`` (rack type index per slot, -1 empty) and
+    list every rule it breaks."""
+    violations: list[Violation] = []
+    types = site.rack_types
+    racks = np.flatnonzero(placement != EMPTY)
+    kinds = placement[racks]
+    it_kw = np.array([types[t].it_kw for t in kinds], dtype=float)
+    liquid_kw = np.array([types[t].liquid_kw for t in kinds], dtype=float)
+    air_kw = it_kw - liquid_kw
+    flow = np.array([types[t].flow_lpm for t in kinds], dtype=float)
+
+    for s, t in zip(racks, kinds, strict=True):
+        spec, slot = types[t], site.slot_ids[s]
+        if spec.needs_liquid and not (site.slot_liquid[s] and site.slot_cdu[s] != NO_INDEX):
+            violations.append(
+                Violation(
+                    "slot-cooling",
+                    f"{spec.name} in {slot} (no liquid loop)",
+                    spec.liquid_kw,
+                    0.0,
+                    "kW",
+                )
+            )
+        if _over(spec.weight_kg, site.slot_floor_kg[s]):
+            violations.append(
+                Violation(
+                    "slot-floor",
+                    f"{spec.name} in {slot}",
+                    spec.weight_kg,
+                    float(site.slot_floor_kg[s]),
+                    "kg",
+                )
+            )
+        if _over(spec.air_kw, site.slot_air_kw_max[s]):
+            violations.append(
+                Violation(
+                    "slot-air-heat",
+                    f"{spec.name} in {slot}",
+                    spec.air_kw,
+                    float(site.slot_air_kw_max[s]),
+                    "kW",
+                )
+            )
+    for s, t in site.installed.items():
+        if placement[s] != t:
+            violations.append(
+                Violation(
+                    "installed",
+                    f"{types[t].name} installed in {site.slot_ids[s]} was moved",
+                    1,
+                    0,
+                    "racks",
+                )
+            )
+    counts = np.bincount(kinds, minlength=len(types))
+    for t, spec in enumerate(types):
+        if counts[t] < site.demand_min[t]:
+            violations.append(
+                Violation(
+                    "demand-min",
+                    spec.name,
+                    float(site.demand_min[t]),
+                    float(counts[t]),
+                    "racks required, placed",
+                )
+            )
+        if site.demand_max[t] != NO_INDEX and counts[t] > site.demand_max[t]:
+            violations.append(
+                Violation(
+                    "demand-max", spec.name, float(counts[t]), float(site.demand_max[t]), "racks"
+                )
+            )
+
+    on_path = _ancestry(site)
+    normal = _device_loads(site, racks, it_kw, on_path, NO_INDEX)
+    worst = normal.copy()
+    worst_case = [""] * len(site.device_ids)
+    for d, device in enumerate(site.device_ids):
+        if _over(normal[d], site.device_limit_kw[d]):
+            violations.append(
+                Violation(
+                    "power-normal", device, float(normal[d]), float(site.device_limit_kw[d]), "kW"
+                )
+            )
+    for f in np.flatnonzero(site.device_can_fail):
+        after = _device_loads(site, racks, it_kw, on_path, int(f))
+        alive = on_path[:, f] == 0  # devices not downstream of f (f itself included)
+        for d in np.flatnonzero(alive):
+            if after[d] > worst[d] + TOLERANCE:
+                worst[d], worst_case[d] = after[d], site.device_ids[f]
+            if _over(after[d], site.device_failover_limit_kw[d]):
+                violations.append(
+                    Violation(
+                        "power-failover",
+                        site.device_ids[d],
+                        float(after[d]),
+                        float(site.device_failover_limit_kw[d]),
+                        "kW",
+                        case=site.device_ids[f],
+                    )
+                )
+
+    slot_cdu = site.slot_cdu[racks]
+    cdu_heat = np.zeros(len(site.cdu_ids))
+    cdu_flow = np.zeros(len(site.cdu_ids))
+    served = slot_cdu != NO_INDEX
+    np.add.at(cdu_heat, slot_cdu[served], liquid_kw[served])
+    np.add.at(cdu_flow, slot_cdu[served], flow[served])
+    zone_heat = np.zeros(len(site.air_zone_ids))
+    np.add.at(zone_heat, site.slot_air_zone[racks], air_kw)
+    for c, cdu in enumerate(site.cdu_ids):
+        if _over(cdu_heat[c], site.cdu_heat_capacity_kw[c]):
+            violations.append(
+                Violation(
+                    "cdu-heat", cdu, float(cdu_heat[c]), float(site.cdu_heat_capacity_kw[c]), "kW"
+                )
+            )
+        if _over(cdu_flow[c], site.cdu_flow_capacity_lpm[c]):
+            violations.append(
+                Violation(
+                    "cdu-flow",
+                    cdu,
+                    float(cdu_flow[c]),
+                    float(site.cdu_flow_capacity_lpm[c]),
+                    "L/min",
+                )
+            )
+    for z, zone in enumerate(site.air_zone_ids):
+        if _over(zone_heat[z], site.air_zone_capacity_kw[z]):
+            violations.append(
+                Violation(
+                    "air-zone-heat",
+                    zone,
+                    float(zone_heat[z]),
+                    float(site.air_zone_capacity_kw[z]),
+                    "kW",
+                )
+            )
+
+    cooling_kw = float(
+        site.cooling_kw_per_liquid_kw * liquid_kw.sum() + site.cooling_kw_per_air_kw * air_kw.sum()
+    )
+    loads = Loads(
+        normal, worst, worst_case, cdu_heat, cdu_flow, zone_heat, float(it_kw.sum()), cooling_kw
+    )
+    if site.utility_limit_kw is not None and _over(loads.facility_kw, site.utility_limit_kw):
+        violations.append(
+            Violation(
+                "facility-power", "utility", loads.facility_kw, float(site.utility_limit_kw), "kW"
+            )
+        )
+    return CheckReport(loads, violations)

@@ -1,0 +1,214 @@
+"""The one solver adapter: Pyomo model -> standard-form matrices -> highspy.
+
+Pyomo's standard-form compiler turns the model into sparse matrices, which go to
+HiGHS in one ``passModel`` call. This is several times faster than Pyomo's
+persistent interface at hall scale, and keeps HiGHS's own API in reach for warm
+starts, callbacks and interrupts. The two objectives are solved lexicographically
+on the same HiGHS model: first the primary, then, with a row holding the primary
+at its optimum, the tie-break, warm-started from the first solution.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+PRIMARY_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Solver settings a user may set; defaults favour proven optima on small machines."""
+
+    time_limit: float | None = None
+    gap: float = 1e-4
+    threads: int = 1
+    seed: int = 0
+    verbose: bool = False
+
+    def highs_options(self) -> dict[str, float | int | bool | str]:
+        options: dict[str, float | int | bool | str] = {
+            "mip_rel_gap": float(self.gap),
+            "threads": int(self.threads),
+            "random_seed": int(self.seed),
+            "output_flag": bool(self.verbose),
+        }
+        if self.time_limit is not None:
+            options["time_limit"] = float(self.time_limit)
+        return options
+
+
+@dataclass
+class SolveOutcome:
+    """What the solver found: status, values per Pyomo variable, and proof of quality."""
+
+    status: str
+    """optimal, time_limit, infeasible, interrupted, or another HiGHS model status."""
+    has_solution: bool
+    objective: float | None = None
+    bound: float | None = None
+    gap: float | None = None
+    values: dict[int, float] = field(default_factory=dict)
+    """id(VarData) -> value."""
+    handoff_s: float = 0.0
+    solve_s: float = 0.0
+    tie_break_status: str = "not run"
+
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: "optimal",
+    highspy.HighsModelStatus.kTimeLimit: "time_limit",
+    highspy.HighsModelStatus.kInfeasible: "infeasible",
+    highspy.HighsModelStatus.kInterrupt: "interrupted",
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
+    highspy.HighsModelStatus.kSolutionLimit: "solution_limit",
+    highspy.HighsModelStatus.kIterationLimit: "iteration_limit",
+}
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """Proven relative gap of a maximization: (bound - objective) / |objective|."""
+    if not math.isfinite(bound):
+        return math.inf
+    distance = max(bound - objective, 0.0)
+    if distance <= 1e-9 * max(1.0, abs(objective)):
+        return 0.0
+    return distance / abs(objective) if objective else math.inf
+
+
+def _status(h: highspy.Highs) -> str:
+    model_status = h.getModelStatus()
+    return _STATUS.get(model_status, h.modelStatusToString(model_status).lower())
+
+
+def _to_highs(m: pyo.ConcreteModel) -> tuple[highspy.HighsLp, np.ndarray, list]:
+    """Compile the model; returns the LP, the objective rows (primary, tie-break), columns."""
+    form = LinearStandardFormCompiler().write(m, mixed_form=True, set_sense=None)
+    a = form.A.tocsc()
+    n_rows, n_cols = a.shape
+    inf = highspy.kHighsInf
+    lower = np.full(n_rows, -inf)
+    upper = np.full(n_rows, inf)
+    for i, (_con, kind) in enumerate(form.rows):
+        if kind >= 0:
+            upper[i] = form.rhs[i]
+        if kind <= 0:
+            lower[i] = form.rhs[i]
+    col_lower = np.array([v.lb if v.lb is not None else -inf for v in form.columns], float)
+    col_upper = np.array([v.ub if v.ub is not None else inf for v in form.columns], float)
+    for values in (col_lower, col_upper, lower, upper, a.data):
+        if np.isnan(values).any() or (np.isinf(values) & (np.abs(values) != inf)).any():
+            raise ValueError("a non-finite number reached the solver hand-off")
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_cols
+    lp.num_row_ = n_rows
+    lp.col_cost_ = np.zeros(n_cols)
+    lp.col_lower_ = col_lower
+    lp.col_upper_ = col_upper
+    lp.row_lower_ = lower
+    lp.row_upper_ = upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    lp.integrality_ = [
+        highspy.HighsVarType.kInteger if v.is_integer() else highspy.HighsVarType.kContinuous
+        for v in form.columns
+    ]
+    objectives = np.zeros((2, n_cols))
+    c = form.c.toarray() if form.c.shape[0] else np.zeros((0, n_cols))
+    names = [o.local_name for o in form.objectives]
+    for row, name in zip(c, names, strict=True):
+        objectives[0 if name == "objective_primary" else 1] = row
+    return lp, objectives, form.columns
+
+
+def _new_highs() -> highspy.Highs:
+    """A HiGHS instance. The first one in a process prints a banner on the C stdout;
+    it is sent to /dev/null so the CLI's output stays the summary alone."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def solve(m: pyo.ConcreteModel, options: SolveOptions) -> SolveOutcome:
+    """Solve the primary objective, then the tie-break with the primary held at its optimum."""
+    started = time.perf_counter()
+    lp, objectives, columns = _to_highs(m)
+    h = _new_highs()
+    for name, value in options.highs_options().items():
+        h.setOptionValue(name, value)
+    h.passModel(lp)
+    handoff_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[0])
+    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    h.run()
+    status = _status(h)
+    info = h.getInfo()
+    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    outcome = SolveOutcome(status=status, has_solution=has_solution, handoff_s=handoff_s)
+    if not has_solution:
+        outcome.solve_s = time.perf_counter() - started
+        return outcome
+
+    primary = float(info.objective_function_value)
+    x = np.array(h.getSolution().col_value)
+    outcome.objective = primary
+    bound = float(info.mip_dual_bound)
+    outcome.bound = bound if math.isfinite(bound) else math.inf
+    outcome.gap = relative_gap(primary, outcome.bound)
+
+    x, outcome.tie_break_status = _tie_break(h, lp, objectives, x, primary, options, started)
+    outcome.values = {id(v): float(val) for v, val in zip(columns, x, strict=True)}
+    outcome.solve_s = time.perf_counter() - started
+    return outcome
+
+
+def _tie_break(
+    h: highspy.Highs,
+    lp: highspy.HighsLp,
+    objectives: np.ndarray,
+    x: np.ndarray,
+    primary: float,
+    options: SolveOptions,
+    started: float,
+) -> tuple[np.ndarray, str]:
+    """Second stage: minimize the tie-break with primary >= its first-stage value."""
+    if not objectives[1].any():
+        return x, "not needed"
+    if options.time_limit is not None:
+        remaining = options.time_limit - (time.perf_counter() - started)
+        if remaining <= 0:
+            return x, "skipped: time limit"
+        h.setOptionValue("time_limit", max(remaining, 0.1))
+    nz = np.flatnonzero(objectives[0])
+    floor = primary - PRIMARY_TOLERANCE * max(1.0, abs(primary))
+    h.addRow(floor, highspy.kHighsInf, len(nz), nz.astype(np.int32), objectives[0][nz])
+    h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[1])
+    h.changeObjectiveSense(highspy.ObjSense.kMinimize)
+    start = highspy.HighsSolution()
+    start.col_value = list(x)
+    start.value_valid = True
+    h.setSolution(start)
+    h.run()
+    info = h.getInfo()
+    if info.primal_solution_status != 2:
+        return x, f"kept first stage: {_status(h)}"
+    return np.array(h.getSolution().col_value), _status(h)

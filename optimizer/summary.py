@@ -1,0 +1,93 @@
+"""The short text summary a planner reads after a solve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.check import EMPTY
+from optimizer.solve import SolveReport
+
+
+@dataclass(frozen=True)
+class Utilization:
+    resource: str
+    load: float
+    limit: float
+    unit: str
+
+    @property
+    def fraction(self) -> float:
+        return self.load / self.limit if self.limit > 0 else 0.0
+
+
+def utilizations(report: SolveReport) -> list[Utilization]:
+    """Every capacity of the site with its load in the layout, most utilized first."""
+    site, loads = report.site, report.check.loads
+    items = []
+    for d, device in enumerate(site.device_ids):
+        items.append(
+            Utilization(
+                f"{device} (normal)", loads.device_normal_kw[d], site.device_limit_kw[d], "kW"
+            )
+        )
+        case = loads.device_worst_failure[d]
+        if case:
+            items.append(
+                Utilization(
+                    f"{device} (if {case} fails)",
+                    loads.device_failover_kw[d],
+                    site.device_failover_limit_kw[d],
+                    "kW",
+                )
+            )
+    for c, cdu in enumerate(site.cdu_ids):
+        items.append(
+            Utilization(f"CDU {cdu} heat", loads.cdu_heat_kw[c], site.cdu_heat_capacity_kw[c], "kW")
+        )
+        items.append(
+            Utilization(
+                f"CDU {cdu} flow", loads.cdu_flow_lpm[c], site.cdu_flow_capacity_lpm[c], "L/min"
+            )
+        )
+    for z, zone in enumerate(site.air_zone_ids):
+        items.append(
+            Utilization(
+                f"air zone {zone}", loads.air_zone_heat_kw[z], site.air_zone_capacity_kw[z], "kW"
+            )
+        )
+    if site.utility_limit_kw is not None:
+        items.append(
+            Utilization("utility (IT + cooling)", loads.facility_kw, site.utility_limit_kw, "kW")
+        )
+    return sorted(items, key=lambda u: (-u.fraction, u.resource))
+
+
+def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
+    site, outcome = report.site, report.outcome
+    placed = report.placement
+    counts = np.bincount(placed[placed != EMPTY], minlength=len(site.rack_types))
+    lines = [f"{site.name}: {site.n_slots} slots"]
+    total_gpus = 0
+    for t, spec in enumerate(site.rack_types):
+        if counts[t]:
+            gpus = int(counts[t]) * spec.gpus
+            total_gpus += gpus
+            lines.append(f"  {spec.name:<22} {counts[t]:>5} racks {gpus:>8,} GPUs")
+    lines.append(f"  {'total':<22} {int(counts.sum()):>5} racks {total_gpus:>8,} GPUs")
+    loads = report.check.loads
+    lines.append(f"IT load {loads.it_kw / 1000:.3f} MW, facility {loads.facility_kw / 1000:.3f} MW")
+    lines.append(f"most loaded resources (of {len(utilizations(report))}):")
+    for u in utilizations(report)[:top]:
+        lines.append(
+            f"  {u.resource:<34} {u.fraction:>7.1%}  ({u.load:,.1f} of {u.limit:,.1f} {u.unit})"
+        )
+    gap = "n/a" if outcome.gap is None else f"{outcome.gap:.4%}"
+    lines.append(
+        f"status {outcome.status}, objective {outcome.objective:,.6g}, "
+        f"bound {outcome.bound:,.6g}, gap {gap}"
+    )
+    timing = ", ".join(f"{k.removesuffix('_s')} {v:.2f}s" for k, v in report.timings.items())
+    lines.append(f"times: {timing}")
+    return lines
