@@ -1,0 +1,79 @@
+"""Small instances built in code, for tests whose optimum is worked out by hand."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from optimizer.check import EMPTY, check_layout
+from optimizer.highs_adapter import SolveOptions
+from optimizer.loader import load_instance
+from optimizer.site import Site, build_site
+
+EXACT = SolveOptions(gap=0.0, threads=1, seed=0)
+
+
+def write_instance(folder: Path, data: dict[str, Any], name: str = "instance.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def site_of(folder: Path, data: dict[str, Any]) -> Site:
+    return build_site(load_instance(write_instance(folder, data)))
+
+
+def rack(gpus: int, it_kw: float, liquid: float = 0.0, weight: float = 500.0) -> dict[str, Any]:
+    """A custom rack type (not from the catalog) with round numbers."""
+    return {
+        "gpus": gpus,
+        "it_kw": it_kw,
+        "liquid_fraction": liquid,
+        "weight_kg": weight,
+        "flow_lpm_per_kw": 1.5,
+    }
+
+
+def instance(
+    rows: dict[str, dict[str, Any]],
+    devices: dict[str, dict[str, Any]],
+    rack_types: dict[str, dict[str, Any]],
+    demand: dict[str, dict[str, Any]] | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """An instance dict with one hall, a roomy air zone Z and a roomy CDU group C."""
+    data: dict[str, Any] = {
+        "format_version": 1,
+        "name": "test",
+        "halls": {"H": {"rows": rows}},
+        "power": {"devices": devices},
+        "cooling": {
+            "cdus": {"C": {"unit_kw": 10_000, "unit_flow_lpm": 100_000, "units": 2}},
+            "air_zones": {"Z": {"crah_kw": 10_000, "units": 2}},
+        },
+        "rack_types": rack_types,
+        "demand": demand or {name: {} for name in rack_types},
+    }
+    data.update(sections)
+    return data
+
+
+def row(slots: int, feeds: list[str], **slot: Any) -> dict[str, Any]:
+    return {"slots": slots, "slot": {"air_zone": "Z", "feeds": feeds, **slot}}
+
+
+def brute_force_best(site: Site, weights: np.ndarray) -> tuple[float, np.ndarray]:
+    """Best objective over every assignment of rack types (or empty) to slots, each
+    checked by the independent checker: the ground truth for small instances."""
+    eligible = site.eligible()
+    choices = [[EMPTY, *np.flatnonzero(eligible[s]).tolist()] for s in range(site.n_slots)]
+    best, best_placement = -1.0, np.full(site.n_slots, EMPTY)
+    for combo in itertools.product(*choices):
+        value = float(sum(weights[t] for t in combo if t != EMPTY))
+        if value > best and check_layout(site, np.array(combo)).ok:
+            best, best_placement = value, np.array(combo)
+    return best, best_placement

@@ -1,0 +1,114 @@
+"""Optima of small instances: by hand, and against brute-force enumeration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from factory import EXACT, brute_force_best, instance, rack, row, site_of
+
+from models.data import build_model_data
+from models.objective import primary_weights
+from optimizer.loader import load_instance
+from optimizer.site import build_site
+from optimizer.solve import solve_instance, solve_site
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_tutorial_optimum_by_hand():
+    # README "The tutorial by hand": UPS failover caps IT at 400 kW, the CDU caps liquid
+    # heat at 250 kW (two GB300 at 116.96 kW), the air zone caps air heat at 200 kW.
+    report = solve_instance(ROOT / "instances" / "tutorial.yaml", EXACT)
+    names = [report.site.rack_types[t].name for t in report.placement if t >= 0]
+    assert report.outcome.status == "optimal"
+    assert report.outcome.objective == 208
+    assert sorted(names) == ["dgx-b300-rack"] * 2 + ["gb300-nvl72"] * 2
+    loads = report.check.loads
+    assert loads.it_kw == pytest.approx(2 * 136 + 2 * 58)
+    assert loads.device_failover_kw == pytest.approx([388.0, 388.0])
+    assert loads.cdu_heat_kw == pytest.approx([2 * 136 * 0.86])
+    assert loads.air_zone_heat_kw == pytest.approx([2 * 136 * 0.14 + 2 * 58])
+    # Tie-break: liquid slots keep the liquid racks, air racks go to the air row.
+    by_slot = dict(zip(report.site.slot_ids, report.placement, strict=True))
+    assert by_slot["H1-L-01"] == by_slot["H1-L-02"] == 0
+    assert by_slot["H1-A-01"] == by_slot["H1-A-02"] == 1
+
+
+def _mixed():
+    """Four liquid and three air slots behind 2N PDUs, with tight shared resources."""
+    data = instance(
+        rows={
+            "L": row(4, ["PDU-A1", "PDU-B1"], cdu="C", floor_kg=1600),
+            "A": row(3, ["PDU-A2", "PDU-B2"], floor_kg=900, air_kw_max=45),
+        },
+        devices={
+            "UPS-A": {"rating_kw": 600},
+            "UPS-B": {"rating_kw": 600},
+            "PDU-A1": {"parent": "UPS-A", "rating_kw": 450},
+            "PDU-B1": {"parent": "UPS-B", "rating_kw": 450},
+            "PDU-A2": {"parent": "UPS-A", "rating_kw": 200},
+            "PDU-B2": {"parent": "UPS-B", "rating_kw": 200},
+        },
+        rack_types={
+            "nvl": rack(72, 130, liquid=0.85, weight=1500),
+            "hgx": rack(32, 40, weight=700),
+            "big-air": rack(32, 50, weight=800),
+        },
+    )
+    data["cooling"]["cdus"]["C"] = {"unit_kw": 240, "unit_flow_lpm": 500, "units": 2}
+    data["cooling"]["air_zones"]["Z"] = {"crah_kw": 60, "units": 4}
+    return data
+
+
+CASES = {
+    "power-and-cdu": {},
+    "utility-binds": {"facility__utility_limit_kw": 420.0},
+    "value-objective": {"objective__": "max_value"},
+    "it-objective": {"objective__": "max_it_kw"},
+    "demand-bounds": {"demand__nvl": {"max": 1}, "demand__big-air": {"min": 2}},
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_matches_brute_force(tmp_path, case):
+    data = _mixed()
+    for key, value in CASES[case].items():
+        section, _, field = key.partition("__")
+        if field:
+            data.setdefault(section, {})[field] = value
+        else:
+            data[section] = value
+    if case == "value-objective":
+        data["rack_types"]["hgx"]["value"] = 40
+    site = site_of(tmp_path, data)
+    weights = np.array(primary_weights(build_model_data(site)))
+    best, _ = brute_force_best(site, weights)
+    report = solve_site(site, EXACT)
+    assert report.outcome.status == "optimal"
+    assert report.outcome.objective == pytest.approx(best)
+    assert report.check.ok
+
+
+def test_installed_racks_stay(tmp_path):
+    data = _mixed()
+    data["installed"] = {"H-A-03": "hgx", "H-L-04": "nvl"}
+    site = site_of(tmp_path, data)
+    report = solve_site(site, EXACT)
+    by_slot = dict(zip(site.slot_ids, report.placement, strict=True))
+    names = [t.name for t in site.rack_types]
+    assert names[by_slot["H-A-03"]] == "hgx"
+    assert names[by_slot["H-L-04"]] == "nvl"
+    best, _ = brute_force_best(site, np.array([72.0, 32.0, 32.0]))
+    assert report.outcome.objective == best
+
+
+def test_tutorial_loads_from_file_and_catalog():
+    site = build_site(load_instance(ROOT / "instances" / "tutorial.yaml"))
+    gb300 = site.rack_types[0]
+    assert (gb300.name, gb300.gpus, gb300.it_kw, gb300.weight_kg) == ("gb300-nvl72", 72, 136, 1500)
+    assert site.n_slots == 8
+    assert site.device_limit_kw.tolist() == [400.0, 400.0]
+    assert site.cdu_heat_capacity_kw.tolist() == [250.0]
+    assert site.air_zone_capacity_kw.tolist() == [200.0]
