@@ -8,11 +8,12 @@ from models.cooling import add_cooling
 from models.data import ModelData
 from models.demand import add_demand
 from models.facility import add_facility
+from models.network import add_network
 from models.objective import add_objectives
 from models.power import add_power
 from models.space import add_space
 
-FAMILIES = (add_space, add_power, add_cooling, add_facility, add_demand)
+FAMILIES = (add_space, add_power, add_cooling, add_facility, add_demand, add_network)
 
 
 def build_model(data: ModelData) -> pyo.ConcreteModel:

@@ -50,6 +50,18 @@ class FailoverRow:
 
 
 @dataclass(frozen=True)
+class CablePair:
+    """Racks of SU type ``rack_type`` in class ``cell`` may hang off a network rack in
+    class ``hub``: every slot of one is within the type's reach of every slot of the other."""
+
+    cell: int
+    hub: int
+    rack_type: int
+    mean_m: float
+    """Mean cable length over the slot pairs: the estimate the cable objective uses."""
+
+
+@dataclass(frozen=True)
 class ModelData:
     site: Site
     classes: tuple[SlotClass, ...]
@@ -58,14 +70,31 @@ class ModelData:
     failover_rows: tuple[FailoverRow, ...]
     """Only the (failed, device) pairs where some load moves onto the device; every other
     pair is implied by the normal-operation limit, which is never above the failover one."""
+    cable_pairs: tuple[CablePair, ...] = ()
+
+
+def _cell_key(site: Site, s: int, run_start: int, rank: int) -> tuple:
+    """Extra class key when a fabric is modelled: slots group into cells of at most
+    ``cell_slots`` consecutive like slots of one row, so cable reach can be judged per cell."""
+    if site.network is None:
+        return ()
+    return (int(site.slot_row_code[s]), run_start, (rank - run_start) // site.network.cell_slots)
 
 
 def slot_classes(site: Site) -> tuple[SlotClass, ...]:
-    """Group the free slots into classes; each installed rack gets a class of its own."""
+    """Group the free slots into classes; each installed rack gets a class of its own.
+
+    Without a fabric a class may span the whole facility. With one, classes are also
+    cut into cells of consecutive slots of a row, in row order (see docs/formulation.md).
+    """
     eligible = site.eligible()
     groups: dict[tuple, list[int]] = defaultdict(list)
     classes: list[SlotClass] = []
-    for s in range(site.n_slots):
+    order = np.lexsort((site.slot_position, site.slot_row_code))
+    run_key: tuple | None = None
+    run_start = 0
+    for rank, s in enumerate(order):
+        s = int(s)
         feeds = (int(site.slot_feeds[s, 0]), int(site.slot_feeds[s, 1]))
         types = tuple(int(t) for t in np.flatnonzero(eligible[s]))
         key = (
@@ -77,11 +106,56 @@ def slot_classes(site: Site) -> tuple[SlotClass, ...]:
         )
         if s in site.installed:
             classes.append(SlotClass((s,), *key, installed_type=site.installed[s]))
-        elif types:
-            groups[key].append(s)
-    classes.extend(SlotClass(tuple(slots), *key) for key, slots in groups.items())
+            run_key = None
+            continue
+        if not types:
+            run_key = None
+            continue
+        row_key = (int(site.slot_row_code[s]), key)
+        if row_key != run_key:
+            run_key, run_start = row_key, rank
+        groups[(key, _cell_key(site, s, run_start, rank))].append(s)
+    classes.extend(SlotClass(tuple(sorted(slots)), *key) for (key, _), slots in groups.items())
     classes.sort(key=lambda c: c.slots[0])
     return tuple(classes)
+
+
+def _rows_compatible(site: Site, row_a: int, row_b: int) -> bool:
+    """The instance's SU locality rule between a rack's row and its network rack's row."""
+    locality = site.network.su_locality
+    if locality == "row":
+        return row_a == row_b
+    if locality == "adjacent_rows":
+        same_hall = site.row_hall[row_a] == site.row_hall[row_b]
+        return bool(same_hall and abs(site.row_order[row_a] - site.row_order[row_b]) <= 1)
+    return True
+
+
+def cable_pairs(site: Site, classes: tuple[SlotClass, ...]) -> tuple[CablePair, ...]:
+    """(cell, hub, SU type) triples within reach, judged on the farthest pair of slots."""
+    if site.network is None:
+        return ()
+    geometry = site.network.geometry
+    pairs = []
+    for t in range(len(site.rack_types)):
+        hub_type = site.network_type(t)
+        if hub_type == NO_INDEX:
+            continue
+        hubs = [h for h, c in enumerate(classes) if hub_type in _allowed(c)]
+        cells = [k for k, c in enumerate(classes) if t in _allowed(c)]
+        for k in cells:
+            row_k = int(site.slot_row_code[classes[k].slots[0]])
+            for h in hubs:
+                if not _rows_compatible(site, row_k, int(site.slot_row_code[classes[h].slots[0]])):
+                    continue
+                lengths = geometry.pairwise(np.array(classes[k].slots), np.array(classes[h].slots))
+                if lengths.max() <= site.reach_m(t) + 1e-9:
+                    pairs.append(CablePair(k, h, t, float(lengths.mean())))
+    return tuple(pairs)
+
+
+def _allowed(c: SlotClass) -> tuple[int, ...]:
+    return (c.installed_type,) if c.installed_type != NO_INDEX else c.types
 
 
 def _share_vector(site: Site, feeds: tuple[int, int], primary: float, failed: int) -> np.ndarray:
@@ -121,4 +195,4 @@ def build_model_data(site: Site) -> ModelData:
                 after[k] = _share_vector(site, c.feeds, c.primary_share, failed)
         gains = (after > normal + SHARE_EPS).any(axis=0) & ~dead
         rows.extend(FailoverRow(failed, int(d), after[:, d].copy()) for d in np.flatnonzero(gains))
-    return ModelData(site, classes, normal, tuple(rows))
+    return ModelData(site, classes, normal, tuple(rows), cable_pairs(site, classes))

@@ -4,11 +4,13 @@
 
        sum_{k,t} w_t place[k, t]                                      (objective-primary)
 
-2. tie-break (minimized, with the primary held at its optimum): among layouts of
-   equal primary value, first keep liquid slots for liquid racks, then prefer
-   racks toward the front of the hall:
+2. second stage (minimized, with the primary held at its optimum, so the GPU
+   count never drops for shorter cables): the estimated cable metres of SU racks
+   to their network racks (see models.network), plus a tie-break cost that
+   among otherwise equal layouts first keeps liquid slots for liquid racks, then
+   prefers racks toward the front of the hall:
 
-       sum_{k,t} (waste_kt + rank_k / 2) place[k, t]
+       cable_metres + sum_{k,t} (waste_kt + rank_k / 2) place[k, t]
 
    where waste_kt = 1 when an air-cooled rack type t takes a liquid slot of class k,
    and rank_k in [0, 1) is the position of the class's first slot in instance
@@ -24,6 +26,7 @@ import pyomo.environ as pyo
 
 from models.data import ModelData
 from models.expressions import class_load
+from models.network import cable_metres
 from optimizer.schema import Objective
 from optimizer.site import NO_INDEX
 
@@ -51,11 +54,13 @@ def tie_break_weights(data: ModelData) -> dict[tuple[int, int], float]:
 
 
 def add_objectives(m: pyo.ConcreteModel, data: ModelData) -> None:
+    """Primary objective, and the second stage: cable metres plus the tie-break cost."""
     m.objective_primary = pyo.Objective(
         expr=class_load(m, np.ones(len(data.classes)), primary_weights(data)),
         sense=pyo.maximize,
     )
     weights = tie_break_weights(data)
+    tie_break = sum(weights[k, t] * m.place[k, t] for k, t in m.pairs)
     m.objective_tie_break = pyo.Objective(
-        expr=sum(weights[k, t] * m.place[k, t] for k, t in m.pairs), sense=pyo.minimize
+        expr=cable_metres(m, data) + tie_break, sense=pyo.minimize
     )

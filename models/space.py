@@ -37,9 +37,11 @@ def add_space(m: pyo.ConcreteModel, data: ModelData) -> None:
     m.types_of_class = {k: [] for k in range(len(data.classes))}
     for k, t in pairs:
         m.types_of_class[k].append(t)
-    multi = [k for k, ts in m.types_of_class.items() if len(ts) > 1]
+    # One row per class even where a single type makes it a bound: the elastic model of
+    # `rackopt explain` relaxes these rows to say how many slots are missing.
+    every_class = list(m.types_of_class)
 
     def slots_rule(_m: pyo.ConcreteModel, k: int) -> pyo.Expression:
         return sum(m.place[k, t] for t in m.types_of_class[k]) <= data.classes[k].size
 
-    m.space_slots = pyo.Constraint(multi, rule=slots_rule)
+    m.space_slots = pyo.Constraint(every_class, rule=slots_rule)

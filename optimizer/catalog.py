@@ -8,6 +8,7 @@ from importlib import resources
 
 import yaml
 
+from optimizer.errors import FieldProblem, choices, did_you_mean
 from optimizer.schema import RackType
 
 REQUIRED_FIELDS = ("gpus", "it_kw", "liquid_fraction", "weight_kg")
@@ -25,6 +26,12 @@ class RackSpec:
     flow_lpm_per_kw: float
     weight_kg: float
     value: float
+    su_size: int = 0
+    """Racks per scalable unit; 0 when the type is not deployed in SUs."""
+    network_rack: str | None = None
+    su_ports: int = 0
+    """For a network rack type: SUs one rack serves."""
+    reach_m: float | None = None
 
     @property
     def liquid_kw(self) -> float:
@@ -53,27 +60,33 @@ def catalog() -> dict[str, RackType]:
     return {name: RackType.model_validate(entry) for name, entry in yaml.safe_load(text).items()}
 
 
-def resolve(name: str, entry: RackType) -> tuple[RackSpec | None, str]:
-    """Merge ``entry`` over its catalog base; returns (spec, "") or (None, problem)."""
-    base_name = entry.base or (name if name in catalog() else None)
+def resolve(name: str, entry: RackType) -> RackSpec:
+    """Merge ``entry`` over its catalog base; a :class:`FieldProblem` says what is wrong."""
+    known = sorted(catalog())
     if entry.base is not None and entry.base not in catalog():
-        known = ", ".join(sorted(catalog()))
-        return None, f"base {entry.base!r} is not in the catalog (known: {known})"
+        raise FieldProblem(
+            f"base {entry.base!r} is not in the catalog", did_you_mean(entry.base, known), "base"
+        )
+    base_name = entry.base or (name if name in catalog() else None)
     fields = catalog()[base_name].model_dump(exclude_none=True) if base_name else {}
     fields.update(entry.model_dump(exclude_none=True))
     missing = [f for f in REQUIRED_FIELDS if f not in fields]
     if missing:
-        return None, f"missing {', '.join(missing)} (not a catalog name, and no base given)"
+        raise FieldProblem(
+            f"missing {', '.join(missing)} ({name!r} is not a catalog name, and no base is given)",
+            f"give the missing figures, or set base: to a catalog rack ({choices(known)})",
+        )
     gpus = int(fields["gpus"])
-    return (
-        RackSpec(
-            name=name,
-            gpus=gpus,
-            it_kw=float(fields["it_kw"]),
-            liquid_fraction=float(fields["liquid_fraction"]),
-            flow_lpm_per_kw=float(fields.get("flow_lpm_per_kw", DEFAULT_FLOW_LPM_PER_KW)),
-            weight_kg=float(fields["weight_kg"]),
-            value=float(fields.get("value", gpus)),
-        ),
-        "",
+    return RackSpec(
+        name=name,
+        gpus=gpus,
+        it_kw=float(fields["it_kw"]),
+        liquid_fraction=float(fields["liquid_fraction"]),
+        flow_lpm_per_kw=float(fields.get("flow_lpm_per_kw", DEFAULT_FLOW_LPM_PER_KW)),
+        weight_kg=float(fields["weight_kg"]),
+        value=float(fields.get("value", gpus)),
+        su_size=int(fields.get("su_size", 0)),
+        network_rack=fields.get("network_rack"),
+        su_ports=int(fields.get("su_ports", 0)),
+        reach_m=fields.get("reach_m"),
     )

@@ -54,6 +54,9 @@ class Loads:
     air_zone_heat_kw: np.ndarray
     it_kw: float
     cooling_kw: float
+    cable_m: np.ndarray
+    """Per slot: cable length of an SU rack to its network rack, or of a network rack to
+    the spine; 0 where no fabric cable is modelled."""
 
     @property
     def facility_kw(self) -> float:
@@ -107,10 +110,162 @@ def _device_loads(
     return (it_kw * share_a) @ path_a + (it_kw * share_b) @ path_b
 
 
-def check_layout(site: Site, placement: np.ndarray) -> CheckReport:
-    """Recompute every load of ``placement`` (rack type index per slot, -1 empty) and
-    list every rule it breaks."""
+def _check_network(
+    site: Site,
+    placement: np.ndarray,
+    su: np.ndarray,
+    network_slot: list[int],
+    violations: list[Violation],
+) -> np.ndarray:
+    """SU membership, size, network rack, ports, reach, locality and spine; returns the
+    cable length per slot."""
+    cable = np.zeros(site.n_slots)
+    net = site.network
+    if net is None:
+        return cable
+    types, ids = site.rack_types, site.slot_ids
+    for s in np.flatnonzero(placement != EMPTY):
+        t = int(placement[s])
+        needs_su = site.network_type(t) != NO_INDEX
+        if needs_su and su[s] == NO_INDEX:
+            violations.append(
+                Violation("network-su", f"{types[t].name} in {ids[s]} is in no SU", 1, 0, "racks")
+            )
+        elif not needs_su and su[s] != NO_INDEX:
+            violations.append(
+                Violation(
+                    "network-su", f"{types[t].name} in {ids[s]} cannot join an SU", 1, 0, "racks"
+                )
+            )
+        if site.is_network_type(t) and not site.slot_network_ok[s]:
+            violations.append(
+                Violation(
+                    "slot-network",
+                    f"network rack in {ids[s]} (not a network slot, or beyond spine reach)",
+                    1,
+                    0,
+                    "racks",
+                )
+            )
+    served = np.zeros(site.n_slots, dtype=np.int64)
+    for i, hub in enumerate(network_slot):
+        members = np.flatnonzero(su == i)
+        kinds = {int(placement[s]) for s in members}
+        if len(kinds) != 1 or EMPTY in kinds:
+            violations.append(
+                Violation(
+                    "network-su-type",
+                    f"SU {i} mixes rack types or includes empty slots",
+                    len(kinds),
+                    1,
+                    "types",
+                )
+            )
+            continue
+        t = kinds.pop()
+        spec = types[t]
+        if len(members) != spec.su_size:
+            violations.append(
+                Violation(
+                    "network-su-size", f"SU {i} of {spec.name}", len(members), spec.su_size, "racks"
+                )
+            )
+        if placement[hub] != site.network_type(t):
+            violations.append(
+                Violation(
+                    "network-rack",
+                    f"SU {i}: slot {ids[hub]} holds no {spec.network_rack}",
+                    1,
+                    0,
+                    "racks",
+                )
+            )
+            continue
+        served[hub] += 1
+        lengths = net.geometry.between(members, np.full(len(members), hub))
+        cable[members] = lengths
+        for s, length in zip(members, lengths, strict=True):
+            if _over(float(length), site.reach_m(t)):
+                violations.append(
+                    Violation(
+                        "network-reach",
+                        f"{spec.name} in {ids[s]} to network rack {ids[hub]} (SU {i})",
+                        float(length),
+                        site.reach_m(t),
+                        "m",
+                    )
+                )
+        hub_row = int(site.slot_row_code[hub])
+        for s in members:
+            row = int(site.slot_row_code[s])
+            apart = (
+                0
+                if row == hub_row
+                else abs(int(site.row_order[row]) - int(site.row_order[hub_row]))
+                if site.row_hall[row] == site.row_hall[hub_row]
+                else np.inf
+            )
+            allowed = {"row": 0, "adjacent_rows": 1}.get(net.su_locality, np.inf)
+            if apart > allowed:
+                violations.append(
+                    Violation(
+                        "network-locality",
+                        f"{ids[s]} of SU {i} is {apart} rows from its network rack {ids[hub]}",
+                        float(apart),
+                        float(allowed),
+                        "rows",
+                    )
+                )
+    for hub in np.flatnonzero(served):
+        ports = types[int(placement[hub])].su_ports
+        if served[hub] > ports:
+            violations.append(
+                Violation(
+                    "network-ports",
+                    f"network rack in {ids[hub]}",
+                    float(served[hub]),
+                    float(ports),
+                    "SUs",
+                )
+            )
+    if net.spine is not None:
+        hubs = np.array(
+            [
+                s
+                for s in np.flatnonzero(placement != EMPTY)
+                if site.is_network_type(int(placement[s]))
+            ],
+            dtype=np.int64,
+        )
+        if len(hubs):
+            cable[hubs] = net.spine_distance(site.slot_x_m[hubs], site.slot_y_m[hubs])
+            for s in hubs:
+                if _over(float(cable[s]), net.spine[2]):
+                    violations.append(
+                        Violation(
+                            "network-spine",
+                            f"network rack in {ids[s]}",
+                            float(cable[s]),
+                            net.spine[2],
+                            "m",
+                        )
+                    )
+    return cable
+
+
+def check_layout(
+    site: Site,
+    placement: np.ndarray,
+    su: np.ndarray | None = None,
+    su_network_slot: list[int] | None = None,
+) -> CheckReport:
+    """Recompute every load of ``placement`` (rack type index per slot, -1 empty), and with
+    a fabric the SUs (``su``: SU id per slot, ``su_network_slot``: network rack slot per
+    SU), and list every rule broken."""
     violations: list[Violation] = []
+    placement = np.asarray(placement)
+    su = np.full(site.n_slots, NO_INDEX) if su is None else np.asarray(su)
+    cable = _check_network(site, placement, su, list(su_network_slot or []), violations)
     types = site.rack_types
     racks = np.flatnonzero(placement != EMPTY)
     kinds = placement[racks]
@@ -251,7 +406,15 @@ def check_layout(site: Site, placement: np.ndarray) -> CheckReport:
         site.cooling_kw_per_liquid_kw * liquid_kw.sum() + site.cooling_kw_per_air_kw * air_kw.sum()
     )
     loads = Loads(
-        normal, worst, worst_case, cdu_heat, cdu_flow, zone_heat, float(it_kw.sum()), cooling_kw
+        normal,
+        worst,
+        worst_case,
+        cdu_heat,
+        cdu_flow,
+        zone_heat,
+        float(it_kw.sum()),
+        cooling_kw,
+        cable,
     )
     if site.utility_limit_kw is not None and _over(loads.facility_kw, site.utility_limit_kw):
         violations.append(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class RackoptError(Exception):
     """Base of every error the CLI reports in one line; ``exit_code`` is what it exits with."""
@@ -26,7 +29,48 @@ class InstanceError(RackoptError):
         text = f"{where}: {field}: {problem}" if field else f"{where}: {problem}"
         if fix:
             text += f" (fix: {fix})"
-        super().__init__(text)
+        # The CLI promises one line; a message quoting the input must not break it.
+        super().__init__(" ".join(text.splitlines()))
+
+
+class FieldProblem(ValueError):
+    """A problem found while validating one field, with its fix kept apart.
+
+    Schema validators and the catalog raise it so the loader can report problem and
+    fix in the usual shape instead of pydantic's "Value error, ..." wording.
+    ``field`` names a sub-field when the problem sits below the value being checked.
+    """
+
+    def __init__(self, problem: str, fix: str, field: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+        self.field = field
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name ``name`` is most likely a misspelling of, if any is close."""
+    close = difflib.get_close_matches(name, [str(k) for k in known], n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def choices(known: Iterable[str], listed: int = 8) -> str:
+    """Known names for a message, cut short when there are many."""
+    names = [str(k) for k in known]
+    if not names:
+        return "(none defined)"
+    more = f", ... ({len(names)} in all)" if len(names) > listed else ""
+    return ", ".join(names[:listed]) + more
+
+
+def did_you_mean(name: str, known: Iterable[str], otherwise: str | None = None) -> str:
+    """A fix for a misspelt name: the closest known name, else ``otherwise`` (by default
+    the list of known names)."""
+    names = list(known)
+    close = closest(name, names)
+    if close:
+        return f"did you mean {close!r}?"
+    return otherwise or f"use one of: {choices(names)}"
 
 
 class NoLayoutError(RackoptError):

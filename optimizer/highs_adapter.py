@@ -21,6 +21,8 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
+from optimizer.progress import ProgressFn, SolveWatch
+
 PRIMARY_TOLERANCE = 1e-6
 
 
@@ -33,6 +35,11 @@ class SolveOptions:
     threads: int = 1
     seed: int = 0
     verbose: bool = False
+    second_stage_nodes: int = 2000
+    """Branch-and-bound nodes allowed to the second stage (cables, tie-break). A node
+    budget, unlike a time budget, gives the same layout on every run; the primary
+    objective is already proven by then, so a cut-short second stage only means a
+    possibly longer cable plan or a less tidy tie-break, reported as its status."""
 
     def highs_options(self) -> dict[str, float | int | bool | str]:
         options: dict[str, float | int | bool | str] = {
@@ -89,8 +96,21 @@ def _status(h: highspy.Highs) -> str:
     return _STATUS.get(model_status, h.modelStatusToString(model_status).lower())
 
 
-def _to_highs(m: pyo.ConcreteModel) -> tuple[highspy.HighsLp, np.ndarray, list]:
-    """Compile the model; returns the LP, the objective rows (primary, tie-break), columns."""
+@dataclass
+class CompiledModel:
+    """The model as HiGHS takes it, with the Pyomo objects behind each row and column."""
+
+    lp: highspy.HighsLp
+    objectives: np.ndarray
+    """(2, columns): primary (maximized) and second-stage (minimized) cost vectors."""
+    columns: list
+    """Pyomo VarData per column."""
+    rows: list
+    """(Pyomo ConstraintData, kind) per row; kind 1 is <=, -1 is >=, 0 is ==."""
+
+
+def compile_model(m: pyo.ConcreteModel) -> CompiledModel:
+    """Compile the model to standard-form matrices; no non-finite number gets through."""
     form = LinearStandardFormCompiler().write(m, mixed_form=True, set_sense=None)
     a = form.A.tocsc()
     n_rows, n_cols = a.shape
@@ -128,10 +148,18 @@ def _to_highs(m: pyo.ConcreteModel) -> tuple[highspy.HighsLp, np.ndarray, list]:
     names = [o.local_name for o in form.objectives]
     for row, name in zip(c, names, strict=True):
         objectives[0 if name == "objective_primary" else 1] = row
-    return lp, objectives, form.columns
+    return CompiledModel(lp, objectives, form.columns, form.rows)
 
 
-def _new_highs() -> highspy.Highs:
+def new_highs(options: SolveOptions) -> highspy.Highs:
+    """A HiGHS instance with ``options`` set."""
+    h = _quiet_highs()
+    for name, value in options.highs_options().items():
+        h.setOptionValue(name, value)
+    return h
+
+
+def _quiet_highs() -> highspy.Highs:
     """A HiGHS instance. The first one in a process prints a banner on the C stdout;
     it is sent to /dev/null so the CLI's output stays the summary alone."""
     sys.stdout.flush()
@@ -146,21 +174,27 @@ def _new_highs() -> highspy.Highs:
         os.close(devnull)
 
 
-def solve(m: pyo.ConcreteModel, options: SolveOptions) -> SolveOutcome:
-    """Solve the primary objective, then the tie-break with the primary held at its optimum."""
+def solve(
+    m: pyo.ConcreteModel, options: SolveOptions, progress: ProgressFn | None = None
+) -> SolveOutcome:
+    """Solve the primary objective, then the second stage with the primary held at its
+    optimum. ``progress`` receives snapshots while HiGHS searches; Ctrl-C stops the
+    search and returns the best layout found with status ``interrupted``."""
     started = time.perf_counter()
-    lp, objectives, columns = _to_highs(m)
-    h = _new_highs()
-    for name, value in options.highs_options().items():
-        h.setOptionValue(name, value)
+    compiled = compile_model(m)
+    lp, objectives, columns = compiled.lp, compiled.objectives, compiled.columns
+    h = new_highs(options)
     h.passModel(lp)
     handoff_s = time.perf_counter() - started
 
     started = time.perf_counter()
+    watch = SolveWatch(progress)
+    h.cbMipInterrupt.subscribe(watch)
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[0])
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
-    h.run()
-    status = _status(h)
+    with watch.catching_ctrl_c():
+        h.run()
+    status = "interrupted" if watch.interrupted else _status(h)
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
     outcome = SolveOutcome(status=status, has_solution=has_solution, handoff_s=handoff_s)
@@ -175,7 +209,14 @@ def solve(m: pyo.ConcreteModel, options: SolveOptions) -> SolveOutcome:
     outcome.bound = bound if math.isfinite(bound) else math.inf
     outcome.gap = relative_gap(primary, outcome.bound)
 
-    x, outcome.tie_break_status = _tie_break(h, lp, objectives, x, primary, options, started)
+    if watch.interrupted:
+        outcome.tie_break_status = "skipped: interrupted"
+    else:
+        watch.stage = "second stage"
+        with watch.catching_ctrl_c():
+            x, outcome.tie_break_status = _tie_break(
+                h, lp, objectives, x, primary, options, started
+            )
     outcome.values = {id(v): float(val) for v, val in zip(columns, x, strict=True)}
     outcome.solve_s = time.perf_counter() - started
     return outcome
@@ -198,6 +239,7 @@ def _tie_break(
         if remaining <= 0:
             return x, "skipped: time limit"
         h.setOptionValue("time_limit", max(remaining, 0.1))
+    h.setOptionValue("mip_max_nodes", int(options.second_stage_nodes))
     nz = np.flatnonzero(objectives[0])
     floor = primary - PRIMARY_TOLERANCE * max(1.0, abs(primary))
     h.addRow(floor, highspy.kHighsInf, len(nz), nz.astype(np.int32), objectives[0][nz])

@@ -8,6 +8,8 @@ description of every variable is ``docs/output-format.md``.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -20,7 +22,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from optimizer.assign import Assignment
 from optimizer.check import EMPTY
+from optimizer.errors import InstanceError, did_you_mean
+from optimizer.site import NO_INDEX, Site
 from optimizer.solve import SolveReport
 
 LAYOUT_FORMAT_VERSION = 1
@@ -49,6 +54,45 @@ def package_versions() -> dict[str, str]:
 
 def _finite_or_nan(value: float | None) -> float:
     return float(value) if value is not None and math.isfinite(value) else float("nan")
+
+
+def _reach_classes(report: SolveReport) -> tuple[tuple[str, float], ...]:
+    network = report.site.network
+    return network.reach_classes if network is not None else ()
+
+
+def _fabric_variables(report: SolveReport) -> dict[str, tuple]:
+    """SU membership, network racks and cable metres (empty SU dimension without a fabric)."""
+    site, layout = report.site, report.layout
+    cable = report.check.loads.cable_m
+    placed = layout.placement
+    hub_slots = layout.su_network_slot
+    su_type = [site.rack_types[int(placed[layout.su == i][0])].name for i in range(len(hub_slots))]
+    by_type = np.zeros(len(site.rack_types))
+    racks = np.flatnonzero(placed != EMPTY)
+    np.add.at(by_type, placed[racks], cable[racks])
+    classes = _reach_classes(report)
+    by_class = np.zeros(len(classes))
+    for s in np.flatnonzero(cable > 0):
+        name = site.network.reach_class(float(cable[s]))
+        names = [c for c, _ in classes]
+        if name in names:
+            by_class[names.index(name)] += cable[s]
+    return {
+        "su": ("slot", layout.su.astype(np.int64)),
+        "cable_m": ("slot", cable),
+        "su_network_slot": ("su_id", np.array([site.slot_ids[s] for s in hub_slots], dtype=str)),
+        "su_rack_type": ("su_id", np.array(su_type, dtype=str)),
+        "cable_m_by_type": ("type", by_type),
+        "cable_m_by_class": ("reach_class", by_class),
+        "total_cable_m": ((), float(cable.sum())),
+        "su_count": (
+            "type",
+            np.array(
+                [sum(1 for n in su_type if n == t.name) for t in site.rack_types], dtype=np.int64
+            ),
+        ),
+    }
 
 
 def layout_dataset(report: SolveReport) -> xr.Dataset:
@@ -86,6 +130,7 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
             "facility_kw": ((), loads.facility_kw),
             "utility_limit_kw": ((), _finite_or_nan(site.utility_limit_kw)),
             "total_gpus": ((), int(gpus.sum())),
+            **_fabric_variables(report),
         },
         coords={
             "slot": list(site.slot_ids),
@@ -98,6 +143,8 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
             "device": list(site.device_ids),
             "cdu": list(site.cdu_ids),
             "air_zone": list(site.air_zone_ids),
+            "su_id": np.arange(len(report.layout.su_network_slot)),
+            "reach_class": [name for name, _ in _reach_classes(report)],
         },
     )
     ds.attrs = {
@@ -133,3 +180,124 @@ def write_layout(ds: xr.Dataset, path: str | Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _type_indices(site: Site, names: list[str], file: str, lines: list[int | None]) -> np.ndarray:
+    known = {t.name: i for i, t in enumerate(site.rack_types)}
+    out = np.full(len(names), EMPTY, dtype=np.int64)
+    for i, (name, line) in enumerate(zip(names, lines, strict=True)):
+        if not name:
+            continue
+        if name not in known:
+            raise InstanceError(
+                file, "rack_type", f"unknown rack type {name!r}", did_you_mean(name, known), line
+            )
+        out[i] = known[name]
+    return out
+
+
+def _slot_indices(
+    site: Site, slots: list[str], file: str, lines: list[int | None], field: str
+) -> np.ndarray:
+    index = {s: i for i, s in enumerate(site.slot_ids)}
+    out = []
+    for slot, line in zip(slots, lines, strict=True):
+        if slot not in index:
+            raise InstanceError(
+                file, field, f"unknown slot {slot!r}", did_you_mean(slot, index), line
+            )
+        out.append(index[slot])
+    return np.array(out, dtype=np.int64)
+
+
+def _read_netcdf(site: Site, path: Path) -> Assignment:
+    file = str(path)
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds = ds.load()
+    except (OSError, ValueError) as exc:
+        raise InstanceError(
+            file,
+            "",
+            f"cannot read layout: {exc}",
+            "give a layout written by rackopt solve, or a CSV",
+        ) from None
+    version_found = ds.attrs.get("layout_format_version")
+    if version_found != LAYOUT_FORMAT_VERSION or "rack_type" not in ds:
+        raise InstanceError(
+            file,
+            "layout_format_version",
+            f"not a rackopt layout of format {LAYOUT_FORMAT_VERSION} (found {version_found!r})",
+            "give a layout written by rackopt solve, or a CSV",
+        )
+    slots = [str(s) for s in ds["slot"].values]
+    none = [None] * len(slots)
+    where = _slot_indices(site, slots, file, none, "slot")
+    placement = np.full(site.n_slots, EMPTY, dtype=np.int64)
+    placement[where] = _type_indices(site, [str(v) for v in ds["rack_type"].values], file, none)
+    su = np.full(site.n_slots, NO_INDEX, dtype=np.int64)
+    hubs: list[int] = []
+    if "su" in ds and "su_network_slot" in ds:
+        su[where] = ds["su"].values.astype(np.int64)
+        names = [str(s) for s in ds["su_network_slot"].values]
+        hubs = _slot_indices(site, names, file, [None] * len(names), "su_network_slot").tolist()
+    return Assignment(placement, su, hubs)
+
+
+def _read_csv(site: Site, path: Path) -> Assignment:
+    """A layout made elsewhere: ``slot,rack_type`` lines, with optional ``su`` (an SU label)
+    and ``network_slot`` (the slot of that SU's network rack) for a fabric."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InstanceError(file, "", f"cannot read layout: {exc}", "check the path") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    if "slot" not in header or "rack_type" not in header:
+        raise InstanceError(
+            file,
+            "header",
+            "a layout CSV needs columns slot,rack_type",
+            "write a header line `slot,rack_type` (optionally su,network_slot)",
+            1,
+        )
+    rows = [(line, row) for line, row in enumerate(reader, start=2) if any(row.values())]
+    lines = [line for line, _ in rows]
+    slots = _slot_indices(site, [(r["slot"] or "").strip() for _, r in rows], file, lines, "slot")
+    if len(set(slots.tolist())) != len(slots):
+        raise InstanceError(file, "slot", "a slot is listed twice", "list each slot once")
+    kinds = _type_indices(site, [(r["rack_type"] or "").strip() for _, r in rows], file, lines)
+    placement = np.full(site.n_slots, EMPTY, dtype=np.int64)
+    placement[slots] = kinds
+    su = np.full(site.n_slots, NO_INDEX, dtype=np.int64)
+    hubs: list[int] = []
+    labels: dict[str, int] = {}
+    if "su" in header:
+        for (line, row), slot in zip(rows, slots, strict=True):
+            label = (row.get("su") or "").strip()
+            if not label:
+                continue
+            hub_name = (row.get("network_slot") or "").strip()
+            hub = _slot_indices(site, [hub_name], file, [line], "network_slot")[0]
+            if label not in labels:
+                labels[label] = len(hubs)
+                hubs.append(int(hub))
+            elif hubs[labels[label]] != hub:
+                raise InstanceError(
+                    file,
+                    "network_slot",
+                    f"SU {label!r} names two network racks",
+                    "give every rack of an SU the same network_slot",
+                    line,
+                )
+            su[slot] = labels[label]
+    return Assignment(placement, su, hubs)
+
+
+def read_layout(site: Site, path: str | Path) -> Assignment:
+    """Read a layout to check: a rackopt NetCDF layout, or a CSV made elsewhere."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        return _read_csv(site, path)
+    return _read_netcdf(site, path)

@@ -8,37 +8,53 @@ happen when the site is built (:mod:`optimizer.site`).
 from __future__ import annotations
 
 import hashlib
+import types
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
-from optimizer.errors import InstanceError
+from optimizer.errors import FieldProblem, InstanceError, choices, did_you_mean
 from optimizer.schema import FORMAT_VERSION, Instance
-from optimizer.yamlio import YamlDocument, merge, read_yaml
+from optimizer.yamlio import FieldPath, YamlDocument, merge, read_yaml
 
 MAX_INCLUDE_DEPTH = 8
 
 _FIXES = {
-    "extra_forbidden": "remove the key or correct its spelling",
-    "missing": "add this field",
+    "missing": "add it",
     "greater_than": "use a larger value",
     "greater_than_equal": "use a larger value",
     "less_than_equal": "use a smaller value",
     "finite_number": "use a finite number (no .inf or .nan)",
     "float_parsing": "write a number",
+    "float_type": "write a number",
     "int_parsing": "write a whole number",
     "int_from_float": "write a whole number",
+    "int_type": "write a whole number",
     "bool_parsing": "write true or false",
-    "string_type": "write a text value",
+    "bool_type": "write true or false",
+    "string_type": "write a text value (quote it if YAML reads it as a number or boolean)",
     "dict_type": "write a mapping of keys to values",
+    "model_type": "write a mapping of keys to values",
     "list_type": "write a list",
+    "tuple_type": "write a list",
     "literal_error": "use one of the allowed values",
     "enum": "use one of the allowed values",
-    "string_pattern_mismatch": "use letters, digits and _ . : + - only",
+    "string_pattern_mismatch": "rename it",
+    "string_too_short": "write at least one character",
+    "string_too_long": "shorten it",
     "too_short": "add at least one entry",
     "too_long": "remove entries",
 }
+_PROBLEMS = {
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "string_pattern_mismatch": "may hold only letters, digits and _ . : + -",
+    "too_short": "must have at least one entry",
+}
+_NO_INPUT = ("missing", "extra_forbidden", "value_error")
 
 
 @dataclass(frozen=True)
@@ -56,58 +72,160 @@ class LoadedInstance:
 
     def locate_error(self, path: tuple[str, ...], problem: str, fix: str) -> InstanceError:
         """An :class:`InstanceError` pointing at the file and line that define ``path``."""
-        found = self.document.locate(path)
-        file, line = found if found else (str(self.path), None)
-        return InstanceError(file, ".".join(path), problem, fix, line)
+        return self.document.error(path, problem, fix, str(self.path))
+
+
+def _includes(document: YamlDocument, path: Path) -> list[str]:
+    includes = document.data.get("include", [])
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise document.error(
+            ("include",), "must be a list of file paths", "write include: [common.yaml]", str(path)
+        )
+    return includes
+
+
+def _check_include(
+    document: YamlDocument, path: Path, index: int, target: Path, chain: tuple[Path, ...]
+) -> None:
+    """Refuse an include that is missing, closes a cycle or nests too deep, at its line."""
+    field = ("include", str(index))
+    includers = (*chain, path)
+    if target.resolve() in {p.resolve() for p in includers}:
+        names = " -> ".join(p.name for p in (*includers, target))
+        raise document.error(
+            field,
+            f"include cycle {names}",
+            "an included file must not include its includer, directly or through others",
+            str(path),
+        )
+    if not target.is_file():
+        raise document.error(
+            field,
+            f"included file {target.name} not found (looked for {target})",
+            "check the path; it is relative to the including file",
+            str(path),
+        )
+    if len(includers) > MAX_INCLUDE_DEPTH:
+        raise document.error(
+            field,
+            f"includes nested more than {MAX_INCLUDE_DEPTH} deep",
+            "flatten the includes",
+            str(path),
+        )
 
 
 def _read_with_includes(path: Path, chain: tuple[Path, ...], files: list[Path]) -> YamlDocument:
-    display = str(path)
-    if path.resolve() in chain:
-        raise InstanceError(
-            display, "include", "include cycle", "an included file must not include its includer"
-        )
-    if len(chain) > MAX_INCLUDE_DEPTH:
-        raise InstanceError(display, "include", "includes nested too deeply", "flatten includes")
-    document = read_yaml(path, display)
+    """Read ``path`` merged over its includes; ``chain`` are the files that include it."""
+    document = read_yaml(path, str(path))
     files.append(path)
-    if document.data is None:
-        document.data = {}
-    if not isinstance(document.data, dict):
-        raise InstanceError(
-            display,
-            "",
-            "the file must hold a mapping at top level",
-            "start with `key: value` lines",
-        )
-    includes = document.data.get("include", [])
-    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-        raise InstanceError(display, "include", "must be a list of file paths", "write [a.yaml]")
     combined = YamlDocument({}, {})
-    for relative in includes:
-        included = _read_with_includes(path.parent / relative, (*chain, path.resolve()), files)
+    for index, relative in enumerate(_includes(document, path)):
+        target = path.parent / relative
+        _check_include(document, path, index, target, chain)
+        included = _read_with_includes(target, (*chain, path), files)
         included.data.pop("include", None)
         combined = merge(combined, included)
     return merge(combined, document)
 
 
-def _validation_error(document: YamlDocument, path: Path, exc: ValidationError) -> InstanceError:
-    error = exc.errors()[0]
-    loc = tuple(str(p) for p in error["loc"])
-    found = document.locate(loc)
-    file, line = found if found else (str(path), None)
+def _field_names(loc: FieldPath) -> list[str]:
+    """Keys the schema allows in the mapping at ``loc`` (empty when it is not a model).
+
+    Follows model fields, dict values, list items and ``X | None`` down from
+    :class:`Instance`, so an unknown key can be answered with the closest allowed one.
+    """
+    annotation: Any = Instance
+    for part in loc:
+        annotation = _unwrap_optional(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            annotation = field.annotation if field else None
+        elif get_origin(annotation) in (dict, list):
+            annotation = get_args(annotation)[-1]
+        else:
+            return []
+    annotation = _unwrap_optional(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        return members[0] if len(members) == 1 else annotation
+    return annotation
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _pick(errors: list[ErrorDetails]) -> ErrorDetails:
+    """The error to report: an unknown key first, since a misspelt key also shows up
+    as a missing required one, and the spelling is the real mistake."""
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+
+
+def explain(error: ErrorDetails, loc: FieldPath) -> tuple[str, str]:
+    """Problem and fix for one pydantic error at ``loc``, in rackopt's words."""
     kind = error["type"]
-    problem = error["msg"]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, FieldProblem):
+        return cause.problem, cause.fix
     if kind == "extra_forbidden":
-        problem = f"unknown key {loc[-1]!r}"
-    elif "input" in error and kind not in ("missing", "value_error"):
-        problem += f" (got {error['input']!r})"
-    fix = _FIXES.get(kind, "")
+        allowed = _field_names(loc[:-1])
+        fix = did_you_mean(loc[-1], allowed, f"remove it; allowed here: {choices(allowed)}")
+        return f"unknown key {loc[-1]!r}", fix
+    if kind == "missing":
+        problem = f"missing required field {loc[-1]!r}"
+    else:
+        problem = _PROBLEMS.get(kind, error["msg"])
+    if kind not in _NO_INPUT:
+        problem += f" (got {_shown(error['input'])})"
+    fix = _FIXES.get(kind, "correct the value")
     if kind in ("literal_error", "enum") and "expected" in error.get("ctx", {}):
         fix = f"use one of {error['ctx']['expected']}"
+    return problem, fix
+
+
+def _validation_error(document: YamlDocument, path: Path, exc: ValidationError) -> InstanceError:
+    error = _pick(exc.errors())
+    loc = tuple(str(p) for p in error["loc"])
+    is_key = loc[-1:] == ("[key]",)  # the id of a mapping entry, not its value
+    if is_key:
+        loc = loc[:-1]
+    problem, fix = explain(error, loc)
+    if is_key:
+        problem = f"invalid key: {problem}"
     if loc == ("format_version",):
         fix = f"this rackopt reads format_version: {FORMAT_VERSION}"
-    return InstanceError(file, ".".join(loc), problem, fix, line)
+    return document.error(loc, problem, fix, str(path))
+
+
+def _read_slot_tables(
+    instance: Instance, document: YamlDocument, path: Path
+) -> dict[str, tuple[Path, bytes]]:
+    """Read each hall's ``slots_csv``, relative to the file that names it."""
+    tables: dict[str, tuple[Path, bytes]] = {}
+    for hall_id, hall in instance.halls.items():
+        if hall.slots_csv is None:
+            continue
+        field = ("halls", hall_id, "slots_csv")
+        defined_in = document.locate(field)
+        base = Path(defined_in[0]).parent if defined_in else path.parent
+        csv_path = base / hall.slots_csv
+        try:
+            tables[hall_id] = (csv_path, csv_path.read_bytes())
+        except OSError:
+            raise document.error(
+                field,
+                f"slot table {csv_path} not found",
+                "check the path; it is relative to the file that names it",
+                str(path),
+            ) from None
+    return tables
 
 
 def load_instance(path: str | Path) -> LoadedInstance:
@@ -119,24 +237,12 @@ def load_instance(path: str | Path) -> LoadedInstance:
         instance = Instance.model_validate(document.data)
     except ValidationError as exc:
         raise _validation_error(document, path, exc) from None
+    tables = _read_slot_tables(instance, document, path)
     digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.read_bytes())
-    slot_tables: dict[str, tuple[str, str]] = {}
-    for hall_id, hall in instance.halls.items():
-        if hall.slots_csv is None:
-            continue
-        field = ("halls", hall_id, "slots_csv")
-        defined_in = document.locate(field)
-        base = Path(defined_in[0]).parent if defined_in else path.parent
-        csv_path = base / hall.slots_csv
-        try:
-            raw = csv_path.read_bytes()
-        except OSError:
-            file, line = defined_in if defined_in else (str(path), None)
-            raise InstanceError(
-                file, ".".join(field), f"slot table {csv_path} not found", "check the path", line
-            ) from None
+    for raw in [file.read_bytes() for file in files] + [raw for _, raw in tables.values()]:
         digest.update(raw)
-        slot_tables[hall_id] = (str(csv_path), raw.decode("utf-8", errors="replace"))
+    slot_tables = {
+        hall_id: (str(csv_path), raw.decode("utf-8", errors="replace"))
+        for hall_id, (csv_path, raw) in tables.items()
+    }
     return LoadedInstance(instance, document, path, digest.hexdigest(), slot_tables)

@@ -3,7 +3,9 @@
 Every model forbids unknown keys and is frozen: a typo in an instance file is an
 error that names the key, never a silently ignored setting. Cross-references
 (a slot's CDU, a device's parent, a demanded rack type) are checked after the
-whole file is parsed, in :mod:`optimizer.references`, because they span sections.
+whole file is parsed, when :mod:`optimizer.site` expands the slots, because they span
+sections. Validators raise :class:`~optimizer.errors.FieldProblem` so that every
+message keeps the "problem (fix: ...)" shape.
 The public description of the format is ``docs/instance-format.md``.
 """
 
@@ -13,13 +15,23 @@ import math
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from optimizer.errors import FieldProblem
 
 FORMAT_VERSION = 1
+MAX_COUNT = 1_000_000
+"""Upper bound of counts (racks demanded, GPUs per rack): far above any hall, and small
+enough that sums of counts stay exact in the model's int64 arrays."""
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+MAX_QUANTITY = 1e9
+"""Largest figure (kW, kg, L/min, m) accepted: far beyond any site, and far below the
+1e20 at which HiGHS reads a number as infinite."""
+PositiveFloat = Annotated[float, Field(gt=0, le=MAX_QUANTITY, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Derating = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+"""A continuous-load factor: 0 would make a rated device carry nothing at all."""
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:+-]+$")]
 
 
@@ -50,14 +62,17 @@ class SlotProperties(Strict):
     """Share of the rack's load on the first feed in normal operation. 0.5 (default)
     for dual-corded racks sharing A and B; 1.0 for a catcher (block-redundant)
     topology where the second feed only carries load when the first is lost."""
+    network: bool | None = None
+    """Whether a network rack may stand here. When any slot says ``network: true``, only
+    such slots take network racks; otherwise every slot may."""
 
     @field_validator("feeds")
     @classmethod
     def _distinct_feeds(cls, feeds: list[str] | None) -> list[str] | None:
         if feeds is not None and len(feeds) == 2 and feeds[0] == feeds[1]:
-            raise ValueError(
-                f"slot is fed twice by the same device {feeds[0]!r}; "
-                "give two different devices (A and B side) or a single feed"
+            raise FieldProblem(
+                f"slot is fed twice by the same device {feeds[0]!r}",
+                "give two different devices (A and B side) or a single feed",
             )
         return feeds
 
@@ -76,18 +91,22 @@ class Row(Strict):
     @classmethod
     def _finite_origin(cls, origin: tuple[float, float]) -> tuple[float, float]:
         if not all(math.isfinite(v) for v in origin):
-            raise ValueError("origin coordinates must be finite numbers of metres")
+            raise FieldProblem("origin coordinates must be finite", "give [x, y] in metres")
         return origin
 
-    @model_validator(mode="after")
-    def _overrides_in_row(self) -> Row:
-        outside = sorted(p for p in self.overrides if not 1 <= p <= self.slots)
+    @field_validator("overrides")
+    @classmethod
+    def _overrides_in_row(
+        cls, overrides: dict[int, SlotProperties], info: ValidationInfo
+    ) -> dict[int, SlotProperties]:
+        slots = info.data.get("slots")  # absent when the slot count itself was invalid
+        outside = sorted(p for p in overrides if slots is not None and not 1 <= p <= slots)
         if outside:
-            raise ValueError(
-                f"override for position {outside[0]} but the row has slots 1..{self.slots}; "
-                "fix the position or the row's slot count"
+            raise FieldProblem(
+                f"override for position {outside[0]} but the row has slots 1..{slots}",
+                "fix the position or the row's slot count",
             )
-        return self
+        return overrides
 
 
 class Hall(Strict):
@@ -105,7 +124,7 @@ class Device(Strict):
     kind: Identifier = "device"
     parent: Identifier | None = None
     rating_kw: PositiveFloat
-    derating: Fraction | None = None
+    derating: Derating | None = None
     """Continuous-load factor; the section default (0.8, NEC 210.20(A)) when absent."""
     failover_limit_kw: PositiveFloat | None = None
     """Load allowed while another device is failed; defaults to the normal limit."""
@@ -113,43 +132,41 @@ class Device(Strict):
 
 
 class Power(Strict):
-    derating: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.8
+    derating: Derating = 0.8
     devices: dict[Identifier, Device] = Field(min_length=1)
 
 
-class Cdu(Strict):
+class UnitGroup(Strict):
+    """Identical units of which ``redundant_units`` are set aside for a failure (N+k)."""
+
+    units: int = Field(ge=1, le=1000)
+    redundant_units: int = Field(default=1, ge=0, validate_default=True)
+    """Validated even when left out: ``units: 1`` with the default 1 spare has no capacity."""
+
+    @field_validator("redundant_units")
+    @classmethod
+    def _some_active(cls, redundant: int, info: ValidationInfo) -> int:
+        units = info.data.get("units")  # absent when units itself was invalid
+        if units is not None and redundant >= units:
+            raise FieldProblem(
+                f"redundant_units ({redundant}) must be fewer than units ({units}); "
+                "otherwise no unit is left to carry the load",
+                "lower redundant_units or add units",
+            )
+        return redundant
+
+
+class Cdu(UnitGroup):
     """A group of identical coolant distribution units serving the same slots."""
 
     unit_kw: PositiveFloat
     unit_flow_lpm: PositiveFloat
-    units: int = Field(ge=1, le=1000)
-    redundant_units: int = Field(default=1, ge=0)
-
-    @model_validator(mode="after")
-    def _some_active(self) -> Cdu:
-        if self.redundant_units >= self.units:
-            raise ValueError(
-                f"redundant_units ({self.redundant_units}) must be fewer than units "
-                f"({self.units}); otherwise the CDU group has no usable capacity"
-            )
-        return self
 
 
-class AirZone(Strict):
+class AirZone(UnitGroup):
     """An air zone served by identical CRAH units."""
 
     crah_kw: PositiveFloat
-    units: int = Field(ge=1, le=1000)
-    redundant_units: int = Field(default=1, ge=0)
-
-    @model_validator(mode="after")
-    def _some_active(self) -> AirZone:
-        if self.redundant_units >= self.units:
-            raise ValueError(
-                f"redundant_units ({self.redundant_units}) must be fewer than units "
-                f"({self.units}); otherwise the zone has no usable capacity"
-            )
-        return self
 
 
 class Cooling(Strict):
@@ -174,24 +191,76 @@ class RackType(Strict):
 
     base: Identifier | None = None
     description: str | None = None
-    gpus: int | None = Field(default=None, ge=0)
+    gpus: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     it_kw: PositiveFloat | None = None
     liquid_fraction: Fraction | None = None
     flow_lpm_per_kw: NonNegativeFloat | None = None
     weight_kg: PositiveFloat | None = None
     value: NonNegativeFloat | None = None
     """Objective weight for ``objective: max_value``; defaults to the GPU count."""
+    su_size: int | None = Field(default=None, ge=1, le=1000)
+    """Racks per scalable unit; only whole SUs are deployed (with a ``network`` section)."""
+    network_rack: Identifier | None = None
+    """The rack type whose switches serve this type's SUs."""
+    su_ports: int | None = Field(default=None, ge=1, le=1000)
+    """For a network rack type: how many SUs one rack serves."""
+    reach_m: PositiveFloat | None = None
+    """Longest cable from an SU rack to its network rack; ``network.default_reach_m`` if unset."""
 
 
 class DemandEntry(Strict):
-    min: int = Field(default=0, ge=0)
-    max: int | None = Field(default=None, ge=0)
+    """Bounds on how many racks of one type to place (the bound keeps counts in int64)."""
 
-    @model_validator(mode="after")
-    def _ordered(self) -> DemandEntry:
-        if self.max is not None and self.max < self.min:
-            raise ValueError(f"min ({self.min}) is above max ({self.max})")
-        return self
+    min: int = Field(default=0, ge=0, le=MAX_COUNT)
+    max: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+
+    @field_validator("max")
+    @classmethod
+    def _ordered(cls, maximum: int | None, info: ValidationInfo) -> int | None:
+        minimum = info.data.get("min")  # absent when min itself was invalid
+        if maximum is not None and minimum is not None and maximum < minimum:
+            raise FieldProblem(
+                f"min ({minimum}) is above max ({maximum})", "lower min or raise max"
+            )
+        return maximum
+
+
+class Spine(Strict):
+    """Where the spine switches stand; network racks must be within reach of it."""
+
+    x_m: float = Field(allow_inf_nan=False)
+    y_m: float = Field(allow_inf_nan=False)
+    reach_m: PositiveFloat
+
+
+class Network(Strict):
+    """The compute fabric: present means SU rules and cable reach apply."""
+
+    default_reach_m: PositiveFloat = 50.0
+    """400G multimode optics over OM4 (NVIDIA LinkX cabling guide, A)."""
+    cell_slots: int = Field(default=4, ge=1, le=1000)
+    """Reach is judged between cells of this many consecutive like slots (1 = exact)."""
+    rise_m: NonNegativeFloat = 0.5
+    """Vertical run at each cable end, rack top to tray (planning assumption)."""
+    slack_m: NonNegativeFloat = 0.5
+    """Service-loop slack at each cable end (planning assumption)."""
+    end_clearance_m: NonNegativeFloat = 1.0
+    """How far beyond a row's outermost slot cables cross to the next row."""
+    cross_aisles_m: dict[Identifier, list[float]] = {}
+    """Per hall: coordinates along the rows where cross-aisles let cables change rows."""
+    distance_csv: str | None = None
+    """A (slot x slot) matrix of cable lengths in metres that replaces the path model."""
+    su_locality: Literal["any", "row", "adjacent_rows"] = "any"
+    """``row``: an SU's racks stand in its network rack's row; ``adjacent_rows``: in that
+    row or the rows listed next to it in the same hall."""
+    spine: Spine | None = None
+    reach_classes_m: dict[Identifier, PositiveFloat] = {
+        "copper": 5.0,
+        "multimode": 50.0,
+        "single_mode": 2000.0,
+    }
+    """Cable classes by longest length (NVIDIA LinkX: active copper 5 m, OM4 50 m,
+    single-mode LC 2 km; A); the layout reports metres per class."""
 
 
 class Instance(Strict):
@@ -210,3 +279,5 @@ class Instance(Strict):
     demand: dict[Identifier, DemandEntry] = Field(min_length=1)
     installed: dict[str, Identifier] = {}
     """Racks already on the floor: slot id -> rack type. They stay where they are."""
+    network: Network | None = None
+    """The compute fabric; without it, SU and cable rules do not apply."""

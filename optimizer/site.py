@@ -11,16 +11,25 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 from pydantic import ValidationError
 
-from optimizer.catalog import RackSpec, resolve
-from optimizer.errors import InstanceError
-from optimizer.loader import LoadedInstance
-from optimizer.schema import Instance, Objective, SlotProperties
+from optimizer.catalog import RackSpec, catalog, resolve
+from optimizer.errors import FieldProblem, InstanceError, choices, did_you_mean
+from optimizer.fabric import (
+    NetworkSettings,
+    fabric_rack_types,
+    network_settings,
+    network_slots,
+    row_codes,
+)
+from optimizer.loader import LoadedInstance, explain
+from optimizer.schema import MAX_COUNT, Instance, Objective, SlotProperties
+from optimizer.yamlio import FieldPath
 
 NO_INDEX = -1
 
@@ -40,6 +49,8 @@ CSV_COLUMNS = (
     "feed_b",
     "primary_share",
 )
+_CSV_COLUMN_OF = {"feeds": "feed_a", "feeds.0": "feed_a", "feeds.1": "feed_b"}
+"""Slot fields whose CSV column has another name."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,30 @@ class Site:
     """Maximum count per rack type; -1 when unbounded."""
     installed: dict[int, int]
     """Slot index -> rack type index of racks already on the floor."""
+    # rows and fabric
+    slot_row_code: np.ndarray
+    """Row number per slot, unique across halls, in instance order."""
+    row_hall: np.ndarray
+    """Hall number per row code."""
+    row_order: np.ndarray
+    """Position of each row among its hall's rows, as listed (for adjacency)."""
+    slot_network_ok: np.ndarray
+    """Whether a network rack may stand in the slot (marked, and within spine reach)."""
+    network: NetworkSettings | None = None
+
+    def network_type(self, t: int) -> int:
+        """Index of the network rack type serving SU type t; -1 when t has no SUs."""
+        name = self.rack_types[t].network_rack
+        if self.network is None or name is None:
+            return NO_INDEX
+        return next(i for i, spec in enumerate(self.rack_types) if spec.name == name)
+
+    def is_network_type(self, t: int) -> bool:
+        return any(self.network_type(u) == t for u in range(len(self.rack_types)))
+
+    def reach_m(self, t: int) -> float:
+        reach = self.rack_types[t].reach_m
+        return reach if reach is not None else self.network.default_reach_m
 
     @property
     def n_slots(self) -> int:
@@ -110,11 +145,34 @@ class Site:
         weight = np.array([t.weight_kg for t in self.rack_types])
         air = np.array([t.air_kw for t in self.rack_types])
         has_loop = self.slot_liquid & (self.slot_cdu != NO_INDEX)
+        network = np.array([self.is_network_type(t) for t in range(len(self.rack_types))])
         return (
             (has_loop[:, None] | ~liquid_need[None, :])
             & (weight[None, :] <= self.slot_floor_kg[:, None])
             & (air[None, :] <= self.slot_air_kw_max[:, None] + 1e-9)
+            & (self.slot_network_ok[:, None] | ~network[None, :])
         )
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a slot was defined, so an error about one of its fields points there.
+
+    A row slot takes each field from the row's ``slot`` defaults unless the position's
+    override sets it; a slot-table slot is one line of a CSV file.
+    """
+
+    path: FieldPath
+    """The row's ``slot`` defaults, or the hall's ``slots_csv`` for a table slot."""
+    override: FieldPath | None = None
+    override_fields: frozenset[str] = frozenset()
+    table: tuple[str, int] | None = None
+    """(CSV file, line) of a slot-table slot."""
+
+    def describe(self) -> str:
+        if self.table is not None:
+            return f"line {self.table[1]} of {Path(self.table[0]).name}"
+        return "row " + ".".join(self.path[:4])
 
 
 @dataclass
@@ -126,7 +184,7 @@ class _SlotRecord:
     x: float
     y: float
     props: SlotProperties
-    where: tuple[str, ...]
+    source: _Source
 
 
 def _row_slots(instance: Instance) -> list[_SlotRecord]:
@@ -134,14 +192,19 @@ def _row_slots(instance: Instance) -> list[_SlotRecord]:
     for hall_id, hall in instance.halls.items():
         for row_id, row in hall.rows.items():
             dx, dy = _DIRECTIONS[row.direction]
+            defaults = ("halls", hall_id, "rows", row_id, "slot")
             for position in range(1, row.slots + 1):
-                props = row.slot
-                where = ("halls", hall_id, "rows", row_id, "slot")
+                props, source = row.slot, _Source(defaults)
                 if position in row.overrides:
-                    merged = props.model_dump(exclude_none=True)
-                    merged.update(row.overrides[position].model_dump(exclude_none=True))
-                    props = SlotProperties.model_validate(merged)
-                    where = ("halls", hall_id, "rows", row_id, "overrides", str(position))
+                    override = row.overrides[position].model_dump(exclude_none=True)
+                    props = SlotProperties.model_validate(
+                        {**props.model_dump(exclude_none=True), **override}
+                    )
+                    source = _Source(
+                        defaults,
+                        ("halls", hall_id, "rows", row_id, "overrides", str(position)),
+                        frozenset(override),
+                    )
                 offset = (position - 1) * row.pitch_m
                 records.append(
                     _SlotRecord(
@@ -152,63 +215,9 @@ def _row_slots(instance: Instance) -> list[_SlotRecord]:
                         row.origin_m[0] + dx * offset,
                         row.origin_m[1] + dy * offset,
                         props,
-                        where,
+                        source,
                     )
                 )
-    return records
-
-
-def _csv_cell(cell: str) -> Any:
-    return cell.strip() or None
-
-
-def _table_slots(hall_id: str, file: str, text: str) -> list[_SlotRecord]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = tuple(reader.fieldnames or ())
-    unknown = [c for c in header if c not in CSV_COLUMNS]
-    if unknown or "id" not in header:
-        problem = f"unknown column {unknown[0]!r}" if unknown else "no 'id' column"
-        raise InstanceError(file, "header", problem, f"columns are {', '.join(CSV_COLUMNS)}", 1)
-    records = []
-    for line, row in enumerate(reader, start=2):
-        cells = {k: _csv_cell(v or "") for k, v in row.items() if k is not None}
-        try:
-            feeds = [f for f in (cells.get("feed_a"), cells.get("feed_b")) if f]
-            props = SlotProperties.model_validate(
-                {
-                    "liquid": cells.get("liquid"),
-                    "cdu": cells.get("cdu"),
-                    "air_zone": cells.get("air_zone"),
-                    "floor_kg": cells.get("floor_kg"),
-                    "air_kw_max": cells.get("air_kw_max"),
-                    "feeds": feeds or None,
-                    "primary_share": cells.get("primary_share"),
-                }
-            )
-            position = int(cells.get("position") or line - 1)
-            x = float(cells.get("x_m") or 0.0)
-            y = float(cells.get("y_m") or 0.0)
-            if not (math.isfinite(x) and math.isfinite(y)):
-                raise ValueError("x_m and y_m must be finite")
-        except (ValidationError, ValueError) as exc:
-            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            raise InstanceError(file, f"row {line}", detail, "fix the cell values", line) from None
-        if not cells.get("id"):
-            raise InstanceError(
-                file, f"row {line}.id", "empty slot id", "give every slot an id", line
-            )
-        records.append(
-            _SlotRecord(
-                cells["id"],
-                hall_id,
-                cells.get("row") or "",
-                position,
-                x,
-                y,
-                props,
-                (file, f"row {line}"),
-            )
-        )
     return records
 
 
@@ -219,44 +228,72 @@ class _Builder:
         self.loaded = loaded
         self.instance = loaded.instance
 
-    def error(self, path: tuple[str, ...], problem: str, fix: str) -> InstanceError:
-        if len(path) == 2 and path[1].startswith("row "):  # a CSV slot table line
-            return InstanceError(path[0], path[1], problem, fix, int(path[1][4:]))
+    def error(self, path: FieldPath, problem: str, fix: str) -> InstanceError:
         return self.loaded.locate_error(path, problem, fix)
+
+    def slot_error(self, source: _Source, field: str, problem: str, fix: str) -> InstanceError:
+        """An error at one field of a slot (``feeds.1`` for the second feed): its CSV cell,
+        or the override or row default that set it."""
+        if source.table is not None:
+            file, line = source.table
+            return InstanceError(file, _CSV_COLUMN_OF.get(field, field), problem, fix, line)
+        parts = tuple(field.split(".")) if field else ()
+        base = source.path
+        if source.override is not None and parts and parts[0] in source.override_fields:
+            base = source.override
+        return self.error((*base, *parts), problem, fix)
 
     def check_power_tree(self, device_index: dict[str, int]) -> np.ndarray:
         devices = self.instance.power.devices
         parent = np.full(len(devices), NO_INDEX, dtype=np.int64)
         for i, (device_id, device) in enumerate(devices.items()):
+            field = ("power", "devices", device_id, "parent")
             if device.parent is None:
                 continue
+            if device.parent == device_id:
+                raise self.error(
+                    field,
+                    f"device {device_id} is its own parent",
+                    "name the device that feeds it, or drop parent for a root device",
+                )
             if device.parent not in device_index:
                 raise self.error(
-                    ("power", "devices", device_id, "parent"),
+                    field,
                     f"unknown device {device.parent!r}",
-                    "name a device defined under power.devices, or drop parent for a root",
+                    did_you_mean(
+                        device.parent,
+                        devices,
+                        "name a device defined under power.devices, or drop parent for a root",
+                    ),
                 )
             parent[i] = device_index[device.parent]
-        for start, device_id in enumerate(devices):
-            seen = {start}
-            node = int(parent[start])
-            while node != NO_INDEX:
-                if node in seen:
-                    raise self.error(
-                        ("power", "devices", device_id, "parent"),
-                        "cycle in the power tree",
-                        "every chain of parents must end at a root device without parent",
-                    )
-                seen.add(node)
-                node = int(parent[node])
+        for start in range(len(devices)):
+            cycle = _cycle_from(parent, start)
+            if cycle:
+                ids = [list(devices)[d] for d in cycle]
+                raise self.error(
+                    ("power", "devices", ids[0], "parent"),
+                    f"cycle in the power tree: {' -> '.join(ids)}",
+                    "every chain of parents must end at a root device without parent",
+                )
         return parent
+
+    def unknown_rack_type(self, field: FieldPath, name: str, known: Iterable[str]) -> InstanceError:
+        """A name that is not among the instance's rack types (maybe a catalog name)."""
+        if name in catalog():
+            fix = f"add {name}: {{}} under rack_types to use the catalog entry"
+        else:
+            fix = did_you_mean(name, known, f"use one of the rack_types: {choices(known)}")
+        return self.error(field, f"unknown rack type {name!r}", fix)
 
     def resolve_rack_types(self) -> tuple[RackSpec, ...]:
         specs = []
         for name, entry in self.instance.rack_types.items():
-            spec, problem = resolve(name, entry)
-            if spec is None:
-                raise self.error(("rack_types", name), problem, "give the missing figures")
+            try:
+                spec = resolve(name, entry)
+            except FieldProblem as exc:
+                field = ("rack_types", name, *([exc.field] if exc.field else []))
+                raise self.error(field, exc.problem, exc.fix) from None
             if spec.needs_liquid and spec.flow_lpm_per_kw <= 0:
                 raise self.error(
                     ("rack_types", name, "flow_lpm_per_kw"),
@@ -266,19 +303,99 @@ class _Builder:
             specs.append(spec)
         return tuple(specs)
 
+    def table_slots(self, hall_id: str, file: str, text: str) -> list[_SlotRecord]:
+        """The slots of one hall's CSV table; errors name the file, line and column."""
+        reader = csv.reader(io.StringIO(text))
+        header = [column.strip() for column in next(reader, [])]
+        self.check_header(file, header)
+        records: list[_SlotRecord] = []
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue  # blank line
+            source = _Source(("halls", hall_id, "slots_csv"), table=(file, reader.line_num))
+            if len(cells) > len(header):
+                raise self.slot_error(
+                    source,
+                    "",
+                    f"{len(cells)} cells but the header has {len(header)} columns",
+                    "remove the extra cells, or name the column in the header",
+                )
+            values = {c: v.strip() for c, v in zip(header, cells, strict=False) if v.strip()}
+            records.append(self.table_slot(hall_id, source, values, len(records) + 1))
+        return records
+
+    def check_header(self, file: str, header: list[str]) -> None:
+        unknown = [c for c in header if c not in CSV_COLUMNS]
+        repeated = [c for c in header if header.count(c) > 1]
+        if unknown or repeated or "id" not in header:
+            if unknown:
+                problem = f"unknown column {unknown[0]!r}"
+            elif repeated:
+                problem = f"column {repeated[0]!r} appears twice"
+            else:
+                problem = "no 'id' column"
+            fix = f"columns are {', '.join(CSV_COLUMNS)}"
+            if unknown:
+                fix = did_you_mean(unknown[0], CSV_COLUMNS, fix)
+            raise InstanceError(file, "header", problem, fix, 1)
+
+    def table_slot(
+        self, hall_id: str, source: _Source, values: dict[str, str], count: int
+    ) -> _SlotRecord:
+        if "id" not in values:
+            raise self.slot_error(source, "id", "empty slot id", "give every slot an id")
+        feeds = [values[c] for c in ("feed_a", "feed_b") if c in values]
+        fields = {k: values.get(k) for k in SlotProperties.model_fields if k != "feeds"}
+        try:
+            props = SlotProperties.model_validate({**fields, "feeds": feeds or None})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            loc = tuple(str(p) for p in error["loc"])
+            raise self.slot_error(source, ".".join(loc), *explain(error, loc)) from None
+        return _SlotRecord(
+            values["id"],
+            hall_id,
+            values.get("row", ""),
+            int(self.table_number(source, values, "position", count)),
+            self.table_number(source, values, "x_m", 0.0),
+            self.table_number(source, values, "y_m", 0.0),
+            props,
+            source,
+        )
+
+    def table_number(
+        self, source: _Source, values: dict[str, str], column: str, default: float
+    ) -> float:
+        """A finite number from a CSV cell, or ``default`` if empty; ``position`` is a
+        whole number counted from 1 like a row's positions (and small enough for int64)."""
+        text = values.get(column)
+        if text is None:
+            return default
+        whole = column == "position"
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or (whole and not 1 <= value <= MAX_COUNT):
+            kind = f"whole number from 1 to {MAX_COUNT}" if whole else "finite number"
+            raise self.slot_error(source, column, f"{text!r} is not a {kind}", f"write a {kind}")
+        return value
+
     def slot_records(self) -> list[_SlotRecord]:
         records = _row_slots(self.instance)
         for hall_id, (file, text) in self.loaded.slot_tables.items():
-            records.extend(_table_slots(hall_id, file, text))
-        seen: dict[str, tuple[str, ...]] = {}
+            records.extend(self.table_slots(hall_id, file, text))
+        seen: dict[str, _Source] = {}
         for record in records:
             if record.id in seen:
-                raise self.error(
-                    record.where,
-                    f"duplicate slot id {record.id!r}",
+                raise self.slot_error(
+                    record.source,
+                    "id" if record.source.table else "",
+                    f"duplicate slot id {record.id!r}, already defined by "
+                    f"{seen[record.id].describe()}",
                     "give every slot a unique id (rows generate HALL-ROW-NN ids)",
                 )
-            seen[record.id] = record.where
+            seen[record.id] = record.source
         if not records:
             raise self.error(("halls",), "the facility has no slots", "add rows or a slots_csv")
         return records
@@ -289,12 +406,28 @@ class _Builder:
         if name is None:
             return NO_INDEX
         if name not in table:
-            raise self.error(
-                (*record.where, field),
+            raise self.slot_error(
+                record.source,
+                field,
                 f"slot {record.id} names unknown {what} {name!r}",
-                f"use one of: {', '.join(table) or '(none defined)'}",
+                did_you_mean(name, table),
             )
         return table[name]
+
+
+def _cycle_from(parent: np.ndarray, start: int) -> list[int]:
+    """The cycle reached by following parents from ``start`` (first node repeated at the
+    end), or an empty list when the chain ends at a root."""
+    order: list[int] = []
+    position: dict[int, int] = {}
+    node = start
+    while node != NO_INDEX:
+        if node in position:
+            return [*order[position[node] :], node]
+        position[node] = len(order)
+        order.append(node)
+        node = int(parent[node])
+    return []
 
 
 def build_site(loaded: LoadedInstance) -> Site:
@@ -334,53 +467,65 @@ def build_site(loaded: LoadedInstance) -> Site:
     for i, rec in enumerate(records):
         props = rec.props
         if not props.feeds:
-            raise builder.error(
-                rec.where,
+            raise builder.slot_error(
+                rec.source,
+                "feeds",
                 f"slot {rec.id} has no power feeds",
                 "give feeds: [A-side device, B-side device]",
             )
         if props.air_zone is None:
-            raise builder.error(
-                rec.where,
+            raise builder.slot_error(
+                rec.source,
+                "air_zone",
                 f"slot {rec.id} has no air zone",
                 "give air_zone: every rack rejects some heat to air",
             )
         for k, feed in enumerate(props.feeds):
-            feeds[i, k] = builder.lookup(rec, feed, device_index, "device", "feeds")
+            feeds[i, k] = builder.lookup(rec, feed, device_index, "device", f"feeds.{k}")
         cdu[i] = builder.lookup(rec, props.cdu, cdu_index, "CDU", "cdu")
         zone[i] = builder.lookup(rec, props.air_zone, zone_index, "air zone", "air_zone")
         liquid[i] = bool(props.liquid) if props.liquid is not None else props.cdu is not None
         if liquid[i] and props.cdu is None:
-            raise builder.error(
-                rec.where,
+            raise builder.slot_error(
+                rec.source,
+                "cdu",
                 f"slot {rec.id} is liquid but names no CDU",
                 "add cdu: the CDU whose loop reaches it, or set liquid: false",
             )
         if props.liquid is False and props.cdu is not None:
-            raise builder.error(
-                rec.where,
+            raise builder.slot_error(
+                rec.source,
+                "liquid",
                 f"slot {rec.id} names CDU {props.cdu} but liquid: false",
                 "drop the cdu or set liquid: true",
             )
         if len(props.feeds) == 2 and _shares_path(parent, feeds[i, 0], feeds[i, 1]):
-            raise builder.error(
-                (*rec.where, "feeds"),
+            raise builder.slot_error(
+                rec.source,
+                "feeds.1",
                 f"slot {rec.id}: feed {props.feeds[1]} is upstream or downstream of "
                 f"feed {props.feeds[0]}",
                 "the two feeds of a slot must be on separate branches of the power tree",
             )
 
-    specs = builder.resolve_rack_types()
+    slot_ids = tuple(r.id for r in records)
+    x_m = np.array([r.x for r in records])
+    y_m = np.array([r.y for r in records])
+    rows = row_codes(tuple(r.hall for r in records), tuple(r.row for r in records))
+    defined_in = loaded.document.locate(("network", "distance_csv"))
+    base = Path(defined_in[0]).parent if defined_in else loaded.path.parent
+    network = network_settings(inst, base, slot_ids, x_m, y_m, rows, builder.error)
+    marked = np.array([bool(r.props.network) for r in records])
+    specs = fabric_rack_types(builder.resolve_rack_types(), network, builder.error)
     type_index = {t.name: i for i, t in enumerate(specs)}
+    hub_names = {t.network_rack for t in specs if t.network_rack}
     demand_min = np.zeros(len(specs), dtype=np.int64)
     demand_max = np.zeros(len(specs), dtype=np.int64)
+    for name in hub_names - set(inst.demand):
+        demand_max[type_index[name]] = NO_INDEX  # network racks: as many as the SUs need
     for name, entry in inst.demand.items():
         if name not in type_index:
-            raise builder.error(
-                ("demand", name),
-                f"unknown rack type {name!r}",
-                f"use one of the rack_types: {', '.join(type_index)}",
-            )
+            raise builder.unknown_rack_type(("demand", name), name, type_index)
         demand_min[type_index[name]] = entry.min
         demand_max[type_index[name]] = NO_INDEX if entry.max is None else entry.max
 
@@ -390,12 +535,12 @@ def build_site(loaded: LoadedInstance) -> Site:
         name=inst.name,
         objective=inst.objective,
         sha256=loaded.sha256,
-        slot_ids=tuple(r.id for r in records),
+        slot_ids=slot_ids,
         slot_hall=tuple(r.hall for r in records),
         slot_row=tuple(r.row for r in records),
         slot_position=np.array([r.position for r in records], dtype=np.int64),
-        slot_x_m=np.array([r.x for r in records]),
-        slot_y_m=np.array([r.y for r in records]),
+        slot_x_m=x_m,
+        slot_y_m=y_m,
         slot_liquid=liquid,
         slot_cdu=cdu,
         slot_air_zone=zone,
@@ -431,6 +576,11 @@ def build_site(loaded: LoadedInstance) -> Site:
         demand_min=demand_min,
         demand_max=demand_max,
         installed={},
+        slot_row_code=rows.slot_row_code,
+        row_hall=rows.row_hall,
+        row_order=rows.row_order,
+        slot_network_ok=network_slots(marked, x_m, y_m, network),
+        network=network,
     )
     installed = _installed(builder, site, type_index)
     _check_demand_placeable(builder, site, installed)
@@ -461,26 +611,22 @@ def _installed(builder: _Builder, site: Site, type_index: dict[str, int]) -> dic
             raise builder.error(
                 field,
                 f"unknown slot {slot_id!r}",
-                "use a slot id of the form HALL-ROW-NN or one from a slots_csv",
+                did_you_mean(
+                    slot_id,
+                    slot_index,
+                    "use a slot id of the form HALL-ROW-NN or one from a slots_csv",
+                ),
             )
         if type_name not in type_index:
-            raise builder.error(
-                field,
-                f"unknown rack type {type_name!r}",
-                f"use one of the rack_types: {', '.join(type_index)}",
-            )
+            raise builder.unknown_rack_type(field, type_name, type_index)
         s, t = slot_index[slot_id], type_index[type_name]
         if not eligible[s, t]:
-            raise builder.error(
-                field,
-                f"installed {type_name} does not fit slot {slot_id} "
-                "(cooling, floor rating or air-heat limit)",
-                "correct the slot's properties or the installed rack type",
-            )
+            only = np.arange(site.n_slots) == s
+            raise builder.error(field, *_misfit(site, t, only, f"slot {slot_id}"))
         installed[s] = t
         counts[t] += 1
     for t, spec in enumerate(site.rack_types):
-        if spec.name not in builder.instance.demand:
+        if spec.name not in builder.instance.demand and not site.is_network_type(t):
             site.demand_max[t] = counts[t]  # not demanded: only the installed ones
         elif 0 <= site.demand_max[t] < counts[t]:
             raise builder.error(
@@ -494,20 +640,43 @@ def _installed(builder: _Builder, site: Site, type_index: dict[str, int]) -> dic
 def _check_demand_placeable(builder: _Builder, site: Site, installed: dict[int, int]) -> None:
     """A demanded rack type that fits no slot at all is a contradiction, not an optimum of 0."""
     eligible = site.eligible()
+    every = np.ones(site.n_slots, dtype=bool)
     for t, spec in enumerate(site.rack_types):
         demanded = site.demand_max[t] != 0 and spec.name in builder.instance.demand
-        if not demanded or eligible[:, t].any():
-            continue
-        if spec.needs_liquid and not site.slot_liquid.any():
-            problem = f"{spec.name} is liquid-cooled but no slot has a liquid loop"
-            fix = "give some slots liquid: true and a cdu, or drop the rack type from demand"
-        elif spec.weight_kg > site.slot_floor_kg.max():
-            problem = (
-                f"{spec.name} weighs {spec.weight_kg:g} kg, more than every slot's "
-                f"floor rating (at most {site.slot_floor_kg.max():g} kg)"
-            )
-            fix = "raise floor_kg where the floor is reinforced, or drop the rack type"
-        else:
-            problem = f"{spec.name} fits no slot (cooling, floor rating or air-heat limit)"
-            fix = "check the slots' liquid, floor_kg and air_kw_max against the rack"
-        raise builder.error(("demand", spec.name), problem, fix)
+        if demanded and not eligible[:, t].any():
+            raise builder.error(("demand", spec.name), *_misfit(site, t, every, "any slot"))
+
+
+def _misfit(site: Site, t: int, slots: np.ndarray, scope: str) -> tuple[str, str]:
+    """Problem and fix saying why rack type ``t`` fits none of ``slots`` (a mask): the first
+    limit that rules them all out, in the order of :meth:`Site.eligible`. ``scope`` names
+    the slots ("slot H1-A-01", "any slot")."""
+    spec = site.rack_types[t]
+    has_loop = site.slot_liquid & (site.slot_cdu != NO_INDEX)
+    cooled = slots & (has_loop | (not spec.needs_liquid))
+    if not cooled.any():
+        return (
+            f"{spec.name} is liquid-cooled but no liquid loop reaches {scope}",
+            "give slots liquid: true and a cdu, or use an air-cooled rack type",
+        )
+    carried = cooled & (site.slot_floor_kg >= spec.weight_kg)
+    if not carried.any():
+        which = " that can cool it" if cooled.sum() < slots.sum() else ""
+        return (
+            f"{spec.name} weighs {spec.weight_kg:g} kg, more than the floor rating of "
+            f"{scope}{which} (at most {site.slot_floor_kg[cooled].max():g} kg)",
+            "raise floor_kg where the floor is reinforced, or use a lighter rack type",
+        )
+    aired = carried & (site.slot_air_kw_max + 1e-9 >= spec.air_kw)
+    if not aired.any():
+        which = " that can cool and carry it" if carried.sum() < slots.sum() else ""
+        return (
+            f"{spec.name} rejects {spec.air_kw:g} kW to air, more than the air_kw_max of "
+            f"{scope}{which} (at most {site.slot_air_kw_max[carried].max():g} kW)",
+            "raise air_kw_max where the airflow allows, or use a rack type with less air heat",
+        )
+    return (
+        f"{spec.name} is a network rack but {scope} may not take one "
+        "(network: true, within reach of the spine)",
+        "mark suitable slots network: true, or move the spine",
+    )

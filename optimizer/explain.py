@@ -1,0 +1,111 @@
+"""Why a demand does not fit: an elastic version of the model with a priced slack per resource.
+
+Every capacity row (device limits in normal operation and after each failure, CDU
+heat and flow, air zones, the utility limit, the slots of each class, network
+ports) gets a slack column that lets it overflow. The demand minimums stay hard.
+Minimizing the sum of relative overflows (slack / capacity) finds the smallest
+set of shortfalls that would make the demand fit; each is reported with its
+numbers, in the resource's own unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from models.build import build_model
+from models.data import ModelData, build_model_data
+from optimizer.errors import NoLayoutError
+from optimizer.highs_adapter import SolveOptions, compile_model, new_highs
+from optimizer.site import Site
+
+SHORTFALL_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    resource: str
+    short_by: float
+    capacity: float
+    unit: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.resource} short by {self.short_by:,.1f} {self.unit} "
+            f"(needs {self.capacity + self.short_by:,.1f}, has {self.capacity:,.1f})"
+        )
+
+
+def _resource(data: ModelData, name: str, index: object) -> tuple[str, str] | None:
+    """Human name and unit of an elastic row, or None for rows that stay hard."""
+    site = data.site
+    if name == "power_normal":
+        return f"power device {site.device_ids[index]} (normal operation)", "kW"
+    if name == "power_failover":
+        row = data.failover_rows[index]
+        failed = site.device_ids[row.failed]
+        return f"power device {site.device_ids[row.device]} (with {failed} failed)", "kW"
+    if name == "cdu_heat":
+        return f"CDU {site.cdu_ids[index]} heat", "kW"
+    if name == "cdu_flow":
+        return f"CDU {site.cdu_ids[index]} coolant flow", "L/min"
+    if name == "air_zone_heat":
+        return f"air zone {site.air_zone_ids[index]}", "kW"
+    if name == "facility_power":
+        return "utility limit (IT + cooling)", "kW"
+    if name == "space_slots":
+        c = data.classes[index]
+        kinds = ", ".join(site.rack_types[t].name for t in c.types)
+        first = site.slot_ids[c.slots[0]]
+        return f"slots for {kinds} (the {c.size} like {first})", "slots"
+    if name == "network_ports":
+        hub = site.slot_ids[data.classes[index[0]].slots[0]]
+        return f"network rack ports near {hub}", "SUs"
+    return None
+
+
+def demand_text(site: Site) -> str:
+    wanted = [
+        f"{int(n)} {t.name}" for t, n in zip(site.rack_types, site.demand_min, strict=True) if n > 0
+    ]
+    return ", ".join(wanted) if wanted else "no minimum demand"
+
+
+def explain(site: Site, options: SolveOptions) -> list[Shortfall]:
+    """The resources that fall short of the demand minimums, and by how much."""
+    data = build_model_data(site)
+    m = build_model(data)
+    for var in m.place.values():
+        if not var.fixed and var.lb == 0:
+            var.setub(None)  # the space rows, made elastic, say how many slots are missing
+    compiled = compile_model(m)
+    lp = compiled.lp
+    h = new_highs(options)
+    lp.col_cost_ = np.zeros(lp.num_col_)
+    h.passModel(lp)
+    elastic: list[tuple[int, str, str, float]] = []
+    for i, (con, kind) in enumerate(compiled.rows):
+        if kind != 1:
+            continue
+        described = _resource(data, con.parent_component().local_name, con.index())
+        if described is None:
+            continue
+        capacity = float(lp.row_upper_[i])
+        cost = 1.0 / max(abs(capacity), 1.0)
+        h.addCol(cost, 0.0, highspy.kHighsInf, 1, np.array([i], dtype=np.int32), np.array([-1.0]))
+        elastic.append((lp.num_col_ + len(elastic), *described, capacity))
+    h.run()
+    if h.getInfo().primal_solution_status != 2:
+        raise NoLayoutError(
+            f"{site.name}: the demand minimums ({demand_text(site)}) cannot be met even with "
+            "unlimited power, cooling and slots; check installed racks and demand bounds"
+        )
+    values = np.array(h.getSolution().col_value)
+    found = [
+        Shortfall(name, float(values[col]), capacity, unit)
+        for col, name, unit, capacity in elastic
+        if values[col] > SHORTFALL_EPS
+    ]
+    return sorted(found, key=lambda s: -s.short_by / max(s.capacity, 1.0))

@@ -1,0 +1,213 @@
+"""Preprocessing of the compute fabric: rows, cable geometry, network-rack slots, SU types.
+
+Only an instance with a ``network`` section gets SU rules; without one the catalog's
+SU fields are dropped, so the same rack types serve both kinds of study.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from optimizer.cabling import CableGeometry, crossings_for_hall, rows_run_along_x
+from optimizer.catalog import RackSpec
+from optimizer.errors import InstanceError
+from optimizer.schema import Instance, Network
+
+ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The fabric rules of an instance with a ``network`` section."""
+
+    geometry: CableGeometry
+    cell_slots: int
+    su_locality: str
+    default_reach_m: float
+    reach_classes: tuple[tuple[str, float], ...]
+    """(name, longest metres), shortest class first."""
+    spine: tuple[float, float, float] | None
+    """(x_m, y_m, reach_m) of the spine location."""
+
+    def reach_class(self, length_m: float) -> str:
+        """The shortest cable class that covers ``length_m``."""
+        for name, longest in self.reach_classes:
+            if length_m <= longest + 1e-9:
+                return name
+        return "beyond_classes"
+
+    def spine_distance(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+        """Cable length from slots to the spine location (Manhattan plus both ends)."""
+        assert self.spine is not None
+        sx, sy, _ = self.spine
+        return np.abs(x_m - sx) + np.abs(y_m - sy) + 2.0 * self.geometry.per_end_m
+
+
+@dataclass(frozen=True)
+class Rows:
+    slot_row_code: np.ndarray
+    row_hall: np.ndarray
+    row_order: np.ndarray
+
+
+def row_codes(slot_hall: tuple[str, ...], slot_row: tuple[str, ...]) -> Rows:
+    """Number rows in order of first appearance; adjacency is listing order within a hall."""
+    codes: dict[tuple[str, str], int] = {}
+    halls: dict[str, int] = {}
+    row_hall, row_order = [], []
+    per_hall: dict[str, int] = {}
+    for hall, row in zip(slot_hall, slot_row, strict=True):
+        if (hall, row) not in codes:
+            codes[hall, row] = len(codes)
+            row_hall.append(halls.setdefault(hall, len(halls)))
+            row_order.append(per_hall.get(hall, 0))
+            per_hall[hall] = per_hall.get(hall, 0) + 1
+    slot_code = np.array([codes[h, r] for h, r in zip(slot_hall, slot_row, strict=True)])
+    return Rows(slot_code, np.array(row_hall), np.array(row_order))
+
+
+def _distance_matrix(path: Path, slot_ids: tuple[str, ...], error: ErrorAt) -> np.ndarray:
+    field = ("network", "distance_csv")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        raise error(field, f"distance table {path} not found", "check the path") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    header = [c.strip() for c in rows[0][1:]] if rows else []
+    index = {s: i for i, s in enumerate(slot_ids)}
+    missing = [s for s in slot_ids if s not in header]
+    if missing:
+        raise error(
+            field,
+            f"{path}: no column for slot {missing[0]!r}",
+            "give one column and one line per slot id",
+        )
+    matrix = np.full((len(slot_ids), len(slot_ids)), np.nan)
+    columns = [index.get(c, -1) for c in header]
+    for line, cells in enumerate(rows[1:], start=2):
+        slot = cells[0].strip() if cells else ""
+        if slot not in index:
+            continue
+        try:
+            values = [float(c) for c in cells[1:]]
+        except ValueError:
+            raise error(
+                field, f"{path}:{line}: a cell is not a number", "write lengths in metres"
+            ) from None
+        for col, value in zip(columns, values, strict=False):
+            if col >= 0:
+                matrix[index[slot], col] = value
+    if np.isnan(matrix).any() or not np.isfinite(matrix).all() or (matrix < 0).any():
+        raise error(
+            field,
+            f"{path}: lengths missing, negative or not finite",
+            "give a finite length >= 0 for every pair of slots",
+        )
+    return matrix
+
+
+def network_settings(
+    instance: Instance,
+    base: Path,
+    slot_ids: tuple[str, ...],
+    x_m: np.ndarray,
+    y_m: np.ndarray,
+    rows: Rows,
+    error: ErrorAt,
+) -> NetworkSettings | None:
+    """Cable geometry and rules, or None when the instance has no network section."""
+    net: Network | None = instance.network
+    if net is None:
+        return None
+    hall_names = list(dict.fromkeys(instance.halls))
+    unknown = [h for h in net.cross_aisles_m if h not in hall_names]
+    if unknown:
+        raise error(
+            ("network", "cross_aisles_m", unknown[0]),
+            f"unknown hall {unknown[0]!r}",
+            f"use one of: {', '.join(hall_names)}",
+        )
+    slot_hall = rows.row_hall[rows.slot_row_code]
+    along_x, crossings = [], []
+    for h, hall_id in enumerate(hall_names):
+        members = slot_hall == h
+        on_x = rows_run_along_x(x_m[members], y_m[members], rows.slot_row_code[members])
+        along = x_m[members] if on_x else y_m[members]
+        along_x.append(on_x)
+        crossings.append(
+            crossings_for_hall(along, net.end_clearance_m, net.cross_aisles_m.get(hall_id, []))
+        )
+    matrix = (
+        _distance_matrix(base / net.distance_csv, slot_ids, error) if net.distance_csv else None
+    )
+    geometry = CableGeometry(
+        slot_hall,
+        rows.slot_row_code,
+        x_m,
+        y_m,
+        np.array(along_x),
+        tuple(crossings),
+        net.rise_m + net.slack_m,
+        matrix,
+    )
+    classes = tuple(sorted(net.reach_classes_m.items(), key=lambda item: item[1]))
+    spine = (net.spine.x_m, net.spine.y_m, net.spine.reach_m) if net.spine else None
+    return NetworkSettings(
+        geometry, net.cell_slots, net.su_locality, net.default_reach_m, classes, spine
+    )
+
+
+def network_slots(
+    marked: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, settings: NetworkSettings | None
+) -> np.ndarray:
+    """Slots where a network rack may stand: the marked ones (all when none is marked),
+    within reach of the spine when one is given."""
+    ok = marked.copy() if marked.any() else np.ones_like(marked)
+    if settings is not None and settings.spine is not None:
+        ok &= settings.spine_distance(x_m, y_m) <= settings.spine[2] + 1e-9
+    return ok
+
+
+def fabric_rack_types(
+    specs: tuple[RackSpec, ...], settings: NetworkSettings | None, error: ErrorAt
+) -> tuple[RackSpec, ...]:
+    """Drop SU fields without a fabric; with one, check that each SU type's network rack
+    exists and has ports."""
+    if settings is None:
+        return tuple(replace(s, su_size=0, network_rack=None) for s in specs)
+    by_name = {s.name: s for s in specs}
+    out = []
+    for spec in specs:
+        if spec.su_size and spec.network_rack is None:
+            raise error(
+                ("rack_types", spec.name, "network_rack"),
+                f"{spec.name} has su_size {spec.su_size} but no network_rack",
+                "name the rack type whose switches serve its SUs",
+            )
+        if spec.network_rack is not None and not spec.su_size:
+            spec = replace(spec, network_rack=None)
+        if spec.network_rack is not None:
+            hub = by_name.get(spec.network_rack)
+            if hub is None:
+                raise error(
+                    ("rack_types", spec.name, "network_rack"),
+                    f"network rack type {spec.network_rack!r} is not in rack_types",
+                    f"add `{spec.network_rack}: {{}}` under rack_types",
+                )
+            if hub.su_ports <= 0 or hub.su_size:
+                raise error(
+                    ("rack_types", hub.name, "su_ports"),
+                    f"{hub.name} serves SUs of {spec.name} but has no su_ports",
+                    "give su_ports: the number of SUs one network rack serves",
+                )
+        if spec.reach_m is not None and not math.isfinite(spec.reach_m):
+            raise error(("rack_types", spec.name, "reach_m"), "reach must be finite", "give metres")
+        out.append(spec)
+    return tuple(out)

@@ -1,0 +1,657 @@
+"""Every malformed or contradictory instance is one clear line, exit code 2, no layout.
+
+Each case is the small valid base instance of :mod:`helpers` with one thing broken.
+The CLI must answer with exactly one line ``error: FILE[:LINE]: FIELD: problem (fix: ...)``
+naming the file at fault, the field path and the problem, exit with 2, print no
+traceback and write no output file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from helpers import base_instance, write_instance
+
+from optimizer.cli import main
+from optimizer.loader import load_instance
+from optimizer.site import build_site
+
+Change = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    make: Callable[[Path], Path]
+    """Writes the files of the case into a folder and returns the instance path."""
+    field: str | None
+    """Field path the message must name; None for errors before any field exists."""
+    fragments: tuple[str, ...]
+    """Parts of the problem (and fix) the message must contain."""
+    file: str = "instance.yaml"
+    """Name of the file the message must point at."""
+    line: int | str | None = None
+    """Expected line: a number, or a text whose first occurrence in ``file`` marks it."""
+
+
+def _walk(data: dict[str, Any], dotted: str) -> tuple[dict[str, Any], str]:
+    *parents, key = dotted.split(".")
+    for part in parents:
+        data = data[part]
+    return data, key
+
+
+def at(dotted: str, value: Any) -> Change:
+    """Set one value by dotted path (ids here contain no dots)."""
+
+    def change(data: dict[str, Any]) -> None:
+        node, key = _walk(data, dotted)
+        node[key] = value
+
+    return change
+
+
+def drop(dotted: str) -> Change:
+    def change(data: dict[str, Any]) -> None:
+        node, key = _walk(data, dotted)
+        del node[key]
+
+    return change
+
+
+def rename(dotted: str, new_key: str) -> Change:
+    def change(data: dict[str, Any]) -> None:
+        node, key = _walk(data, dotted)
+        node[new_key] = node.pop(key)
+
+    return change
+
+
+def edit(*changes: Change, files: dict[str, str] | None = None) -> Callable[[Path], Path]:
+    """The base instance with ``changes`` applied, plus extra files (CSV, includes)."""
+
+    def make(directory: Path) -> Path:
+        data = base_instance()
+        for change in changes:
+            change(data)
+        for name, text in (files or {}).items():
+            write_instance(directory, text, name)
+        return write_instance(directory, data)
+
+    return make
+
+
+def raw(text: str | Callable[[Path], str]) -> Callable[[Path], Path]:
+    """An instance file with exactly this text (or the text made for the case's folder)."""
+
+    def make(directory: Path) -> Path:
+        return write_instance(directory, text(directory) if callable(text) else text)
+
+    return make
+
+
+def base_text_then(extra: str) -> Callable[[Path], Path]:
+    """The base instance with ``power`` moved last and ``extra`` appended after it."""
+
+    def make(directory: Path) -> Path:
+        data = base_instance()
+        data["power"] = data.pop("power")
+        return write_instance(directory, yaml.safe_dump(data, sort_keys=False) + extra)
+
+    return make
+
+
+def case(
+    name: str,
+    make: Callable[[Path], Path],
+    field: str | None,
+    *fragments: str,
+    file: str = "instance.yaml",
+    line: int | str | None = None,
+) -> Any:
+    return pytest.param(Case(make, field, fragments, file, line), id=name)
+
+
+SLOT_L = "halls.H1.rows.L.slot"
+SLOT_A = "halls.H1.rows.A.slot"
+CSV_HEAD = "id,feed_a,feed_b,air_zone,floor_kg\n"
+CSV_ROW = "S1,PDU-A1,PDU-B1,Z1,1200\n"
+with_table = at("halls.H1.slots_csv", "slots.csv")
+
+
+def _system_call(directory: Path) -> str:
+    """A YAML node that an unsafe loader would turn into running a shell command."""
+    return f'!!python/object/apply:os.system ["touch {directory}/PWNED"]'
+
+
+CASES = [
+    # --- schema: keys, types, values -------------------------------------------------
+    case(
+        "unknown-top-level-key",
+        edit(at("objectiv", "max_value")),
+        "objectiv",
+        "unknown key 'objectiv'",
+        "did you mean 'objective'",
+        line="objectiv:",
+    ),
+    case(
+        "typo-in-device-field",
+        edit(rename("power.devices.PDU-A1.rating_kw", "rating_kW")),
+        "power.devices.PDU-A1.rating_kW",
+        "unknown key 'rating_kW'",
+        "did you mean 'rating_kw'",
+        line="rating_kW:",
+    ),
+    case(
+        "unknown-key-in-override",
+        edit(at("halls.H1.rows.L.overrides", {2: {"flor_kg": 1000}})),
+        "halls.H1.rows.L.overrides.2.flor_kg",
+        "unknown key 'flor_kg'",
+        "did you mean 'floor_kg'",
+        line="flor_kg:",
+    ),
+    case(
+        "missing-required-field",
+        edit(drop("power.devices.PDU-A1.rating_kw")),
+        "power.devices.PDU-A1.rating_kw",
+        "missing required field 'rating_kw'",
+        line="PDU-A1:",
+    ),
+    case(
+        "missing-format-version",
+        edit(drop("format_version")),
+        "format_version",
+        "missing required field",
+        "format_version: 1",
+    ),
+    case(
+        "string-where-number",
+        edit(at("power.devices.PDU-A1.rating_kw", "lots")),
+        "power.devices.PDU-A1.rating_kw",
+        "valid number",
+        "'lots'",
+        line="rating_kw: lots",
+    ),
+    case(
+        "fraction-where-whole-number",
+        edit(at("cooling.cdus.CDU1.units", 2.5)),
+        "cooling.cdus.CDU1.units",
+        "whole number",
+        "2.5",
+    ),
+    case(
+        "negative-capacity",
+        edit(at("cooling.cdus.CDU1.unit_kw", -250)),
+        "cooling.cdus.CDU1.unit_kw",
+        "greater than 0",
+        "-250",
+        line="unit_kw: -250",
+    ),
+    case(
+        "zero-rating",
+        edit(at("power.devices.PDU-A1.rating_kw", 0)),
+        "power.devices.PDU-A1.rating_kw",
+        "greater than 0",
+        line="rating_kw: 0",
+    ),
+    case(
+        "zero-derating",
+        edit(at("power.devices.PDU-A1.derating", 0)),
+        "power.devices.PDU-A1.derating",
+        "greater than 0",
+    ),
+    case(
+        "infinite-rating",
+        edit(at("power.devices.UPS-A.rating_kw", float("inf"))),
+        "power.devices.UPS-A.rating_kw",
+        "finite number",
+        line=".inf",
+    ),
+    case(
+        "nan-floor-rating",
+        edit(at(f"{SLOT_L}.floor_kg", float("nan"))),
+        f"{SLOT_L}.floor_kg",
+        "finite number",
+        line=".nan",
+    ),
+    case(
+        "wrong-format-version",
+        edit(at("format_version", 2)),
+        "format_version",
+        "(got 2)",
+        "reads format_version: 1",
+        line="format_version: 2",
+    ),
+    case(
+        "unknown-objective",
+        edit(at("objective", "max_racks")),
+        "objective",
+        "'max_racks'",
+        "max_gpus",
+    ),
+    case(
+        "id-with-space",
+        edit(rename("power.devices.UPS-A", "UPS A")),
+        "power.devices.UPS A",
+        "letters, digits",
+    ),
+    case(
+        "section-not-a-mapping",
+        edit(at("power", 5)),
+        "power",
+        "mapping",
+        "(got 5)",
+        line="power: 5",
+    ),
+    case(
+        "no-halls",
+        edit(at("halls", {})),
+        "halls",
+        "at least one",
+    ),
+    case(
+        "cdu-redundant-units-not-below-units",
+        edit(at("cooling.cdus.CDU1.redundant_units", 2)),
+        "cooling.cdus.CDU1.redundant_units",
+        "redundant_units (2) must be fewer than units (2)",
+        line="redundant_units: 2",
+    ),
+    case(
+        "single-cdu-with-default-spare",
+        edit(at("cooling.cdus.CDU1.units", 1)),
+        "cooling.cdus.CDU1.redundant_units",
+        "redundant_units (1) must be fewer than units (1)",
+        line="CDU1:",
+    ),
+    case(
+        "air-zone-redundant-units-not-below-units",
+        edit(at("cooling.air_zones.Z1.redundant_units", 3)),
+        "cooling.air_zones.Z1.redundant_units",
+        "redundant_units (3) must be fewer than units (3)",
+    ),
+    case(
+        "demand-min-above-max",
+        edit(at("demand.gb300-nvl72", {"min": 3, "max": 2})),
+        "demand.gb300-nvl72.max",
+        "min (3) is above max (2)",
+    ),
+    case(
+        "override-outside-row",
+        edit(at("halls.H1.rows.L.overrides", {5: {"floor_kg": 1000}})),
+        "halls.H1.rows.L.overrides",
+        "position 5",
+        "slots 1..2",
+    ),
+    case(
+        "slot-fed-twice-by-same-device",
+        edit(at(f"{SLOT_L}.feeds", ["PDU-A1", "PDU-A1"])),
+        f"{SLOT_L}.feeds",
+        "fed twice by the same device 'PDU-A1'",
+    ),
+    # --- YAML itself ------------------------------------------------------------------
+    case(
+        "yaml-syntax-error",
+        raw("format_version: 1\nname: broken\nhalls:\n  H1: {rows: {}\npower: {}\n"),
+        None,
+        "YAML syntax error",
+        line=5,
+    ),
+    case(
+        "yaml-bad-indentation",
+        raw("format_version: 1\nname: broken\nhalls:\n  H1:\n    rows: {}\n   bad: 1\n"),
+        None,
+        "YAML syntax error",
+        line=6,
+    ),
+    case(
+        "yaml-python-object-tag",
+        raw(lambda d: f"format_version: 1\nname: {_system_call(d)}\n"),
+        "name",
+        "YAML tag",
+        "python/object/apply:os.system",
+        line=2,
+    ),
+    case(
+        "yaml-python-tag-on-a-key",
+        raw(lambda d: f"format_version: 1\n? {_system_call(d)}\n: 1\n"),
+        "?",
+        "YAML tag '!!python/object/apply:os.system'",
+        line=2,
+    ),
+    case(
+        "yaml-custom-tag",
+        raw("format_version: 1\nname: x\ninclude: !include other.yaml\n"),
+        "include",
+        "YAML tag '!include'",
+        line=3,
+    ),
+    case(
+        "duplicate-device-id",
+        base_text_then("    UPS-A: {kind: ups, rating_kw: 100}\n"),
+        "power.devices.UPS-A",
+        "duplicate key 'UPS-A' (first at line",
+        line="rating_kw: 100}",
+    ),
+    case(
+        "top-level-list",
+        raw("- format_version: 1\n- name: x\n"),
+        None,
+        "mapping at top level",
+        "a list",
+    ),
+    case(
+        "empty-file",
+        raw("# nothing here\n"),
+        None,
+        "file is empty",
+    ),
+    # --- the power tree ---------------------------------------------------------------
+    case(
+        "parent-is-missing-device",
+        edit(at("power.devices.PDU-A1.parent", "UPS-A2")),
+        "power.devices.PDU-A1.parent",
+        "unknown device 'UPS-A2'",
+        "did you mean 'UPS-A'",
+        line="parent: UPS-A2",
+    ),
+    case(
+        "cycle-in-power-tree",
+        edit(at("power.devices.UPS-A.parent", "PDU-A1")),
+        "power.devices.UPS-A.parent",
+        "cycle in the power tree",
+        "UPS-A -> PDU-A1 -> UPS-A",
+    ),
+    case(
+        "device-is-its-own-parent",
+        edit(at("power.devices.UPS-B.parent", "UPS-B")),
+        "power.devices.UPS-B.parent",
+        "UPS-B is its own parent",
+        line="parent: UPS-B",
+    ),
+    case(
+        "failover-limit-below-normal",
+        edit(at("power.devices.UPS-A.failover_limit_kw", 300)),
+        "power.devices.UPS-A.failover_limit_kw",
+        "failover limit 300 kW is below the normal limit 400 kW",
+        line="failover_limit_kw: 300",
+    ),
+    # --- slots ------------------------------------------------------------------------
+    case(
+        "feed-names-missing-device",
+        edit(at(f"{SLOT_L}.feeds", ["PDU-A1", "PDU-X"])),
+        f"{SLOT_L}.feeds.1",
+        "unknown device 'PDU-X'",
+        line="- PDU-X",
+    ),
+    case(
+        "two-feeds-on-one-branch",
+        edit(at(f"{SLOT_L}.feeds", ["UPS-A", "PDU-A1"])),
+        f"{SLOT_L}.feeds.1",
+        "feed PDU-A1 is upstream or downstream of feed UPS-A",
+    ),
+    case(
+        "slot-without-feeds",
+        edit(drop(f"{SLOT_A}.feeds")),
+        f"{SLOT_A}.feeds",
+        "has no power feeds",
+    ),
+    case(
+        "slot-names-missing-cdu",
+        edit(at(f"{SLOT_L}.cdu", "CDU9")),
+        f"{SLOT_L}.cdu",
+        "unknown CDU 'CDU9'",
+        "did you mean 'CDU1'",
+        line="cdu: CDU9",
+    ),
+    case(
+        "slot-names-missing-air-zone",
+        edit(at(f"{SLOT_A}.air_zone", "Z9")),
+        f"{SLOT_A}.air_zone",
+        "unknown air zone 'Z9'",
+        line="air_zone: Z9",
+    ),
+    case(
+        "slot-without-air-zone",
+        edit(drop(f"{SLOT_A}.air_zone")),
+        f"{SLOT_A}.air_zone",
+        "has no air zone",
+    ),
+    case(
+        "liquid-slot-without-cdu",
+        edit(drop(f"{SLOT_L}.cdu")),
+        f"{SLOT_L}.cdu",
+        "liquid but names no CDU",
+    ),
+    case(
+        "cdu-on-air-slot",
+        edit(at(f"{SLOT_L}.liquid", False)),
+        f"{SLOT_L}.liquid",
+        "names CDU CDU1 but liquid: false",
+        line="liquid: false",
+    ),
+    # --- slot tables (CSV) ------------------------------------------------------------
+    case(
+        "csv-repeats-row-generated-slot-id",
+        edit(with_table, files={"slots.csv": CSV_HEAD + CSV_ROW.replace("S1", "H1-L-01")}),
+        "id",
+        "duplicate slot id 'H1-L-01'",
+        "halls.H1.rows.L",
+        file="slots.csv",
+        line=2,
+    ),
+    case(
+        "csv-repeats-its-own-slot-id",
+        edit(with_table, files={"slots.csv": CSV_HEAD + CSV_ROW + CSV_ROW}),
+        "id",
+        "duplicate slot id 'S1'",
+        "line 2",
+        file="slots.csv",
+        line=3,
+    ),
+    case(
+        "csv-unknown-column",
+        edit(with_table, files={"slots.csv": "id,feed_a,colour\nS1,PDU-A1,red\n"}),
+        "header",
+        "unknown column 'colour'",
+        file="slots.csv",
+        line=1,
+    ),
+    case(
+        "csv-feed-names-missing-device",
+        edit(with_table, files={"slots.csv": CSV_HEAD + CSV_ROW.replace("PDU-B1", "PDU-X")}),
+        "feed_b",
+        "unknown device 'PDU-X'",
+        file="slots.csv",
+        line=2,
+    ),
+    case(
+        "csv-cell-not-a-number",
+        edit(with_table, files={"slots.csv": CSV_HEAD + CSV_ROW.replace("1200", "heavy")}),
+        "floor_kg",
+        "valid number",
+        "'heavy'",
+        file="slots.csv",
+        line=2,
+    ),
+    case(
+        "csv-position-not-positive",
+        edit(with_table, files={"slots.csv": "id,position,feed_a,air_zone\nS1,0,PDU-A1,Z1\n"}),
+        "position",
+        "'0' is not a whole number from 1",
+        file="slots.csv",
+        line=2,
+    ),
+    case(
+        "csv-row-with-extra-cells",
+        edit(with_table, files={"slots.csv": CSV_HEAD + CSV_ROW.replace("\n", ",x\n")}),
+        None,
+        "6 cells but the header has 5 columns",
+        file="slots.csv",
+        line=2,
+    ),
+    case(
+        "csv-file-missing",
+        edit(with_table),
+        "halls.H1.slots_csv",
+        "slots.csv not found",
+        line="slots_csv:",
+    ),
+    # --- rack types and demand --------------------------------------------------------
+    case(
+        "unknown-catalog-base",
+        edit(at("rack_types.mine", {"base": "gb301-nvl72"})),
+        "rack_types.mine.base",
+        "'gb301-nvl72' is not in the catalog",
+        "did you mean 'gb300-nvl72'",
+        line="base: gb301-nvl72",
+    ),
+    case(
+        "rack-type-missing-figures",
+        edit(at("rack_types.mine", {"gpus": 8})),
+        "rack_types.mine",
+        "missing it_kw, liquid_fraction, weight_kg",
+        "base",
+        line="mine:",
+    ),
+    case(
+        "liquid-rack-without-flow",
+        edit(at("rack_types.gb300-nvl72", {"flow_lpm_per_kw": 0})),
+        "rack_types.gb300-nvl72.flow_lpm_per_kw",
+        "coolant flow",
+    ),
+    case(
+        "demand-names-unknown-rack-type",
+        edit(at("demand.gb400", {"max": 1})),
+        "demand.gb400",
+        "unknown rack type 'gb400'",
+        line="gb400:",
+    ),
+    case(
+        "demand-names-undeclared-catalog-type",
+        edit(at("demand.gb200-nvl72", {"max": 1})),
+        "demand.gb200-nvl72",
+        "unknown rack type 'gb200-nvl72'",
+        "add gb200-nvl72: {} under rack_types",
+    ),
+    case(
+        "rack-heavier-than-every-floor",
+        edit(at(f"{SLOT_L}.floor_kg", 1000)),
+        "demand.gb300-nvl72",
+        "weighs 1500 kg",
+        "floor rating",
+    ),
+    case(
+        "liquid-rack-but-no-liquid-slot",
+        edit(drop("halls.H1.rows.L")),
+        "demand.gb300-nvl72",
+        "liquid-cooled",
+        "no liquid loop",
+    ),
+    # --- installed racks --------------------------------------------------------------
+    case(
+        "installed-in-unknown-slot",
+        edit(at("installed", {"H1-L-09": "gb300-nvl72"})),
+        "installed.H1-L-09",
+        "unknown slot 'H1-L-09'",
+        line="H1-L-09:",
+    ),
+    case(
+        "installed-unknown-rack-type",
+        edit(at("installed", {"H1-L-01": "gb999"})),
+        "installed.H1-L-01",
+        "unknown rack type 'gb999'",
+    ),
+    case(
+        "installed-liquid-rack-in-air-slot",
+        edit(at("installed", {"H1-A-01": "gb300-nvl72"})),
+        "installed.H1-A-01",
+        "liquid-cooled",
+        "slot H1-A-01",
+        line="H1-A-01:",
+    ),
+    case(
+        "installed-count-above-demand-max",
+        edit(
+            at("installed", {"H1-L-01": "gb300-nvl72", "H1-L-02": "gb300-nvl72"}),
+            at("demand.gb300-nvl72.max", 1),
+        ),
+        "demand.gb300-nvl72.max",
+        "2 gb300-nvl72 racks are installed but max is 1",
+    ),
+    # --- includes ---------------------------------------------------------------------
+    case(
+        "include-of-missing-file",
+        edit(at("include", ["common.yaml"])),
+        "include.0",
+        "common.yaml not found",
+        line="- common.yaml",
+    ),
+    case(
+        "include-cycle",
+        edit(at("include", ["a.yaml"]), files={"a.yaml": "include: [instance.yaml]\n"}),
+        "include.0",
+        "include cycle",
+        "instance.yaml -> a.yaml -> instance.yaml",
+        file="a.yaml",
+        line=1,
+    ),
+    case(
+        "error-inside-included-file",
+        edit(
+            drop("power"),
+            at("include", ["power.yaml"]),
+            files={"power.yaml": "power:\n  devices:\n    UPS-A: {rating_kw: 0}\n"},
+        ),
+        "power.devices.UPS-A.rating_kw",
+        "greater than 0",
+        file="power.yaml",
+        line=3,
+    ),
+]
+
+
+def _expected_line(case: Case, directory: Path) -> int | None:
+    if not isinstance(case.line, str):
+        return case.line
+    lines = (directory / case.file).read_text(encoding="utf-8").splitlines()
+    return next(n for n, text in enumerate(lines, start=1) if case.line in text)
+
+
+def test_base_instance_is_valid(tmp_path: Path) -> None:
+    """The cases differ from a valid instance only by what they break."""
+    site = build_site(load_instance(write_instance(tmp_path, base_instance())))
+    assert site.slot_ids == ("H1-L-01", "H1-L-02", "H1-A-01", "H1-A-02")
+
+
+@pytest.mark.parametrize("bad", CASES)
+def test_bad_instance_is_one_clear_line(bad: Case, tmp_path: Path) -> None:
+    path = bad.make(tmp_path)
+    out = tmp_path / "out.nc"
+    result = CliRunner().invoke(main, ["solve", str(path), "-o", str(out)])
+    text = result.output
+    assert result.exit_code == 2, text
+    assert "Traceback" not in text
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    assert lines[0].startswith("error: "), text
+    line = _expected_line(bad, tmp_path)
+    where = re.escape(str(tmp_path / bad.file)) + (f":{line}: " if line else r"(:\d+)?: ")
+    assert re.match("error: " + where, text), text
+    if bad.field is not None:
+        assert f": {bad.field}: " in text, text
+    for fragment in bad.fragments:
+        assert fragment in text, text
+    assert "(fix: " in text, text
+    assert not out.exists()
+    assert not (tmp_path / "PWNED").exists(), "a YAML tag ran a command"
+
+
+def test_case_ids_are_distinct() -> None:
+    ids = [p.id for p in CASES]
+    assert len(ids) == len(set(ids)) >= 28
