@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from factory import EXACT, instance, rack, row, site_of
+
 from optimizer.check import check_layout
 from optimizer.solve import solve_site
 
