@@ -298,6 +298,8 @@ def _read_csv(site: Site, path: Path) -> Assignment:
 def read_layout(site: Site, path: str | Path) -> Assignment:
     """Read a layout to check: a rackopt NetCDF layout, or a CSV made elsewhere."""
     path = Path(path)
+    if not path.is_file():
+        raise InstanceError(str(path), "", "layout file not found", "check the path")
     if path.suffix.lower() == ".csv":
         return _read_csv(site, path)
     return _read_netcdf(site, path)

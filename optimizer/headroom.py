@@ -1,0 +1,105 @@
+"""Where does the next rack go? Rank the empty slots for one more rack of a type.
+
+Each empty slot that may take the type (cooling, floor, air heat, network slot
+rules) is tried with the independent checker: the rack is added and every load
+recomputed. Slots where nothing breaks are ranked by the headroom left on the
+tightest resource the rack touches; for the others the first broken rule is the
+resource that stops the rack there. SU rules are left out of this question: an SU
+type grows by whole SUs, which `rackopt solve` places; here a single rack is
+judged on power, cooling, floor and space.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.assign import Assignment
+from optimizer.check import EMPTY, Loads, Violation, check_layout
+from optimizer.site import Site
+
+
+@dataclass(frozen=True)
+class Candidate:
+    slot: str
+    tightest: str
+    """The resource with the least headroom after the rack is added."""
+    utilization: float
+
+
+@dataclass
+class NextRack:
+    rack_type: str
+    ranked: list[Candidate]
+    blocked: Counter
+    """Resource that stops the rack -> number of slots where it does."""
+
+
+def _physical(violations: list[Violation]) -> list[Violation]:
+    return [v for v in violations if not v.rule.startswith("network-")]
+
+
+def _tightest(site: Site, loads: Loads) -> tuple[str, float]:
+    """The most utilized resource of a layout, as (name, load / limit)."""
+    items = [
+        (f"{d} if {c} fails" if c else f"{d} (normal)", (fo if c else n) / (fl if c else lim))
+        for d, n, fo, c, lim, fl in zip(
+            site.device_ids,
+            loads.device_normal_kw,
+            loads.device_failover_kw,
+            loads.device_worst_failure,
+            site.device_limit_kw,
+            site.device_failover_limit_kw,
+            strict=True,
+        )
+    ]
+    items += [
+        (f"CDU {c} heat", h / cap)
+        for c, h, cap in zip(
+            site.cdu_ids, loads.cdu_heat_kw, site.cdu_heat_capacity_kw, strict=True
+        )
+    ]
+    items += [
+        (f"CDU {c} flow", f / cap)
+        for c, f, cap in zip(
+            site.cdu_ids, loads.cdu_flow_lpm, site.cdu_flow_capacity_lpm, strict=True
+        )
+    ]
+    items += [
+        (f"air zone {z}", h / cap)
+        for z, h, cap in zip(
+            site.air_zone_ids, loads.air_zone_heat_kw, site.air_zone_capacity_kw, strict=True
+        )
+    ]
+    if site.utility_limit_kw is not None:
+        items.append(("utility", loads.facility_kw / site.utility_limit_kw))
+    return max(items, key=lambda item: item[1])
+
+
+def next_rack(site: Site, layout: Assignment, type_name: str) -> NextRack:
+    """Rank the empty slots for one more rack of ``type_name``."""
+    names = [t.name for t in site.rack_types]
+    t = names.index(type_name)
+    eligible = site.eligible()[:, t]
+    ranked: list[Candidate] = []
+    blocked: Counter = Counter()
+    base = _physical(check_layout(site, layout.placement).violations)
+    already = {v.describe() for v in base}
+    for s in np.flatnonzero((layout.placement == EMPTY) & eligible):
+        trial = layout.placement.copy()
+        trial[s] = t
+        report = check_layout(site, trial)
+        new = [v for v in _physical(report.violations) if v.describe() not in already]
+        if new:
+            first = new[0]
+            blocked[
+                f"{first.rule} {first.subject}"
+                + (f" with {first.case} failed" if first.case else "")
+            ] += 1
+            continue
+        name, utilization = _tightest(site, report.loads)
+        ranked.append(Candidate(site.slot_ids[s], name, utilization))
+    ranked.sort(key=lambda c: c.utilization)
+    return NextRack(type_name, ranked, blocked)
