@@ -3,7 +3,8 @@
 Each empty slot that may take the type (cooling, floor, air heat, network slot
 rules) is tried with the independent checker: the rack is added and every load
 recomputed. Slots where nothing breaks are ranked by the headroom left on the
-tightest resource the rack touches; for the others the first broken rule is the
+tightest resource, then by keeping liquid slots for liquid racks, then by slot
+order; for the others the first broken rule is the
 resource that stops the rack there. SU rules are left out of this question: an SU
 type grows by whole SUs, which `rackopt solve` places; here a single rack is
 judged on power, cooling, floor and space.
@@ -41,11 +42,15 @@ def _physical(violations: list[Violation]) -> list[Violation]:
     return [v for v in violations if not v.rule.startswith("network-")]
 
 
-def _tightest(site: Site, loads: Loads) -> tuple[str, float]:
-    """The most utilized resource of a layout, as (name, load / limit)."""
+def _resources(site: Site, loads: Loads) -> list[tuple[str, float, float]]:
+    """Every capacity as (name, load, limit); a device counts at its worst failure."""
     items = [
-        (f"{d} if {c} fails" if c else f"{d} (normal)", (fo if c else n) / (fl if c else lim))
-        for d, n, fo, c, lim, fl in zip(
+        (
+            f"{d} if {case} fails" if case else f"{d} (normal)",
+            worst if case else normal,
+            failover if case else limit,
+        )
+        for d, normal, worst, case, limit, failover in zip(
             site.device_ids,
             loads.device_normal_kw,
             loads.device_failover_kw,
@@ -56,26 +61,38 @@ def _tightest(site: Site, loads: Loads) -> tuple[str, float]:
         )
     ]
     items += [
-        (f"CDU {c} heat", h / cap)
+        (f"CDU {c} heat", h, cap)
         for c, h, cap in zip(
             site.cdu_ids, loads.cdu_heat_kw, site.cdu_heat_capacity_kw, strict=True
         )
     ]
     items += [
-        (f"CDU {c} flow", f / cap)
+        (f"CDU {c} flow", f, cap)
         for c, f, cap in zip(
             site.cdu_ids, loads.cdu_flow_lpm, site.cdu_flow_capacity_lpm, strict=True
         )
     ]
     items += [
-        (f"air zone {z}", h / cap)
+        (f"air zone {z}", h, cap)
         for z, h, cap in zip(
             site.air_zone_ids, loads.air_zone_heat_kw, site.air_zone_capacity_kw, strict=True
         )
     ]
     if site.utility_limit_kw is not None:
-        items.append(("utility", loads.facility_kw / site.utility_limit_kw))
-    return max(items, key=lambda item: item[1])
+        items.append(("utility", loads.facility_kw, site.utility_limit_kw))
+    return items
+
+
+def _tightest(site: Site, before: Loads, after: Loads) -> tuple[str, float]:
+    """The most utilized resource among those the added rack loads, as (name, load/limit)."""
+    touched = [
+        (name, load / limit)
+        for (name, load, limit), (_, old, _) in zip(
+            _resources(site, after), _resources(site, before), strict=True
+        )
+        if load > old + 1e-9
+    ]
+    return max(touched, key=lambda item: item[1], default=("nothing", 0.0))
 
 
 def next_rack(site: Site, layout: Assignment, type_name: str) -> NextRack:
@@ -83,10 +100,10 @@ def next_rack(site: Site, layout: Assignment, type_name: str) -> NextRack:
     names = [t.name for t in site.rack_types]
     t = names.index(type_name)
     eligible = site.eligible()[:, t]
-    ranked: list[Candidate] = []
+    ranked: list[tuple[float, bool, int, Candidate]] = []
     blocked: Counter = Counter()
-    base = _physical(check_layout(site, layout.placement).violations)
-    already = {v.describe() for v in base}
+    base = check_layout(site, layout.placement)
+    already = {v.describe() for v in _physical(base.violations)}
     for s in np.flatnonzero((layout.placement == EMPTY) & eligible):
         trial = layout.placement.copy()
         trial[s] = t
@@ -99,7 +116,15 @@ def next_rack(site: Site, layout: Assignment, type_name: str) -> NextRack:
                 + (f" with {first.case} failed" if first.case else "")
             ] += 1
             continue
-        name, utilization = _tightest(site, report.loads)
-        ranked.append(Candidate(site.slot_ids[s], name, utilization))
-    ranked.sort(key=lambda c: c.utilization)
-    return NextRack(type_name, ranked, blocked)
+        name, utilization = _tightest(site, base.loads, report.loads)
+        strands_liquid = bool(site.slot_liquid[s]) and not site.rack_types[t].needs_liquid
+        ranked.append(
+            (
+                round(utilization, 9),
+                strands_liquid,
+                int(s),
+                Candidate(site.slot_ids[s], name, utilization),
+            )
+        )
+    ranked.sort(key=lambda item: item[:3])
+    return NextRack(type_name, [item[3] for item in ranked], blocked)

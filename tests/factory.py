@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+from helpers import write_instance
 
 from optimizer.check import EMPTY, check_layout
 from optimizer.highs_adapter import SolveOptions
@@ -15,12 +15,6 @@ from optimizer.loader import load_instance
 from optimizer.site import Site, build_site
 
 EXACT = SolveOptions(gap=0.0, threads=1, seed=0)
-
-
-def write_instance(folder: Path, data: dict[str, Any], name: str = "instance.yaml") -> Path:
-    path = folder / name
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 def site_of(folder: Path, data: dict[str, Any]) -> Site:

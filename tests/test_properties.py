@@ -1,0 +1,188 @@
+"""Property tests over random small facilities (hypothesis).
+
+For every random facility of at most 8 slots: the layout the solver returns passes the
+independent checker; its objective equals the best found by brute-force enumeration; and
+every single mutation that breaks one constraint is caught by the checker, naming it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from factory import EXACT, brute_force_best, site_of
+from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import strategies as st
+
+from models.data import build_model_data
+from models.objective import primary_weights
+from optimizer.check import EMPTY, check_layout
+from optimizer.errors import InstanceError, NoLayoutError
+from optimizer.solve import solve_site
+
+TOPOLOGIES = {
+    "2N": [["UPS-A", "UPS-B"]],
+    "4N/3": [["UPS-1", "UPS-2"], ["UPS-3", "UPS-4"], ["UPS-1", "UPS-3"], ["UPS-2", "UPS-4"]],
+    "catcher": [["UPS-1", "UPS-R"], ["UPS-2", "UPS-R"]],
+}
+
+
+@st.composite
+def facilities(draw: st.DrawFn) -> dict[str, Any]:
+    """A hall of 1-2 rows and 2-8 slots with random power, cooling and up to 3 rack types."""
+    topology = draw(st.sampled_from(sorted(TOPOLOGIES)))
+    feed_choices = TOPOLOGIES[topology]
+    devices = {
+        name: {"rating_kw": draw(st.integers(60, 600))} for pair in feed_choices for name in pair
+    }
+    n_rows = draw(st.integers(1, 2))
+    rows = {}
+    for r in range(n_rows):
+        slot = {
+            "air_zone": f"Z{draw(st.integers(1, 2))}",
+            "feeds": draw(st.sampled_from(feed_choices)),
+            "floor_kg": draw(st.sampled_from([800, 1200, 2000])),
+        }
+        if topology == "catcher":
+            slot["primary_share"] = 1.0
+        if draw(st.booleans()):
+            slot["cdu"] = "C1"
+        rows[f"R{r}"] = {
+            "slots": draw(st.integers(1, 8 // n_rows)),
+            "origin_m": [0, 3 * r],
+            "slot": slot,
+        }
+    n_types = draw(st.integers(1, 3))
+    rack_types = {}
+    for t in range(n_types):
+        liquid = draw(st.sampled_from([0.0, 0.0, 0.85]))
+        rack_types[f"t{t}"] = {
+            "gpus": draw(st.sampled_from([8, 16, 32, 72])),
+            "it_kw": float(draw(st.integers(10, 140))),
+            "liquid_fraction": liquid,
+            "weight_kg": float(draw(st.sampled_from([600, 1000, 1500]))),
+            "flow_lpm_per_kw": 1.5,
+        }
+    demand = {name: {"max": draw(st.integers(1, 8))} for name in rack_types}
+    return {
+        "format_version": 1,
+        "name": "random",
+        "objective": draw(st.sampled_from(["max_gpus", "max_it_kw"])),
+        "facility": {"utility_limit_kw": draw(st.integers(100, 2000))},
+        "halls": {"H": {"rows": rows}},
+        "power": {"devices": devices},
+        "cooling": {
+            "cdus": {
+                "C1": {
+                    "unit_kw": draw(st.integers(100, 600)),
+                    "unit_flow_lpm": draw(st.integers(150, 900)),
+                    "units": 2,
+                }
+            },
+            "air_zones": {
+                z: {"crah_kw": draw(st.integers(30, 300)), "units": 2} for z in ("Z1", "Z2")
+            },
+        },
+        "rack_types": rack_types,
+        "demand": demand,
+    }
+
+
+def _site(data: dict[str, Any]):
+    """The site, or a rejected example when the random draw is a contradictory instance
+    (e.g. a demanded rack heavier than every slot), which the loader refuses by design."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            return site_of(Path(folder), data)
+        except InstanceError:
+            reject()
+
+
+SETTINGS = settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@SETTINGS
+@given(facilities())
+def test_solver_optimum_passes_the_checker_and_equals_brute_force(data):
+    site = _site(data)
+    weights = np.array(primary_weights(build_model_data(site)))
+    best, _ = brute_force_best(site, weights)
+    report = solve_site(site, EXACT)
+    assert report.check.ok
+    assert check_layout(site, report.placement).ok
+    assert abs(report.outcome.objective - best) < 1e-6
+
+
+def _mutations(site, placement: np.ndarray, loads) -> list[tuple[str, Any]]:
+    """(expected rule, mutated site or placement) pairs, each breaking exactly one rule."""
+    out: list[tuple[str, Any]] = []
+    racks = np.flatnonzero(placement != EMPTY)
+    if len(racks) == 0:
+        return out
+    s = int(racks[0])
+    spec = site.rack_types[int(placement[s])]
+    floor = site.slot_floor_kg.copy()
+    floor[s] = spec.weight_kg - 1
+    out.append(("slot-floor", ("site", {"slot_floor_kg": floor})))
+    air = site.slot_air_kw_max.copy()
+    air[s] = spec.air_kw - 1
+    if spec.air_kw > 1:
+        out.append(("slot-air-heat", ("site", {"slot_air_kw_max": air})))
+    for d in np.flatnonzero(loads.device_normal_kw > 1):
+        limit = site.device_limit_kw.copy()
+        limit[d] = loads.device_normal_kw[d] - 0.5
+        failover = np.maximum(site.device_failover_limit_kw, loads.device_failover_kw + 1)
+        out.append(
+            (
+                "power-normal",
+                ("site", {"device_limit_kw": limit, "device_failover_limit_kw": failover}),
+            )
+        )
+    for d in np.flatnonzero(loads.device_failover_kw > loads.device_normal_kw + 1):
+        failover = np.maximum(site.device_failover_limit_kw, loads.device_failover_kw + 1)
+        failover[d] = loads.device_failover_kw[d] - 0.5
+        out.append(("power-failover", ("site", {"device_failover_limit_kw": failover})))
+    for c in np.flatnonzero(loads.cdu_heat_kw > 1):
+        heat = site.cdu_heat_capacity_kw.copy()
+        heat[c] = loads.cdu_heat_kw[c] - 0.5
+        out.append(("cdu-heat", ("site", {"cdu_heat_capacity_kw": heat})))
+        flow = site.cdu_flow_capacity_lpm.copy()
+        flow[c] = loads.cdu_flow_lpm[c] - 0.5
+        out.append(("cdu-flow", ("site", {"cdu_flow_capacity_lpm": flow})))
+    for z in np.flatnonzero(loads.air_zone_heat_kw > 1):
+        zone = site.air_zone_capacity_kw.copy()
+        zone[z] = loads.air_zone_heat_kw[z] - 0.5
+        out.append(("air-zone-heat", ("site", {"air_zone_capacity_kw": zone})))
+    out.append(("facility-power", ("site", {"utility_limit_kw": loads.facility_kw - 0.5})))
+    counts = np.bincount(placement[racks], minlength=len(site.rack_types))
+    t = int(placement[s])
+    maximum = site.demand_max.copy()
+    maximum[t] = counts[t] - 1
+    out.append(("demand-max", ("site", {"demand_max": maximum})))
+    minimum = site.demand_min.copy()
+    minimum[t] = counts[t] + 1
+    out.append(("demand-min", ("site", {"demand_min": minimum})))
+    if spec.needs_liquid:
+        liquid = site.slot_liquid.copy()
+        liquid[s] = False
+        out.append(("slot-cooling", ("site", {"slot_liquid": liquid})))
+    return out
+
+
+@SETTINGS
+@given(facilities())
+def test_checker_catches_every_single_mutation(data):
+    site = _site(data)
+    try:
+        report = solve_site(site, EXACT)
+    except NoLayoutError:
+        return
+    placement, loads = report.placement, report.check.loads
+    for rule, (_, changes) in _mutations(site, placement, loads):
+        mutated = type(site)(**{**site.__dict__, **changes})
+        found = {v.rule for v in check_layout(mutated, placement).violations}
+        assert found == {rule}, (rule, found)
