@@ -12,8 +12,17 @@ from models.network import add_network
 from models.objective import add_objectives
 from models.power import add_power
 from models.space import add_space
+from models.su_knapsack import add_su_knapsacks
 
-FAMILIES = (add_space, add_power, add_cooling, add_facility, add_demand, add_network)
+FAMILIES = (
+    add_space,
+    add_power,
+    add_cooling,
+    add_facility,
+    add_demand,
+    add_network,
+    add_su_knapsacks,
+)
 
 
 def build_model(data: ModelData) -> pyo.ConcreteModel:

@@ -35,7 +35,7 @@ class SolveOptions:
     threads: int = 1
     seed: int = 0
     verbose: bool = False
-    second_stage_nodes: int = 2000
+    second_stage_nodes: int = 50
     """Branch-and-bound nodes allowed to the second stage (cables, tie-break). A node
     budget, unlike a time budget, gives the same layout on every run; the primary
     objective is already proven by then, so a cut-short second stage only means a
@@ -253,4 +253,7 @@ def _tie_break(
     info = h.getInfo()
     if info.primal_solution_status != 2:
         return x, f"kept first stage: {_status(h)}"
-    return np.array(h.getSolution().col_value), _status(h)
+    status = _status(h)
+    if status != "optimal":
+        status = f"node budget reached, gap {info.mip_gap:.1%}"
+    return np.array(h.getSolution().col_value), status

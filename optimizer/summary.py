@@ -64,6 +64,26 @@ def utilizations(report: SolveReport) -> list[Utilization]:
     return sorted(items, key=lambda u: (-u.fraction, u.resource))
 
 
+def fabric_lines(report: SolveReport) -> list[str]:
+    """SUs per type and cable metres per reach class, when the instance has a fabric."""
+    site, layout = report.site, report.layout
+    if site.network is None:
+        return []
+    hubs = layout.su_network_slot
+    kinds = [int(layout.placement[layout.su == i][0]) for i in range(len(hubs))]
+    per_type = ", ".join(f"{kinds.count(t)} {site.rack_types[t].name}" for t in sorted(set(kinds)))
+    cable = report.check.loads.cable_m
+    classes = {}
+    for length in cable[cable > 0]:
+        name = site.network.reach_class(float(length))
+        classes[name] = classes.get(name, 0.0) + float(length)
+    by_class = ", ".join(f"{name} {metres:,.0f} m" for name, metres in classes.items())
+    return [
+        f"fabric: {len(hubs)} SUs ({per_type or 'none'}) on "
+        f"{len(set(hubs))} network racks; cable {cable.sum():,.0f} m ({by_class or 'none'})"
+    ]
+
+
 def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
     site, outcome = report.site, report.outcome
     placed = report.placement
@@ -78,6 +98,7 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
     lines.append(f"  {'total':<22} {int(counts.sum()):>5} racks {total_gpus:>8,} GPUs")
     loads = report.check.loads
     lines.append(f"IT load {loads.it_kw / 1000:.3f} MW, facility {loads.facility_kw / 1000:.3f} MW")
+    lines.extend(fabric_lines(report))
     lines.append(f"most loaded resources (of {len(utilizations(report))}):")
     for u in utilizations(report)[:top]:
         lines.append(

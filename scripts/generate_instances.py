@@ -258,9 +258,12 @@ def generated_header(name: str, summary: str) -> str:
 # Instance 1: gb300-hall, a ~10,000-GPU GB300 NVL72 hall with 2N power.
 # --------------------------------------------------------------------------------------
 
+SU_RACKS = 8
+"""NVL72 racks per scalable unit: NVIDIA DGX SuperPOD GB200/GB300 RA (A)."""
 GB300 = "gb300-nvl72"
 B300 = "dgx-b300-rack"
 H100 = "dgx-h100-rack"
+NETWORK = "network-rack"
 
 HALL_ROWS = 8
 HALL_SLOTS_PER_ROW = 20
@@ -289,21 +292,34 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
     systems per side of 6 x 1,000 kW units give 4,800 kW continuous each; when the B-side
     UPS of a row pair fails its A-side twin carries the pair's racks in full, so a pair
     takes floor(4,800 / 136) = 35 racks and the hall 4 x 35 = 140 racks = 10,080 GPUs,
-    Foxconn's Taiwan build. Busways, CDUs, CRAHs, floor and utility are sized from real
+    Foxconn's Taiwan build. With the fabric, racks come in SUs of 8 with a 20 kW leaf
+    rack each: an SU plus its leaf loads 8 x 136 + 20 = 1,108 kW, so the four UPS pairs
+    (4 x 4,800 kW) take floor(19,200 / 1,108) = 17 SUs = 136 racks = 9,792 GPUs. Busways, CDUs, CRAHs, floor and utility are sized from real
     equipment to stay below that cap (the utility next, at ~98%).
     """
     rack = catalog[GB300]
     ups_kw = HALL_UPS_UNITS * UPS_UNIT_KW
     per_ups = math.floor(DERATING * ups_kw / rack.it_kw)
     groups = HALL_ROWS // HALL_ROWS_PER_UPS
-    racks = groups * per_ups
+    leaf = catalog[NETWORK]
+    su_kw = SU_RACKS * rack.it_kw + leaf.it_kw
+    sus = math.floor(groups * DERATING * ups_kw / su_kw)
+    racks = SU_RACKS * sus
+    require(
+        all(
+            math.ceil(racks / groups) * rack.it_kw + math.ceil(sus / groups) * leaf.it_kw
+            <= DERATING * ups_kw
+            for _ in range(groups)
+        ),
+        "the SUs must pack into the row pairs",
+    )
     bus_kw = busway_kw(HALL_BUSWAY_AMPS)
     row_full_kw = HALL_SLOTS_PER_ROW * rack.it_kw
     pair_slots = HALL_ROWS_PER_UPS * HALL_SLOTS_PER_ROW
     cdu_kw = CDU_UNIT_KW * (HALL_CDU_UNITS - 1)
     cdu_lpm = CDU_UNIT_FLOW_LPM * (HALL_CDU_UNITS - 1)
     crah_kw = CRAH_KW * (HALL_CRAH_UNITS - 1)
-    facility_kw = racks * _facility_kw(rack)
+    facility_kw = racks * _facility_kw(rack) + sus * _facility_kw(leaf)
     require(row_full_kw <= DERATING * bus_kw, "a full row must fit its busway in failover")
     require(
         pair_slots * rack.liquid_kw <= cdu_kw and pair_slots * rack.flow_lpm <= cdu_lpm,
@@ -423,7 +439,7 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
         "description": (
             f"~10,000-GPU GB300 NVL72 hall (Foxconn Taiwan scale): {HALL_ROWS} rows x "
             f"{HALL_SLOTS_PER_ROW} liquid slots, 2N UPS power, N+1 CDUs and CRAHs; "
-            f"2N failover caps it at {racks} racks = {racks * rack.gpus:,} GPUs."
+            f"2N failover caps it at {sus} SUs = {racks} racks = {racks * rack.gpus:,} GPUs."
         ),
         "facility": {
             "utility_limit_kw": Note(
@@ -442,9 +458,21 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
             GB300: Note(
                 {},
                 f"catalog: {rack.gpus} GPUs, {rack.it_kw:g} kW, {rack.liquid_fraction:.0%} "
-                f"to liquid, {rack.weight_kg:,.0f} kg (sources in optimizer/catalog.yaml)",
+                f"to liquid, {rack.weight_kg:,.0f} kg, SUs of 8 racks served by one "
+                "network-rack (sources in optimizer/catalog.yaml)",
+            ),
+            NETWORK: Note(
+                {},
+                "catalog: leaf switch rack, 20 kW air-cooled, one SU per rack "
+                "(planning templates, C)",
             ),
         },
+        "network": Note(
+            {"default_reach_m": 50.0},
+            "compute fabric: whole SUs of 8 NVL72 racks, each within 50 m of its leaf rack "
+            "(400G multimode over OM4, NVIDIA LinkX, A); cable paths along rows and across "
+            "at row ends",
+        ),
         "demand": {
             GB300: Note(
                 Flow({"max": HALL_ROWS * HALL_SLOTS_PER_ROW}),
@@ -454,10 +482,10 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
     }
     summary = (
         f"gb300-hall: one {HALL_ROWS * HALL_SLOTS_PER_ROW}-slot GB300 NVL72 hall with 2N "
-        f"power. Optimum by hand: {racks} racks = {racks * rack.gpus:,} GPUs, set by\n"
-        f"the 2N failover of the UPS systems ({per_ups} racks x {rack.it_kw:g} kW = "
-        f"{per_ups * rack.it_kw:,.0f} of {DERATING * ups_kw:,.0f} kW per row pair); the "
-        f"utility is next\n({facility_kw:,.0f} of {HALL_UTILITY_KW:,.0f} kW)."
+        f"power and its fabric. Optimum by hand: {sus} SUs = {racks} racks = "
+        f"{racks * rack.gpus:,} GPUs,\nset by the 2N failover of the UPS systems (an SU "
+        f"with its leaf rack loads {su_kw:,.0f} kW;\n{groups} x {DERATING * ups_kw:,.0f} kW "
+        f"take {sus} SUs). Without the fabric: {groups * per_ups} racks."
     )
     return document, summary
 
