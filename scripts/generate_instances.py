@@ -294,8 +294,9 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
     takes floor(4,800 / 136) = 35 racks and the hall 4 x 35 = 140 racks = 10,080 GPUs,
     Foxconn's Taiwan build. With the fabric, racks come in SUs of 8 with a 20 kW leaf
     rack each: an SU plus its leaf loads 8 x 136 + 20 = 1,108 kW, so the four UPS pairs
-    (4 x 4,800 kW) take floor(19,200 / 1,108) = 17 SUs = 136 racks = 9,792 GPUs. Busways, CDUs, CRAHs, floor and utility are sized from real
-    equipment to stay below that cap (the utility next, at ~98%).
+    (4 x 4,800 kW) take floor(19,200 / 1,108) = 17 SUs = 136 racks = 9,792 GPUs.
+    Busways, CDUs, CRAHs, floor and utility are sized from real equipment to stay below
+    that cap (the utility next, at ~97%).
     """
     rack = catalog[GB300]
     ups_kw = HALL_UPS_UNITS * UPS_UNIT_KW
