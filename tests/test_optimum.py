@@ -112,3 +112,23 @@ def test_tutorial_loads_from_file_and_catalog():
     assert site.device_limit_kw.tolist() == [400.0, 400.0]
     assert site.cdu_heat_capacity_kw.tolist() == [250.0]
     assert site.air_zone_capacity_kw.tolist() == [200.0]
+
+
+def test_shipped_generated_instances_are_up_to_date():
+    import subprocess
+    import sys
+
+    script = ROOT / "scripts" / "generate_instances.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--verify"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gb300_hall_with_fabric_by_hand():
+    # 17 SUs x (8 x 136 + 20) = 18,836 kW; an 18th SU would need 19,944 > 4 x 4,800 kW.
+    report = solve_instance(ROOT / "instances" / "gb300-hall.yaml", EXACT)
+    assert report.outcome.objective == 17 * 8 * 72
+    assert report.outcome.status == "optimal"
+    assert report.check.loads.it_kw == pytest.approx(17 * (8 * 136 + 20))
+    assert len(report.layout.su_network_slot) == 17
