@@ -196,3 +196,16 @@ def build_model_data(site: Site) -> ModelData:
         gains = (after > normal + SHARE_EPS).any(axis=0) & ~dead
         rows.extend(FailoverRow(failed, int(d), after[:, d].copy()) for d in np.flatnonzero(gains))
     return ModelData(site, classes, normal, tuple(rows), cable_pairs(site, classes))
+
+
+def unplaceable_minimums(data: ModelData) -> list[str]:
+    """Rack types demanded with a minimum that no slot class can take at all (e.g. every
+    liquid slot already holds an installed rack): no solve is needed to refuse them."""
+    site = data.site
+    placeable = {t for c in data.classes for t in _allowed(c)}
+    return [
+        f"{site.rack_types[t].name}: at least {int(site.demand_min[t])} demanded, but no free "
+        "slot takes it (cooling, floor, air-heat or network-slot rules, or installed racks)"
+        for t in range(len(site.rack_types))
+        if site.demand_min[t] > 0 and t not in placeable
+    ]

@@ -10,11 +10,13 @@
    among otherwise equal layouts first keeps liquid slots for liquid racks, then
    prefers racks toward the front of the hall:
 
-       cable_metres + sum_{k,t} (waste_kt + rank_k / 2) place[k, t]
+       cable_metres + sum_{k,t} (waste_kt + 1/2 + rank_k / 2) place[k, t]
 
    where waste_kt = 1 when an air-cooled rack type t takes a liquid slot of class k,
    and rank_k in [0, 1) is the position of the class's first slot in instance
-   order. The same instance therefore always gives the same layout, liquid
+   order. The constant 1/2 per rack makes racks the primary does not need (a
+   network rack beyond what the SUs' ports require) cost something, so none is
+   placed idle. The same instance therefore always gives the same layout, liquid
    capacity is not stranded by air racks, and free space stays contiguous at the
    back of the hall. Within a class, racks fill slots in instance order.
 """
@@ -49,7 +51,7 @@ def tie_break_weights(data: ModelData) -> dict[tuple[int, int], float]:
         liquid_slot = c.cdu != NO_INDEX and bool(data.site.slot_liquid[c.slots[0]])
         for t, spec in enumerate(data.site.rack_types):
             waste = 1.0 if liquid_slot and not spec.needs_liquid else 0.0
-            weights[k, t] = waste + 0.5 * c.slots[0] / n
+            weights[k, t] = waste + 0.5 + 0.5 * c.slots[0] / n
     return weights
 
 

@@ -75,11 +75,19 @@ def assign(data: ModelData, m: pyo.ConcreteModel, values: dict[int, float]) -> A
         if count:
             near = hubs[p.hub, site.network_type(p.rack_type)][0]
             cabled[p.hub, p.rack_type].extend(take(p.cell, p.rack_type, count, near))
+    turn: dict[tuple[int, int], int] = defaultdict(int)  # round robin per (class, type)
     for (h, t), slots in sorted(cabled.items()):
         size = site.rack_types[t].su_size
-        candidates = hubs[h, site.network_type(t)]
+        v = site.network_type(t)
+        candidates = hubs[h, v]
         for start in range(0, len(slots), size):
-            hub_slot = next(s for s in candidates if ports_left[s] > 0)
+            # Round robin over the class's network racks, so none is left idle while
+            # another serves two SUs (the model allows no more racks than SUs).
+            for _ in range(len(candidates)):
+                hub_slot = candidates[turn[h, v] % len(candidates)]
+                turn[h, v] += 1
+                if ports_left[hub_slot] > 0:
+                    break
             ports_left[hub_slot] -= 1
             su[sorted(slots)[start : start + size]] = len(network_slots)
             network_slots.append(hub_slot)

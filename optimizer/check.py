@@ -28,13 +28,21 @@ class Violation:
     limit: float
     unit: str
     case: str = ""
+    minimum: bool = False
+    """True for a lower bound (e.g. a demand minimum): the load falls short of the limit."""
 
     @property
     def excess(self) -> float:
-        return self.load - self.limit
+        """How far the load lies beyond the limit, in the broken direction."""
+        return self.limit - self.load if self.minimum else self.load - self.limit
 
     def describe(self) -> str:
         case = f" with {self.case} failed" if self.case else ""
+        if self.minimum:
+            return (
+                f"{self.rule}: {self.subject}: {self.load:,.1f} {self.unit} < minimum "
+                f"{self.limit:,.1f} {self.unit} (short {self.excess:,.1f} {self.unit})"
+            )
         return (
             f"{self.rule}: {self.subject}{case}: {self.load:,.1f} {self.unit} > limit "
             f"{self.limit:,.1f} {self.unit} (excess {self.excess:,.1f} {self.unit})"
@@ -324,9 +332,10 @@ def check_layout(
                 Violation(
                     "demand-min",
                     spec.name,
-                    float(site.demand_min[t]),
                     float(counts[t]),
-                    "racks required, placed",
+                    float(site.demand_min[t]),
+                    "racks",
+                    minimum=True,
                 )
             )
         if site.demand_max[t] != NO_INDEX and counts[t] > site.demand_max[t]:

@@ -1,10 +1,10 @@
 """The ``rackopt`` command line.
 
 Errors a user can fix print one line and exit with their code: 2 bad input, 3 no
-layout (with the shortfalls that explain it), 4 a layout that failed the
-independent check; ``verify`` exits 1 when it finds violations, and a solve
-stopped with Ctrl-C exits 130 after writing its best layout. ``--debug`` shows
-the traceback instead.
+layout (followed by the shortfalls that explain it, one per line), 4 a layout that
+failed the independent check; ``verify`` exits 1 when it finds violations, a bug
+exits 70, and a solve stopped with Ctrl-C exits 130 after writing its best layout.
+``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from optimizer.progress import Progress, ProgressFn
 
 EXIT_VIOLATIONS = 1
 EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
+"""A bug in rackopt (EX_SOFTWARE), kept apart from verify's violations (1)."""
 
 
 @contextmanager
@@ -47,7 +49,7 @@ def _reported_errors(debug: bool) -> Iterator[None]:
             fg="red",
             err=True,
         )
-        sys.exit(1)
+        sys.exit(EXIT_INTERNAL)
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -83,3 +83,9 @@ class LayoutCheckError(RackoptError):
     """A layout failed the independent check; it is never written."""
 
     exit_code = 4
+
+
+class OutputError(RackoptError):
+    """A result could not be written (disk full, no permission); nothing half-written stays."""
+
+    exit_code = 74

@@ -16,7 +16,7 @@ import highspy
 import numpy as np
 
 from models.build import build_model
-from models.data import ModelData, build_model_data
+from models.data import ModelData, build_model_data, unplaceable_minimums
 from optimizer.errors import NoLayoutError
 from optimizer.highs_adapter import SolveOptions, compile_model, new_highs
 from optimizer.site import Site
@@ -76,7 +76,12 @@ def demand_text(site: Site) -> str:
 def explain(site: Site, options: SolveOptions) -> list[Shortfall]:
     """The resources that fall short of the demand minimums, and by how much."""
     data = build_model_data(site)
+    impossible = unplaceable_minimums(data)
+    if impossible:
+        raise NoLayoutError(f"{site.name}: the demand cannot be met: " + "; ".join(impossible))
     m = build_model(data)
+    if hasattr(m, "su_knapsack"):
+        m.su_knapsack.deactivate()  # cuts derived from the capacities made elastic below
     for var in m.place.values():
         if not var.fixed and var.lb == 0:
             var.setub(None)  # the space rows, made elastic, say how many slots are missing

@@ -11,7 +11,6 @@ import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -57,28 +56,28 @@ class Rows:
     row_order: np.ndarray
 
 
-def row_codes(slot_hall: tuple[str, ...], slot_row: tuple[str, ...]) -> Rows:
-    """Number rows in order of first appearance; adjacency is listing order within a hall."""
+def row_codes(slot_hall: tuple[str, ...], slot_row: tuple[str, ...], hall_names: list[str]) -> Rows:
+    """Number rows in order of first appearance and halls in instance order (so per-hall
+    settings such as cross-aisles find their hall); adjacency is listing order in a hall."""
     codes: dict[tuple[str, str], int] = {}
-    halls: dict[str, int] = {}
+    halls = {name: i for i, name in enumerate(hall_names)}
     row_hall, row_order = [], []
     per_hall: dict[str, int] = {}
     for hall, row in zip(slot_hall, slot_row, strict=True):
         if (hall, row) not in codes:
             codes[hall, row] = len(codes)
-            row_hall.append(halls.setdefault(hall, len(halls)))
+            row_hall.append(halls[hall])
             row_order.append(per_hall.get(hall, 0))
             per_hall[hall] = per_hall.get(hall, 0) + 1
     slot_code = np.array([codes[h, r] for h, r in zip(slot_hall, slot_row, strict=True)])
     return Rows(slot_code, np.array(row_hall), np.array(row_order))
 
 
-def _distance_matrix(path: Path, slot_ids: tuple[str, ...], error: ErrorAt) -> np.ndarray:
+def _distance_matrix(
+    table: tuple[str, str], slot_ids: tuple[str, ...], error: ErrorAt
+) -> np.ndarray:
     field = ("network", "distance_csv")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        raise error(field, f"distance table {path} not found", "check the path") from None
+    path, text = table
     rows = list(csv.reader(io.StringIO(text)))
     header = [c.strip() for c in rows[0][1:]] if rows else []
     index = {s: i for i, s in enumerate(slot_ids)}
@@ -115,7 +114,7 @@ def _distance_matrix(path: Path, slot_ids: tuple[str, ...], error: ErrorAt) -> n
 
 def network_settings(
     instance: Instance,
-    base: Path,
+    distance_table: tuple[str, str] | None,
     slot_ids: tuple[str, ...],
     x_m: np.ndarray,
     y_m: np.ndarray,
@@ -144,9 +143,7 @@ def network_settings(
         crossings.append(
             crossings_for_hall(along, net.end_clearance_m, net.cross_aisles_m.get(hall_id, []))
         )
-    matrix = (
-        _distance_matrix(base / net.distance_csv, slot_ids, error) if net.distance_csv else None
-    )
+    matrix = _distance_matrix(distance_table, slot_ids, error) if distance_table else None
     geometry = CableGeometry(
         slot_hall,
         rows.slot_row_code,
@@ -204,7 +201,8 @@ def fabric_rack_types(
             if hub.su_ports <= 0 or hub.su_size:
                 raise error(
                     ("rack_types", hub.name, "su_ports"),
-                    f"{hub.name} serves SUs of {spec.name} but has no su_ports",
+                    f"{hub.name} serves SUs of {spec.name}, so it needs su_ports and no "
+                    "su_size of its own",
                     "give su_ports: the number of SUs one network rack serves",
                 )
         if spec.reach_m is not None and not math.isfinite(spec.reach_m):

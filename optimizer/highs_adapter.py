@@ -222,6 +222,14 @@ def solve(
     return outcome
 
 
+_STAGE_ENDS = {
+    "optimal": "optimal",
+    "solution_limit": "node budget reached",
+    "time_limit": "time limit reached",
+    "interrupted": "interrupted",
+}
+
+
 def _tie_break(
     h: highspy.Highs,
     lp: highspy.HighsLp,
@@ -231,7 +239,13 @@ def _tie_break(
     options: SolveOptions,
     started: float,
 ) -> tuple[np.ndarray, str]:
-    """Second stage: minimize the tie-break with primary >= its first-stage value."""
+    """Second stage: minimize cables and tie-break with primary >= its first-stage value.
+
+    No warm start is passed: with HiGHS 1.16, a start given after the row and costs
+    change came back with a wrongly evaluated objective under presolve. Instead the
+    first-stage layout, which is feasible here by construction, is kept whenever the
+    second stage ends with nothing better.
+    """
     if not objectives[1].any():
         return x, "not needed"
     if options.time_limit is not None:
@@ -245,15 +259,15 @@ def _tie_break(
     h.addRow(floor, highspy.kHighsInf, len(nz), nz.astype(np.int32), objectives[0][nz])
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[1])
     h.changeObjectiveSense(highspy.ObjSense.kMinimize)
-    start = highspy.HighsSolution()
-    start.col_value = list(x)
-    start.value_valid = True
-    h.setSolution(start)
     h.run()
     info = h.getInfo()
-    if info.primal_solution_status != 2:
-        return x, f"kept first stage: {_status(h)}"
     status = _status(h)
+    ending = _STAGE_ENDS.get(status, status)
+    if info.primal_solution_status != 2:
+        return x, f"kept first stage: {ending}"
+    found = np.array(h.getSolution().col_value)
+    if float(objectives[1] @ found) > float(objectives[1] @ x) + 1e-9:
+        return x, f"kept first stage: {ending} with nothing better"
     if status != "optimal":
-        status = f"node budget reached, gap {info.mip_gap:.1%}"
-    return np.array(h.getSolution().col_value), status
+        ending = f"{ending}, gap {info.mip_gap:.1%}"
+    return found, ending

@@ -24,7 +24,7 @@ import xarray as xr
 
 from optimizer.assign import Assignment
 from optimizer.check import EMPTY
-from optimizer.errors import InstanceError, did_you_mean
+from optimizer.errors import InstanceError, OutputError, did_you_mean
 from optimizer.site import NO_INDEX, Site
 from optimizer.solve import SolveReport
 
@@ -56,9 +56,18 @@ def _finite_or_nan(value: float | None) -> float:
     return float(value) if value is not None and math.isfinite(value) else float("nan")
 
 
+def _ids_or_empty(ids: tuple[str, ...], index: np.ndarray) -> list[str]:
+    """Ids by index per slot; ``''`` where the index is -1 (no CDU, no air zone)."""
+    return [ids[i] if i != NO_INDEX else "" for i in index]
+
+
 def _reach_classes(report: SolveReport) -> tuple[tuple[str, float], ...]:
+    """The instance's cable classes plus an open-ended last one, so no metre goes
+    uncounted when a reach exceeds the longest class."""
     network = report.site.network
-    return network.reach_classes if network is not None else ()
+    if network is None:
+        return ()
+    return (*network.reach_classes, ("beyond_classes", float("inf")))
 
 
 def _fabric_variables(report: SolveReport) -> dict[str, tuple]:
@@ -139,12 +148,18 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
             "position": ("slot", site.slot_position),
             "x_m": ("slot", site.slot_x_m),
             "y_m": ("slot", site.slot_y_m),
+            "slot_liquid": ("slot", np.asarray(site.slot_liquid, dtype=bool)),
+            "slot_cdu": ("slot", np.array(_ids_or_empty(site.cdu_ids, site.slot_cdu), dtype=str)),
+            "slot_air_zone": (
+                "slot",
+                np.array(_ids_or_empty(site.air_zone_ids, site.slot_air_zone), dtype=str),
+            ),
             "type": names,
             "device": list(site.device_ids),
-            "cdu": list(site.cdu_ids),
-            "air_zone": list(site.air_zone_ids),
+            "cdu": np.array(site.cdu_ids, dtype=str),
+            "air_zone": np.array(site.air_zone_ids, dtype=str),
             "su_id": np.arange(len(report.layout.su_network_slot)),
-            "reach_class": [name for name, _ in _reach_classes(report)],
+            "reach_class": np.array([name for name, _ in _reach_classes(report)], dtype=str),
         },
     )
     ds.attrs = {
@@ -160,7 +175,13 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "tie_break_status": outcome.tie_break_status,
         "timings_s": json.dumps({k: round(v, 6) for k, v in report.timings.items()}),
         "model_size": json.dumps(report.model_size),
-        "solver_options": json.dumps(report.options.highs_options(), sort_keys=True),
+        "solver_options": json.dumps(
+            {
+                **report.options.highs_options(),
+                "second_stage_nodes": report.options.second_stage_nodes,
+            },
+            sort_keys=True,
+        ),
         "versions": json.dumps(package_versions(), sort_keys=True),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -171,15 +192,19 @@ def write_layout(ds: xr.Dataset, path: str | Path) -> None:
     """Write NetCDF atomically: a temporary file in the same folder, then a rename, so a
     reader never sees a half-written layout."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
         ds.to_netcdf(tmp, engine="h5netcdf")
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _type_indices(site: Site, names: list[str], file: str, lines: list[int | None]) -> np.ndarray:

@@ -69,6 +69,8 @@ class LoadedInstance:
     slot table, in read order."""
     slot_tables: dict[str, tuple[str, str]]
     """Hall id -> (file name for messages, CSV text) of each hall's ``slots_csv``."""
+    distance_table: tuple[str, str] | None = None
+    """(file name, CSV text) of ``network.distance_csv`` when given."""
 
     def locate_error(self, path: tuple[str, ...], problem: str, fix: str) -> InstanceError:
         """An :class:`InstanceError` pointing at the file and line that define ``path``."""
@@ -204,35 +206,50 @@ def _validation_error(document: YamlDocument, path: Path, exc: ValidationError) 
     return document.error(loc, problem, fix, str(path))
 
 
+def _read_side_file(
+    document: YamlDocument, path: Path, field: tuple[str, ...], relative: str
+) -> tuple[Path, bytes]:
+    """Read a table an instance names (a slot table, a distance matrix), relative to the
+    file that names it."""
+    defined_in = document.locate(field)
+    base = Path(defined_in[0]).parent if defined_in else path.parent
+    table = base / relative
+    try:
+        return table, table.read_bytes()
+    except OSError:
+        raise document.error(
+            field,
+            f"table {table} not found",
+            "check the path; it is relative to the file that names it",
+            str(path),
+        ) from None
+
+
 def _read_slot_tables(
     instance: Instance, document: YamlDocument, path: Path
 ) -> dict[str, tuple[Path, bytes]]:
-    """Read each hall's ``slots_csv``, relative to the file that names it."""
-    tables: dict[str, tuple[Path, bytes]] = {}
-    for hall_id, hall in instance.halls.items():
-        if hall.slots_csv is None:
-            continue
-        field = ("halls", hall_id, "slots_csv")
-        defined_in = document.locate(field)
-        base = Path(defined_in[0]).parent if defined_in else path.parent
-        csv_path = base / hall.slots_csv
-        try:
-            tables[hall_id] = (csv_path, csv_path.read_bytes())
-        except OSError:
-            raise document.error(
-                field,
-                f"slot table {csv_path} not found",
-                "check the path; it is relative to the file that names it",
-                str(path),
-            ) from None
-    return tables
+    """Read each hall's ``slots_csv``."""
+    return {
+        hall_id: _read_side_file(document, path, ("halls", hall_id, "slots_csv"), hall.slots_csv)
+        for hall_id, hall in instance.halls.items()
+        if hall.slots_csv is not None
+    }
 
 
-def load_instance(path: str | Path) -> LoadedInstance:
-    """Parse, merge includes and validate the schema of one instance file."""
-    path = Path(path)
+def read_instance_document(path: str | Path) -> tuple[YamlDocument, list[Path]]:
+    """The instance file merged over its includes, not yet validated, and the files read."""
     files: list[Path] = []
-    document = _read_with_includes(path, (), files)
+    return _read_with_includes(Path(path), (), files), files
+
+
+def validate_document(
+    document: YamlDocument, path: Path, files: list[Path], extra: bytes = b""
+) -> LoadedInstance:
+    """Validate an instance held in memory exactly as :func:`load_instance` does.
+
+    ``document`` may have been changed after reading (a study's overrides); its
+    locations say where each value came from, so errors point there. ``extra``
+    (the overrides applied, for instance) is hashed after the files' bytes."""
     try:
         instance = Instance.model_validate(document.data)
     except ValidationError as exc:
@@ -241,8 +258,16 @@ def load_instance(path: str | Path) -> LoadedInstance:
     digest = hashlib.sha256()
     for raw in [file.read_bytes() for file in files] + [raw for _, raw in tables.values()]:
         digest.update(raw)
+    if extra:
+        digest.update(extra)
     slot_tables = {
         hall_id: (str(csv_path), raw.decode("utf-8", errors="replace"))
         for hall_id, (csv_path, raw) in tables.items()
     }
     return LoadedInstance(instance, document, path, digest.hexdigest(), slot_tables)
+
+
+def load_instance(path: str | Path) -> LoadedInstance:
+    """Parse, merge includes and validate the schema of one instance file."""
+    document, files = read_instance_document(path)
+    return validate_document(document, Path(path), files)

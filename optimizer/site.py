@@ -48,6 +48,7 @@ CSV_COLUMNS = (
     "feed_a",
     "feed_b",
     "primary_share",
+    "network",
 )
 _CSV_COLUMN_OF = {"feeds": "feed_a", "feeds.0": "feed_a", "feeds.1": "feed_b"}
 """Slot fields whose CSV column has another name."""
@@ -511,10 +512,10 @@ def build_site(loaded: LoadedInstance) -> Site:
     slot_ids = tuple(r.id for r in records)
     x_m = np.array([r.x for r in records])
     y_m = np.array([r.y for r in records])
-    rows = row_codes(tuple(r.hall for r in records), tuple(r.row for r in records))
-    defined_in = loaded.document.locate(("network", "distance_csv"))
-    base = Path(defined_in[0]).parent if defined_in else loaded.path.parent
-    network = network_settings(inst, base, slot_ids, x_m, y_m, rows, builder.error)
+    rows = row_codes(
+        tuple(r.hall for r in records), tuple(r.row for r in records), list(inst.halls)
+    )
+    network = network_settings(inst, loaded.distance_table, slot_ids, x_m, y_m, rows, builder.error)
     marked = np.array([bool(r.props.network) for r in records])
     specs = fabric_rack_types(builder.resolve_rack_types(), network, builder.error)
     type_index = {t.name: i for i, t in enumerate(specs)}

@@ -10,7 +10,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from models.build import build_model
-from models.data import build_model_data
+from models.data import build_model_data, unplaceable_minimums
 from optimizer.assign import Assignment, assign
 from optimizer.check import CheckReport, check_layout
 from optimizer.errors import LayoutCheckError, NoLayoutError
@@ -51,6 +51,9 @@ def solve_site(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     data = build_model_data(site)
+    impossible = unplaceable_minimums(data)
+    if impossible:
+        raise NoLayoutError(f"{site.name}: the demand cannot be met: " + "; ".join(impossible))
     m = build_model(data)
     timings["build_s"] = time.perf_counter() - started
     outcome = solve(m, options, progress)

@@ -106,3 +106,41 @@ def test_checker_catches_reach_size_ports_and_missing_su(tmp_path):
     # A compute rack in no SU.
     report = check_layout(site, np.array([0] + [-1] * 9), np.full(10, -1), [])
     assert [v.rule for v in report.violations] == ["network-su"]
+
+
+def test_one_leaf_serves_both_sus_and_racks_sit_next_to_it(tmp_path):
+    # Two SUs of one rack, a leaf with three ports, cells of four slots: the second
+    # stage must not keep a spare leaf (it would serve nothing) and must cable the racks
+    # 1 m and 2 m from the leaf, not 2 m and 3 m.
+    data = fabric(10, 1, 3, {"cell_slots": 4})
+    data["demand"]["gpu"]["max"] = 2
+    site = site_of(tmp_path, data)
+    report = solve_site(site, EXACT)
+    assert int((report.placement == 1).sum()) == 1
+    assert sorted(report.check.loads.cable_m[report.placement == 0]) == [1.0, 2.0]
+
+
+def test_cross_aisles_belong_to_their_hall_whatever_the_slot_order(tmp_path):
+    # Hall A has only a CSV slot table, so its slots come after hall B's row slots.
+    (tmp_path / "a.csv").write_text(
+        "id,row,position,x_m,y_m,air_zone,feed_a,feed_b\nA-1,R,1,100,0,Z,UPS-A,UPS-B\n"
+    )
+    data = fabric(3, 1, 1, {"cross_aisles_m": {"A": [100.5]}})
+    data["halls"] = {"A": {"slots_csv": "a.csv"}, "H": data["halls"]["H"]}
+    site = site_of(tmp_path, data)
+    geometry = site.network.geometry
+    hall_a = int(site.row_hall[site.slot_row_code[site.slot_ids.index("A-1")]])
+    assert 100.5 in geometry.crossings[hall_a].tolist()
+    hall_h = int(site.row_hall[site.slot_row_code[site.slot_ids.index("H-R-01")]])
+    assert 100.5 not in geometry.crossings[hall_h].tolist()
+
+
+def test_explain_on_a_fabric_instance_names_the_air_zone(tmp_path):
+    from optimizer.explain import explain
+
+    data = fabric(10, 2, 1)
+    data["demand"]["gpu"] = {"min": 4}
+    data["cooling"]["air_zones"]["Z"] = {"crah_kw": 20, "units": 2}
+    # Two SUs of two 10 kW racks plus two 5 kW leaves put 50 kW of air heat on a 20 kW zone.
+    shortfalls = explain(site_of(tmp_path, data), EXACT)
+    assert [(s.resource, round(s.short_by, 6)) for s in shortfalls] == [("air zone Z", 30.0)]

@@ -182,5 +182,28 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(xr.Dataset, "to_netcdf", broken)
     result = run("solve", TUTORIAL, "-o", out)
-    assert result.exit_code == 1
+    assert result.exit_code == 74
+    assert "cannot write" in result.output and "disk full" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_minimum_no_free_slot_can_take_is_refused_with_the_reason(tmp_path):
+    # Every liquid slot already holds an installed GB300; a GB200 minimum cannot be met.
+    data = yaml_of(TUTORIAL)
+    data["rack_types"]["gb200-nvl72"] = {}
+    data["demand"]["gb200-nvl72"] = {"min": 1}
+    data["demand"]["gb300-nvl72"] = {"max": 4}
+    data["installed"] = {f"H1-L-0{i}": "gb300-nvl72" for i in range(1, 5)}
+    result = run("solve", write_instance(tmp_path, data), "-o", tmp_path / "x.nc")
+    assert result.exit_code == 3
+    assert "gb200-nvl72: at least 1 demanded, but no free slot takes it" in result.output
+
+
+def test_verify_reports_an_unmet_minimum_as_a_shortfall(tmp_path, tutorial_layout):
+    data = yaml_of(TUTORIAL)
+    data["demand"]["gb300-nvl72"] = {"min": 3}
+    result = run("verify", write_instance(tmp_path, data), tutorial_layout)
+    assert result.exit_code == 1
+    assert (
+        "demand-min: gb300-nvl72: 2.0 racks < minimum 3.0 racks (short 1.0 racks)" in result.output
+    )
