@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optimizer.cabling import CableGeometry
 from optimizer.site import NO_INDEX, Site
 
 SHARE_EPS = 1e-12
@@ -131,26 +132,57 @@ def _rows_compatible(site: Site, row_a: int, row_b: int) -> bool:
     return True
 
 
+def _cell_distances(
+    geometry: CableGeometry, classes: tuple[SlotClass, ...], cells: list[int], hubs: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Farthest and mean cable length between the slots of each cell and each hub class."""
+
+    def stacked(group: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        slots = np.concatenate([np.array(classes[k].slots) for k in group])
+        sizes = np.array([classes[k].size for k in group])
+        return slots, np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes
+
+    cell_slots, cell_starts, cell_sizes = stacked(cells)
+    hub_slots, hub_starts, hub_sizes = stacked(hubs)
+    lengths = geometry.pairwise(cell_slots, hub_slots)
+    farthest = np.maximum.reduceat(
+        np.maximum.reduceat(lengths, cell_starts, axis=0), hub_starts, axis=1
+    )
+    total = np.add.reduceat(np.add.reduceat(lengths, cell_starts, axis=0), hub_starts, axis=1)
+    return farthest, total / (cell_sizes[:, None] * hub_sizes[None, :])
+
+
 def cable_pairs(site: Site, classes: tuple[SlotClass, ...]) -> tuple[CablePair, ...]:
-    """(cell, hub, SU type) triples within reach, judged on the farthest pair of slots."""
+    """(cell, hub, SU type) triples within reach, judged on the farthest pair of slots.
+
+    An SU and its network rack stand in the same hall (each hall has its own leaf
+    layer), so pairs are sought hall by hall, from one matrix of slot-to-slot lengths.
+    """
     if site.network is None:
         return ()
     geometry = site.network.geometry
+    hall_of = [int(site.row_hall[site.slot_row_code[c.slots[0]]]) for c in classes]
     pairs = []
-    for t in range(len(site.rack_types)):
-        hub_type = site.network_type(t)
-        if hub_type == NO_INDEX:
+    hub_types = {site.network_type(t) for t in range(len(site.rack_types))} - {NO_INDEX}
+    for hall in sorted(set(hall_of)):
+        members = [k for k in range(len(classes)) if hall_of[k] == hall]
+        hub_members = [k for k in members if hub_types & set(_allowed(classes[k]))]
+        if not hub_members:
             continue
-        hubs = [h for h, c in enumerate(classes) if hub_type in _allowed(c)]
-        cells = [k for k, c in enumerate(classes) if t in _allowed(c)]
-        for k in cells:
-            row_k = int(site.slot_row_code[classes[k].slots[0]])
-            for h in hubs:
-                if not _rows_compatible(site, row_k, int(site.slot_row_code[classes[h].slots[0]])):
-                    continue
-                lengths = geometry.pairwise(np.array(classes[k].slots), np.array(classes[h].slots))
-                if lengths.max() <= site.reach_m(t) + 1e-9:
-                    pairs.append(CablePair(k, h, t, float(lengths.mean())))
+        farthest, mean = _cell_distances(geometry, classes, members, hub_members)
+        rows = [int(site.slot_row_code[classes[k].slots[0]]) for k in members]
+        hub_rows = [int(site.slot_row_code[classes[k].slots[0]]) for k in hub_members]
+        for t in range(len(site.rack_types)):
+            hub_type = site.network_type(t)
+            if hub_type == NO_INDEX:
+                continue
+            reach = site.reach_m(t) + 1e-9
+            cells = [i for i, k in enumerate(members) if t in _allowed(classes[k])]
+            hubs = [j for j, k in enumerate(hub_members) if hub_type in _allowed(classes[k])]
+            for i in cells:
+                for j in hubs:
+                    if farthest[i, j] <= reach and _rows_compatible(site, rows[i], hub_rows[j]):
+                        pairs.append(CablePair(members[i], hub_members[j], t, float(mean[i, j])))
     return tuple(pairs)
 
 
@@ -158,41 +190,54 @@ def _allowed(c: SlotClass) -> tuple[int, ...]:
     return (c.installed_type,) if c.installed_type != NO_INDEX else c.types
 
 
-def _share_vector(site: Site, feeds: tuple[int, int], primary: float, failed: int) -> np.ndarray:
-    """Share of one rack's load on every device, with device ``failed`` out (-1: none).
+def _on_path(site: Site) -> np.ndarray:
+    """(device, device): [a, d] = 1 when power fed from device a flows through d."""
+    n = len(site.device_ids)
+    on_path = np.zeros((n, n))
+    for a in range(n):
+        on_path[a, site.device_path(a)] = 1.0
+    return on_path
 
-    A rack's load flows through each feed and every device above it. When a
-    failure cuts one feed, the other carries the whole rack; when it cuts both,
-    the rack is down and loads nothing.
+
+class _Shares:
+    """Share of a rack's load on every device, for every slot class, by failure.
+
+    A rack's load flows through each feed and every device above it. When a failure
+    cuts one feed, the other carries the whole rack; when it cuts both, the rack is
+    down and loads nothing. Vectorized over classes: one (class, device) array per
+    failure.
     """
-    share = np.zeros(len(site.device_ids))
-    paths = [site.device_path(f) if f != NO_INDEX else [] for f in feeds]
-    lost = [failed in p for p in paths]
-    weights = (primary, 1.0 - primary) if feeds[1] != NO_INDEX else (1.0, 0.0)
-    if lost[0] and not lost[1]:
-        weights = (0.0, 1.0)
-    elif lost[1] and not lost[0]:
-        weights = (1.0, 0.0)
-    elif lost[0] and lost[1]:
-        weights = (0.0, 0.0)
-    for path, weight in zip(paths, weights, strict=True):
-        share[path] += weight
-    return share
+
+    def __init__(self, site: Site, classes: tuple[SlotClass, ...]) -> None:
+        self.on_path = _on_path(site)
+        n_devices = len(site.device_ids)
+        feeds = np.array([c.feeds for c in classes], dtype=np.int64).reshape(-1, 2)
+        self.dual = feeds[:, 1] != NO_INDEX
+        self.path_a = self.on_path[feeds[:, 0]] if len(classes) else np.zeros((0, n_devices))
+        self.path_b = np.where(self.dual[:, None], self.on_path[np.maximum(feeds[:, 1], 0)], 0.0)
+        shares = np.array([c.primary_share for c in classes], dtype=float)
+        self.share_a = np.where(self.dual, shares, 1.0)
+
+    def normal(self) -> np.ndarray:
+        return self.share_a[:, None] * self.path_a + (1 - self.share_a)[:, None] * self.path_b
+
+    def after(self, failed: int) -> np.ndarray:
+        lost_a = self.path_a[:, failed] > 0
+        lost_b = self.path_b[:, failed] > 0
+        weight_a = np.where(lost_a, 0.0, np.where(lost_b, 1.0, self.share_a))
+        weight_b = np.where(lost_b | ~self.dual, 0.0, np.where(lost_a, 1.0, 1 - self.share_a))
+        return weight_a[:, None] * self.path_a + weight_b[:, None] * self.path_b
 
 
 def build_model_data(site: Site) -> ModelData:
     classes = slot_classes(site)
-    normal = np.array(
-        [_share_vector(site, c.feeds, c.primary_share, NO_INDEX) for c in classes]
-    ).reshape(len(classes), len(site.device_ids))
+    shares = _Shares(site, classes)
+    normal = shares.normal()
     rows: list[FailoverRow] = []
     for failed in np.flatnonzero(site.device_can_fail):
         failed = int(failed)
-        dead = np.array([failed in site.device_path(d) for d in range(len(site.device_ids))])
-        after = normal.copy()
-        for k, c in enumerate(classes):
-            if any(f != NO_INDEX and failed in site.device_path(f) for f in c.feeds):
-                after[k] = _share_vector(site, c.feeds, c.primary_share, failed)
+        dead = shares.on_path[:, failed] > 0  # the failed device and everything below it
+        after = shares.after(failed)
         gains = (after > normal + SHARE_EPS).any(axis=0) & ~dead
         rows.extend(FailoverRow(failed, int(d), after[:, d].copy()) for d in np.flatnonzero(gains))
     return ModelData(site, classes, normal, tuple(rows), cable_pairs(site, classes))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pyomo.environ as pyo
 
 
@@ -16,8 +17,10 @@ def class_load(
     expression building about 3x slower) and zero terms are left out.
     """
     terms = []
-    for k, t in m.pairs:
-        coefficient = float(class_weight[k]) * float(type_weight[t])
-        if coefficient != 0.0:
-            terms.append(coefficient * m.place[k, t])
+    for k in np.flatnonzero(np.asarray(class_weight)):
+        weight = float(class_weight[k])
+        for t in m.types_of_class[int(k)]:
+            coefficient = weight * float(type_weight[t])
+            if coefficient != 0.0:
+                terms.append(coefficient * m.place[int(k), t])
     return sum(terms) if terms else 0.0
