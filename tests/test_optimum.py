@@ -132,3 +132,22 @@ def test_gb300_hall_with_fabric_by_hand():
     assert report.outcome.status == "optimal"
     assert report.check.loads.it_kw == pytest.approx(17 * (8 * 136 + 20))
     assert len(report.layout.su_network_slot) == 17
+
+
+def test_largest_first_greedy_strands_power_the_optimum_uses(tmp_path):
+    # 2N, 400 kW usable per side, 4 slots. Greedy takes two 136 kW racks first (272 kW),
+    # then one 100 kW rack (372 kW): 2 x 72 + 56 = 200 GPUs, 28 kW stranded. The optimum
+    # is four 100 kW racks: 400 kW, 224 GPUs.
+    from optimizer.greedy import greedy_layout
+
+    data = instance(
+        rows={"R": row(4, ["UPS-A", "UPS-B"])},
+        devices={"UPS-A": {"rating_kw": 500}, "UPS-B": {"rating_kw": 500}},
+        rack_types={"big": rack(72, 136), "small": rack(56, 100)},
+    )
+    site = site_of(tmp_path, data)
+    rule = greedy_layout(site)
+    assert sorted(rule.placement.tolist()) == [-1, 0, 0, 1]
+    report = solve_site(site, EXACT)
+    assert report.outcome.objective == 224
+    assert sorted(report.placement.tolist()) == [1, 1, 1, 1]

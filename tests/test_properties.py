@@ -20,6 +20,7 @@ from models.data import build_model_data
 from models.objective import primary_weights
 from optimizer.check import EMPTY, check_layout
 from optimizer.errors import InstanceError, NoLayoutError
+from optimizer.greedy import greedy_layout
 from optimizer.solve import solve_site
 
 TOPOLOGIES = {
@@ -114,6 +115,10 @@ def test_solver_optimum_passes_the_checker_and_equals_brute_force(data):
     report = solve_site(site, EXACT)
     assert report.check.ok
     assert check_layout(site, report.placement).ok
+    # The planner's rule of thumb is feasible too, and never beats the optimum.
+    rule = greedy_layout(site)
+    assert check_layout(site, rule.placement).ok
+    assert float(weights[rule.placement[rule.placement >= 0]].sum()) <= best + 1e-6
     assert abs(report.outcome.objective - best) < 1e-6
 
 

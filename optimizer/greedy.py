@@ -1,0 +1,223 @@
+"""The baseline a DCIM tool or a planner applies by hand: largest rack first, first slot
+that passes every check.
+
+Rack types are taken in order of IT load, largest first; each rack goes to the first
+free slot (in instance order) where every limit still holds, including every
+single-failure load. SU types are placed a whole SU at a time: a network rack (or a
+free port on one already placed), then the SU's racks in the first slots within
+reach; an SU that cannot be completed is taken back. This is the yardstick the
+benchmark compares the optimizer against. Slots of a class are interchangeable, so
+the scan runs over slot classes, ordered by their next free slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from models.data import ModelData, build_model_data
+from models.facility import rack_facility_kw
+from optimizer.assign import Assignment
+from optimizer.site import NO_INDEX, Site
+
+TOLERANCE = 1e-6
+
+
+@dataclass
+class _Group:
+    """Capacity rows that scale with one per-rack figure (IT kW, air kW, ...)."""
+
+    matrix: sparse.csc_array
+    """(rows, classes) coefficient of one unit of the figure in each class."""
+    capacity: np.ndarray
+    per_rack: np.ndarray
+    """The figure for one rack of each type."""
+    load: np.ndarray
+    column: np.ndarray
+    """Class of each stored coefficient (for per-class reductions)."""
+
+
+def _group(rows: list[np.ndarray], capacity: list[float], per_rack: list[float]) -> _Group:
+    matrix = sparse.csc_array(np.array(rows).reshape(len(rows), -1))
+    column = np.repeat(np.arange(matrix.shape[1]), np.diff(matrix.indptr))
+    return _Group(
+        matrix,
+        np.array(capacity, dtype=float),
+        np.array(per_rack, dtype=float),
+        np.zeros(len(rows)),
+        column,
+    )
+
+
+class _Loads:
+    """Every capacity row of the model, with the load placed so far."""
+
+    def __init__(self, data: ModelData) -> None:
+        site = data.site
+        types = site.rack_types
+        n = len(data.classes)
+        power = [data.normal_share[:, d] for d in range(len(site.device_ids))]
+        power_cap = list(site.device_limit_kw)
+        power += [r.share for r in data.failover_rows]
+        power_cap += [site.device_failover_limit_kw[r.device] for r in data.failover_rows]
+
+        def member(attribute: str, count: int) -> list[np.ndarray]:
+            return [
+                np.array([float(getattr(c, attribute) == i) for c in data.classes])
+                for i in range(count)
+            ]
+
+        self.groups = [
+            _group(power, power_cap, [t.it_kw for t in types]),
+            _group(
+                member("cdu", len(site.cdu_ids)) or [np.zeros(n)],
+                list(site.cdu_heat_capacity_kw) or [np.inf],
+                [t.liquid_kw for t in types],
+            ),
+            _group(
+                member("cdu", len(site.cdu_ids)) or [np.zeros(n)],
+                list(site.cdu_flow_capacity_lpm) or [np.inf],
+                [t.flow_lpm for t in types],
+            ),
+            _group(
+                member("air_zone", len(site.air_zone_ids)),
+                list(site.air_zone_capacity_kw),
+                [t.air_kw for t in types],
+            ),
+            _group([np.ones(n)], [site.utility_limit_kw or np.inf], rack_facility_kw(data)),
+        ]
+
+    def fits(self, t: int) -> np.ndarray:
+        """Per class: does one more rack of type t keep every row within its capacity?"""
+        ok = None
+        for g in self.groups:
+            slack = g.capacity - g.load
+            over = g.matrix.data * g.per_rack[t] > slack[g.matrix.indices] + TOLERANCE
+            bad = np.bincount(g.column[over], minlength=g.matrix.shape[1]) > 0
+            ok = ~bad if ok is None else ok & ~bad
+        return ok
+
+    def add(self, k: int, t: int, sign: float = 1.0) -> None:
+        for g in self.groups:
+            start, end = g.matrix.indptr[k], g.matrix.indptr[k + 1]
+            g.load[g.matrix.indices[start:end]] += sign * g.per_rack[t] * g.matrix.data[start:end]
+
+
+class _Greedy:
+    def __init__(self, data: ModelData) -> None:
+        self.data = data
+        self.site = data.site
+        self.loads = _Loads(data)
+        self.free = {k: list(c.slots) for k, c in enumerate(data.classes)}
+        self.allowed = np.zeros((len(data.classes), len(self.site.rack_types)), dtype=bool)
+        for k, c in enumerate(data.classes):
+            if c.installed_type == NO_INDEX:
+                self.allowed[k, list(c.types)] = True
+        self.placement = np.full(self.site.n_slots, NO_INDEX, dtype=np.int64)
+        self.counts = np.zeros(len(self.site.rack_types), dtype=np.int64)
+        for k, c in enumerate(data.classes):
+            if c.installed_type != NO_INDEX:
+                self._put(k, c.installed_type)
+
+    def _put(self, k: int, t: int) -> int:
+        slot = self.free[k].pop(0)
+        self.placement[slot] = t
+        self.loads.add(k, t)
+        self.counts[t] += 1
+        return slot
+
+    def _take_back(self, k: int, slot: int, t: int) -> None:
+        self.free[k].insert(0, slot)
+        self.free[k].sort()
+        self.placement[slot] = NO_INDEX
+        self.loads.add(k, t, -1.0)
+        self.counts[t] -= 1
+
+    def _room(self, t: int) -> bool:
+        limit = self.site.demand_max[t]
+        return limit == NO_INDEX or self.counts[t] < limit
+
+    def first_class(self, t: int, among: np.ndarray | None = None) -> int | None:
+        """The class holding the first free slot where a rack of type t fits."""
+        ok = self.allowed[:, t] & self.loads.fits(t)
+        if among is not None:
+            ok &= among
+        best = None
+        for k in np.flatnonzero(ok):
+            if self.free[int(k)] and (best is None or self.free[int(k)][0] < self.free[best][0]):
+                best = int(k)
+        return best
+
+    def single(self, t: int) -> None:
+        while self._room(t):
+            k = self.first_class(t)
+            if k is None:
+                return
+            self._put(k, t)
+
+    def sus(self, t: int, su: np.ndarray, hubs: list[int]) -> None:
+        """Whole SUs of type t until none can be completed."""
+        v = self.site.network_type(t)
+        size = self.site.rack_types[t].su_size
+        ports = {}  # hub slot -> (class, free ports)
+        cells_of: dict[int, np.ndarray] = {}
+        n_classes = len(self.data.classes)
+        for p in self.data.cable_pairs:
+            if p.rack_type == t:
+                cells_of.setdefault(p.hub, np.zeros(n_classes, dtype=bool))[p.cell] = True
+        limit = self.site.demand_max[t]
+        while limit == NO_INDEX or self.counts[t] + size <= limit:
+            placed = self._one_su(t, v, size, ports, cells_of)
+            if placed is None:
+                return
+            hub_slot, members = placed
+            su[members] = len(hubs)
+            hubs.append(hub_slot)
+
+    def _one_su(self, t: int, v: int, size: int, ports: dict, cells_of: dict):
+        candidates = [(slot, k) for slot, (k, left) in ports.items() if left > 0]
+        new_hub = (
+            self.first_class(v, np.isin(np.arange(len(self.data.classes)), list(cells_of)))
+            if self._room(v)
+            else None
+        )
+        if new_hub is not None:
+            candidates.append((None, new_hub))
+        for hub_slot, hub_class in candidates:
+            opened = hub_slot is None
+            if opened:
+                hub_slot = self._put(hub_class, v)
+            members: list[tuple[int, int]] = []
+            while len(members) < size and self._room(t):
+                k = self.first_class(t, cells_of.get(hub_class))
+                if k is None:
+                    break
+                members.append((k, self._put(k, t)))
+            if len(members) == size:
+                left = self.site.rack_types[v].su_ports if opened else ports[hub_slot][1]
+                ports[hub_slot] = (hub_class, left - 1)
+                return hub_slot, [slot for _, slot in members]
+            for k, slot in reversed(members):
+                self._take_back(k, slot, t)
+            if opened:
+                self._take_back(hub_class, hub_slot, v)
+        return None
+
+
+def greedy_layout(site: Site, data: ModelData | None = None) -> Assignment:
+    """Largest rack first, first slot that passes every check."""
+    data = data or build_model_data(site)
+    greedy = _Greedy(data)
+    su = np.full(site.n_slots, NO_INDEX, dtype=np.int64)
+    hubs: list[int] = []
+    order = sorted(range(len(site.rack_types)), key=lambda t: (-site.rack_types[t].it_kw, t))
+    for t in order:
+        if site.is_network_type(t):
+            continue
+        if site.network_type(t) != NO_INDEX:
+            greedy.sus(t, su, hubs)
+        else:
+            greedy.single(t)
+    return Assignment(greedy.placement, su, hubs)
