@@ -255,3 +255,9 @@ def next_command(instance: str, layout: str, type_name: str, top: int) -> None:
         click.echo(f"no empty slot takes one more {type_name}")
     for resource, slots in answer.blocked.most_common(5):
         click.echo(f"  blocked in {slots} slots by {resource}")
+
+
+# The study commands (batch, compare, report) live in optimizer/study_cli.py, which uses
+# this module's decorators and adds its commands to ``main``; importing it last keeps
+# either import order working.
+import optimizer.study_cli  # noqa: E402, F401

@@ -255,8 +255,13 @@ def validate_document(
     except ValidationError as exc:
         raise _validation_error(document, path, exc) from None
     tables = _read_slot_tables(instance, document, path)
+    distance = None
+    if instance.network is not None and instance.network.distance_csv is not None:
+        field = ("network", "distance_csv")
+        distance = _read_side_file(document, path, field, instance.network.distance_csv)
     digest = hashlib.sha256()
-    for raw in [file.read_bytes() for file in files] + [raw for _, raw in tables.values()]:
+    side = [raw for _, raw in tables.values()] + ([distance[1]] if distance else [])
+    for raw in [file.read_bytes() for file in files] + side:
         digest.update(raw)
     if extra:
         digest.update(extra)
@@ -264,7 +269,10 @@ def validate_document(
         hall_id: (str(csv_path), raw.decode("utf-8", errors="replace"))
         for hall_id, (csv_path, raw) in tables.items()
     }
-    return LoadedInstance(instance, document, path, digest.hexdigest(), slot_tables)
+    distance_table = (
+        (str(distance[0]), distance[1].decode("utf-8", errors="replace")) if distance else None
+    )
+    return LoadedInstance(instance, document, path, digest.hexdigest(), slot_tables, distance_table)
 
 
 def load_instance(path: str | Path) -> LoadedInstance:

@@ -1,0 +1,387 @@
+"""Key figures per scenario, recomputed from layout datasets (a study's, or single layouts).
+
+Every figure comes from the dataset's variables, which the independent checker
+computed from the placement; nothing is read from the solver except status and gap.
+The definitions, stranded capacity in particular, are in ``docs/studies.md``:
+
+- a resource's **headroom** is its limit minus its load. A power device's is the
+  smaller of its normal headroom and its failover headroom (failover limit minus its
+  worst single-failure load); only root devices (no parent) count toward the power
+  total, so a kW is not counted once per level of the tree.
+- the **binding** resource is the single most utilized one (load / limit, devices in
+  normal operation and in their worst failure, CDU heat and flow, air zones, the
+  utility, and the slots). In an optimal layout no further rack fits, so every kW of
+  headroom is **stranded**: on the binding resource's family it is the remainder too
+  small for one more rack (or SU); on every other family it is capacity the binding
+  resource strands.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from optimizer.errors import InstanceError, did_you_mean
+
+FAMILIES = ("power", "liquid cooling", "air cooling", "utility", "slots")
+_SCENARIO_ATTRS = ("status", "message", "objective", "best_bound", "gap", "tie_break_status")
+
+
+@dataclass
+class Kpis:
+    """One scenario's figures; NaN (or '') where the scenario has no layout."""
+
+    scenario: str
+    status: str
+    gap: float = math.nan
+    gpus: float = math.nan
+    racks: dict[str, int] = field(default_factory=dict)
+    it_mw: float = math.nan
+    facility_mw: float = math.nan
+    pue: float = math.nan
+    stranded_power_kw: float = math.nan
+    stranded_liquid_kw: float = math.nan
+    stranded_air_kw: float = math.nan
+    stranded_utility_kw: float = math.nan
+    empty_slots: float = math.nan
+    bound_by: str = ""
+    bound_by_family: str = ""
+    bound_by_utilization: float = math.nan
+    worst_failover_headroom_kw: float = math.nan
+    worst_failover_device: str = ""
+    cable_m: float = math.nan
+    message: str = ""
+
+
+def _open(path: Path) -> xr.Dataset:
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return ds.load()
+    except (OSError, ValueError) as exc:
+        raise InstanceError(
+            str(path),
+            "",
+            f"cannot read dataset: {exc}",
+            "give a layout or study written by rackopt",
+        ) from None
+
+
+def is_study(ds: xr.Dataset) -> bool:
+    return "scenario" in ds.dims
+
+
+def scenario_layout(study: xr.Dataset, name: str) -> xr.Dataset:
+    """One scenario of a study dataset as a layout: entries the scenario lacks dropped,
+    its status, gap and message moved back into attributes."""
+    ds = study.sel(scenario=name)
+    keep = {
+        "slot": ds["hall"] != "",
+        "type": ds["type_it_kw"].notnull(),
+        "device": ds["device_kind"] != "",
+        "cdu": ds["cdu_capacity_kw"].notnull(),
+        "air_zone": ds["air_zone_capacity_kw"].notnull(),
+        "su_id": ds["su_network_slot"] != "" if "su_network_slot" in ds else None,
+        "reach_class": ds["cable_m_by_class"].notnull() if "cable_m_by_class" in ds else None,
+    }
+    for dim, mask in keep.items():
+        if mask is not None and dim in ds.dims:
+            ds = ds.isel({dim: np.flatnonzero(mask.values)})
+    attrs = {k: ds[k].item() for k in _SCENARIO_ATTRS if k in ds}
+    ds = ds.drop_vars([k for k in _SCENARIO_ATTRS if k in ds])
+    ds.attrs = {**study.attrs, **attrs, "scenario": name}
+    return ds
+
+
+def open_layouts(paths: list[str | Path]) -> list[tuple[str, xr.Dataset | None, dict[str, Any]]]:
+    """(name, layout or None, attributes) for every scenario of every file: a study
+    gives its scenarios (None for those without a layout), a layout file one entry
+    named after the file."""
+    out: list[tuple[str, xr.Dataset | None, dict[str, Any]]] = []
+    for raw in paths:
+        path = Path(raw)
+        ds = _open(path)
+        if is_study(ds):
+            for name in [str(s) for s in ds["scenario"].values]:
+                status = str(ds["status"].sel(scenario=name).item())
+                layout = scenario_layout(ds, name) if "rack_type" in ds else None
+                if layout is not None and layout.sizes.get("slot", 0) == 0:
+                    layout = None
+                attrs = (
+                    layout.attrs
+                    if layout is not None
+                    else {
+                        "status": status,
+                        "message": str(ds["message"].sel(scenario=name).item()),
+                    }
+                )
+                out.append((name, layout, attrs))
+        elif "rack_type" in ds and "total_gpus" in ds:
+            out.append((path.stem, ds, dict(ds.attrs)))
+        else:
+            raise InstanceError(
+                str(path),
+                "",
+                "neither a rackopt layout nor a study dataset",
+                "give files written by rackopt solve or rackopt batch",
+            )
+    return out
+
+
+def pick_scenario(path: Path, ds: xr.Dataset, name: str | None) -> xr.Dataset:
+    """The layout to draw from ``ds``: itself, or one scenario of a study."""
+    if not is_study(ds):
+        return ds
+    names = [str(s) for s in ds["scenario"].values]
+    if name is None or name not in names:
+        problem = (
+            "a study dataset holds several layouts" if name is None else f"no scenario {name!r}"
+        )
+        fix = "pick one with --scenario NAME: " + (
+            did_you_mean(name, names) if name else ", ".join(names[:8])
+        )
+        raise InstanceError(str(path), "scenario", problem, fix)
+    status = str(ds["status"].sel(scenario=name).item())
+    layout = scenario_layout(ds, name)
+    if layout.sizes.get("slot", 0) == 0:
+        raise InstanceError(
+            str(path),
+            "scenario",
+            f"scenario {name!r} has no layout (status {status})",
+            "pick a solved scenario",
+        )
+    return layout
+
+
+def _float(ds: xr.Dataset, name: str) -> float:
+    return float(ds[name].values) if name in ds else math.nan
+
+
+def _binding(ds: xr.Dataset) -> tuple[str, str, float]:
+    """(resource, family, utilization) of the most utilized resource."""
+    items: list[tuple[float, str, str]] = []
+
+    def add(load: Any, limit: Any, names: list[str], family: str) -> None:
+        for value, cap, name in zip(np.ravel(load), np.ravel(limit), names, strict=True):
+            if np.isfinite(cap) and cap > 0:
+                items.append((float(value) / float(cap), name, family))
+
+    devices = [str(d) for d in ds["device"].values]
+    worst = [str(f) for f in ds["device_worst_failure"].values]
+    add(
+        ds["device_load_kw"].values,
+        ds["device_capacity_kw"].values,
+        [f"{d} (normal)" for d in devices],
+        "power",
+    )
+    failing = [i for i, f in enumerate(worst) if f]
+    add(
+        ds["device_failover_load_kw"].values[failing],
+        ds["device_failover_limit_kw"].values[failing],
+        [f"{devices[i]} (if {worst[i]} fails)" for i in failing],
+        "power",
+    )
+    cdus = [str(c) for c in ds["cdu"].values]
+    add(
+        ds["cdu_heat_kw"].values,
+        ds["cdu_capacity_kw"].values,
+        [f"CDU {c} heat" for c in cdus],
+        "liquid cooling",
+    )
+    add(
+        ds["cdu_flow_lpm"].values,
+        ds["cdu_flow_capacity_lpm"].values,
+        [f"CDU {c} flow" for c in cdus],
+        "liquid cooling",
+    )
+    add(
+        ds["air_zone_heat_kw"].values,
+        ds["air_zone_capacity_kw"].values,
+        [f"air zone {z}" for z in ds["air_zone"].values],
+        "air cooling",
+    )
+    add(ds["facility_kw"].values, ds["utility_limit_kw"].values, ["utility"], "utility")
+    occupied = (ds["rack_type"] != "").values
+    add([occupied.sum()], [occupied.size], ["slots"], "slots")
+    if "slot_liquid" in ds.coords:
+        liquid = ds["slot_liquid"].values.astype(bool)
+        add([(occupied & liquid).sum()], [liquid.sum()], ["liquid slots"], "slots")
+    if not items:
+        return "", "", math.nan
+    utilization, name, family = max(items, key=lambda item: item[0])
+    return name, family, utilization
+
+
+def kpis(name: str, ds: xr.Dataset | None, attrs: dict[str, Any]) -> Kpis:
+    """The figures of one layout (``ds`` None: a scenario without one)."""
+    status = str(attrs.get("status", ""))
+    message = str(attrs.get("message", ""))
+    if ds is None:
+        return Kpis(name, status, message=message)
+    racks = {
+        str(t): int(n) for t, n in zip(ds["type"].values, ds["rack_count"].values, strict=True)
+    }
+    it_kw, facility_kw = _float(ds, "it_kw"), _float(ds, "facility_kw")
+    normal = ds["device_capacity_kw"] - ds["device_load_kw"]
+    failover = ds["device_failover_limit_kw"] - ds["device_failover_load_kw"]
+    usable = np.minimum(normal.values, failover.values)
+    root = ds["device_parent"].values == ""
+    worst = int(np.argmin(failover.values)) if failover.size else -1
+    bound, family, utilization = _binding(ds)
+    return Kpis(
+        scenario=name,
+        status=status,
+        gap=float(attrs.get("gap", math.nan)),
+        gpus=float(ds["total_gpus"].values),
+        racks=racks,
+        it_mw=it_kw / 1000,
+        facility_mw=facility_kw / 1000,
+        pue=facility_kw / it_kw if it_kw > 0 else math.nan,
+        stranded_power_kw=float(usable[root].sum()),
+        stranded_liquid_kw=float((ds["cdu_capacity_kw"] - ds["cdu_heat_kw"]).sum()),
+        stranded_air_kw=float((ds["air_zone_capacity_kw"] - ds["air_zone_heat_kw"]).sum()),
+        stranded_utility_kw=_float(ds, "utility_limit_kw") - facility_kw,
+        empty_slots=float((ds["rack_type"] == "").sum()),
+        bound_by=bound,
+        bound_by_family=family,
+        bound_by_utilization=utilization,
+        worst_failover_headroom_kw=float(failover.values[worst]) if worst >= 0 else math.nan,
+        worst_failover_device=str(ds["device"].values[worst]) if worst >= 0 else "",
+        cable_m=_float(ds, "total_cable_m"),
+        message=message,
+    )
+
+
+def compare(paths: list[str | Path]) -> list[Kpis]:
+    return [kpis(name, ds, attrs) for name, ds, attrs in open_layouts(paths)]
+
+
+def _types(rows: list[Kpis]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(t for t, n in row.racks.items() if n > 0))
+    return list(seen)
+
+
+def _whole(value: float) -> int | float:
+    return int(value) if math.isfinite(value) else value
+
+
+def records(rows: list[Kpis]) -> list[dict[str, Any]]:
+    """One flat dict per scenario: the CSV's columns."""
+    types = _types(rows)
+    out = []
+    for row in rows:
+        record: dict[str, Any] = {
+            "scenario": row.scenario,
+            "status": row.status,
+            "gap": row.gap,
+            "gpus": _whole(row.gpus),
+        }
+        for t in types:
+            record[f"racks_{t}"] = row.racks.get(t, 0) if row.racks else math.nan
+        for key in (
+            "it_mw",
+            "facility_mw",
+            "pue",
+            "stranded_power_kw",
+            "stranded_liquid_kw",
+            "stranded_air_kw",
+            "stranded_utility_kw",
+            "empty_slots",
+            "bound_by",
+            "bound_by_family",
+            "bound_by_utilization",
+            "worst_failover_headroom_kw",
+            "worst_failover_device",
+            "cable_m",
+            "message",
+        ):
+            record[key] = _whole(row.empty_slots) if key == "empty_slots" else getattr(row, key)
+        out.append(record)
+    return out
+
+
+def write_csv(rows: list[Kpis], path: str | Path) -> None:
+    table = records(rows)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(table[0]) if table else ["scenario"])
+        writer.writeheader()
+        for record in table:
+            writer.writerow(
+                {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
+            )
+
+
+def _num(value: float, digits: int = 0, percent: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if percent:
+        return f"{value:.2%}"
+    return f"{value:,.{digits}f}"
+
+
+def _short(message: str, most: int = 400) -> str:
+    return message if len(message) <= most else message[: most - 30] + " ... (full text in --csv)"
+
+
+def table_lines(rows: list[Kpis]) -> list[str]:
+    """The comparison as aligned text, one line per scenario, a legend line below."""
+    types = _types(rows)
+    header = [
+        "scenario",
+        "status",
+        "gap",
+        "GPUs",
+        *types,
+        "IT MW",
+        "fac MW",
+        "PUE",
+        "strand pwr MW",
+        "strand liq MW",
+        "strand air MW",
+        "util left MW",
+        "empty",
+        "bound by",
+        "worst failover kW",
+        "cable m",
+    ]
+    body = []
+    for r in rows:
+        body.append(
+            [
+                r.scenario,
+                r.status,
+                _num(r.gap, percent=True),
+                _num(r.gpus),
+                *[_num(r.racks.get(t, 0)) if r.racks else "-" for t in types],
+                _num(r.it_mw, 3),
+                _num(r.facility_mw, 3),
+                _num(r.pue, 3),
+                _num(r.stranded_power_kw / 1000, 2),
+                _num(r.stranded_liquid_kw / 1000, 2),
+                _num(r.stranded_air_kw / 1000, 2),
+                _num(r.stranded_utility_kw / 1000, 2),
+                _num(r.empty_slots),
+                f"{r.bound_by} {r.bound_by_utilization:.1%}" if r.bound_by else "-",
+                f"{_num(r.worst_failover_headroom_kw, 1)} {r.worst_failover_device}".strip(),
+                _num(r.cable_m),
+            ]
+        )
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *body, strict=True)]
+    left = {0, 1, header.index("bound by"), header.index("worst failover kW")}
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            str(c).ljust(w) if i in left else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    lines = [line(header), line(["-" * w for w in widths]), *[line(b) for b in body]]
+    lines += [f"  {r.scenario}: {_short(r.message)}" for r in rows if r.message and not r.racks]
+    return lines

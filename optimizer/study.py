@@ -1,0 +1,378 @@
+"""Study files (format version 1): a base instance, named overrides, scenarios and sweeps.
+
+A study expands into scenarios. Each scenario is the base instance's YAML mapping
+(with its includes merged) patched by a list of overrides, then validated exactly
+like an instance file (:func:`optimizer.loader.validate_document`). An override is a
+dotted key addressing a value that exists in the base (``power.devices.UPS-A1.rating_kw``)
+and the value that replaces it; a mapping or list value replaces the whole mapping or
+list. Values an override sets keep the study file's line, so a bad value is reported
+at the study file, not at the base instance. The format is described in
+``docs/studies.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from optimizer.errors import InstanceError, choices, closest, did_you_mean
+from optimizer.loader import (
+    LoadedInstance,
+    explain,
+    read_instance_document,
+    validate_document,
+)
+from optimizer.schema import Identifier
+from optimizer.yamlio import FieldPath, YamlDocument, read_yaml
+
+STUDY_FORMAT_VERSION = 1
+BASE_SCENARIO = "base"
+"""Name of the one scenario of a study without ``scenarios:`` (before sweeps)."""
+MAX_SCENARIOS = 100_000
+"""A sweep's product grows fast; refuse a study that would expand past this."""
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:+=,-]")
+"""Characters replaced by ``_`` in derived scenario names (they name files)."""
+
+
+class StudyFile(BaseModel):
+    """The study file as written; unknown keys are errors and values never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    format_version: Literal[1]
+    name: Identifier | None = None
+    """Defaults to the study file's name without its suffix."""
+    description: str = ""
+    base: str
+    """Path of the base instance, relative to the study file."""
+    overrides: dict[Identifier, dict[str, Any]] = {}
+    scenarios: dict[Identifier, list[Identifier]] = {}
+    sweeps: dict[str, list[Any]] = {}
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One override: the dotted key, its value, and where the study file sets it."""
+
+    key: str
+    value: Any
+    source: FieldPath
+    """Path of the value inside the study file (for error locations)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One expanded scenario, validated and ready to solve."""
+
+    name: str
+    named: str
+    """The named scenario it comes from (``base`` when the study has none)."""
+    sweep: dict[str, Any]
+    """Swept key -> value of this scenario (empty without sweeps)."""
+    patches: tuple[Patch, ...]
+    loaded: LoadedInstance
+
+    @property
+    def sha256(self) -> str:
+        return self.loaded.sha256
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    path: Path
+    base: Path
+    description: str
+    sweep_keys: tuple[str, ...]
+    scenarios: tuple[Scenario, ...]
+
+
+def _error(
+    document: YamlDocument, path: FieldPath, problem: str, fix: str, file: Path
+) -> InstanceError:
+    return document.error(path, problem, fix, str(file))
+
+
+def _parse(document: YamlDocument, path: Path) -> StudyFile:
+    try:
+        return StudyFile.model_validate(document.data)
+    except ValidationError as exc:
+        error = next((e for e in exc.errors() if e["type"] == "extra_forbidden"), exc.errors()[0])
+        loc = tuple(str(p) for p in error["loc"])
+        if loc[-1:] == ("[key]",):
+            loc = loc[:-1]
+        if error["type"] == "extra_forbidden":
+            allowed = list(StudyFile.model_fields) if len(loc) == 1 else []
+            problem = f"unknown key {loc[-1]!r}"
+            fix = did_you_mean(loc[-1], allowed, "remove it") if allowed else "remove it"
+        else:
+            problem, fix = explain(error, loc)
+        if loc == ("format_version",):
+            fix = f"this rackopt reads study format_version: {STUDY_FORMAT_VERSION}"
+        raise _error(document, loc, problem, fix, path) from None
+
+
+def _resolve(data: Any, key: str) -> list[Any] | tuple[str, str]:
+    """The keys and indices that ``key`` (dotted) addresses in ``data``, or (problem, fix).
+
+    Ids may contain dots themselves, so at each mapping the longest run of parts that
+    names a key wins. Mapping keys are matched by their text (a row override ``3``)."""
+    parts = key.split(".")
+    found: list[Any] = []
+    node = data
+    i = 0
+    while i < len(parts):
+        where = ".".join(str(k) for k in found) or "the instance"
+        if isinstance(node, dict):
+            keys = {str(k): k for k in node}
+            end = next((e for e in range(len(parts), i, -1) if ".".join(parts[i:e]) in keys), None)
+            if end is None:
+                close = closest(parts[i], keys)
+                fix = (
+                    f"did you mean {'.'.join([*map(str, found), close, *parts[i + 1 :]])!r}?"
+                    if close
+                    else f"keys of {where}: {choices(keys)}; to add a key, replace the "
+                    "mapping that holds it"
+                )
+                return f"{parts[i]!r} is not a key of {where}", fix
+            found.append(keys[".".join(parts[i:end])])
+            node = node[found[-1]]
+            i = end
+        elif isinstance(node, list):
+            if not parts[i].isdigit() or int(parts[i]) >= len(node):
+                return (
+                    f"{parts[i]!r} is not an index of the list {where}",
+                    f"use 0..{len(node) - 1}, or replace the whole list",
+                )
+            found.append(int(parts[i]))
+            node = node[int(parts[i])]
+            i += 1
+        else:
+            return (
+                f"{where} holds a single value, so it has no key {parts[i]!r}",
+                f"override {where} itself",
+            )
+    return found
+
+
+def _apply(
+    data: dict[str, Any],
+    locations: dict[FieldPath, Any],
+    patch: Patch,
+    study: YamlDocument,
+    study_path: Path,
+) -> None:
+    """Apply ``patch`` to ``data`` in place and point the changed paths at the study file."""
+    found = _resolve(data, patch.key)
+    if isinstance(found, tuple):
+        problem, fix = found
+        raise _error(
+            study,
+            patch.source,
+            f"override of {patch.key!r}, which the base instance does not have: {problem}",
+            fix,
+            study_path,
+        )
+    node = data
+    for part in found[:-1]:
+        node = node[part]
+    node[found[-1]] = copy.deepcopy(patch.value)
+    target = tuple(str(p) for p in found)
+    for path in [p for p in locations if p[: len(target)] == target]:
+        del locations[path]
+    for path, location in study.locations.items():
+        if path[: len(patch.source)] == patch.source:
+            locations[target + path[len(patch.source) :]] = location
+
+
+def sweep_label(key: str, keys: list[str] | tuple[str, ...]) -> str:
+    """A sweep key's short name in scenario names: its last part, unless two sweeps share it."""
+    last = key.rsplit(".", 1)[-1]
+    return last if sum(k.rsplit(".", 1)[-1] == last for k in keys) == 1 else key
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _check_sweeps(spec: StudyFile, document: YamlDocument, path: Path) -> None:
+    for key, values in spec.sweeps.items():
+        if not values:
+            raise _error(
+                document, ("sweeps", key), "a sweep needs at least one value", "list values", path
+            )
+        for index, value in enumerate(values):
+            if isinstance(value, dict | list) or value is None:
+                raise _error(
+                    document,
+                    ("sweeps", key, str(index)),
+                    f"sweep values must be single numbers, strings or booleans (got {value!r})",
+                    "sweep one value at a time; use named scenarios to swap whole mappings",
+                    path,
+                )
+        texts = [_text(v) for v in values]
+        if len(set(texts)) != len(texts):
+            raise _error(
+                document, ("sweeps", key), "a value is listed twice", "list each value once", path
+            )
+
+
+def _check_scenarios(spec: StudyFile, document: YamlDocument, path: Path) -> None:
+    used: set[str] = set()
+    for name, names in spec.scenarios.items():
+        for index, override in enumerate(names):
+            if override not in spec.overrides:
+                raise _error(
+                    document,
+                    ("scenarios", name, str(index)),
+                    f"unknown override {override!r}",
+                    did_you_mean(override, spec.overrides),
+                    path,
+                )
+            used.add(override)
+    unused = [o for o in spec.overrides if o not in used]
+    if unused:
+        fix = (
+            "list it in a scenario or remove it"
+            if spec.scenarios
+            else "add a scenarios: section that lists it"
+        )
+        raise _error(
+            document,
+            ("overrides", unused[0]),
+            f"override {unused[0]!r} is used by no scenario",
+            fix,
+            path,
+        )
+
+
+def _named_patches(spec: StudyFile) -> dict[str, list[Patch]]:
+    if not spec.scenarios:
+        return {BASE_SCENARIO: []}
+    return {
+        name: [
+            Patch(key, value, ("overrides", override, key))
+            for override in overrides
+            for key, value in spec.overrides[override].items()
+        ]
+        for name, overrides in spec.scenarios.items()
+    }
+
+
+def _points(spec: StudyFile) -> list[dict[str, tuple[int, Any]]]:
+    keys = list(spec.sweeps)
+    return [
+        dict(zip(keys, combo, strict=True))
+        for combo in itertools.product(*(list(enumerate(spec.sweeps[k])) for k in keys))
+    ]
+
+
+def scenario_name(named: str, sweep: dict[str, Any], keys: list[str], with_named: bool) -> str:
+    parts = [named] if with_named else []
+    parts += [f"{sweep_label(k, keys)}={_text(v)}" for k, v in sweep.items()]
+    return _UNSAFE.sub("_", ",".join(parts))
+
+
+def load_study(path: str | Path) -> Study:
+    """Read, check and expand a study file; every scenario is validated like an instance."""
+    path = Path(path)
+    document = read_yaml(path)
+    spec = _parse(document, path)
+    _check_sweeps(spec, document, path)
+    _check_scenarios(spec, document, path)
+    base_path = path.parent / spec.base
+    if not base_path.is_file():
+        raise _error(
+            document,
+            ("base",),
+            f"base instance {base_path} not found",
+            "give the instance's path relative to the study file",
+            path,
+        )
+    base, files = read_instance_document(base_path)
+    named = _named_patches(spec)
+    points = _points(spec)
+    if len(named) * len(points) > MAX_SCENARIOS:
+        raise _error(
+            document,
+            ("sweeps",),
+            f"the study expands to {len(named) * len(points):,} scenarios "
+            f"(at most {MAX_SCENARIOS:,})",
+            "sweep fewer values",
+            path,
+        )
+    keys = list(spec.sweeps)
+    scenarios: list[Scenario] = []
+    seen: dict[str, str] = {}
+    for named_name, patches in named.items():
+        for point in points:
+            sweep = {k: v for k, (_, v) in point.items()}
+            sweep_patches = [Patch(k, v, ("sweeps", k, str(i))) for k, (i, v) in point.items()]
+            name = scenario_name(named_name, sweep, keys, bool(spec.scenarios) or not keys)
+            if name in seen:
+                raise _error(
+                    document,
+                    ("scenarios", named_name),
+                    f"scenarios {seen[name]!r} and {named_name!r} both expand to {name!r}",
+                    "rename one of them",
+                    path,
+                )
+            seen[name] = named_name
+            scenarios.append(
+                _scenario(
+                    name,
+                    named_name,
+                    sweep,
+                    (*patches, *sweep_patches),
+                    base,
+                    files,
+                    base_path,
+                    document,
+                    path,
+                )
+            )
+    return Study(
+        spec.name or path.stem,
+        path,
+        base_path,
+        spec.description,
+        tuple(keys),
+        tuple(scenarios),
+    )
+
+
+def _scenario(
+    name: str,
+    named: str,
+    sweep: dict[str, Any],
+    patches: tuple[Patch, ...],
+    base: YamlDocument,
+    files: list[Path],
+    base_path: Path,
+    study: YamlDocument,
+    study_path: Path,
+) -> Scenario:
+    data = copy.deepcopy(base.data)
+    locations = dict(base.locations)
+    for patch in patches:
+        _apply(data, locations, patch, study, study_path)
+    applied = json.dumps([[p.key, p.value] for p in patches], sort_keys=True, default=str)
+    try:
+        loaded = validate_document(
+            YamlDocument(data, locations),
+            base_path,
+            files,
+            applied.encode() if patches else b"",
+        )
+    except InstanceError as exc:
+        raise InstanceError(
+            exc.file, exc.field, f"scenario {name!r}: {exc.problem}", exc.fix, exc.line
+        ) from None
+    return Scenario(name, named, sweep, patches, loaded)

@@ -1,0 +1,165 @@
+"""The study commands: ``rackopt batch``, ``rackopt compare`` and ``rackopt report``.
+
+They are registered on the ``rackopt`` group at the end of :mod:`optimizer.cli` and share
+its ``--debug`` handling and solver options. Work is done in :mod:`optimizer.batch`,
+:mod:`optimizer.compare` and :mod:`optimizer.report`; this module only talks to the user.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from optimizer.cli import EXIT_INTERRUPTED, _common, _solver_options, main
+from optimizer.errors import NoLayoutError
+from optimizer.highs_adapter import SolveOptions
+
+DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
+_BAR = 24
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _progress_bar(quiet: bool):
+    """One line on stderr, redrawn in place on a terminal; a line per scenario otherwise."""
+    from optimizer.batch import BatchProgress
+
+    if quiet:
+        return None
+    terminal = sys.stderr.isatty()
+
+    def show(p: BatchProgress) -> None:
+        filled = _BAR * p.done // max(p.total, 1)
+        bar = "#" * filled + "-" * (_BAR - filled)
+        line = (
+            f"batch [{bar}] {p.done}/{p.total} done, {p.failed} failed, {p.reused} reused"
+            f"  elapsed {_clock(p.elapsed_s)}  ETA {_clock(p.eta_s)}"
+        )
+        if p.last is not None:
+            line += f"  last: {p.last.name} {p.last.status} {p.last.seconds:.1f}s"
+        if terminal:
+            click.echo(f"\r{line}\033[K", nl=False, err=True)
+            if p.done == p.total:
+                click.echo("", err=True)
+        elif p.last is not None or p.done == p.total:
+            click.echo(line, err=True)
+
+    return show
+
+
+@click.command()
+@click.argument("study", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Combined study dataset to write (NetCDF); layouts go to OUTPUT.d/.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Local worker processes, one solve each (0: solve in this process).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run the solves on this dask.distributed scheduler (tcp://host:8786) instead.",
+)
+@_solver_options
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@_common
+def batch(
+    study: str,
+    output: str,
+    workers: int,
+    scheduler: str | None,
+    options: SolveOptions,
+    quiet: bool,
+) -> None:
+    """Solve every scenario of STUDY and combine the layouts along a scenario dimension.
+
+    Each layout is saved as it finishes; rerunning resumes, reusing every saved layout
+    whose instance and solver options are unchanged. A failing or infeasible scenario is
+    recorded with its reason and the others go on; the exit code is then 3."""
+    from optimizer.batch import run_batch, scenario_folder
+    from optimizer.compare import compare, table_lines
+    from optimizer.study import load_study
+
+    loaded = load_study(study)
+    try:
+        report = run_batch(loaded, output, options, workers, scheduler, _progress_bar(quiet))
+    except KeyboardInterrupt:
+        click.secho(
+            f"interrupted: finished layouts are in {scenario_folder(output)}; "
+            "run the same command again to resume",
+            fg="yellow",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    if not quiet:
+        for line in table_lines(compare([output])):
+            click.echo(line)
+        click.echo(
+            f"{len(report.solved)} solved, {len(report.reused)} reused, "
+            f"{len(report.failed)} without a layout; study written to {output}"
+        )
+    if report.failed:
+        raise NoLayoutError(
+            f"{len(report.failed)} of {len(report.results)} scenarios have no layout: "
+            + ", ".join(f"{n} ({report.results[n].status})" for n in report.failed[:5])
+        )
+
+
+@click.command(name="compare")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Also write the table.")
+@_common
+def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
+    """Key figures per scenario of a study dataset, or per layout file, side by side.
+
+    Stranded capacity is headroom (limit minus load) per resource family; the binding
+    resource is the most utilized one (see docs/studies.md)."""
+    from optimizer.compare import compare, table_lines, write_csv
+
+    rows = compare(list(files))
+    for line in table_lines(rows):
+        click.echo(line)
+    if csv_path:
+        write_csv(rows, csv_path)
+        click.echo(f"table written to {csv_path}")
+
+
+@click.command()
+@click.argument("layout", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Picture to write: .png, .svg or .html.",
+)
+@click.option("--scenario", default=None, help="The scenario to draw, for a study dataset.")
+@_common
+def report(layout: str, output: str, scenario: str | None) -> None:
+    """Draw the floor plan of LAYOUT with the utilization of every device, CDU and zone."""
+    from optimizer.report import write_report
+
+    write_report(Path(layout), Path(output), scenario)
+    click.echo(f"report written to {output}")
+
+
+for _command in (batch, compare_command, report):
+    main.add_command(_command)
