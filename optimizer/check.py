@@ -382,34 +382,16 @@ def check_layout(
     np.add.at(cdu_flow, slot_cdu[served], flow[served])
     zone_heat = np.zeros(len(site.air_zone_ids))
     np.add.at(zone_heat, site.slot_air_zone[racks], air_kw)
-    for c, cdu in enumerate(site.cdu_ids):
-        if _over(cdu_heat[c], site.cdu_heat_capacity_kw[c]):
-            violations.append(
-                Violation(
-                    "cdu-heat", cdu, float(cdu_heat[c]), float(site.cdu_heat_capacity_kw[c]), "kW"
-                )
-            )
-        if _over(cdu_flow[c], site.cdu_flow_capacity_lpm[c]):
-            violations.append(
-                Violation(
-                    "cdu-flow",
-                    cdu,
-                    float(cdu_flow[c]),
-                    float(site.cdu_flow_capacity_lpm[c]),
-                    "L/min",
-                )
-            )
-    for z, zone in enumerate(site.air_zone_ids):
-        if _over(zone_heat[z], site.air_zone_capacity_kw[z]):
-            violations.append(
-                Violation(
-                    "air-zone-heat",
-                    zone,
-                    float(zone_heat[z]),
-                    float(site.air_zone_capacity_kw[z]),
-                    "kW",
-                )
-            )
+    for rule, names, load, capacity, unit in (
+        ("cdu-heat", site.cdu_ids, cdu_heat, site.cdu_heat_capacity_kw, "kW"),
+        ("cdu-flow", site.cdu_ids, cdu_flow, site.cdu_flow_capacity_lpm, "L/min"),
+        ("air-zone-heat", site.air_zone_ids, zone_heat, site.air_zone_capacity_kw, "kW"),
+    ):
+        violations.extend(
+            Violation(rule, name, float(load[i]), float(capacity[i]), unit)
+            for i, name in enumerate(names)
+            if _over(load[i], capacity[i])
+        )
 
     cooling_kw = float(
         site.cooling_kw_per_liquid_kw * liquid_kw.sum() + site.cooling_kw_per_air_kw * air_kw.sum()

@@ -67,6 +67,9 @@ class SolveOutcome:
     """id(VarData) -> value."""
     handoff_s: float = 0.0
     solve_s: float = 0.0
+    """Both stages."""
+    primary_s: float = 0.0
+    """The first stage alone: how long the GPU count took to prove (or to stop)."""
     tie_break_status: str = "not run"
 
 
@@ -208,6 +211,7 @@ def solve(
     bound = float(info.mip_dual_bound)
     outcome.bound = bound if math.isfinite(bound) else math.inf
     outcome.gap = relative_gap(primary, outcome.bound)
+    outcome.primary_s = time.perf_counter() - started
 
     if watch.interrupted:
         outcome.tie_break_status = "skipped: interrupted"

@@ -59,6 +59,7 @@ def solve_site(
     outcome = solve(m, options, progress)
     timings["handoff_s"] = outcome.handoff_s
     timings["solve_s"] = outcome.solve_s
+    timings["primary_s"] = outcome.primary_s
     if not outcome.has_solution:
         if outcome.status == "infeasible":
             raise NoLayoutError(
