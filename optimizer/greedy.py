@@ -5,7 +5,8 @@ Rack types are taken in order of IT load, largest first; each rack goes to the f
 free slot (in instance order) where every limit still holds, including every
 single-failure load. SU types are placed a whole SU at a time: a network rack (or a
 free port on one already placed), then the SU's racks in the first slots within
-reach; an SU that cannot be completed is taken back. This is the yardstick the
+reach; an SU that cannot be completed is taken back and the next network-rack
+position is tried. This is the yardstick the
 benchmark compares the optimizer against. Slots of a class are interchangeable, so
 the scan runs over slot classes, ordered by their next free slot.
 """
@@ -178,13 +179,13 @@ class _Greedy:
 
     def _one_su(self, t: int, v: int, size: int, ports: dict, cells_of: dict):
         candidates = [(slot, k) for slot, (k, left) in ports.items() if left > 0]
-        new_hub = (
-            self.first_class(v, np.isin(np.arange(len(self.data.classes)), list(cells_of)))
-            if self._room(v)
-            else None
-        )
-        if new_hub is not None:
-            candidates.append((None, new_hub))
+        if self._room(v):
+            hub_classes = np.isin(np.arange(len(self.data.classes)), list(cells_of))
+            fits = np.flatnonzero(hub_classes & self.allowed[:, v] & self.loads.fits(v))
+            open_classes = [int(k) for k in fits if self.free[int(k)]]
+            # Every class that can take a new network rack, by its next free slot: a
+            # planner whose first choice cannot hold a whole SU tries the next one.
+            candidates += [(None, k) for k in sorted(open_classes, key=lambda k: self.free[k][0])]
         for hub_slot, hub_class in candidates:
             opened = hub_slot is None
             if opened:
