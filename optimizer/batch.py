@@ -10,6 +10,7 @@ Layouts are written by the calling process only, so workers need no shared disk.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import signal
@@ -118,7 +119,8 @@ def solve_scenario(name: str, loaded: LoadedInstance, options: SolveOptions) -> 
     site = None
     try:
         site = build_site(loaded)
-        report = solve_site(site, options)
+        # One process per scenario already uses the cores: no parts in parallel inside.
+        report = solve_site(site, dataclasses.replace(options, split_parts=False))
         layout = layout_dataset(report)
         status = report.outcome.status
         return ScenarioResult(name, status, _note(status), layout, time.perf_counter() - started)

@@ -35,6 +35,9 @@ class SolveOptions:
     threads: int = 1
     seed: int = 0
     verbose: bool = False
+    split_parts: bool = True
+    """Solve parts of the facility that share no constraint separately, in parallel
+    (optimizer.decompose); live progress is shown only for a single part."""
     second_stage_nodes: int = 50
     """Branch-and-bound nodes allowed to the second stage (cables, tie-break). A node
     budget, unlike a time budget, gives the same layout on every run; the primary

@@ -13,6 +13,7 @@ from models.build import build_model
 from models.data import build_model_data, unplaceable_minimums
 from optimizer.assign import Assignment, assign
 from optimizer.check import CheckReport, check_layout
+from optimizer.decompose import parts, solve_parts
 from optimizer.errors import LayoutCheckError, NoLayoutError
 from optimizer.highs_adapter import SolveOptions, SolveOutcome, solve
 from optimizer.loader import load_instance
@@ -54,9 +55,17 @@ def solve_site(
     impossible = unplaceable_minimums(data)
     if impossible:
         raise NoLayoutError(f"{site.name}: the demand cannot be met: " + "; ".join(impossible))
-    m = build_model(data)
-    timings["build_s"] = time.perf_counter() - started
-    outcome = solve(m, options, progress)
+    groups = parts(data) if options.split_parts else [list(range(len(data.classes)))]
+    if len(groups) > 1:
+        timings["build_s"] = time.perf_counter() - started
+        layout, outcome, part_timings, variables = solve_parts(data, groups, options)
+        timings["build_s"] += part_timings["build_s"]
+        model_size = {"parts": len(groups), "variables": variables}
+    else:
+        m = build_model(data)
+        timings["build_s"] = time.perf_counter() - started
+        outcome = solve(m, options, progress)
+        model_size = {"parts": 1, **_model_size(m)}
     timings["handoff_s"] = outcome.handoff_s
     timings["solve_s"] = outcome.solve_s
     timings["primary_s"] = outcome.primary_s
@@ -70,8 +79,9 @@ def solve_site(
             f"{site.name}: no feasible layout found before the solve stopped (status "
             f"{outcome.status}); allow more time with --time-limit"
         )
+    if len(groups) == 1:
+        layout = assign(data, m, outcome.values)
     started = time.perf_counter()
-    layout = assign(data, m, outcome.values)
     check = check_layout(site, layout.placement, layout.su, layout.su_network_slot)
     timings["check_s"] = time.perf_counter() - started
     if not check.ok:
@@ -80,7 +90,7 @@ def solve_site(
             f"{site.name}: the solver's layout failed the independent check, so it was not "
             f"written (a bug in rackopt; please report it with the instance): {details}"
         )
-    return SolveReport(site, layout, outcome, check, options, timings, _model_size(m))
+    return SolveReport(site, layout, outcome, check, options, timings, model_size)
 
 
 def solve_instance(

@@ -151,3 +151,47 @@ def test_largest_first_greedy_strands_power_the_optimum_uses(tmp_path):
     report = solve_site(site, EXACT)
     assert report.outcome.objective == 224
     assert sorted(report.placement.tolist()) == [1, 1, 1, 1]
+
+
+def _two_halls(tmp_path, **facility):
+    rows = {"R": row(3, ["UPS-A", "UPS-B"])}
+    data = instance(
+        rows=rows,
+        devices={
+            "UPS-A": {"rating_kw": 500},
+            "UPS-B": {"rating_kw": 500},
+            "UPS-C": {"rating_kw": 300},
+            "UPS-D": {"rating_kw": 300},
+        },
+        rack_types={"big": rack(72, 136), "small": rack(56, 100)},
+    )
+    data["halls"]["G"] = {"rows": {"R": {**row(3, ["UPS-C", "UPS-D"]), "origin_m": [50, 0]}}}
+    data["cooling"]["air_zones"]["Z2"] = {"crah_kw": 10_000, "units": 2}
+    data["halls"]["G"]["rows"]["R"]["slot"]["air_zone"] = "Z2"
+    if facility:
+        data["facility"] = facility
+    return site_of(tmp_path, data)
+
+
+def test_independent_halls_are_solved_as_parts_with_the_same_optimum(tmp_path):
+    # Hall H: 400 kW per side -> four 100 kW racks would fit but there are 3 slots:
+    # 2 x 136 + 100 = 372 kW, 200 GPUs (3 small: 168; 2 big + 1 small is best).
+    # Hall G: 240 kW per side -> 2 small = 200 kW (112) or 1 big + 1 small = 236 (128).
+    from models.data import build_model_data
+    from optimizer.decompose import parts
+
+    site = _two_halls(tmp_path)
+    assert len(parts(build_model_data(site))) == 2
+    split = solve_site(site, EXACT)
+    whole = solve_site(site, EXACT.__class__(gap=0.0, split_parts=False))
+    assert split.model_size["parts"] == 2
+    assert split.outcome.objective == whole.outcome.objective == 200 + 128
+    assert split.outcome.status == "optimal" and split.check.ok
+
+
+def test_a_shared_utility_joins_the_halls_into_one_part(tmp_path):
+    from models.data import build_model_data
+    from optimizer.decompose import parts
+
+    site = _two_halls(tmp_path, utility_limit_kw=10_000)
+    assert len(parts(build_model_data(site))) == 1

@@ -1,0 +1,206 @@
+"""Independent parts of a facility, solved separately and in parallel.
+
+Two slot classes belong to the same part when any constraint links them: a power
+device that carries load from both (in normal operation or after a failure), a CDU,
+an air zone, a cable pair (an SU cell and its network-rack class), the utility limit
+(which links everything), or a demand bound that caps a rack type across the site.
+Parts share no constraint, so the optimum of the whole is the union of the parts'
+optima; each part is a smaller MILP, and two cores solve two parts at once. This is
+the usual shape of a campus whose halls have their own power and cooling.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import signal
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from models.build import build_model
+from models.data import CablePair, FailoverRow, ModelData
+from optimizer.assign import Assignment, assign
+from optimizer.highs_adapter import SolveOptions, SolveOutcome, relative_gap, solve
+from optimizer.site import NO_INDEX
+
+SHARE_EPS = 1e-12
+
+
+class _Union:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, a: int) -> int:
+        while self.parent[a] != a:
+            self.parent[a] = self.parent[self.parent[a]]
+            a = self.parent[a]
+        return a
+
+    def join(self, members: np.ndarray | list[int]) -> None:
+        members = [int(k) for k in members]
+        for k in members[1:]:
+            ra, rb = self.find(members[0]), self.find(k)
+            if ra != rb:
+                self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _capped_types(data: ModelData) -> list[int]:
+    """Rack types whose demand bounds link every class that may take them."""
+    site = data.site
+    installed = np.bincount(list(site.installed.values()), minlength=len(site.rack_types))
+    return [
+        t
+        for t in range(len(site.rack_types))
+        if site.demand_min[t] > 0
+        or (site.demand_max[t] != NO_INDEX and site.demand_max[t] > installed[t])
+    ]
+
+
+def parts(data: ModelData) -> list[list[int]]:
+    """Slot classes grouped into parts that share no constraint, in class order."""
+    site = data.site
+    n = len(data.classes)
+    union = _Union(n)
+    if site.utility_limit_kw is not None:
+        union.join(list(range(n)))
+    for d in range(len(site.device_ids)):
+        union.join(np.flatnonzero(data.normal_share[:, d] > SHARE_EPS))
+    for row in data.failover_rows:
+        union.join(np.flatnonzero(row.share > SHARE_EPS))
+    for attribute in ("cdu", "air_zone"):
+        groups: dict[int, list[int]] = {}
+        for k, c in enumerate(data.classes):
+            if getattr(c, attribute) != NO_INDEX:
+                groups.setdefault(getattr(c, attribute), []).append(k)
+        for members in groups.values():
+            union.join(members)
+    for p in data.cable_pairs:
+        union.join([p.cell, p.hub])
+    for t in _capped_types(data):
+        union.join(
+            [
+                k
+                for k, c in enumerate(data.classes)
+                if t in ((c.installed_type,) if c.installed_type != NO_INDEX else c.types)
+            ]
+        )
+    found: dict[int, list[int]] = {}
+    for k in range(n):
+        found.setdefault(union.find(k), []).append(k)
+    return list(found.values())
+
+
+def restrict(data: ModelData, members: list[int]) -> ModelData:
+    """The model data of one part: its classes, their rows, its own demand bounds."""
+    site = data.site
+    index = {k: i for i, k in enumerate(members)}
+    capped = set(_capped_types(data))
+    demand_max = site.demand_max.copy()
+    for t in range(len(site.rack_types)):
+        if t not in capped and demand_max[t] != NO_INDEX:
+            # No new racks of this type anywhere: the part keeps its own installed ones.
+            demand_max[t] = sum(1 for k in members if data.classes[k].installed_type == t)
+    part_site = replace(site, demand_max=demand_max)
+    rows = tuple(
+        FailoverRow(r.failed, r.device, r.share[members])
+        for r in data.failover_rows
+        if (r.share[members] > SHARE_EPS).any()
+    )
+    pairs = tuple(
+        CablePair(index[p.cell], index[p.hub], p.rack_type, p.mean_m)
+        for p in data.cable_pairs
+        if p.cell in index and p.hub in index
+    )
+    return ModelData(
+        part_site, tuple(data.classes[k] for k in members), data.normal_share[members], rows, pairs
+    )
+
+
+@dataclass
+class PartResult:
+    layout: Assignment
+    outcome: SolveOutcome
+    build_s: float
+    variables: int
+
+
+def solve_part(data: ModelData, options: SolveOptions) -> PartResult:
+    """Build, solve and assign one part (run in a worker process)."""
+    started = time.perf_counter()
+    m = build_model(data)
+    build_s = time.perf_counter() - started
+    outcome = solve(m, options)
+    layout = (
+        assign(data, m, outcome.values)
+        if outcome.has_solution
+        else Assignment(np.full(data.site.n_slots, NO_INDEX), np.full(data.site.n_slots, NO_INDEX))
+    )
+    outcome.values = {}
+    return PartResult(layout, outcome, build_s, len(m.place))
+
+
+def solve_parts(
+    data: ModelData, groups: list[list[int]], options: SolveOptions
+) -> tuple[Assignment, SolveOutcome, dict[str, float], int]:
+    """Solve every part, two at a time on two cores, and merge the layouts."""
+    workers = max(1, min(len(groups), os.cpu_count() or 1))
+    rounds = math.ceil(len(groups) / workers)
+    part_options = options
+    if options.time_limit is not None:
+        part_options = replace(options, time_limit=options.time_limit / rounds)
+    started = time.perf_counter()
+    subsets = [restrict(data, members) for members in groups]
+    context = multiprocessing.get_context("fork")
+    # Ctrl-C reaches the workers too: each stops its own solve and hands back its best
+    # layout (optimizer.progress). The parent only waits, so it ignores the signal, and
+    # the workers, forked now, inherit that between their solves.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            results = list(pool.map(solve_part, subsets, [part_options] * len(subsets)))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    wall = time.perf_counter() - started
+    return _merge(data, results, wall)
+
+
+def _merge(
+    data: ModelData, results: list[PartResult], wall: float
+) -> tuple[Assignment, SolveOutcome, dict[str, float], int]:
+    n = data.site.n_slots
+    placement = np.full(n, NO_INDEX, dtype=np.int64)
+    su = np.full(n, NO_INDEX, dtype=np.int64)
+    hubs: list[int] = []
+    for r in results:
+        placed = r.layout.placement != NO_INDEX
+        placement[placed] = r.layout.placement[placed]
+        member = r.layout.su != NO_INDEX
+        su[member] = r.layout.su[member] + len(hubs)
+        hubs.extend(r.layout.su_network_slot)
+    outcomes = [r.outcome for r in results]
+    order = ("interrupted", "time_limit")
+    status = next((s for s in order if any(o.status == s for o in outcomes)), None)
+    if status is None:
+        odd = [o.status for o in outcomes if o.status != "optimal"]
+        status = odd[0] if odd else "optimal"
+    has_solution = all(o.has_solution for o in outcomes)
+    objective = sum(o.objective or 0.0 for o in outcomes) if has_solution else None
+    bound = sum(o.bound if o.bound is not None else math.inf for o in outcomes)
+    ends = sorted({o.tie_break_status for o in outcomes})
+    outcome = SolveOutcome(
+        status=status,
+        has_solution=has_solution,
+        objective=objective,
+        bound=bound if has_solution else None,
+        gap=relative_gap(objective, bound) if has_solution else None,
+        handoff_s=max(o.handoff_s for o in outcomes),
+        solve_s=wall,
+        primary_s=max(o.primary_s for o in outcomes),
+        tie_break_status=f"{len(results)} parts: " + "; ".join(ends),
+    )
+    timings = {"build_s": max(r.build_s for r in results)}
+    return Assignment(placement, su, hubs), outcome, timings, sum(r.variables for r in results)
