@@ -65,7 +65,8 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _solver_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--time-limit, --gap, --threads and --seed, gathered into ``options``."""
+    """Solver settings (time limit, gap, threads, seed, second-stage budget, warm start,
+    parts), gathered into ``options``."""
 
     @click.option(
         "--time-limit",
@@ -82,11 +83,47 @@ def _solver_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option(
+        "--second-stage-nodes",
+        type=click.IntRange(min=0),
+        default=50,
+        show_default=True,
+        help="Branch-and-bound nodes for the cable and tie-break stage, after the GPU count "
+        "is proven; more nodes, shorter cables.",
+    )
+    @click.option(
+        "--warm-start/--no-warm-start",
+        default=True,
+        show_default=True,
+        help="Start the solver from the greedy layout.",
+    )
+    @click.option(
+        "--split/--no-split",
+        default=True,
+        show_default=True,
+        help="Solve parts of the facility that share no constraint in parallel.",
+    )
     @wraps(command)
     def wrapper(
-        *args: Any, time_limit: float | None, gap: float, threads: int, seed: int, **kwargs: Any
+        *args: Any,
+        time_limit: float | None,
+        gap: float,
+        threads: int,
+        seed: int,
+        second_stage_nodes: int,
+        warm_start: bool,
+        split: bool,
+        **kwargs: Any,
     ) -> Any:
-        options = SolveOptions(time_limit=time_limit, gap=gap, threads=threads, seed=seed)
+        options = SolveOptions(
+            time_limit=time_limit,
+            gap=gap,
+            threads=threads,
+            seed=seed,
+            second_stage_nodes=second_stage_nodes,
+            warm_start=warm_start,
+            split_parts=split,
+        )
         return command(*args, options=options, **kwargs)
 
     return wrapper

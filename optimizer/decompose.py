@@ -24,6 +24,7 @@ import numpy as np
 from models.build import build_model
 from models.data import CablePair, FailoverRow, ModelData
 from optimizer.assign import Assignment, assign
+from optimizer.greedy import greedy_start
 from optimizer.highs_adapter import SolveOptions, SolveOutcome, relative_gap, solve
 from optimizer.site import NO_INDEX
 
@@ -133,7 +134,7 @@ def solve_part(data: ModelData, options: SolveOptions) -> PartResult:
     started = time.perf_counter()
     m = build_model(data)
     build_s = time.perf_counter() - started
-    outcome = solve(m, options)
+    outcome = solve(m, options, start=greedy_start(data, m) if options.warm_start else None)
     layout = (
         assign(data, m, outcome.values)
         if outcome.has_solution

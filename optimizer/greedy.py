@@ -222,3 +222,15 @@ def greedy_layout(site: Site, data: ModelData | None = None) -> Assignment:
         else:
             greedy.single(t)
     return Assignment(greedy.placement, su, hubs)
+
+
+def greedy_start(data: ModelData, m: object) -> dict[int, float]:
+    """The greedy layout as counts per slot class: id(place[k, t]) -> count, a start for
+    the solver (the network variables are left for HiGHS to complete)."""
+    layout = greedy_layout(data.site, data)
+    class_of = {s: k for k, c in enumerate(data.classes) for s in c.slots}
+    counts: dict[tuple[int, int], int] = {}
+    for s in np.flatnonzero(layout.placement != NO_INDEX):
+        key = (class_of[int(s)], int(layout.placement[s]))
+        counts[key] = counts.get(key, 0) + 1
+    return {id(m.place[k, t]): float(counts.get((k, t), 0)) for k, t in m.pairs}

@@ -35,6 +35,9 @@ class SolveOptions:
     threads: int = 1
     seed: int = 0
     verbose: bool = False
+    warm_start: bool = True
+    """Start HiGHS from the greedy layout (optimizer.greedy); see docs/benchmarks.md for
+    what it changes."""
     split_parts: bool = True
     """Solve parts of the facility that share no constraint separately, in parallel
     (optimizer.decompose); live progress is shown only for a single part."""
@@ -181,11 +184,16 @@ def _quiet_highs() -> highspy.Highs:
 
 
 def solve(
-    m: pyo.ConcreteModel, options: SolveOptions, progress: ProgressFn | None = None
+    m: pyo.ConcreteModel,
+    options: SolveOptions,
+    progress: ProgressFn | None = None,
+    start: dict[int, float] | None = None,
 ) -> SolveOutcome:
     """Solve the primary objective, then the second stage with the primary held at its
     optimum. ``progress`` receives snapshots while HiGHS searches; Ctrl-C stops the
-    search and returns the best layout found with status ``interrupted``."""
+    search and returns the best layout found with status ``interrupted``. ``start``
+    (id(VarData) -> value, possibly for only some variables) is a layout to start from;
+    HiGHS completes the missing values itself."""
     started = time.perf_counter()
     compiled = compile_model(m)
     lp, objectives, columns = compiled.lp, compiled.objectives, compiled.columns
@@ -198,6 +206,14 @@ def solve(
     h.cbMipInterrupt.subscribe(watch)
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[0])
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    if start:
+        position = {id(v): j for j, v in enumerate(columns)}
+        known = [(position[key], value) for key, value in start.items() if key in position]
+        h.setSolution(
+            len(known),
+            np.array([j for j, _ in known], dtype=np.int32),
+            np.array([value for _, value in known], dtype=float),
+        )
     with watch.catching_ctrl_c():
         h.run()
     status = "interrupted" if watch.interrupted else _status(h)
@@ -210,6 +226,10 @@ def solve(
 
     primary = float(info.objective_function_value)
     x = np.array(h.getSolution().col_value)
+    if start and abs(float(objectives[0] @ x) - primary) > PRIMARY_TOLERANCE * max(1.0, primary):
+        # HiGHS's own account of the solution disagrees with the solution itself: do not
+        # trust a search that may have pruned on it; solve again without the start.
+        return solve(m, options, progress)
     outcome.objective = primary
     bound = float(info.mip_dual_bound)
     outcome.bound = bound if math.isfinite(bound) else math.inf

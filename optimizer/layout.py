@@ -179,6 +179,8 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
             {
                 **report.options.highs_options(),
                 "second_stage_nodes": report.options.second_stage_nodes,
+                "warm_start": report.options.warm_start,
+                "split_parts": report.options.split_parts,
             },
             sort_keys=True,
         ),

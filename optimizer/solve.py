@@ -15,6 +15,7 @@ from optimizer.assign import Assignment, assign
 from optimizer.check import CheckReport, check_layout
 from optimizer.decompose import parts, solve_parts
 from optimizer.errors import LayoutCheckError, NoLayoutError
+from optimizer.greedy import greedy_start
 from optimizer.highs_adapter import SolveOptions, SolveOutcome, solve
 from optimizer.loader import load_instance
 from optimizer.progress import ProgressFn
@@ -64,7 +65,8 @@ def solve_site(
     else:
         m = build_model(data)
         timings["build_s"] = time.perf_counter() - started
-        outcome = solve(m, options, progress)
+        start = greedy_start(data, m) if options.warm_start else None
+        outcome = solve(m, options, progress, start)
         model_size = {"parts": 1, **_model_size(m)}
     timings["handoff_s"] = outcome.handoff_s
     timings["solve_s"] = outcome.solve_s
