@@ -129,6 +129,11 @@ def _solver_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def output_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The required -o/--output of every command that writes a file."""
+    return click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help=what)
+
+
 def _progress_printer(quiet: bool) -> ProgressFn | None:
     """One line updated in place on a terminal; a plain log line every 5 s otherwise."""
     if quiet:
@@ -158,13 +163,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("instance", type=click.Path(dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Layout file to write (NetCDF).",
-)
+@output_option("Layout file to write (NetCDF).")
 @_solver_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @_common

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from optimizer.cli import EXIT_INTERRUPTED, _common, _solver_options, main
+from optimizer.cli import EXIT_INTERRUPTED, _common, _solver_options, main, output_option
 from optimizer.errors import NoLayoutError
 from optimizer.highs_adapter import SolveOptions
 
@@ -58,13 +58,7 @@ def _progress_bar(quiet: bool):
 
 @click.command()
 @click.argument("study", type=click.Path(dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Combined study dataset to write (NetCDF); layouts go to OUTPUT.d/.",
-)
+@output_option("Combined study dataset to write (NetCDF); layouts go to OUTPUT.d/.")
 @click.option(
     "--workers",
     type=click.IntRange(min=0),
@@ -144,13 +138,7 @@ def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
 
 @click.command()
 @click.argument("layout", type=click.Path(dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Picture to write: .png, .svg or .html.",
-)
+@output_option("Picture to write: .png, .svg or .html.")
 @click.option("--scenario", default=None, help="The scenario to draw, for a study dataset.")
 @_common
 def report(layout: str, output: str, scenario: str | None) -> None:
