@@ -190,15 +190,6 @@ def _allowed(c: SlotClass) -> tuple[int, ...]:
     return (c.installed_type,) if c.installed_type != NO_INDEX else c.types
 
 
-def _on_path(site: Site) -> np.ndarray:
-    """(device, device): [a, d] = 1 when power fed from device a flows through d."""
-    n = len(site.device_ids)
-    on_path = np.zeros((n, n))
-    for a in range(n):
-        on_path[a, site.device_path(a)] = 1.0
-    return on_path
-
-
 class _Shares:
     """Share of a rack's load on every device, for every slot class, by failure.
 
@@ -209,7 +200,7 @@ class _Shares:
     """
 
     def __init__(self, site: Site, classes: tuple[SlotClass, ...]) -> None:
-        self.on_path = _on_path(site)
+        self.on_path = site.on_path()
         n_devices = len(site.device_ids)
         feeds = np.array([c.feeds for c in classes], dtype=np.int64).reshape(-1, 2)
         self.dual = feeds[:, 1] != NO_INDEX

@@ -33,6 +33,10 @@ class Assignment:
     su_network_slot: list[int] = field(default_factory=list)
     """Slot of each SU's network rack, by SU id."""
 
+    def su_types(self) -> list[int]:
+        """Rack type of each SU, by SU id."""
+        return [int(self.placement[self.su == i][0]) for i in range(len(self.su_network_slot))]
+
 
 def _count(values: dict[int, float], var: pyo.Var) -> int:
     value = values.get(id(var), var.value)

@@ -85,18 +85,6 @@ def _over(load: float, limit: float) -> bool:
     return load > limit + TOLERANCE * max(1.0, abs(limit))
 
 
-def _ancestry(site: Site) -> np.ndarray:
-    """(device, device) matrix: [a, d] is 1 when power fed from a passes through d."""
-    n = len(site.device_ids)
-    on_path = np.zeros((n, n))
-    for a in range(n):
-        d = a
-        while d != NO_INDEX:
-            on_path[a, d] = 1.0
-            d = int(site.device_parent[d])
-    return on_path
-
-
 def _device_loads(
     site: Site, racks: np.ndarray, it_kw: np.ndarray, on_path: np.ndarray, failed: int
 ) -> np.ndarray:
@@ -345,7 +333,7 @@ def check_layout(
                 )
             )
 
-    on_path = _ancestry(site)
+    on_path = site.on_path()
     normal = _device_loads(site, racks, it_kw, on_path, NO_INDEX)
     worst = normal.copy()
     worst_case = [""] * len(site.device_ids)

@@ -19,6 +19,8 @@ from optimizer.catalog import RackSpec
 from optimizer.errors import InstanceError
 from optimizer.schema import Instance, Network
 
+BEYOND_CLASSES = "beyond_classes"
+
 ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]
 
 
@@ -40,7 +42,16 @@ class NetworkSettings:
         for name, longest in self.reach_classes:
             if length_m <= longest + 1e-9:
                 return name
-        return "beyond_classes"
+        return BEYOND_CLASSES
+
+    def metres_by_class(self, cable_m: np.ndarray) -> dict[str, float]:
+        """Cable metres per reach class, shortest class first, with an open-ended last
+        class so no metre goes uncounted when a reach exceeds the longest class."""
+        metres = {name: 0.0 for name, _ in self.reach_classes}
+        metres[BEYOND_CLASSES] = 0.0
+        for length in cable_m[cable_m > 0]:
+            metres[self.reach_class(float(length))] += float(length)
+        return metres
 
     def spine_distance(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
         """Cable length from slots to the spine location (Manhattan plus both ends)."""

@@ -61,46 +61,29 @@ def _ids_or_empty(ids: tuple[str, ...], index: np.ndarray) -> list[str]:
     return [ids[i] if i != NO_INDEX else "" for i in index]
 
 
-def _reach_classes(report: SolveReport) -> tuple[tuple[str, float], ...]:
-    """The instance's cable classes plus an open-ended last one, so no metre goes
-    uncounted when a reach exceeds the longest class."""
-    network = report.site.network
-    if network is None:
-        return ()
-    return (*network.reach_classes, ("beyond_classes", float("inf")))
-
-
 def _fabric_variables(report: SolveReport) -> dict[str, tuple]:
     """SU membership, network racks and cable metres (empty SU dimension without a fabric)."""
     site, layout = report.site, report.layout
     cable = report.check.loads.cable_m
     placed = layout.placement
-    hub_slots = layout.su_network_slot
-    su_type = [site.rack_types[int(placed[layout.su == i][0])].name for i in range(len(hub_slots))]
+    su_type = layout.su_types()
     by_type = np.zeros(len(site.rack_types))
     racks = np.flatnonzero(placed != EMPTY)
     np.add.at(by_type, placed[racks], cable[racks])
-    classes = _reach_classes(report)
-    by_class = np.zeros(len(classes))
-    for s in np.flatnonzero(cable > 0):
-        name = site.network.reach_class(float(cable[s]))
-        names = [c for c, _ in classes]
-        if name in names:
-            by_class[names.index(name)] += cable[s]
+    by_class = site.network.metres_by_class(cable) if site.network is not None else {}
     return {
         "su": ("slot", layout.su.astype(np.int64)),
         "cable_m": ("slot", cable),
-        "su_network_slot": ("su_id", np.array([site.slot_ids[s] for s in hub_slots], dtype=str)),
-        "su_rack_type": ("su_id", np.array(su_type, dtype=str)),
-        "cable_m_by_type": ("type", by_type),
-        "cable_m_by_class": ("reach_class", by_class),
-        "total_cable_m": ((), float(cable.sum())),
-        "su_count": (
-            "type",
-            np.array(
-                [sum(1 for n in su_type if n == t.name) for t in site.rack_types], dtype=np.int64
-            ),
+        "su_network_slot": (
+            "su_id",
+            np.array([site.slot_ids[s] for s in layout.su_network_slot], dtype=str),
         ),
+        "su_rack_type": ("su_id", np.array([site.rack_types[t].name for t in su_type], dtype=str)),
+        "cable_m_by_type": ("type", by_type),
+        "reach_class": ("reach_class", np.array(list(by_class), dtype=str)),
+        "cable_m_by_class": ("reach_class", np.array(list(by_class.values()), dtype=float)),
+        "total_cable_m": ((), float(cable.sum())),
+        "su_count": ("type", np.bincount(su_type, minlength=len(site.rack_types)).astype(np.int64)),
     }
 
 
@@ -159,7 +142,6 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
             "cdu": np.array(site.cdu_ids, dtype=str),
             "air_zone": np.array(site.air_zone_ids, dtype=str),
             "su_id": np.arange(len(report.layout.su_network_slot)),
-            "reach_class": np.array([name for name, _ in _reach_classes(report)], dtype=str),
         },
     )
     ds.attrs = {

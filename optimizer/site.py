@@ -140,18 +140,40 @@ class Site:
             device = int(self.device_parent[device])
         return path
 
-    def eligible(self) -> np.ndarray:
-        """(slot, rack type) mask: which types a slot may take by cooling, weight and air heat."""
-        liquid_need = np.array([t.needs_liquid for t in self.rack_types])
-        weight = np.array([t.weight_kg for t in self.rack_types])
-        air = np.array([t.air_kw for t in self.rack_types])
+    def on_path(self) -> np.ndarray:
+        """(device, device) matrix: [a, d] is 1 when power fed from device a flows through d
+        (d is a or one of its ancestors)."""
+        n = len(self.device_ids)
+        on_path = np.zeros((n, n))
+        for a in range(n):
+            on_path[a, self.device_path(a)] = 1.0
+        return on_path
+
+    def slot_rules(self, t: int) -> dict[str, np.ndarray]:
+        """Per-slot masks of the rules a rack of type t must pass, in the order they are
+        explained: a liquid loop if it needs one, the floor rating, the air-heat limit,
+        and for a network rack a network slot."""
+        spec = self.rack_types[t]
         has_loop = self.slot_liquid & (self.slot_cdu != NO_INDEX)
-        network = np.array([self.is_network_type(t) for t in range(len(self.rack_types))])
+        return {
+            "cooling": has_loop | (not spec.needs_liquid),
+            "floor": spec.weight_kg <= self.slot_floor_kg,
+            "air": spec.air_kw <= self.slot_air_kw_max + 1e-9,
+            "network": self.slot_network_ok | (not self.is_network_type(t)),
+        }
+
+    def eligible(self) -> np.ndarray:
+        """(slot, rack type) mask: which types a slot may take by cooling, weight, air heat
+        and network-slot rules."""
         return (
-            (has_loop[:, None] | ~liquid_need[None, :])
-            & (weight[None, :] <= self.slot_floor_kg[:, None])
-            & (air[None, :] <= self.slot_air_kw_max[:, None] + 1e-9)
-            & (self.slot_network_ok[:, None] | ~network[None, :])
+            np.array(
+                [
+                    np.logical_and.reduce(list(self.slot_rules(t).values()))
+                    for t in range(len(self.rack_types))
+                ]
+            )
+            .reshape(len(self.rack_types), self.n_slots)
+            .T
         )
 
 
@@ -653,14 +675,14 @@ def _misfit(site: Site, t: int, slots: np.ndarray, scope: str) -> tuple[str, str
     limit that rules them all out, in the order of :meth:`Site.eligible`. ``scope`` names
     the slots ("slot H1-A-01", "any slot")."""
     spec = site.rack_types[t]
-    has_loop = site.slot_liquid & (site.slot_cdu != NO_INDEX)
-    cooled = slots & (has_loop | (not spec.needs_liquid))
+    rules = site.slot_rules(t)
+    cooled = slots & rules["cooling"]
     if not cooled.any():
         return (
             f"{spec.name} is liquid-cooled but no liquid loop reaches {scope}",
             "give slots liquid: true and a cdu, or use an air-cooled rack type",
         )
-    carried = cooled & (site.slot_floor_kg >= spec.weight_kg)
+    carried = cooled & rules["floor"]
     if not carried.any():
         which = " that can cool it" if cooled.sum() < slots.sum() else ""
         return (
@@ -668,7 +690,7 @@ def _misfit(site: Site, t: int, slots: np.ndarray, scope: str) -> tuple[str, str
             f"{scope}{which} (at most {site.slot_floor_kg[cooled].max():g} kg)",
             "raise floor_kg where the floor is reinforced, or use a lighter rack type",
         )
-    aired = carried & (site.slot_air_kw_max + 1e-9 >= spec.air_kw)
+    aired = carried & rules["air"]
     if not aired.any():
         which = " that can cool and carry it" if carried.sum() < slots.sum() else ""
         return (

@@ -70,14 +70,14 @@ def fabric_lines(report: SolveReport) -> list[str]:
     if site.network is None:
         return []
     hubs = layout.su_network_slot
-    kinds = [int(layout.placement[layout.su == i][0]) for i in range(len(hubs))]
+    kinds = layout.su_types()
     per_type = ", ".join(f"{kinds.count(t)} {site.rack_types[t].name}" for t in sorted(set(kinds)))
     cable = report.check.loads.cable_m
-    classes = {}
-    for length in cable[cable > 0]:
-        name = site.network.reach_class(float(length))
-        classes[name] = classes.get(name, 0.0) + float(length)
-    by_class = ", ".join(f"{name} {metres:,.0f} m" for name, metres in classes.items())
+    by_class = ", ".join(
+        f"{name} {metres:,.0f} m"
+        for name, metres in site.network.metres_by_class(cable).items()
+        if metres > 0
+    )
     return [
         f"fabric: {len(hubs)} SUs ({per_type or 'none'}) on "
         f"{len(set(hubs))} network racks; cable {cable.sum():,.0f} m ({by_class or 'none'})"
