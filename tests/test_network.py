@@ -144,3 +144,58 @@ def test_explain_on_a_fabric_instance_names_the_air_zone(tmp_path):
     # Two SUs of two 10 kW racks plus two 5 kW leaves put 50 kW of air heat on a 20 kW zone.
     shortfalls = explain(site_of(tmp_path, data), EXACT)
     assert [(s.resource, round(s.short_by, 6)) for s in shortfalls] == [("air zone Z", 30.0)]
+
+
+def _fails(tmp_path, data, *fragments):
+    """The solve is refused with exit 2, on one line naming the instance and each fragment."""
+    from click.testing import CliRunner
+    from helpers import write_instance
+
+    from optimizer.cli import main
+
+    path = write_instance(tmp_path, data)
+    result = CliRunner().invoke(main, ["solve", str(path), "-o", str(tmp_path / "x.nc")])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert str(path) in result.output
+    for fragment in fragments:
+        assert fragment in result.output
+
+
+def test_su_type_without_network_rack_is_refused(tmp_path):
+    data = fabric(4, 2, 1)
+    del data["rack_types"]["gpu"]["network_rack"]
+    _fails(tmp_path, data, "rack_types.gpu.network_rack", "has su_size 2 but no network_rack")
+
+
+def test_network_rack_type_must_exist(tmp_path):
+    data = fabric(4, 2, 1)
+    data["rack_types"]["gpu"]["network_rack"] = "spine"
+    _fails(
+        tmp_path,
+        data,
+        "rack_types.gpu.network_rack",
+        "network rack type 'spine' is not in rack_types",
+    )
+
+
+def test_network_rack_type_needs_ports(tmp_path):
+    data = fabric(4, 2, 1)
+    del data["rack_types"]["leaf"]["su_ports"]
+    _fails(tmp_path, data, "rack_types.leaf.su_ports", "so it needs su_ports")
+
+
+def test_cross_aisles_of_an_unknown_hall_are_refused(tmp_path):
+    data = fabric(4, 2, 1, {"cross_aisles_m": {"Hx": [1.0]}})
+    _fails(tmp_path, data, "network.cross_aisles_m.Hx", "unknown hall 'Hx'")
+
+
+def test_distance_table_must_cover_every_slot(tmp_path):
+    (tmp_path / "d.csv").write_text("slot,H-R-01,H-R-02\nH-R-01,0,1\nH-R-02,1,0\n")
+    data = fabric(3, 1, 1, {"distance_csv": "d.csv"})
+    _fails(tmp_path, data, "network.distance_csv", "no column for slot 'H-R-03'")
+
+
+def test_distance_table_must_exist(tmp_path):
+    data = fabric(3, 1, 1, {"distance_csv": "missing.csv"})
+    _fails(tmp_path, data, "network.distance_csv", "not found")

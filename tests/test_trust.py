@@ -207,3 +207,33 @@ def test_verify_reports_an_unmet_minimum_as_a_shortfall(tmp_path, tutorial_layou
     assert (
         "demand-min: gb300-nvl72: 2.0 racks < minimum 3.0 racks (short 1.0 racks)" in result.output
     )
+
+
+def test_verify_refuses_a_missing_or_foreign_layout_file(tmp_path):
+    result = run("verify", TUTORIAL, tmp_path / "nowhere.nc")
+    assert result.exit_code == 2
+    assert "nowhere.nc: layout file not found" in result.output
+    foreign = tmp_path / "foreign.nc"
+    xr.Dataset({"x": ("a", [1, 2])}).to_netcdf(foreign, engine="h5netcdf")
+    result = run("verify", TUTORIAL, foreign)
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert "layout_format_version: not a rackopt layout of format 1" in result.output
+
+
+def test_verify_refuses_an_su_with_two_network_racks(tmp_path):
+    layout = tmp_path / "su.csv"
+    layout.write_text(
+        "slot,rack_type,su,network_slot\nH1-L-01,gb300-nvl72,a,H1-A-01\n"
+        "H1-L-02,gb300-nvl72,a,H1-A-02\n"
+    )
+    result = run("verify", TUTORIAL, layout)
+    assert result.exit_code == 2
+    assert "network_slot: SU 'a' names two network racks" in result.output
+
+
+def test_next_refuses_an_unknown_rack_type(tutorial_layout):
+    result = run("next", TUTORIAL, tutorial_layout, "--type", "gb300")
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert "unknown rack type 'gb300'" in result.output and "did you mean" in result.output
