@@ -98,6 +98,9 @@ site = build_site(load_instance(path))
 load_s = time.perf_counter() - started
 options = SolveOptions(time_limit=float(limit) if limit != "none" else None)
 report = solve_site(site, options)
+# Parts run in up to two worker processes at once: count the largest worker twice. Read
+# now, before writing the layout (the NetCDF writer starts a helper process of its own).
+workers_kb = 2 * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 started = time.perf_counter()
 write_layout(layout_dataset(report), out)
 write_s = time.perf_counter() - started
@@ -108,9 +111,7 @@ rule_check = check_layout(site, rule.placement, rule.su, rule.su_network_slot)
 gpus = lambda placement: int(sum(site.rack_types[t].gpus for t in placement if t >= 0))
 print(json.dumps({
     "load_s": load_s, **report.timings, "write_s": write_s,
-    # Parts run in up to two worker processes at once: count the largest worker twice.
-    "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                + 2 * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024,
+    "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + workers_kb) / 1024,
     "status": report.outcome.status, "objective": report.outcome.objective,
     "bound": report.outcome.bound, "gap": report.outcome.gap,
     "second_stage": report.outcome.tie_break_status,
