@@ -13,11 +13,13 @@ from models.objective import add_objectives
 from models.power import add_power
 from models.space import add_space
 from models.su_knapsack import add_su_knapsacks
+from models.thermal import add_thermal
 
 FAMILIES = (
     add_space,
     add_power,
     add_cooling,
+    add_thermal,
     add_facility,
     add_demand,
     add_network,

@@ -63,6 +63,28 @@ class CablePair:
 
 
 @dataclass(frozen=True)
+class InletRow:
+    """The inlet temperature rule of one slot whose rack could be too hot:
+
+        sum_j D[i, j] air(j) <= headroom_t  if a rack of type t stands in slot i,
+
+    where headroom_t = inlet limit of t - supply temperature of the slot. Written as one
+    row with ``big_m`` = the most heat that can recirculate to i, so an empty slot leaves
+    its neighbours free (docs/formulation.md, family inlet-temperature)."""
+
+    slot: int
+    own: int
+    """Class of the slot (a class of its own)."""
+    sources: np.ndarray
+    """Classes whose racks' exhaust reaches the slot (each of one slot)."""
+    d_c_per_kw: np.ndarray
+    """D[i, j] for the slot j of each source class."""
+    headroom_c: np.ndarray
+    """(rack type,) allowed rise, capped at ``big_m`` (a cap that cannot bind)."""
+    big_m: float
+
+
+@dataclass(frozen=True)
 class ModelData:
     site: Site
     classes: tuple[SlotClass, ...]
@@ -72,6 +94,7 @@ class ModelData:
     """Only the (failed, device) pairs where some load moves onto the device; every other
     pair is implied by the normal-operation limit, which is never above the failover one."""
     cable_pairs: tuple[CablePair, ...] = ()
+    inlet_rows: tuple[InletRow, ...] = ()
 
 
 def _cell_key(site: Site, s: int, run_start: int, rank: int) -> tuple:
@@ -82,8 +105,43 @@ def _cell_key(site: Site, s: int, run_start: int, rank: int) -> tuple:
     return (int(site.slot_row_code[s]), run_start, (rank - run_start) // site.network.cell_slots)
 
 
-def slot_classes(site: Site) -> tuple[SlotClass, ...]:
-    """Group the free slots into classes; each installed rack gets a class of its own.
+def _most_air_kw(site: Site, eligible: np.ndarray) -> np.ndarray:
+    """Per slot: the most air heat a rack standing there may reject."""
+    air = np.array([t.air_kw for t in site.rack_types])
+    most = np.where(eligible, air[None, :], 0.0).max(axis=1, initial=0.0)
+    for s, t in site.installed.items():
+        most[s] = air[t]
+    return most
+
+
+def hot_slots(site: Site) -> tuple[np.ndarray, np.ndarray]:
+    """Slots whose inlet could exceed the limit of a rack standing there, and each one's
+    most recirculated heat (C): the receivers that need an inlet row. Elsewhere even the
+    hottest neighbours leave every rack type within its class, so no row is written."""
+    if site.recirculation is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    eligible = site.eligible()
+    for s, t in site.installed.items():
+        eligible[s] = False
+        eligible[s, t] = True
+    worst = site.recirculation @ _most_air_kw(site, eligible)
+    headroom = site.type_inlet_limit_c[None, :] - site.slot_supply_temp_c[:, None]
+    tightest = np.where(eligible, headroom, np.inf).min(axis=1, initial=np.inf)
+    hot = np.flatnonzero(worst > tightest + 1e-9)
+    return hot, worst[hot]
+
+
+def _positional(site: Site, hot: np.ndarray) -> frozenset[int]:
+    """Slots whose position matters: hot receivers and every slot whose exhaust reaches
+    one. Each becomes a class of its own."""
+    if not len(hot):
+        return frozenset()
+    return frozenset(int(s) for s in hot) | {int(j) for j in site.recirculation[hot].indices}
+
+
+def slot_classes(site: Site, positional: frozenset[int] = frozenset()) -> tuple[SlotClass, ...]:
+    """Group the free slots into classes; each installed rack and each ``positional`` slot
+    gets a class of its own.
 
     Without a fabric a class may span the whole facility. With one, classes are also
     cut into cells of consecutive slots of a row, in row order (see docs/formulation.md).
@@ -110,6 +168,10 @@ def slot_classes(site: Site) -> tuple[SlotClass, ...]:
             run_key = None
             continue
         if not types:
+            run_key = None
+            continue
+        if s in positional:
+            classes.append(SlotClass((s,), *key))
             run_key = None
             continue
         row_key = (int(site.slot_row_code[s]), key)
@@ -220,8 +282,36 @@ class _Shares:
         return weight_a[:, None] * self.path_a + weight_b[:, None] * self.path_b
 
 
+def inlet_rows(
+    site: Site, classes: tuple[SlotClass, ...], hot: np.ndarray, worst: np.ndarray
+) -> tuple[InletRow, ...]:
+    """One :class:`InletRow` per hot slot that a class holds (slots no rack type may take
+    are in no class and stay empty)."""
+    class_of = {c.slots[0]: k for k, c in enumerate(classes) if c.size == 1}
+    rows = []
+    for i, big_m in zip(hot, worst, strict=True):
+        if int(i) not in class_of:
+            continue
+        d = site.recirculation[[int(i)]]
+        found = [(class_of.get(int(j)), v) for j, v in zip(d.indices, d.data, strict=True)]
+        sources = [(k, v) for k, v in found if k is not None]
+        headroom = site.type_inlet_limit_c - site.slot_supply_temp_c[i]
+        rows.append(
+            InletRow(
+                int(i),
+                class_of[int(i)],
+                np.array([k for k, _ in sources], dtype=np.int64),
+                np.array([v for _, v in sources]),
+                np.minimum(headroom, big_m),
+                float(big_m),
+            )
+        )
+    return tuple(rows)
+
+
 def build_model_data(site: Site) -> ModelData:
-    classes = slot_classes(site)
+    hot, worst = hot_slots(site)
+    classes = slot_classes(site, _positional(site, hot))
     shares = _Shares(site, classes)
     normal = shares.normal()
     rows: list[FailoverRow] = []
@@ -231,7 +321,14 @@ def build_model_data(site: Site) -> ModelData:
         after = shares.after(failed)
         gains = (after > normal + SHARE_EPS).any(axis=0) & ~dead
         rows.extend(FailoverRow(failed, int(d), after[:, d].copy()) for d in np.flatnonzero(gains))
-    return ModelData(site, classes, normal, tuple(rows), cable_pairs(site, classes))
+    return ModelData(
+        site,
+        classes,
+        normal,
+        tuple(rows),
+        cable_pairs(site, classes),
+        inlet_rows(site, classes, hot, worst),
+    )
 
 
 def unplaceable_minimums(data: ModelData) -> list[str]:

@@ -1,8 +1,11 @@
 """Objectives, solved lexicographically.
 
-1. primary (maximized): GPUs (default), the rack types' ``value``, or IT kW:
+1. primary: maximized GPUs (default), the rack types' ``value`` or IT kW:
 
        sum_{k,t} w_t place[k, t]                                      (objective-primary)
+
+   or, for ``min_facility_kw``, the facility power of models.facility, minimized (the
+   demand minimums then say which racks must be placed).
 
 2. second stage (minimized, with the primary held at its optimum, so the GPU
    count never drops for shorter cables): the estimated cable metres of SU racks
@@ -28,13 +31,14 @@ import pyomo.environ as pyo
 
 from models.data import ModelData
 from models.expressions import class_load
+from models.facility import facility_power
 from models.network import cable_metres
 from optimizer.schema import Objective
 from optimizer.site import NO_INDEX
 
 
 def primary_weights(data: ModelData) -> list[float]:
-    """Objective weight of one rack of each type."""
+    """Objective weight of one rack of each type for the maximizing objectives."""
     site = data.site
     if site.objective is Objective.MAX_VALUE:
         return [t.value for t in site.rack_types]
@@ -57,10 +61,13 @@ def tie_break_weights(data: ModelData) -> dict[tuple[int, int], float]:
 
 def add_objectives(m: pyo.ConcreteModel, data: ModelData) -> None:
     """Primary objective, and the second stage: cable metres plus the tie-break cost."""
-    m.objective_primary = pyo.Objective(
-        expr=class_load(m, np.ones(len(data.classes)), primary_weights(data)),
-        sense=pyo.maximize,
-    )
+    if data.site.objective.minimizes:
+        m.objective_primary = pyo.Objective(expr=facility_power(m, data), sense=pyo.minimize)
+    else:
+        m.objective_primary = pyo.Objective(
+            expr=class_load(m, np.ones(len(data.classes)), primary_weights(data)),
+            sense=pyo.maximize,
+        )
     weights = tie_break_weights(data)
     tie_break = sum(weights[k, t] * m.place[k, t] for k, t in m.pairs)
     m.objective_tie_break = pyo.Objective(

@@ -22,7 +22,8 @@ sum_t w_t count_ht <= B_h (su-knapsack), where count_ht = n_t S_ht for SU types:
   load by sum_r y_r limit_r. The cheapest such y comes from a small LP solved here;
   for 2N it picks each UPS when its twin has failed, i.e. IT <= one side's capacity;
 
-plus one site row for the utility limit (w = IT plus cooling kW) over all halls.
+plus one site row for the utility limit (w = IT plus the least cooling power of the type
+anywhere) over all halls.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from scipy.optimize import linprog
 
 from models.data import ModelData
 from models.expressions import class_load
-from models.facility import rack_facility_kw
+from models.facility import least_facility_kw
 from optimizer.site import NO_INDEX
 
 
@@ -131,7 +132,7 @@ def add_su_knapsacks(m: pyo.ConcreteModel, data: ModelData) -> None:
         for weights, bound in _hall_totals(data, members)
     ]
     if site.utility_limit_kw is not None:
-        rows.append((None, rack_facility_kw(data), float(site.utility_limit_kw)))
+        rows.append((None, least_facility_kw(data), float(site.utility_limit_kw)))
 
     def knapsack(_m: pyo.ConcreteModel, i: int) -> pyo.Expression:
         h, weights, bound = rows[i]

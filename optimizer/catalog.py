@@ -32,6 +32,10 @@ class RackSpec:
     su_ports: int = 0
     """For a network rack type: SUs one rack serves."""
     reach_m: float | None = None
+    inlet_class: str | None = None
+    """ASHRAE air inlet class; None: the instance's ``thermal.inlet_class``."""
+    water_class: str | None = None
+    """ASHRAE liquid class (warmest facility water accepted); None: no limit."""
 
     @property
     def liquid_kw(self) -> float:
@@ -89,4 +93,6 @@ def resolve(name: str, entry: RackType) -> RackSpec:
         network_rack=fields.get("network_rack"),
         su_ports=int(fields.get("su_ports", 0)),
         reach_m=fields.get("reach_m"),
+        inlet_class=fields.get("inlet_class"),
+        water_class=fields.get("water_class"),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from optimizer.site import NO_INDEX, Site
+from optimizer.thermal import inlet_temperatures
 
 EMPTY = NO_INDEX
 TOLERANCE = 1e-6
@@ -61,14 +62,29 @@ class Loads:
     cdu_flow_lpm: np.ndarray
     air_zone_heat_kw: np.ndarray
     it_kw: float
-    cooling_kw: float
+    cdu_cooling_kw: np.ndarray
+    """Cooling power (plant and pumps) for each CDU group's liquid heat."""
+    air_zone_cooling_kw: np.ndarray
+    """Cooling power (plant and fans) for each air zone's heat."""
     cable_m: np.ndarray
     """Per slot: cable length of an SU rack to its network rack, or of a network rack to
     the spine; 0 where no fabric cable is modelled."""
+    inlet_temp_c: np.ndarray
+    """Per slot: supply air plus recirculated exhaust heat (what a rack there breathes);
+    NaN where the zone gives no supply temperature."""
+
+    @property
+    def cooling_kw(self) -> float:
+        return float(self.cdu_cooling_kw.sum() + self.air_zone_cooling_kw.sum())
 
     @property
     def facility_kw(self) -> float:
         return self.it_kw + self.cooling_kw
+
+    @property
+    def pue(self) -> float:
+        """Power usage effectiveness: facility power over IT power (NaN when empty)."""
+        return self.facility_kw / self.it_kw if self.it_kw > 0 else float("nan")
 
 
 @dataclass
@@ -272,7 +288,8 @@ def check_layout(
 
     for s, t in zip(racks, kinds, strict=True):
         spec, slot = types[t], site.slot_ids[s]
-        if spec.needs_liquid and not (site.slot_liquid[s] and site.slot_cdu[s] != NO_INDEX):
+        cdu = int(site.slot_cdu[s])
+        if spec.needs_liquid and not (site.slot_liquid[s] and cdu != NO_INDEX):
             violations.append(
                 Violation(
                     "slot-cooling",
@@ -280,6 +297,16 @@ def check_layout(
                     spec.liquid_kw,
                     0.0,
                     "kW",
+                )
+            )
+        elif spec.needs_liquid and _over(site.cdu_supply_temp_c[cdu], site.type_water_max_c[t]):
+            violations.append(
+                Violation(
+                    "slot-water",
+                    f"{spec.name} in {slot} on CDU {site.cdu_ids[cdu]}",
+                    float(site.cdu_supply_temp_c[cdu]),
+                    float(site.type_water_max_c[t]),
+                    "C",
                 )
             )
         if _over(spec.weight_kg, site.slot_floor_kg[s]):
@@ -381,8 +408,16 @@ def check_layout(
             if _over(load[i], capacity[i])
         )
 
-    cooling_kw = float(
-        site.cooling_kw_per_liquid_kw * liquid_kw.sum() + site.cooling_kw_per_air_kw * air_kw.sum()
+    slot_air_kw = np.zeros(site.n_slots)
+    slot_air_kw[racks] = air_kw
+    inlet = inlet_temperatures(site.slot_supply_temp_c, site.recirculation, slot_air_kw)
+    limit = site.type_inlet_limit_c[kinds]
+    violations.extend(
+        Violation(
+            "inlet-temp", f"{types[t].name} in {site.slot_ids[s]}", float(inlet[s]), float(lim), "C"
+        )
+        for s, t, lim in zip(racks, kinds, limit, strict=True)
+        if _over(inlet[s], lim)
     )
     loads = Loads(
         normal,
@@ -392,8 +427,10 @@ def check_layout(
         cdu_flow,
         zone_heat,
         float(it_kw.sum()),
-        cooling_kw,
+        cdu_heat * site.cdu_cooling_kw_per_kw,
+        zone_heat * site.air_zone_cooling_kw_per_kw,
         cable,
+        inlet,
     )
     if site.utility_limit_kw is not None and _over(loads.facility_kw, site.utility_limit_kw):
         violations.append(

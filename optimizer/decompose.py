@@ -2,7 +2,8 @@
 
 Two slot classes belong to the same part when any constraint links them: a power
 device that carries load from both (in normal operation or after a failure), a CDU,
-an air zone, a cable pair (an SU cell and its network-rack class), the utility limit
+an air zone, a cable pair (an SU cell and its network-rack class), an inlet-temperature
+row (a hot slot and the slots whose exhaust reaches it), the utility limit
 (which links everything), or a demand bound that caps a rack type across the site.
 Parts share no constraint, so the optimum of the whole is the union of the parts'
 optima; each part is a smaller MILP, and two cores solve two parts at once. This is
@@ -81,6 +82,8 @@ def parts(data: ModelData) -> list[list[int]]:
             union.join(members)
     for p in data.cable_pairs:
         union.join([p.cell, p.hub])
+    for row in data.inlet_rows:
+        union.join([row.own, *row.sources])
     for t in _capped_types(data):
         union.join(
             [
@@ -116,8 +119,22 @@ def restrict(data: ModelData, members: list[int]) -> ModelData:
         for p in data.cable_pairs
         if p.cell in index and p.hub in index
     )
+    inlets = tuple(
+        replace(
+            row,
+            own=index[row.own],
+            sources=np.array([index[k] for k in row.sources], dtype=np.int64),
+        )
+        for row in data.inlet_rows
+        if row.own in index
+    )
     return ModelData(
-        part_site, tuple(data.classes[k] for k in members), data.normal_share[members], rows, pairs
+        part_site,
+        tuple(data.classes[k] for k in members),
+        data.normal_share[members],
+        rows,
+        pairs,
+        inlets,
     )
 
 
@@ -190,14 +207,16 @@ def _merge(
         status = odd[0] if odd else "optimal"
     has_solution = all(o.has_solution for o in outcomes)
     objective = sum(o.objective or 0.0 for o in outcomes) if has_solution else None
-    bound = sum(o.bound if o.bound is not None else math.inf for o in outcomes)
+    minimize = data.site.objective.minimizes
+    unbounded = -math.inf if minimize else math.inf
+    bound = sum(o.bound if o.bound is not None else unbounded for o in outcomes)
     ends = sorted({o.tie_break_status for o in outcomes})
     outcome = SolveOutcome(
         status=status,
         has_solution=has_solution,
         objective=objective,
         bound=bound if has_solution else None,
-        gap=relative_gap(objective, bound) if has_solution else None,
+        gap=relative_gap(objective, bound, minimize) if has_solution else None,
         handoff_s=max(o.handoff_s for o in outcomes),
         solve_s=wall,
         primary_s=max(o.primary_s for o in outcomes),

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import sparse
 
 from models.data import ModelData, build_model_data
-from models.facility import rack_facility_kw
+from models.facility import facility_kw
 from optimizer.assign import Assignment
 from optimizer.site import NO_INDEX, Site
 
@@ -34,22 +34,67 @@ class _Group:
     """(rows, classes) coefficient of one unit of the figure in each class."""
     capacity: np.ndarray
     per_rack: np.ndarray
-    """The figure for one rack of each type."""
+    """(class, rack type): the figure for one rack of each type in each class."""
     load: np.ndarray
     column: np.ndarray
     """Class of each stored coefficient (for per-class reductions)."""
 
 
-def _group(rows: list[np.ndarray], capacity: list[float], per_rack: list[float]) -> _Group:
+def _group(rows: list[np.ndarray], capacity: list[float], per_rack: np.ndarray) -> _Group:
+    """``per_rack``: one figure per rack type, or one per (class, rack type)."""
     matrix = sparse.csc_array(np.array(rows).reshape(len(rows), -1))
     column = np.repeat(np.arange(matrix.shape[1]), np.diff(matrix.indptr))
-    return _Group(
-        matrix,
-        np.array(capacity, dtype=float),
-        np.array(per_rack, dtype=float),
-        np.zeros(len(rows)),
-        column,
-    )
+    figure = np.asarray(per_rack, dtype=float)
+    if figure.ndim == 1:
+        figure = np.broadcast_to(figure, (matrix.shape[1], len(figure)))
+    return _Group(matrix, np.array(capacity, dtype=float), figure, np.zeros(len(rows)), column)
+
+
+class _Inlets:
+    """The inlet rows (models.data.InletRow): heat recirculated so far to each hot slot,
+    and the rack type standing there, whose class sets the limit."""
+
+    def __init__(self, data: ModelData) -> None:
+        rows = data.inlet_rows
+        n_types = len(data.site.rack_types)
+        self.air_kw = np.array([t.air_kw for t in data.site.rack_types])
+        entries = [
+            (i, int(k), d)
+            for i, r in enumerate(rows)
+            for k, d in zip(r.sources, r.d_c_per_kw, strict=True)
+        ]
+        row_index, class_index, values = (
+            (np.array(v) for v in zip(*entries, strict=True)) if entries else ([], [], [])
+        )
+        self.d = sparse.csc_array(
+            (values, (row_index, class_index)), shape=(len(rows), len(data.classes))
+        )
+        self.column = np.repeat(np.arange(len(data.classes)), np.diff(self.d.indptr))
+        self.own = np.array([r.own for r in rows], dtype=np.int64)
+        self.own_d = np.array([self.d[i, r.own] for i, r in enumerate(rows)], dtype=float)
+        self.headroom = np.array([r.headroom_c for r in rows]).reshape(len(rows), n_types)
+        self.rise = np.zeros(len(rows))
+        self.occupant = np.full(len(rows), NO_INDEX)
+
+    def fits(self, t: int) -> np.ndarray:
+        """Per class: does a rack of type t there keep every occupied hot slot, and its
+        own slot if hot, within the inlet limit?"""
+        n = self.d.shape[1]
+        limit = np.where(
+            self.occupant != NO_INDEX,
+            self.headroom[np.arange(len(self.rise)), self.occupant],
+            np.inf,
+        )
+        over = self.d.data * self.air_kw[t] > (limit - self.rise)[self.d.indices] + TOLERANCE
+        bad = np.bincount(self.column[over], minlength=n) > 0
+        own_over = self.rise + self.own_d * self.air_kw[t] > self.headroom[:, t] + TOLERANCE
+        bad[self.own[own_over]] = True
+        return ~bad
+
+    def add(self, k: int, t: int, sign: float) -> None:
+        start, end = self.d.indptr[k], self.d.indptr[k + 1]
+        self.rise[self.d.indices[start:end]] += sign * self.air_kw[t] * self.d.data[start:end]
+        self.occupant[self.own == k] = t if sign > 0 else NO_INDEX
 
 
 class _Loads:
@@ -87,23 +132,27 @@ class _Loads:
                 list(site.air_zone_capacity_kw),
                 [t.air_kw for t in types],
             ),
-            _group([np.ones(n)], [site.utility_limit_kw or np.inf], rack_facility_kw(data)),
+            _group([np.ones(n)], [site.utility_limit_kw or np.inf], facility_kw(data)),
         ]
+        self.inlets = _Inlets(data)
 
     def fits(self, t: int) -> np.ndarray:
         """Per class: does one more rack of type t keep every row within its capacity?"""
         ok = None
         for g in self.groups:
             slack = g.capacity - g.load
-            over = g.matrix.data * g.per_rack[t] > slack[g.matrix.indices] + TOLERANCE
+            over = g.matrix.data * g.per_rack[g.column, t] > slack[g.matrix.indices] + TOLERANCE
             bad = np.bincount(g.column[over], minlength=g.matrix.shape[1]) > 0
             ok = ~bad if ok is None else ok & ~bad
-        return ok
+        return ok & self.inlets.fits(t)
 
     def add(self, k: int, t: int, sign: float = 1.0) -> None:
         for g in self.groups:
             start, end = g.matrix.indptr[k], g.matrix.indptr[k + 1]
-            g.load[g.matrix.indices[start:end]] += sign * g.per_rack[t] * g.matrix.data[start:end]
+            g.load[g.matrix.indices[start:end]] += (
+                sign * g.per_rack[k, t] * g.matrix.data[start:end]
+            )
+        self.inlets.add(k, t, sign)
 
 
 class _Greedy:
@@ -136,8 +185,14 @@ class _Greedy:
         self.loads.add(k, t, -1.0)
         self.counts[t] -= 1
 
+    def _wanted(self, t: int) -> int:
+        """How many racks of type t to place at most: the demand max, or, when the
+        objective is least facility power, the demand min (-1: no limit)."""
+        site = self.site
+        return int(site.demand_min[t] if site.objective.minimizes else site.demand_max[t])
+
     def _room(self, t: int) -> bool:
-        limit = self.site.demand_max[t]
+        limit = self._wanted(t)
         return limit == NO_INDEX or self.counts[t] < limit
 
     def first_class(self, t: int, among: np.ndarray | None = None) -> int | None:
@@ -168,7 +223,7 @@ class _Greedy:
         for p in self.data.cable_pairs:
             if p.rack_type == t:
                 cells_of.setdefault(p.hub, np.zeros(n_classes, dtype=bool))[p.cell] = True
-        limit = self.site.demand_max[t]
+        limit = self._wanted(t)
         while limit == NO_INDEX or self.counts[t] + size <= limit:
             placed = self._one_su(t, v, size, ports, cells_of)
             if placed is None:

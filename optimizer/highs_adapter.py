@@ -90,11 +90,11 @@ _STATUS = {
 }
 
 
-def relative_gap(objective: float, bound: float) -> float:
-    """Proven relative gap of a maximization: (bound - objective) / |objective|."""
+def relative_gap(objective: float, bound: float, minimize: bool = False) -> float:
+    """Proven relative gap: |bound - objective| / |objective|, 0 once the bound is met."""
     if not math.isfinite(bound):
         return math.inf
-    distance = max(bound - objective, 0.0)
+    distance = max(objective - bound if minimize else bound - objective, 0.0)
     if distance <= 1e-9 * max(1.0, abs(objective)):
         return 0.0
     return distance / abs(objective) if objective else math.inf
@@ -111,11 +111,13 @@ class CompiledModel:
 
     lp: highspy.HighsLp
     objectives: np.ndarray
-    """(2, columns): primary (maximized) and second-stage (minimized) cost vectors."""
+    """(2, columns): primary and second-stage (minimized) cost vectors."""
     columns: list
     """Pyomo VarData per column."""
     rows: list
     """(Pyomo ConstraintData, kind) per row; kind 1 is <=, -1 is >=, 0 is ==."""
+    minimize: bool = False
+    """Whether the primary objective is minimized (least facility power)."""
 
 
 def compile_model(m: pyo.ConcreteModel) -> CompiledModel:
@@ -154,10 +156,12 @@ def compile_model(m: pyo.ConcreteModel) -> CompiledModel:
     ]
     objectives = np.zeros((2, n_cols))
     c = form.c.toarray() if form.c.shape[0] else np.zeros((0, n_cols))
-    names = [o.local_name for o in form.objectives]
-    for row, name in zip(c, names, strict=True):
-        objectives[0 if name == "objective_primary" else 1] = row
-    return CompiledModel(lp, objectives, form.columns, form.rows)
+    minimize = False
+    for row, objective in zip(c, form.objectives, strict=True):
+        primary = objective.local_name == "objective_primary"
+        objectives[0 if primary else 1] = row
+        minimize |= primary and objective.sense == pyo.minimize
+    return CompiledModel(lp, objectives, form.columns, form.rows, minimize)
 
 
 def new_highs(options: SolveOptions) -> highspy.Highs:
@@ -205,7 +209,8 @@ def solve(
     watch = SolveWatch(progress)
     h.cbMipInterrupt.subscribe(watch)
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[0])
-    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    sense = highspy.ObjSense.kMinimize if compiled.minimize else highspy.ObjSense.kMaximize
+    h.changeObjectiveSense(sense)
     if start:
         position = {id(v): j for j, v in enumerate(columns)}
         known = [(position[key], value) for key, value in start.items() if key in position]
@@ -232,8 +237,9 @@ def solve(
         return solve(m, options, progress)
     outcome.objective = primary
     bound = float(info.mip_dual_bound)
-    outcome.bound = bound if math.isfinite(bound) else math.inf
-    outcome.gap = relative_gap(primary, outcome.bound)
+    unbounded = -math.inf if compiled.minimize else math.inf
+    outcome.bound = bound if math.isfinite(bound) else unbounded
+    outcome.gap = relative_gap(primary, outcome.bound, compiled.minimize)
     outcome.primary_s = time.perf_counter() - started
 
     if watch.interrupted:
@@ -241,9 +247,7 @@ def solve(
     else:
         watch.stage = "second stage"
         with watch.catching_ctrl_c():
-            x, outcome.tie_break_status = _tie_break(
-                h, lp, objectives, x, primary, options, started
-            )
+            x, outcome.tie_break_status = _tie_break(h, compiled, x, primary, options, started)
     outcome.values = {id(v): float(val) for v, val in zip(columns, x, strict=True)}
     outcome.solve_s = time.perf_counter() - started
     return outcome
@@ -259,20 +263,21 @@ _STAGE_ENDS = {
 
 def _tie_break(
     h: highspy.Highs,
-    lp: highspy.HighsLp,
-    objectives: np.ndarray,
+    compiled: CompiledModel,
     x: np.ndarray,
     primary: float,
     options: SolveOptions,
     started: float,
 ) -> tuple[np.ndarray, str]:
-    """Second stage: minimize cables and tie-break with primary >= its first-stage value.
+    """Second stage: minimize cables and tie-break with the primary held at its
+    first-stage value (no lower for a maximum, no higher for a minimum).
 
     No warm start is passed: with HiGHS 1.16, a start given after the row and costs
     change came back with a wrongly evaluated objective under presolve. Instead the
     first-stage layout, which is feasible here by construction, is kept whenever the
     second stage ends with nothing better.
     """
+    lp, objectives = compiled.lp, compiled.objectives
     if not objectives[1].any():
         return x, "not needed"
     if options.time_limit is not None:
@@ -282,8 +287,12 @@ def _tie_break(
         h.setOptionValue("time_limit", max(remaining, 0.1))
     h.setOptionValue("mip_max_nodes", int(options.second_stage_nodes))
     nz = np.flatnonzero(objectives[0])
-    floor = primary - PRIMARY_TOLERANCE * max(1.0, abs(primary))
-    h.addRow(floor, highspy.kHighsInf, len(nz), nz.astype(np.int32), objectives[0][nz])
+    slack = PRIMARY_TOLERANCE * max(1.0, abs(primary))
+    if compiled.minimize:
+        lower, upper = -highspy.kHighsInf, primary + slack
+    else:
+        lower, upper = primary - slack, highspy.kHighsInf
+    h.addRow(lower, upper, len(nz), nz.astype(np.int32), objectives[0][nz])
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[1])
     h.changeObjectiveSense(highspy.ObjSense.kMinimize)
     h.run()

@@ -71,6 +71,8 @@ class LoadedInstance:
     """Hall id -> (file name for messages, CSV text) of each hall's ``slots_csv``."""
     distance_table: tuple[str, str] | None = None
     """(file name, CSV text) of ``network.distance_csv`` when given."""
+    recirculation_file: tuple[str, bytes] | None = None
+    """(file name, bytes) of ``thermal.matrix_file`` when given (CSV or NetCDF)."""
 
     def locate_error(self, path: tuple[str, ...], problem: str, fix: str) -> InstanceError:
         """An :class:`InstanceError` pointing at the file and line that define ``path``."""
@@ -209,8 +211,8 @@ def _validation_error(document: YamlDocument, path: Path, exc: ValidationError) 
 def _read_side_file(
     document: YamlDocument, path: Path, field: tuple[str, ...], relative: str
 ) -> tuple[Path, bytes]:
-    """Read a table an instance names (a slot table, a distance matrix), relative to the
-    file that names it."""
+    """Read a table an instance names (a slot table, a distance or recirculation matrix),
+    relative to the file that names it."""
     defined_in = document.locate(field)
     base = Path(defined_in[0]).parent if defined_in else path.parent
     table = base / relative
@@ -259,8 +261,13 @@ def validate_document(
     if instance.network is not None and instance.network.distance_csv is not None:
         field = ("network", "distance_csv")
         distance = _read_side_file(document, path, field, instance.network.distance_csv)
+    matrix = None
+    if instance.thermal is not None and instance.thermal.matrix_file is not None:
+        field = ("thermal", "matrix_file")
+        matrix = _read_side_file(document, path, field, instance.thermal.matrix_file)
     digest = hashlib.sha256()
-    side = [raw for _, raw in tables.values()] + ([distance[1]] if distance else [])
+    side = [raw for _, raw in tables.values()]
+    side += [found[1] for found in (distance, matrix) if found is not None]
     for raw in [file.read_bytes() for file in files] + side:
         digest.update(raw)
     if extra:
@@ -272,7 +279,15 @@ def validate_document(
     distance_table = (
         (str(distance[0]), distance[1].decode("utf-8", errors="replace")) if distance else None
     )
-    return LoadedInstance(instance, document, path, digest.hexdigest(), slot_tables, distance_table)
+    return LoadedInstance(
+        instance,
+        document,
+        path,
+        digest.hexdigest(),
+        slot_tables,
+        distance_table,
+        (str(matrix[0]), matrix[1]) if matrix else None,
+    )
 
 
 def load_instance(path: str | Path) -> LoadedInstance:

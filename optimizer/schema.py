@@ -42,11 +42,25 @@ class Strict(BaseModel):
 
 
 class Objective(StrEnum):
-    """What the optimizer maximizes (documented in docs/instance-format.md)."""
+    """What the optimizer optimizes (documented in docs/instance-format.md)."""
 
     MAX_GPUS = "max_gpus"
     MAX_VALUE = "max_value"
     MAX_IT_KW = "max_it_kw"
+    MIN_FACILITY_KW = "min_facility_kw"
+    """Least facility power (IT + cooling) that places the demand minimums."""
+
+    @property
+    def minimizes(self) -> bool:
+        return self is Objective.MIN_FACILITY_KW
+
+
+InletClass = Literal["recommended", "A1", "A2", "A3", "A4", "H1"]
+"""ASHRAE TC 9.9 air inlet classes; the limit of each is in optimizer.thermal."""
+WaterClass = Literal["W17", "W27", "W32", "W40", "W45", "W+"]
+"""ASHRAE TC 9.9 liquid classes: the warmest facility water the equipment accepts."""
+SupplyTemperature = Annotated[float, Field(ge=0, le=70, allow_inf_nan=False)]
+"""Air or water supply temperature in C; 0-70 covers every chilled- and warm-water plant."""
 
 
 class SlotProperties(Strict):
@@ -161,12 +175,22 @@ class Cdu(UnitGroup):
 
     unit_kw: PositiveFloat
     unit_flow_lpm: PositiveFloat
+    supply_temp_c: SupplyTemperature | None = None
+    """Facility water supply temperature of the loop: racks whose water class is cooler
+    may not stand on it, and the cooling plant's COP follows it."""
+    cooling_kw_per_kw: NonNegativeFloat | None = None
+    """Plant and pump power per kW of heat to this loop; overrides the facility model."""
 
 
 class AirZone(UnitGroup):
     """An air zone served by identical CRAH units."""
 
     crah_kw: PositiveFloat
+    supply_temp_c: SupplyTemperature | None = None
+    """Supply air temperature: the base of every inlet temperature in the zone, and what
+    the cooling plant's COP follows."""
+    cooling_kw_per_kw: NonNegativeFloat | None = None
+    """Plant and fan power per kW of air heat in this zone; overrides the facility model."""
 
 
 class Cooling(Strict):
@@ -183,6 +207,22 @@ class FacilityLimits(Strict):
     often need no compressor; 0.05 is a documented planning default)."""
     cooling_kw_per_air_kw: NonNegativeFloat = 0.25
     """CRAH fans plus chilled-water plant per kW of air heat (a PUE-1.25 air plant)."""
+    cop_curve: tuple[float, float, float] = (0.0068, 0.0008, 0.458)
+    """COP(T) = a T^2 + b T + c of the cooling plant at supply temperature T (C), used for
+    zones and CDUs that give ``supply_temp_c``. Default: the chilled-water CRAC curve of
+    Moore, Chase, Ranganathan and Sharma, USENIX ATC 2005 (A)."""
+    fan_kw_per_air_kw: NonNegativeFloat = 0.04
+    """CRAH fan power per kW of air heat where the plant follows the COP curve."""
+    pump_kw_per_liquid_kw: NonNegativeFloat = 0.02
+    """CDU and facility-water pump power per kW of liquid heat where the plant follows the
+    COP curve."""
+
+    @field_validator("cop_curve")
+    @classmethod
+    def _finite_curve(cls, curve: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not all(math.isfinite(v) and abs(v) <= MAX_QUANTITY for v in curve):
+            raise FieldProblem("COP coefficients must be finite", "give [a, b, c] as numbers")
+        return curve
 
 
 class RackType(Strict):
@@ -206,6 +246,10 @@ class RackType(Strict):
     """For a network rack type: how many SUs one rack serves."""
     reach_m: PositiveFloat | None = None
     """Longest cable from an SU rack to its network rack; ``network.default_reach_m`` if unset."""
+    inlet_class: InletClass | None = None
+    """Air inlet class the rack is rated for; ``thermal.inlet_class`` if unset."""
+    water_class: WaterClass | None = None
+    """For a liquid rack: the warmest facility water it accepts (no limit if unset)."""
 
 
 class DemandEntry(Strict):
@@ -263,6 +307,48 @@ class Network(Strict):
     single-mode LC 2 km; A); the layout reports metres per class."""
 
 
+class Recirculation(Strict):
+    """The parametric recirculation model of one hall (docs/thermal.md): the share of a
+    rack's exhaust heat that reaches the inlet of itself, of a slot in its row and of a
+    slot in a facing row, falling off along the row."""
+
+    containment: Literal["none", "hot_aisle", "cold_aisle"] = "none"
+    self_share: Fraction = 0.10
+    row_share: Fraction = 0.10
+    """Share reaching the inlet of a slot one pitch away in the same row."""
+    aisle_share: Fraction = 0.05
+    """Share reaching the inlet of the slot straight across, in another row."""
+    aisle_m: PositiveFloat = 4.0
+    """Rows whose slots lie within this distance across the row count as facing."""
+    decay_m: PositiveFloat = 1.2
+    """Distance along the row over which a share falls to 1/e."""
+    radius_m: PositiveFloat = 6.0
+    """Beyond this distance along the row, no recirculation is modelled."""
+    inlet_airflow_m3_s: PositiveFloat = 2.5
+    """Air one slot draws; turns recirculated kW into kelvin (rho c_p = 1.2 kJ/m3K)."""
+
+
+class Thermal(Strict):
+    """Inlet temperatures: the ASHRAE class and the recirculation matrix D (C per kW)."""
+
+    inlet_class: InletClass = "recommended"
+    recirculation: dict[Identifier, Recirculation] = {}
+    """Per hall: the parametric model."""
+    matrix_file: str | None = None
+    """A (slot x source slot) matrix in C per kW, CSV or NetCDF (docs/thermal.md), e.g.
+    exported from a CFD tool; it replaces the parametric model."""
+
+    @field_validator("matrix_file")
+    @classmethod
+    def _one_source(cls, matrix: str | None, info: ValidationInfo) -> str | None:
+        if matrix is not None and info.data.get("recirculation"):
+            raise FieldProblem(
+                "both a recirculation model and a matrix_file are given",
+                "keep one: the matrix from CFD, or the parametric model per hall",
+            )
+        return matrix
+
+
 class Instance(Strict):
     """One facility and one demand: the whole input of a solve."""
 
@@ -281,3 +367,5 @@ class Instance(Strict):
     """Racks already on the floor: slot id -> rack type. They stay where they are."""
     network: Network | None = None
     """The compute fabric; without it, SU and cable rules do not apply."""
+    thermal: Thermal | None = None
+    """Inlet temperature rules; without it, air heat is judged per zone and slot only."""

@@ -17,18 +17,27 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import ValidationError
+from scipy import sparse
 
 from optimizer.catalog import RackSpec, catalog, resolve
 from optimizer.errors import FieldProblem, InstanceError, choices, did_you_mean
 from optimizer.fabric import (
     NetworkSettings,
+    Rows,
     fabric_rack_types,
     network_settings,
     network_slots,
     row_codes,
 )
 from optimizer.loader import LoadedInstance, explain
-from optimizer.schema import MAX_COUNT, Instance, Objective, SlotProperties
+from optimizer.schema import MAX_COUNT, Instance, Objective, SlotProperties, Thermal
+from optimizer.thermal import (
+    INLET_LIMIT_C,
+    WATER_MAX_C,
+    matrix_from_file,
+    parametric_matrix,
+    plant_kw_per_kw,
+)
 from optimizer.yamlio import FieldPath
 
 NO_INDEX = -1
@@ -92,10 +101,22 @@ class Site:
     cdu_flow_capacity_lpm: np.ndarray
     air_zone_ids: tuple[str, ...]
     air_zone_capacity_kw: np.ndarray
-    # facility
+    # thermal and facility power
+    cdu_supply_temp_c: np.ndarray
+    """Facility water supply temperature per CDU group; NaN where not given."""
+    air_zone_supply_temp_c: np.ndarray
+    """Supply air temperature per zone; NaN where not given (no inlet rule there)."""
+    cdu_cooling_kw_per_kw: np.ndarray
+    """Cooling power (plant and pumps) per kW of liquid heat, per CDU group."""
+    air_zone_cooling_kw_per_kw: np.ndarray
+    """Cooling power (plant and fans) per kW of air heat, per zone."""
+    type_inlet_limit_c: np.ndarray
+    """Warmest inlet air each rack type may see (its ASHRAE class)."""
+    type_water_max_c: np.ndarray
+    """Warmest facility water each rack type accepts; inf when unlimited."""
+    recirculation: sparse.csr_array | None
+    """D (slot x source slot, C per kW of air heat); None without a recirculation model."""
     utility_limit_kw: float | None
-    cooling_kw_per_liquid_kw: float
-    cooling_kw_per_air_kw: float
     # demand
     rack_types: tuple[RackSpec, ...]
     demand_min: np.ndarray
@@ -132,6 +153,22 @@ class Site:
     def n_slots(self) -> int:
         return len(self.slot_ids)
 
+    @property
+    def slot_supply_temp_c(self) -> np.ndarray:
+        """Supply air temperature at each slot (its zone's); NaN where not given."""
+        return self.air_zone_supply_temp_c[self.slot_air_zone]
+
+    def slot_cooling_kw_per_kw(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cooling power per kW of (liquid heat, air heat) at each slot."""
+        liquid = np.nan_to_num(_per_slot(self.cdu_cooling_kw_per_kw, self.slot_cdu))
+        return liquid, self.air_zone_cooling_kw_per_kw[self.slot_air_zone]
+
+    def self_recirculation(self) -> np.ndarray:
+        """D[i, i] per slot: the share of a rack's own exhaust back at its inlet."""
+        if self.recirculation is None:
+            return np.zeros(self.n_slots)
+        return self.recirculation.diagonal()
+
     def device_path(self, device: int) -> list[int]:
         """The device and all its ancestors up to the root of the power tree."""
         path = []
@@ -151,20 +188,26 @@ class Site:
 
     def slot_rules(self, t: int) -> dict[str, np.ndarray]:
         """Per-slot masks of the rules a rack of type t must pass, in the order they are
-        explained: a liquid loop if it needs one, the floor rating, the air-heat limit,
-        and for a network rack a network slot."""
+        explained: a liquid loop if it needs one, water no warmer than its class, the floor
+        rating, the air-heat limit, an inlet within its class even with no neighbours
+        (supply air plus its own recirculated exhaust), and for a network rack a network
+        slot. NaN temperatures (not given) pass."""
         spec = self.rack_types[t]
         has_loop = self.slot_liquid & (self.slot_cdu != NO_INDEX)
+        water = _per_slot(self.cdu_supply_temp_c, np.where(has_loop, self.slot_cdu, NO_INDEX))
+        alone = self.slot_supply_temp_c + self.self_recirculation() * spec.air_kw
         return {
             "cooling": has_loop | (not spec.needs_liquid),
+            "water": ~(water > self.type_water_max_c[t] + 1e-9) | (not spec.needs_liquid),
             "floor": spec.weight_kg <= self.slot_floor_kg,
             "air": spec.air_kw <= self.slot_air_kw_max + 1e-9,
+            "inlet": ~(alone > self.type_inlet_limit_c[t] + 1e-9),
             "network": self.slot_network_ok | (not self.is_network_type(t)),
         }
 
     def eligible(self) -> np.ndarray:
-        """(slot, rack type) mask: which types a slot may take by cooling, weight, air heat
-        and network-slot rules."""
+        """(slot, rack type) mask: which types a slot may take by the rules of
+        :meth:`slot_rules`."""
         return (
             np.array(
                 [
@@ -175,6 +218,14 @@ class Site:
             .reshape(len(self.rack_types), self.n_slots)
             .T
         )
+
+
+def _per_slot(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values[index]`` per slot, NaN where the index is -1 (no CDU)."""
+    out = np.full(len(index), np.nan)
+    known = index != NO_INDEX
+    out[known] = values[index[known]]
+    return out
 
 
 @dataclass(frozen=True)
@@ -554,6 +605,11 @@ def build_site(loaded: LoadedInstance) -> Site:
 
     cdus = list(inst.cooling.cdus.values())
     zones = list(inst.cooling.air_zones.values())
+    thermal = inst.thermal or Thermal()
+    zone_supply = np.array([_or_nan(z.supply_temp_c) for z in zones])
+    recirculation = _recirculation(builder, thermal, slot_ids, records, rows, x_m, y_m)
+    _check_supply_given(builder, recirculation, zone, zone_supply)
+    _check_objective(builder, demand_min)
     site = Site(
         name=inst.name,
         objective=inst.objective,
@@ -592,9 +648,28 @@ def build_site(loaded: LoadedInstance) -> Site:
         ),
         air_zone_ids=tuple(inst.cooling.air_zones),
         air_zone_capacity_kw=np.array([z.crah_kw * (z.units - z.redundant_units) for z in zones]),
+        cdu_supply_temp_c=np.array([_or_nan(c.supply_temp_c) for c in cdus]),
+        air_zone_supply_temp_c=zone_supply,
+        cdu_cooling_kw_per_kw=np.array(
+            [
+                plant_kw_per_kw(inst.facility, c.supply_temp_c, c.cooling_kw_per_kw, air=False)
+                for c in cdus
+            ]
+        ),
+        air_zone_cooling_kw_per_kw=np.array(
+            [
+                plant_kw_per_kw(inst.facility, z.supply_temp_c, z.cooling_kw_per_kw, air=True)
+                for z in zones
+            ]
+        ),
+        type_inlet_limit_c=np.array(
+            [INLET_LIMIT_C[t.inlet_class or thermal.inlet_class] for t in specs]
+        ),
+        type_water_max_c=np.array(
+            [WATER_MAX_C[t.water_class] if t.water_class else np.inf for t in specs]
+        ),
+        recirculation=recirculation,
         utility_limit_kw=inst.facility.utility_limit_kw,
-        cooling_kw_per_liquid_kw=inst.facility.cooling_kw_per_liquid_kw,
-        cooling_kw_per_air_kw=inst.facility.cooling_kw_per_air_kw,
         rack_types=specs,
         demand_min=demand_min,
         demand_max=demand_max,
@@ -608,6 +683,64 @@ def build_site(loaded: LoadedInstance) -> Site:
     installed = _installed(builder, site, type_index)
     _check_demand_placeable(builder, site, installed)
     return Site(**{**site.__dict__, "installed": installed})
+
+
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else float(value)
+
+
+def _recirculation(
+    builder: _Builder,
+    thermal: Thermal,
+    slot_ids: tuple[str, ...],
+    records: list[_SlotRecord],
+    rows: Rows,
+    x_m: np.ndarray,
+    y_m: np.ndarray,
+) -> sparse.csr_array | None:
+    """D from the matrix file or the parametric model; None when neither is given."""
+    if builder.loaded.recirculation_file is not None:
+        name, raw = builder.loaded.recirculation_file
+        return matrix_from_file(name, raw, slot_ids, builder.error)
+    if not thermal.recirculation:
+        return None
+    for hall in thermal.recirculation:
+        if hall not in builder.instance.halls:
+            raise builder.error(
+                ("thermal", "recirculation", hall),
+                f"unknown hall {hall!r}",
+                did_you_mean(hall, builder.instance.halls),
+            )
+    slot_hall = tuple(r.hall for r in records)
+    return parametric_matrix(thermal.recirculation, slot_hall, rows.slot_row_code, x_m, y_m)
+
+
+def _check_supply_given(
+    builder: _Builder, recirculation: sparse.csr_array | None, zone: np.ndarray, supply: np.ndarray
+) -> None:
+    """A slot under a recirculation model needs its zone's supply temperature: the inlet
+    temperature is the supply plus the recirculated heat."""
+    if recirculation is None:
+        return
+    receiving = np.flatnonzero(np.diff(recirculation.indptr))
+    missing = [int(z) for z in np.unique(zone[receiving]) if np.isnan(supply[z])]
+    if missing:
+        zone_id = list(builder.instance.cooling.air_zones)[missing[0]]
+        raise builder.error(
+            ("cooling", "air_zones", zone_id),
+            f"air zone {zone_id} has slots under the recirculation model but no supply temperature",
+            "give supply_temp_c: the CRAH supply air temperature, e.g. 20",
+        )
+
+
+def _check_objective(builder: _Builder, minimum: np.ndarray) -> None:
+    """Least facility power is only meaningful for a required set of racks."""
+    if builder.instance.objective.minimizes and not minimum.any():
+        raise builder.error(
+            ("objective",),
+            "objective min_facility_kw needs racks to place, but no demand has a min",
+            "give demand.<rack type>.min for the racks required, or maximize instead",
+        )
 
 
 def _shares_path(parent: np.ndarray, a: int, b: int) -> bool:
@@ -682,12 +815,21 @@ def _misfit(site: Site, t: int, slots: np.ndarray, scope: str) -> tuple[str, str
             f"{spec.name} is liquid-cooled but no liquid loop reaches {scope}",
             "give slots liquid: true and a cdu, or use an air-cooled rack type",
         )
-    carried = cooled & rules["floor"]
+    watered = cooled & rules["water"]
+    if not watered.any():
+        water = site.cdu_supply_temp_c[site.slot_cdu[cooled]]
+        return (
+            f"{spec.name} accepts facility water up to {site.type_water_max_c[t]:g} C "
+            f"({spec.water_class}), but the loops reaching {scope} supply "
+            f"{np.nanmin(water):g} C or warmer",
+            "lower the CDU's supply_temp_c, or give the rack type a warmer water_class",
+        )
+    carried = watered & rules["floor"]
     if not carried.any():
-        which = " that can cool it" if cooled.sum() < slots.sum() else ""
+        which = " that can cool it" if watered.sum() < slots.sum() else ""
         return (
             f"{spec.name} weighs {spec.weight_kg:g} kg, more than the floor rating of "
-            f"{scope}{which} (at most {site.slot_floor_kg[cooled].max():g} kg)",
+            f"{scope}{which} (at most {site.slot_floor_kg[watered].max():g} kg)",
             "raise floor_kg where the floor is reinforced, or use a lighter rack type",
         )
     aired = carried & rules["air"]
@@ -697,6 +839,14 @@ def _misfit(site: Site, t: int, slots: np.ndarray, scope: str) -> tuple[str, str
             f"{spec.name} rejects {spec.air_kw:g} kW to air, more than the air_kw_max of "
             f"{scope}{which} (at most {site.slot_air_kw_max[carried].max():g} kW)",
             "raise air_kw_max where the airflow allows, or use a rack type with less air heat",
+        )
+    if not (aired & rules["inlet"]).any():
+        alone = site.slot_supply_temp_c + site.self_recirculation() * spec.air_kw
+        return (
+            f"{spec.name} would breathe {np.nanmin(alone[aired]):.1f} C or warmer in {scope} "
+            f"even with no neighbours, above its inlet limit {site.type_inlet_limit_c[t]:g} C",
+            "lower the zone's supply_temp_c, add containment, or rate the rack type for a "
+            "warmer inlet_class",
         )
     return (
         f"{spec.name} is a network rack but {scope} may not take one "
