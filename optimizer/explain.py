@@ -2,7 +2,8 @@
 
 Every capacity row (device limits in normal operation and after each failure, CDU
 heat and flow, air zones, the utility limit, the slots of each class, network
-ports) gets a slack column that lets it overflow. The demand minimums stay hard.
+ports, the inlet temperature of each hot slot) gets a slack column that lets it
+overflow. The demand minimums stay hard.
 Minimizing the sum of relative overflows (slack / capacity) finds the smallest
 set of shortfalls that would make the demand fit; each is reported with its
 numbers, in the resource's own unit.
@@ -10,6 +11,7 @@ numbers, in the resource's own unit.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import highspy
@@ -32,6 +34,8 @@ class Shortfall:
     unit: str
 
     def describe(self) -> str:
+        if math.isnan(self.capacity):  # a rule with no single capacity (an inlet limit)
+            return f"{self.resource} over its limit by {self.short_by:,.1f} {self.unit}"
         return (
             f"{self.resource} short by {self.short_by:,.1f} {self.unit} "
             f"(needs {self.capacity + self.short_by:,.1f}, has {self.capacity:,.1f})"
@@ -60,6 +64,8 @@ def _resource(data: ModelData, name: str, index: object) -> tuple[str, str] | No
         kinds = ", ".join(site.rack_types[t].name for t in c.types)
         first = site.slot_ids[c.slots[0]]
         return f"slots for {kinds} (the {c.size} like {first})", "slots"
+    if name == "inlet_temperature":
+        return f"inlet temperature at {site.slot_ids[data.inlet_rows[index].slot]}", "K"
     if name == "network_ports":
         hub = site.slot_ids[data.classes[index[0]].slots[0]]
         return f"network rack ports near {hub}", "SUs"
@@ -99,6 +105,8 @@ def explain(site: Site, options: SolveOptions) -> list[Shortfall]:
             continue
         capacity = float(lp.row_upper_[i])
         cost = 1.0 / max(abs(capacity), 1.0)
+        if described[1] == "K":
+            capacity = math.nan  # the row's bound is its big-M, not a capacity
         h.addCol(cost, 0.0, highspy.kHighsInf, 1, np.array([i], dtype=np.int32), np.array([-1.0]))
         elastic.append((lp.num_col_ + len(elastic), *described, capacity))
     h.run()
@@ -113,4 +121,4 @@ def explain(site: Site, options: SolveOptions) -> list[Shortfall]:
         for col, name, unit, capacity in elastic
         if values[col] > SHORTFALL_EPS
     ]
-    return sorted(found, key=lambda s: -s.short_by / max(s.capacity, 1.0))
+    return sorted(found, key=lambda s: -s.short_by / max(np.nan_to_num(s.capacity), 1.0))

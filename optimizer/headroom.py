@@ -42,8 +42,9 @@ def _physical(violations: list[Violation]) -> list[Violation]:
     return [v for v in violations if not v.rule.startswith("network-")]
 
 
-def _resources(site: Site, loads: Loads) -> list[tuple[str, float, float]]:
-    """Every capacity as (name, load, limit); a device counts at its worst failure."""
+def _resources(site: Site, loads: Loads, placement: np.ndarray) -> list[tuple[str, float, float]]:
+    """Every capacity as (name, load, limit); a device counts at its worst failure, an
+    occupied slot's inlet as its temperature rise against the rise its class allows."""
     items = [
         (
             f"{d} if {case} fails" if case else f"{d} (normal)",
@@ -80,17 +81,27 @@ def _resources(site: Site, loads: Loads) -> list[tuple[str, float, float]]:
     ]
     if site.utility_limit_kw is not None:
         items.append(("utility", loads.facility_kw, site.utility_limit_kw))
+    supply = site.slot_supply_temp_c
+    items += [
+        (
+            f"inlet at {site.slot_ids[s]}",
+            float(loads.inlet_temp_c[s] - supply[s]),
+            float(site.type_inlet_limit_c[placement[s]] - supply[s]),
+        )
+        for s in np.flatnonzero((placement != EMPTY) & ~np.isnan(supply))
+    ]
     return items
 
 
-def _tightest(site: Site, before: Loads, after: Loads) -> tuple[str, float]:
+def _tightest(
+    site: Site, before: Loads, after: Loads, placement: np.ndarray, trial: np.ndarray
+) -> tuple[str, float]:
     """The most utilized resource among those the added rack loads, as (name, load/limit)."""
+    old = {name: load for name, load, _ in _resources(site, before, placement)}
     touched = [
-        (name, load / limit)
-        for (name, load, limit), (_, old, _) in zip(
-            _resources(site, after), _resources(site, before), strict=True
-        )
-        if load > old + 1e-9
+        (name, load / limit if limit > 0 else 1.0)
+        for name, load, limit in _resources(site, after, trial)
+        if load > old.get(name, 0.0) + 1e-9
     ]
     return max(touched, key=lambda item: item[1], default=("nothing", 0.0))
 
@@ -116,7 +127,7 @@ def next_rack(site: Site, layout: Assignment, type_name: str) -> NextRack:
                 + (f" with {first.case} failed" if first.case else "")
             ] += 1
             continue
-        name, utilization = _tightest(site, base.loads, report.loads)
+        name, utilization = _tightest(site, base.loads, report.loads, layout.placement, trial)
         strands_liquid = bool(site.slot_liquid[s]) and not site.rack_types[t].needs_liquid
         ranked.append(
             (

@@ -87,6 +87,24 @@ def _fabric_variables(report: SolveReport) -> dict[str, tuple]:
     }
 
 
+def _thermal_variables(report: SolveReport) -> dict[str, tuple]:
+    """Inlet temperatures per slot, supply temperatures and cooling power per zone and CDU
+    group, and the PUE; NaN where a temperature is not given or a slot is empty."""
+    site, loads, placed = report.site, report.check.loads, report.placement
+    limit = np.where(placed != EMPTY, site.type_inlet_limit_c[np.maximum(placed, 0)], np.nan)
+    return {
+        "inlet_temp_c": ("slot", loads.inlet_temp_c),
+        "inlet_limit_c": ("slot", limit),
+        "type_inlet_limit_c": ("type", site.type_inlet_limit_c),
+        "type_water_max_c": ("type", site.type_water_max_c),
+        "cdu_supply_temp_c": ("cdu", site.cdu_supply_temp_c),
+        "cdu_cooling_kw": ("cdu", loads.cdu_cooling_kw),
+        "air_zone_supply_temp_c": ("air_zone", site.air_zone_supply_temp_c),
+        "air_zone_cooling_kw": ("air_zone", loads.air_zone_cooling_kw),
+        "pue": ((), loads.pue),
+    }
+
+
 def layout_dataset(report: SolveReport) -> xr.Dataset:
     """The layout of ``report`` as an xarray Dataset with named dimensions."""
     site, loads, outcome = report.site, report.check.loads, report.outcome
@@ -123,6 +141,7 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
             "utility_limit_kw": ((), _finite_or_nan(site.utility_limit_kw)),
             "total_gpus": ((), int(gpus.sum())),
             **_fabric_variables(report),
+            **_thermal_variables(report),
         },
         coords={
             "slot": list(site.slot_ids),

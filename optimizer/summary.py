@@ -61,7 +61,34 @@ def utilizations(report: SolveReport) -> list[Utilization]:
         items.append(
             Utilization("utility (IT + cooling)", loads.facility_kw, site.utility_limit_kw, "kW")
         )
+    placed = report.placement
+    supply = site.slot_supply_temp_c
+    for s in np.flatnonzero((placed != EMPTY) & (loads.inlet_temp_c > supply)):
+        items.append(
+            Utilization(
+                f"inlet rise at {site.slot_ids[s]}",
+                float(loads.inlet_temp_c[s] - supply[s]),
+                float(site.type_inlet_limit_c[placed[s]] - supply[s]),
+                "K",
+            )
+        )
     return sorted(items, key=lambda u: (-u.fraction, u.resource))
+
+
+def thermal_lines(report: SolveReport) -> list[str]:
+    """The hottest occupied inlet and its margin, when any supply temperature is given."""
+    site, placed = report.site, report.placement
+    inlet = report.check.loads.inlet_temp_c
+    known = np.flatnonzero((placed != EMPTY) & ~np.isnan(inlet))
+    if not len(known):
+        return []
+    margin = site.type_inlet_limit_c[placed[known]] - inlet[known]
+    s = int(known[np.argmin(margin)])
+    return [
+        f"inlets: tightest {site.slot_ids[s]} at {inlet[s]:.1f} C "
+        f"(limit {site.type_inlet_limit_c[placed[s]]:g} C, margin {margin.min():.1f} K); "
+        f"hottest {np.nanmax(inlet[known]):.1f} C"
+    ]
 
 
 def fabric_lines(report: SolveReport) -> list[str]:
@@ -97,7 +124,12 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
             lines.append(f"  {spec.name:<22} {counts[t]:>5} racks {gpus:>8,} GPUs")
     lines.append(f"  {'total':<22} {int(counts.sum()):>5} racks {total_gpus:>8,} GPUs")
     loads = report.check.loads
-    lines.append(f"IT load {loads.it_kw / 1000:.3f} MW, facility {loads.facility_kw / 1000:.3f} MW")
+    pue = "n/a" if np.isnan(loads.pue) else f"{loads.pue:.3f}"
+    lines.append(
+        f"IT load {loads.it_kw / 1000:.3f} MW, facility {loads.facility_kw / 1000:.3f} MW "
+        f"(cooling {loads.cooling_kw / 1000:.3f} MW), PUE {pue}"
+    )
+    lines.extend(thermal_lines(report))
     lines.extend(fabric_lines(report))
     lines.append(f"most loaded resources (of {len(utilizations(report))}):")
     for u in utilizations(report)[:top]:
