@@ -584,6 +584,98 @@ CASES = [
         "demand.gb300-nvl72.max",
         "2 gb300-nvl72 racks are installed but max is 1",
     ),
+    # --- thermal ----------------------------------------------------------------------
+    case(
+        "recirculation-for-unknown-hall",
+        edit(
+            at("thermal", {"recirculation": {"H9": {}}}),
+            at("cooling.air_zones.Z1.supply_temp_c", 20),
+        ),
+        "thermal.recirculation.H9",
+        "unknown hall 'H9'",
+        "use one of: H1",
+    ),
+    case(
+        "recirculation-zone-without-supply-temperature",
+        edit(at("thermal", {"recirculation": {"H1": {}}})),
+        "cooling.air_zones.Z1",
+        "no supply temperature",
+        "supply_temp_c",
+    ),
+    case(
+        "recirculation-model-and-matrix-file",
+        edit(at("thermal", {"recirculation": {"H1": {}}, "matrix_file": "d.csv"})),
+        "thermal.matrix_file",
+        "both a recirculation model and a matrix_file",
+    ),
+    case(
+        "recirculation-matrix-file-missing",
+        edit(at("thermal", {"matrix_file": "nope.csv"})),
+        "thermal.matrix_file",
+        "nope.csv not found",
+    ),
+    case(
+        "recirculation-matrix-unknown-slot",
+        edit(
+            at("thermal", {"matrix_file": "d.csv"}),
+            files={"d.csv": "slot,H1-A-01,H1-X-07\nH1-A-01,0.1,0.1\n"},
+        ),
+        "thermal.matrix_file",
+        "column 'H1-X-07' is not a slot",
+    ),
+    case(
+        "recirculation-matrix-not-a-number",
+        edit(
+            at("thermal", {"matrix_file": "d.csv"}),
+            at("cooling.air_zones.Z1.supply_temp_c", 20),
+            files={"d.csv": "slot,H1-A-01,H1-A-02\nH1-A-01,0.1,warm\n"},
+        ),
+        "thermal.matrix_file",
+        "d.csv:2: a cell is not a number",
+    ),
+    case(
+        "recirculation-matrix-negative",
+        edit(
+            at("thermal", {"matrix_file": "d.csv"}),
+            at("cooling.air_zones.Z1.supply_temp_c", 20),
+            files={"d.csv": "slot,H1-A-01,H1-A-02\nH1-A-01,0.1,-0.2\n"},
+        ),
+        "thermal.matrix_file",
+        "finite and >= 0",
+    ),
+    case(
+        "unknown-inlet-class",
+        edit(at("rack_types.dgx-b300-rack", {"inlet_class": "A9"})),
+        "rack_types.dgx-b300-rack.inlet_class",
+        "'recommended'",
+    ),
+    case(
+        "supply-temperature-out-of-range",
+        edit(at("cooling.air_zones.Z1.supply_temp_c", 90)),
+        "cooling.air_zones.Z1.supply_temp_c",
+        "70",
+    ),
+    case(
+        "loop-too-warm-for-the-rack-water-class",
+        edit(at("cooling.cdus.CDU1.supply_temp_c", 50)),
+        "demand.gb300-nvl72",
+        "accepts facility water up to 45 C (W45)",
+        "supply 50 C",
+    ),
+    case(
+        "supply-air-above-every-inlet-limit",
+        edit(at("cooling.air_zones.Z1.supply_temp_c", 28)),
+        "demand.gb300-nvl72",
+        "would breathe 28.0 C",
+        "inlet limit 27 C",
+    ),
+    case(
+        "least-power-objective-without-minimums",
+        edit(at("objective", "min_facility_kw")),
+        "objective",
+        "needs racks to place",
+        "demand.<rack type>.min",
+    ),
     # --- includes ---------------------------------------------------------------------
     case(
         "include-of-missing-file",

@@ -67,6 +67,17 @@ def facilities(draw: st.DrawFn) -> dict[str, Any]:
             "flow_lpm_per_kw": 1.5,
         }
     demand = {name: {"max": draw(st.integers(1, 8))} for name in rack_types}
+    zones = {z: {"crah_kw": draw(st.integers(30, 300)), "units": 2} for z in ("Z1", "Z2")}
+    thermal = {}
+    if draw(st.booleans()):
+        # Supply air close enough to 27 C that recirculation decides which slots fit.
+        for zone in zones.values():
+            zone["supply_temp_c"] = draw(st.sampled_from([18, 21, 24, 25.5]))
+        model = {"containment": draw(st.sampled_from(["none", "hot_aisle"]))}
+        thermal = {"thermal": {"recirculation": {"H": model}}}
+        for name in rack_types:
+            if draw(st.integers(0, 3)) == 0:
+                rack_types[name]["inlet_class"] = "A2"
     return {
         "format_version": 1,
         "name": "random",
@@ -82,12 +93,11 @@ def facilities(draw: st.DrawFn) -> dict[str, Any]:
                     "units": 2,
                 }
             },
-            "air_zones": {
-                z: {"crah_kw": draw(st.integers(30, 300)), "units": 2} for z in ("Z1", "Z2")
-            },
+            "air_zones": zones,
         },
         "rack_types": rack_types,
         "demand": demand,
+        **thermal,
     }
 
 
@@ -175,6 +185,17 @@ def _mutations(site, placement: np.ndarray, loads) -> list[tuple[str, Any]]:
         liquid = site.slot_liquid.copy()
         liquid[s] = False
         out.append(("slot-cooling", ("site", {"slot_liquid": liquid})))
+        water = site.cdu_supply_temp_c.copy()
+        water[site.slot_cdu[s]] = 30.0
+        warmest = site.type_water_max_c.copy()
+        warmest[t] = 29.0
+        out.append(
+            ("slot-water", ("site", {"cdu_supply_temp_c": water, "type_water_max_c": warmest}))
+        )
+    if not np.isnan(loads.inlet_temp_c[s]):
+        limit = site.type_inlet_limit_c.copy()
+        limit[t] = loads.inlet_temp_c[s] - 0.5
+        out.append(("inlet-temp", ("site", {"type_inlet_limit_c": limit})))
     return out
 
 

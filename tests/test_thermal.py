@@ -1,0 +1,266 @@
+"""Inlet temperature, water classes, cooling power and PUE, worked out by hand.
+
+The small recirculation matrices here are chosen so that every inlet temperature is
+a short sum: the optimum, the binding slot and its temperature follow on paper, and
+brute-force enumeration (every assignment, judged by the independent checker)
+confirms them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import xarray as xr
+from factory import EXACT, brute_force_best, instance, rack, row, site_of
+from helpers import write_instance
+
+from optimizer.check import EMPTY, check_layout
+from optimizer.errors import InstanceError
+from optimizer.layout import layout_dataset
+from optimizer.loader import load_instance
+from optimizer.solve import solve_site
+
+HOT, COOL = 0, 1
+"""Rack type indices of :func:`_three_slots`: 40 kW / 32 GPUs and 10 kW / 8 GPUs, air."""
+D_THREE = np.array(
+    [
+        [0.05, 0.10, 0.02],
+        [0.10, 0.05, 0.10],
+        [0.02, 0.10, 0.05],
+    ]
+)
+"""C per kW: a rack heats its own inlet by 0.05, a neighbour's by 0.10, the far end's
+by 0.02."""
+
+
+def _cop(t: float) -> float:
+    """The default COP curve (Moore et al., USENIX ATC 2005)."""
+    return 0.0068 * t * t + 0.0008 * t + 0.458
+
+
+def _three_slots(**sections: Any) -> dict[str, Any]:
+    data = instance(
+        {"R": row(3, ["A", "B"])},
+        {"A": {"rating_kw": 1000}, "B": {"rating_kw": 1000}},
+        {"hot": rack(32, 40.0), "cool": rack(8, 10.0)},
+        **sections,
+    )
+    data["cooling"]["air_zones"]["Z"]["supply_temp_c"] = 20
+    return data
+
+
+def _matrix_csv(folder: Path, matrix: np.ndarray, slots: list[str]) -> None:
+    lines = ["slot," + ",".join(slots)]
+    lines += [f"{s}," + ",".join(f"{v:g}" for v in r) for s, r in zip(slots, matrix, strict=True)]
+    (folder / "d.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+SLOTS = ["H-R-01", "H-R-02", "H-R-03"]
+
+
+def test_recirculation_decides_the_optimum_of_three_slots(tmp_path: Path) -> None:
+    """Three 40 kW racks would heat the middle inlet to 20 + 2 + 4 + 4 = 30 C > 27 C.
+    The best is two hot racks side by side and a cool one at the end: the middle inlet
+    is 20 + 0.05 x 40 + 0.10 x 40 + 0.10 x 10 = 27.0 C, exactly its limit: 72 GPUs."""
+    _matrix_csv(tmp_path, D_THREE, SLOTS)
+    site = site_of(tmp_path, _three_slots(thermal={"matrix_file": "d.csv"}))
+    report = solve_site(site, EXACT)
+    assert report.outcome.objective == pytest.approx(72)
+    placed = tuple(report.placement)
+    assert placed in {(COOL, HOT, HOT), (HOT, HOT, COOL)}
+    expected = {
+        (COOL, HOT, HOT): [20 + 0.5 + 4 + 0.8, 27.0, 20 + 0.2 + 4 + 2],
+        (HOT, HOT, COOL): [20 + 2 + 4 + 0.2, 27.0, 20 + 0.8 + 4 + 0.5],
+    }[placed]
+    assert report.check.loads.inlet_temp_c == pytest.approx(expected)
+    best, _ = brute_force_best(site, np.array([32.0, 8.0]))
+    assert best == pytest.approx(72)
+    every_hot = check_layout(site, np.array([HOT, HOT, HOT]))
+    assert [(v.rule, v.subject, v.load) for v in every_hot.violations] == [
+        ("inlet-temp", "hot in H-R-02", pytest.approx(30.0))
+    ]
+
+
+def test_without_recirculation_all_three_hot_racks_fit(tmp_path: Path) -> None:
+    site = site_of(tmp_path, _three_slots())
+    report = solve_site(site, EXACT)
+    assert report.outcome.objective == pytest.approx(96)
+    assert report.check.loads.inlet_temp_c == pytest.approx([20.0] * 3)
+
+
+def test_netcdf_matrix_reads_like_the_csv(tmp_path: Path) -> None:
+    matrix = xr.Dataset(
+        {"recirculation_c_per_kw": (("slot", "source_slot"), D_THREE)},
+        coords={"slot": SLOTS, "source_slot": SLOTS},
+    )
+    matrix.to_netcdf(tmp_path / "d.nc", engine="h5netcdf")
+    site = site_of(tmp_path, _three_slots(thermal={"matrix_file": "d.nc"}))
+    assert site.recirculation.toarray() == pytest.approx(D_THREE)
+    assert solve_site(site, EXACT).outcome.objective == pytest.approx(72)
+
+
+def test_netcdf_matrix_without_the_variable_is_refused(tmp_path: Path) -> None:
+    xr.Dataset({"d": (("slot", "source_slot"), D_THREE)}).to_netcdf(
+        tmp_path / "d.nc", engine="h5netcdf"
+    )
+    with pytest.raises(InstanceError, match="no variable 'recirculation_c_per_kw'"):
+        site_of(tmp_path, _three_slots(thermal={"matrix_file": "d.nc"}))
+
+
+def _two_rows(model: dict[str, Any]) -> dict[str, Any]:
+    """Rows R1 (y = 0) and R2 (y = 3 m) of three slots at 0.6 m pitch along x."""
+    data = instance(
+        {
+            "R1": row(3, ["A", "B"]),
+            "R2": {**row(3, ["A", "B"]), "origin_m": [0.0, 3.0]},
+        },
+        {"A": {"rating_kw": 1000}, "B": {"rating_kw": 1000}},
+        {"hot": rack(32, 40.0)},
+        thermal={"recirculation": {"H": model}},
+    )
+    data["cooling"]["air_zones"]["Z"]["supply_temp_c"] = 20
+    return data
+
+
+def test_parametric_matrix_entries_by_hand(tmp_path: Path) -> None:
+    """Defaults: shares 0.10 self / 0.10 row / 0.05 aisle, decay 1.2 m, 2.5 m3/s of inlet
+    air, so one kW of exhaust at share 1 warms an inlet by 1 / (1.2 x 2.5) = 1/3 K."""
+    d = site_of(tmp_path, _two_rows({})).recirculation.toarray()
+    k = 1 / 3
+    assert d[0, 0] == pytest.approx(0.10 * k)
+    assert d[0, 1] == pytest.approx(0.10 * math.exp(-0.5) * k)
+    assert d[0, 2] == pytest.approx(0.10 * math.exp(-1.0) * k)
+    assert d[0, 3] == pytest.approx(0.05 * k)  # straight across, 3 m <= aisle_m 4 m
+    assert d[0, 4] == pytest.approx(0.05 * math.exp(-0.5) * k)
+    assert d[4, 0] == pytest.approx(d[0, 4])
+
+
+def test_parametric_matrix_containment_radius_and_aisle(tmp_path: Path) -> None:
+    contained = site_of(tmp_path, _two_rows({"containment": "hot_aisle"})).recirculation
+    plain = site_of(tmp_path, _two_rows({})).recirculation
+    assert contained.toarray() == pytest.approx(0.2 * plain.toarray())
+    short = site_of(tmp_path, _two_rows({"radius_m": 1.0, "aisle_m": 2.0})).recirculation
+    d = short.toarray()
+    assert d[0, 1] > 0 and d[0, 2] == 0  # 1.2 m along the row is beyond the radius
+    assert d[0, 3:].sum() == 0  # the other row is 3 m away, beyond aisle_m
+
+
+def test_dense_air_racks_spread_out_instead_of_clustering(tmp_path: Path) -> None:
+    """Four slots in a row, two 40 kW racks wanted, supply 25.3 C (1.7 K of headroom).
+    A rack alone adds 0.1 x 40 / 3 = 1.333 K to its own inlet; a neighbour d slots away
+    adds 0.1 e^(-0.6 d / 1.2) x 40 / 3 = 0.809, 0.491, 0.298 K for d = 1, 2, 3. Only the
+    two ends (1.333 + 0.298 = 1.631 K) stay within 1.7 K."""
+    data = instance(
+        {"R": row(4, ["A", "B"])},
+        {"A": {"rating_kw": 1000}, "B": {"rating_kw": 1000}},
+        {"hot": rack(32, 40.0)},
+        {"hot": {"max": 2}},
+        thermal={"recirculation": {"H": {}}},
+    )
+    data["cooling"]["air_zones"]["Z"]["supply_temp_c"] = 25.3
+    site = site_of(tmp_path, data)
+    report = solve_site(site, EXACT)
+    assert report.placement.tolist() == [0, EMPTY, EMPTY, 0]
+    assert report.check.loads.inlet_temp_c[[0, 3]] == pytest.approx([25.3 + 1.631] * 2, abs=1e-3)
+    assert not check_layout(site, np.array([0, EMPTY, 0, EMPTY])).ok
+
+
+def test_rack_stays_off_a_loop_warmer_than_its_water_class(tmp_path: Path) -> None:
+    data = instance(
+        {
+            "C": row(1, ["A", "B"], cdu="C"),
+            "W": {**row(1, ["A", "B"], cdu="W"), "origin_m": [0.0, 3.0]},
+        },
+        {"A": {"rating_kw": 1000}, "B": {"rating_kw": 1000}},
+        {"w32": {**rack(72, 100.0, liquid=0.8), "water_class": "W32"}},
+    )
+    data["cooling"]["cdus"] = {
+        "C": {"unit_kw": 500, "unit_flow_lpm": 5000, "units": 2, "supply_temp_c": 30},
+        "W": {"unit_kw": 500, "unit_flow_lpm": 5000, "units": 2, "supply_temp_c": 40},
+    }
+    site = site_of(tmp_path, data)
+    report = solve_site(site, EXACT)
+    assert report.placement.tolist() == [0, EMPTY]
+    warm = check_layout(site, np.array([EMPTY, 0]))
+    assert [(v.rule, v.load, v.limit) for v in warm.violations] == [("slot-water", 40.0, 32.0)]
+
+
+def test_cooling_power_per_zone_and_loop_and_pue(tmp_path: Path) -> None:
+    """A 100 kW rack, 80 kW to a 45 C loop and 20 kW to 20 C air: cooling is
+    80 (1/COP(45) + 0.02 pumps) + 20 (1/COP(20) + 0.04 fans)."""
+    data = instance(
+        {"L": row(1, ["A", "B"], cdu="C")},
+        {"A": {"rating_kw": 1000}, "B": {"rating_kw": 1000}},
+        {"nvl": rack(72, 100.0, liquid=0.8)},
+    )
+    data["cooling"]["cdus"]["C"]["supply_temp_c"] = 45
+    data["cooling"]["air_zones"]["Z"]["supply_temp_c"] = 20
+    site = site_of(tmp_path, data)
+    report = solve_site(site, EXACT)
+    cooling = 80 * (1 / _cop(45) + 0.02) + 20 * (1 / _cop(20) + 0.04)
+    loads = report.check.loads
+    assert loads.cooling_kw == pytest.approx(cooling)
+    assert loads.pue == pytest.approx((100 + cooling) / 100)
+    ds = layout_dataset(report)
+    assert float(ds["pue"]) == pytest.approx((100 + cooling) / 100)
+    assert float(ds["cdu_cooling_kw"][0]) == pytest.approx(80 * (1 / _cop(45) + 0.02))
+
+
+def test_flat_factors_and_overrides(tmp_path: Path) -> None:
+    data = _three_slots()
+    data["cooling"]["air_zones"]["Z"]["cooling_kw_per_kw"] = 0.1
+    assert site_of(tmp_path, data).air_zone_cooling_kw_per_kw == pytest.approx([0.1])
+    del data["cooling"]["air_zones"]["Z"]["supply_temp_c"]
+    del data["cooling"]["air_zones"]["Z"]["cooling_kw_per_kw"]
+    site = site_of(tmp_path, data)
+    assert site.air_zone_cooling_kw_per_kw == pytest.approx([0.25])  # facility default
+    assert site.cdu_cooling_kw_per_kw == pytest.approx([0.05])
+
+
+def test_least_facility_power_puts_required_racks_in_the_warmer_zone(tmp_path: Path) -> None:
+    """Two 40 kW air racks must be placed; zone C supplies 20 C air, zone W 25 C. Per kW
+    of air, C costs 1/COP(20) + 0.04 and W 1/COP(25) + 0.04, so both go to W."""
+    data = instance(
+        {
+            "C": row(2, ["A", "B"], air_zone="C"),
+            "W": {**row(2, ["A", "B"], air_zone="W"), "origin_m": [0.0, 3.0]},
+        },
+        {"A": {"rating_kw": 1000}, "B": {"rating_kw": 1000}},
+        {"hot": rack(32, 40.0)},
+        {"hot": {"min": 2}},
+        objective="min_facility_kw",
+    )
+    data["cooling"]["air_zones"] = {
+        "C": {"crah_kw": 500, "units": 2, "supply_temp_c": 20},
+        "W": {"crah_kw": 500, "units": 2, "supply_temp_c": 25},
+    }
+    site = site_of(tmp_path, data)
+    report = solve_site(site, EXACT)
+    assert report.placement.tolist() == [EMPTY, EMPTY, 0, 0]
+    assert report.outcome.objective == pytest.approx(80 * (1 + 1 / _cop(25) + 0.04))
+    assert report.outcome.bound <= report.outcome.objective + 1e-6
+    assert report.outcome.gap == 0.0
+    assert report.check.loads.facility_kw == pytest.approx(report.outcome.objective)
+
+
+def test_an_installed_hot_rack_limits_its_neighbours(tmp_path: Path) -> None:
+    """With a hot rack installed in the middle (2 K of its own), a hot end adds 4 K to
+    the middle inlet and a cool end 1 K: one of each (2 + 4 + 1 = 7 K) is the best."""
+    _matrix_csv(tmp_path, D_THREE, SLOTS)
+    data = _three_slots(thermal={"matrix_file": "d.csv"}, installed={"H-R-02": "hot"})
+    report = solve_site(site_of(tmp_path, data), EXACT)
+    assert report.outcome.objective == pytest.approx(72)
+    assert report.placement[1] == HOT
+    assert sorted(report.placement[[0, 2]].tolist()) == [HOT, COOL]
+
+
+def test_matrix_file_is_hashed_into_the_instance_digest(tmp_path: Path) -> None:
+    _matrix_csv(tmp_path, D_THREE, SLOTS)
+    path = write_instance(tmp_path, _three_slots(thermal={"matrix_file": "d.csv"}))
+    first = load_instance(path).sha256
+    _matrix_csv(tmp_path, D_THREE * 0.5, SLOTS)
+    assert load_instance(path).sha256 != first
