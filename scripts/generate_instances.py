@@ -1,5 +1,5 @@
-"""Generate the shipped example instances ``instances/gb300-hall.yaml`` and
-``instances/retrofit-hall.yaml``.
+"""Generate the shipped example instances ``instances/gb300-hall.yaml``,
+``instances/retrofit-hall.yaml`` and ``instances/air-hall.yaml``.
 
 Why a generator and not hand-written YAML: the two halls have 160 and 96 slots, 24
 and 28 power devices, and their device ratings are *derived* (a busway's kW from its
@@ -778,12 +778,154 @@ def retrofit_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
 
 
 # --------------------------------------------------------------------------------------
+# Instance 3: air-hall, dense air-cooled DGX B200 racks in an uncontained room, where
+# recirculation (inlet temperature), not power or CRAH capacity, decides the layout.
+# --------------------------------------------------------------------------------------
+
+B200 = "dgx-b200-rack"
+AIR_ROWS = 4
+AIR_SLOTS_PER_ROW = 12
+AIR_ROWS_PER_ZONE = 2
+AIR_UPS_UNITS = 4
+AIR_BUSWAY_AMPS = 1600.0
+AIR_CRAH_UNITS = 8
+AIR_SUPPLY_C = 18.0
+"""Supply air at the cold end of ASHRAE TC 9.9's recommended 18-27 C envelope (A)."""
+AIR_INLET_LIMIT_C = 27.0
+"""ASHRAE TC 9.9 recommended inlet limit (A); rackopt's default inlet class."""
+AIR_FLOOR_KG = 881.0
+"""TIA-942 Rated-3 12 kPa ~ 1,224 kg/m2 (B) over a 0.6 x 1.2 m slot (D)."""
+RECIRCULATION = {"self": 0.10, "row": 0.10, "aisle": 0.05, "decay_m": 1.2, "aisle_m": 4.0}
+"""rackopt's parametric defaults for an uncontained room (docs/thermal.md; planning values)."""
+INLET_AIRFLOW_M3_S = 2.5
+AIR_RHO_CP = 1.2
+
+
+def _full_hall_inlet_c(rack: Rack) -> float:
+    """Inlet of the middle slot of an inner row with every slot full, by the parametric
+    model: the design claim is that a full hall overheats, so the layout must thin out."""
+    k = rack.air_kw / (AIR_RHO_CP * INLET_AIRFLOW_M3_S)
+    along = [abs(i - AIR_SLOTS_PER_ROW // 2) * SLOT_PITCH_M for i in range(AIR_SLOTS_PER_ROW)]
+    decay = [math.exp(-a / RECIRCULATION["decay_m"]) for a in along]
+    own_row = RECIRCULATION["self"] + RECIRCULATION["row"] * (sum(decay) - 1.0)
+    facing = 2 * RECIRCULATION["aisle"] * sum(decay)  # the rows on both sides, 3 m away
+    return AIR_SUPPLY_C + k * (own_row + facing)
+
+
+def air_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
+    """4 rows x 12 air slots of DGX B200 racks (57.2 kW of air heat each), no containment.
+
+    Why this shape: power (2N) and CRAH capacity are sized for a full hall, so only the
+    recirculation of hot exhaust into neighbouring inlets can stop a rack. A full inner
+    row would breathe ~33 C against the 27 C limit; the optimum thins the inner rows and
+    keeps the outer ones full, while first-fit stacks the front of the hall and strands
+    more slots.
+    """
+    rack = catalog[B200]
+    ups_kw = AIR_UPS_UNITS * UPS_UNIT_KW
+    bus_kw = busway_kw(AIR_BUSWAY_AMPS)
+    slots = AIR_ROWS * AIR_SLOTS_PER_ROW
+    zone_kw = CRAH_KW * (AIR_CRAH_UNITS - 1)
+    full_inlet = _full_hall_inlet_c(rack)
+    require(slots * rack.it_kw <= DERATING * ups_kw, "a full hall must fit one UPS (2N)")
+    require(AIR_SLOTS_PER_ROW * rack.it_kw <= DERATING * bus_kw, "a full row must fit its busway")
+    require(
+        AIR_ROWS_PER_ZONE * AIR_SLOTS_PER_ROW * rack.air_kw <= zone_kw,
+        "a full row pair must fit its air zone",
+    )
+    require(rack.weight_kg <= AIR_FLOOR_KG, "the floor must carry a DGX B200 rack")
+    require(full_inlet > AIR_INLET_LIMIT_C, "a full hall must overheat its inner rows")
+
+    rows: dict[Any, Any] = {
+        Remark(
+            f"{AIR_ROWS} rows x {AIR_SLOTS_PER_ROW} air-cooled slots, {ROW_SPACING_M:g} m "
+            "apart, no aisle containment. Dual-corded from the row's A and B busways."
+        ): None,
+    }
+    for r in range(1, AIR_ROWS + 1):
+        name = f"R{r:02d}"
+        zone = (r - 1) // AIR_ROWS_PER_ZONE + 1
+        slot = {
+            "air_zone": f"Z{zone}",
+            "floor_kg": AIR_FLOOR_KG,
+            "feeds": [f"BUS-A-{name}", f"BUS-B-{name}"],
+        }
+        rows[name] = {
+            "slots": AIR_SLOTS_PER_ROW,
+            "origin_m": Note(
+                [0.0, (r - 1) * ROW_SPACING_M],
+                f"rows {ROW_SPACING_M:g} m apart: rack depth + aisle; facing rows recirculate",
+            ),
+            "pitch_m": Note(SLOT_PITCH_M, "0.6 m wide rack"),
+            "slot": Note(Flow(slot), "floor_kg: TIA-942 Rated-3 12 kPa over 0.72 m2 (B, D)"),
+        }
+    devices: dict[Any, Any] = {
+        Remark(
+            f"2N (Schneider WP 75, A): each UPS system is {AIR_UPS_UNITS} x "
+            f"{UPS_UNIT_KW:,.0f} kW units (Galaxy VX, A), {DERATING * ups_kw:,.0f} kW "
+            f"continuous, more than a full hall's {slots * rack.it_kw:,.1f} kW: power does "
+            "not bind here."
+        ): None,
+        "UPS-A": Note(Flow({"kind": "ups", "rating_kw": ups_kw}), "Galaxy VX units (A)"),
+        "UPS-B": Note(Flow({"kind": "ups", "rating_kw": ups_kw}), "Galaxy VX units (A)"),
+    }
+    for r in range(1, AIR_ROWS + 1):
+        for side in "AB":
+            devices[f"BUS-{side}-R{r:02d}"] = Note(
+                Flow({"kind": "busway", "parent": f"UPS-{side}", "rating_kw": bus_kw}),
+                f"415 V, {AIR_BUSWAY_AMPS:,.0f} A (D); {DERATING * bus_kw:,.0f} kW continuous",
+            )
+    zones: dict[Any, Any] = {
+        Remark(
+            f"One air zone per row pair: {AIR_CRAH_UNITS} perimeter CRAHs of "
+            f"~{CRAH_KW:,.0f} kW (B/C), N+1 = {zone_kw:,.0f} kW, enough for a full pair "
+            f"({AIR_ROWS_PER_ZONE * AIR_SLOTS_PER_ROW * rack.air_kw:,.1f} kW). Supply air "
+            f"{AIR_SUPPLY_C:g} C, the cold end of ASHRAE's recommended envelope (A); the "
+            "plant's power follows the COP curve at that temperature (optimizer/schema.py)."
+        ): None,
+    }
+    for zone in range(1, AIR_ROWS // AIR_ROWS_PER_ZONE + 1):
+        zones[f"Z{zone}"] = Flow(
+            {"crah_kw": CRAH_KW, "units": AIR_CRAH_UNITS, "supply_temp_c": AIR_SUPPLY_C}
+        )
+    document: dict[Any, Any] = {
+        "format_version": 1,
+        "name": "air-hall",
+        "description": "Dense air-cooled DGX B200 racks in an uncontained hall: recirculation "
+        "decides how many fit",
+        "halls": {"H1": {"rows": rows}},
+        "power": {"devices": devices},
+        "cooling": {"air_zones": zones},
+        "rack_types": {B200: Note({}, "catalog: 57.2 kW, all of it to air")},
+        "demand": {B200: {}},
+        "thermal": {
+            Remark(
+                f"Inlet limit {AIR_INLET_LIMIT_C:g} C (ASHRAE recommended, A). Recirculation "
+                "by rackopt's parametric model with its defaults for an uncontained room "
+                f"(docs/thermal.md): a full inner row would breathe {full_inlet:.1f} C. "
+                "Set containment: hot_aisle to see the hall fill."
+            ): None,
+            "inlet_class": "recommended",
+            "recirculation": {"H1": Flow({"containment": "none"})},
+        },
+    }
+    summary = (
+        f"air-hall: {slots} air slots for {rack.it_kw:g} kW DGX B200 racks in an uncontained "
+        "room. Power and CRAHs fit a full hall; hot exhaust recirculating into neighbouring "
+        "inlets (parametric model, 18 C supply, 27 C limit) decides how many racks fit and "
+        "where."
+    )
+    return document, summary
+
+
+# --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
 
 GENERATORS: dict[str, Callable[[dict[str, Rack]], tuple[dict[Any, Any], str]]] = {
     "gb300-hall": gb300_hall,
     "retrofit-hall": retrofit_hall,
+    "air-hall": air_hall,
 }
 
 
@@ -811,7 +953,7 @@ def check_with_rackopt(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Write the example instances gb300-hall and retrofit-hall (deterministic).",
+        description="Write the example instances (deterministic): " + ", ".join(GENERATORS),
     )
     parser.add_argument(
         "names", nargs="*", metavar="NAME", help=f"instances to write: {', '.join(GENERATORS)}"

@@ -20,8 +20,10 @@ from helpers import write_instance
 
 from optimizer.check import EMPTY, check_layout
 from optimizer.errors import InstanceError
+from optimizer.greedy import greedy_layout
 from optimizer.layout import layout_dataset
 from optimizer.loader import load_instance
+from optimizer.site import build_site
 from optimizer.solve import solve_site
 
 HOT, COOL = 0, 1
@@ -264,3 +266,39 @@ def test_matrix_file_is_hashed_into_the_instance_digest(tmp_path: Path) -> None:
     first = load_instance(path).sha256
     _matrix_csv(tmp_path, D_THREE * 0.5, SLOTS)
     assert load_instance(path).sha256 != first
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_air_hall_recirculation_not_capacity_decides() -> None:
+    """The shipped air hall: every slot fits power and CRAH capacity, but a full hall
+    would heat the middle of row R02 to the generator's hand sum (32.8 C). The optimum
+    is 36 of 48 racks, spread out, and beats first-fit; with hot-aisle containment the
+    same hall takes all 48."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import generate_instances as generator
+
+    site = build_site(load_instance(ROOT / "instances" / "air-hall.yaml"))
+    full = check_layout(site, np.zeros(site.n_slots, dtype=np.int64))
+    assert {v.rule for v in full.violations} == {"inlet-temp"}
+    middle = site.slot_ids.index("H1-R02-07")
+    b200 = generator.load_catalog()["dgx-b200-rack"]
+    assert full.loads.inlet_temp_c[middle] == pytest.approx(generator._full_hall_inlet_c(b200))
+    report = solve_site(site, EXACT)
+    assert report.outcome.objective == pytest.approx(36 * 32)
+    assert report.outcome.status == "optimal"
+    assert (report.check.loads.air_zone_heat_kw < site.air_zone_capacity_kw).all()
+    rule = greedy_layout(site)
+    assert check_layout(site, rule.placement).ok
+    assert (rule.placement != EMPTY).sum() < 36
+
+
+def test_containment_lets_the_air_hall_fill(tmp_path: Path) -> None:
+    text = (ROOT / "instances" / "air-hall.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "contained.yaml"
+    path.write_text(text.replace("{containment: none}", "{containment: hot_aisle}"), "utf-8")
+    report = solve_site(build_site(load_instance(path)), EXACT)
+    assert report.outcome.objective == pytest.approx(48 * 32)
