@@ -1,3 +1,3 @@
 """rackopt: provably optimal placement of AI racks in a data hall."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
