@@ -17,6 +17,11 @@ from optimizer.thermal import inlet_temperatures
 
 EMPTY = NO_INDEX
 TOLERANCE = 1e-6
+INLET_TOLERANCE_K = 1e-3
+"""Inlet temperatures are judged to a millikelvin, far below any sensor's accuracy: the
+MILP's inlet rows carry a big-M coefficient, so the solver's integrality tolerance
+(1e-6 of a rack) can move a rounded layout's inlet by up to ~1e-6 x M, and M is tens of
+kelvin for a dense hall (models/thermal.py)."""
 
 
 @dataclass(frozen=True)
@@ -417,7 +422,7 @@ def check_layout(
             "inlet-temp", f"{types[t].name} in {site.slot_ids[s]}", float(inlet[s]), float(lim), "C"
         )
         for s, t, lim in zip(racks, kinds, limit, strict=True)
-        if _over(inlet[s], lim)
+        if inlet[s] > lim + INLET_TOLERANCE_K
     )
     loads = Loads(
         normal,

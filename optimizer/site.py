@@ -30,7 +30,15 @@ from optimizer.fabric import (
     row_codes,
 )
 from optimizer.loader import LoadedInstance, explain
-from optimizer.schema import MAX_COUNT, Instance, Objective, SlotProperties, Thermal
+from optimizer.schema import (
+    MAX_COUNT,
+    AirZone,
+    Cdu,
+    Instance,
+    Objective,
+    SlotProperties,
+    Thermal,
+)
 from optimizer.thermal import (
     INLET_LIMIT_C,
     WATER_MAX_C,
@@ -259,6 +267,9 @@ class _SlotRecord:
     y: float
     props: SlotProperties
     source: _Source
+    axis: tuple[float, float] | None = None
+    """Unit vector along the slot's row (from the row's ``direction``); None for a
+    slot-table slot, whose row axis is taken from its row's first and last slot."""
 
 
 def _row_slots(instance: Instance) -> list[_SlotRecord]:
@@ -290,6 +301,7 @@ def _row_slots(instance: Instance) -> list[_SlotRecord]:
                         row.origin_m[1] + dy * offset,
                         props,
                         source,
+                        (dx, dy),
                     )
                 )
     return records
@@ -650,18 +662,8 @@ def build_site(loaded: LoadedInstance) -> Site:
         air_zone_capacity_kw=np.array([z.crah_kw * (z.units - z.redundant_units) for z in zones]),
         cdu_supply_temp_c=np.array([_or_nan(c.supply_temp_c) for c in cdus]),
         air_zone_supply_temp_c=zone_supply,
-        cdu_cooling_kw_per_kw=np.array(
-            [
-                plant_kw_per_kw(inst.facility, c.supply_temp_c, c.cooling_kw_per_kw, air=False)
-                for c in cdus
-            ]
-        ),
-        air_zone_cooling_kw_per_kw=np.array(
-            [
-                plant_kw_per_kw(inst.facility, z.supply_temp_c, z.cooling_kw_per_kw, air=True)
-                for z in zones
-            ]
-        ),
+        cdu_cooling_kw_per_kw=_plant_factors(builder, cdus, air=False),
+        air_zone_cooling_kw_per_kw=_plant_factors(builder, zones, air=True),
         type_inlet_limit_c=np.array(
             [INLET_LIMIT_C[t.inlet_class or thermal.inlet_class] for t in specs]
         ),
@@ -689,6 +691,17 @@ def _or_nan(value: float | None) -> float:
     return np.nan if value is None else float(value)
 
 
+def _plant_factors(builder: _Builder, groups: list[Cdu] | list[AirZone], air: bool) -> np.ndarray:
+    """Cooling power per kW of heat for each CDU group or air zone (optimizer.thermal)."""
+    facility = builder.instance.facility
+    try:
+        return np.array(
+            [plant_kw_per_kw(facility, g.supply_temp_c, g.cooling_kw_per_kw, air) for g in groups]
+        )
+    except FieldProblem as exc:
+        raise builder.error(("facility", "cop_curve"), exc.problem, exc.fix) from None
+
+
 def _recirculation(
     builder: _Builder,
     thermal: Thermal,
@@ -712,7 +725,8 @@ def _recirculation(
                 did_you_mean(hall, builder.instance.halls),
             )
     slot_hall = tuple(r.hall for r in records)
-    return parametric_matrix(thermal.recirculation, slot_hall, rows.slot_row_code, x_m, y_m)
+    axes = [r.axis for r in records]
+    return parametric_matrix(thermal.recirculation, slot_hall, rows.slot_row_code, x_m, y_m, axes)
 
 
 def _check_supply_given(

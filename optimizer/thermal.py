@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 from scipy import sparse
 
-from optimizer.errors import InstanceError
+from optimizer.errors import FieldProblem, InstanceError
 from optimizer.schema import FacilityLimits, Recirculation
 
 ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]
@@ -68,12 +68,24 @@ def plant_kw_per_kw(
         return facility.cooling_kw_per_air_kw if air else facility.cooling_kw_per_liquid_kw
     a, b, c = facility.cop_curve
     cop = a * supply_c**2 + b * supply_c + c
+    if cop <= 0:
+        raise FieldProblem(
+            f"the COP curve gives {cop:g} at {supply_c:g} C; a plant's COP is positive",
+            "give coefficients [a, b, c] of a COP curve that is positive at every supply "
+            "temperature used, or a cooling_kw_per_kw for the zone or CDU group",
+        )
     movers = facility.fan_kw_per_air_kw if air else facility.pump_kw_per_liquid_kw
     return 1.0 / cop + movers
 
 
-def _row_axes(x_m: np.ndarray, y_m: np.ndarray, row_code: np.ndarray) -> np.ndarray:
-    """(slot, 2) unit vector along each slot's row: from its first slot to its last."""
+def _row_axes(
+    x_m: np.ndarray,
+    y_m: np.ndarray,
+    row_code: np.ndarray,
+    known: list[tuple[float, float] | None],
+) -> np.ndarray:
+    """(slot, 2) unit vector along each slot's row: the row's direction where ``known``
+    gives it; else from the row's first slot to its last (x for a single slot)."""
     axes = np.tile([1.0, 0.0], (len(x_m), 1))
     for code in np.unique(row_code):
         members = np.flatnonzero(row_code == code)
@@ -81,6 +93,9 @@ def _row_axes(x_m: np.ndarray, y_m: np.ndarray, row_code: np.ndarray) -> np.ndar
         length = float(np.hypot(*span))
         if length > 0:
             axes[members] = span / length
+    for s, axis in enumerate(known):
+        if axis is not None:
+            axes[s] = axis
     return axes
 
 
@@ -90,6 +105,7 @@ def parametric_matrix(
     row_code: np.ndarray,
     x_m: np.ndarray,
     y_m: np.ndarray,
+    known_axes: list[tuple[float, float] | None],
 ) -> sparse.csr_array:
     """D of the parametric model (docs/thermal.md) for the slots of the halls listed.
 
@@ -100,7 +116,7 @@ def parametric_matrix(
     D[i, j] = leakage x share / (rho c_p x inlet airflow).
     """
     n = len(slot_hall)
-    axes = _row_axes(x_m, y_m, row_code)
+    axes = _row_axes(x_m, y_m, row_code, known_axes)
     hall_of = np.array(slot_hall)
     rows, cols, values = [], [], []
     for hall, model in halls.items():
@@ -132,48 +148,70 @@ def parametric_matrix(
     )
 
 
-def _csv_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt) -> np.ndarray:
+Triples = tuple[list[int], list[int], list[float]]
+"""(receiving slot, emitting slot, C per kW) of the nonzero entries of D."""
+
+
+def _labels(name: str, what: str, labels: list[str], index: dict[str, int], error: ErrorAt):
+    """Slot indices of a file's labels; unknown or repeated labels are errors."""
+    seen: set[str] = set()
+    for label in labels:
+        if label not in index:
+            raise error(
+                MATRIX_FIELD,
+                f"{name}: {what} {label!r} is not a slot of the facility",
+                "label rows and columns with slot ids (HALL-ROW-NN or from a slots_csv)",
+            )
+        if label in seen:
+            raise error(
+                MATRIX_FIELD,
+                f"{name}: {what} {label!r} appears twice",
+                "give each slot one line and one column",
+            )
+        seen.add(label)
+    return [index[label] for label in labels]
+
+
+def _csv_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt) -> Triples:
     """Receiving slots by line, emitting slots by column; absent slots have no entries."""
-    lines = list(csv.reader(io.StringIO(raw.decode("utf-8", errors="replace"))))
-    header = [cell.strip() for cell in lines[0][1:]] if lines else []
-    for slot in header:
-        if slot not in index:
-            raise error(
-                MATRIX_FIELD,
-                f"{name}: column {slot!r} is not a slot of the facility",
-                "name columns by slot id (HALL-ROW-NN or an id from a slots_csv)",
-            )
-    matrix = np.zeros((len(index), len(index)))
-    columns = [index[slot] for slot in header]
-    for line, cells in enumerate(lines[1:], start=2):
-        if not any(cell.strip() for cell in cells):
-            continue
-        slot = cells[0].strip()
-        if slot not in index:
-            raise error(
-                MATRIX_FIELD,
-                f"{name}:{line}: {slot!r} is not a slot of the facility",
-                "start each line with a slot id",
-            )
+    try:
+        lines = list(csv.reader(io.StringIO(raw.decode("utf-8", errors="replace"))))
+    except csv.Error as exc:
+        raise error(MATRIX_FIELD, f"{name}: not a readable CSV ({exc})", "export CSV") from None
+    lines = [cells for cells in lines if any(cell.strip() for cell in cells)]
+    if len(lines) < 2:
+        raise error(
+            MATRIX_FIELD,
+            f"{name}: no matrix lines after the header",
+            "give a header of slot ids and one line per receiving slot",
+        )
+    columns = _labels(name, "column", [c.strip() for c in lines[0][1:]], index, error)
+    receivers = _labels(name, "line", [cells[0].strip() for cells in lines[1:]], index, error)
+    rows, cols, values = [], [], []
+    for line, (receiver, cells) in enumerate(zip(receivers, lines[1:], strict=True), start=2):
         try:
-            values = [float(cell) if cell.strip() else 0.0 for cell in cells[1:]]
+            found = [float(cell) if cell.strip() else 0.0 for cell in cells[1:]]
         except ValueError:
             raise error(
                 MATRIX_FIELD,
                 f"{name}:{line}: a cell is not a number",
                 "write C per kW as numbers; leave a cell empty for 0",
             ) from None
-        if len(values) > len(columns):
+        if len(found) > len(columns):
             raise error(
                 MATRIX_FIELD,
-                f"{name}:{line}: {len(values)} values but {len(columns)} columns",
+                f"{name}:{line}: {len(found)} values but {len(columns)} columns",
                 "give one value per column of the header",
             )
-        matrix[index[slot], columns[: len(values)]] = values
-    return matrix
+        for col, value in zip(columns, found, strict=False):
+            if value != 0.0:
+                rows.append(receiver)
+                cols.append(col)
+                values.append(value)
+    return rows, cols, values
 
 
-def _netcdf_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt) -> np.ndarray:
+def _netcdf_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt) -> Triples:
     """The variable ``recirculation_c_per_kw`` over dimensions (slot, source_slot)."""
     try:
         with xr.open_dataset(io.BytesIO(raw), engine="h5netcdf") as ds:
@@ -188,42 +226,46 @@ def _netcdf_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt)
         raise error(
             MATRIX_FIELD, f"{name}: not a readable NetCDF file ({exc})", "export NetCDF4 or CSV"
         ) from None
-    if var.dims != ("slot", "source_slot"):
+    if var.dims != ("slot", "source_slot") or any(d not in var.coords for d in var.dims):
         raise error(
             MATRIX_FIELD,
             f"{name}: {MATRIX_VARIABLE} has dimensions {var.dims}",
             "use dimensions (slot, source_slot) with slot ids as coordinates",
         )
-    matrix = np.zeros((len(index), len(index)))
-    ids = {dim: [str(v) for v in var[dim].values] for dim in var.dims}
-    for dim, labels in ids.items():
-        unknown = [s for s in labels if s not in index]
-        if unknown:
-            raise error(
-                MATRIX_FIELD,
-                f"{name}: {dim} {unknown[0]!r} is not a slot of the facility",
-                "label both dimensions with slot ids",
-            )
-    rows = [index[s] for s in ids["slot"]]
-    cols = [index[s] for s in ids["source_slot"]]
-    matrix[np.ix_(rows, cols)] = np.asarray(var.values, dtype=float)
-    return matrix
+
+    def text(value: object) -> str:
+        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+    receivers = _labels(name, "slot", [text(v) for v in var["slot"].values], index, error)
+    sources = _labels(
+        name, "source_slot", [text(v) for v in var["source_slot"].values], index, error
+    )
+    values = np.asarray(var.values, dtype=float)
+    i, j = np.nonzero(values)
+    return (
+        [receivers[a] for a in i],
+        [sources[b] for b in j],
+        values[i, j].tolist(),
+    )
 
 
 def matrix_from_file(
     name: str, raw: bytes, slot_ids: tuple[str, ...], error: ErrorAt
 ) -> sparse.csr_array:
-    """D from ``thermal.matrix_file``: NetCDF by its .nc suffix, CSV otherwise."""
+    """D from ``thermal.matrix_file``: NetCDF by its .nc or .nc4 suffix, CSV otherwise.
+    Kept sparse from the start: a CFD export of a large hall is mostly zeros."""
     index = {s: i for i, s in enumerate(slot_ids)}
-    reader = _netcdf_matrix if Path(name).suffix in (".nc", ".nc4") else _csv_matrix
-    matrix = reader(name, raw, index, error)
-    if not np.isfinite(matrix).all() or (matrix < 0).any():
+    netcdf = Path(name).suffix.lower() in (".nc", ".nc4")
+    rows, cols, values = (_netcdf_matrix if netcdf else _csv_matrix)(name, raw, index, error)
+    found = np.array(values, dtype=float)
+    if not np.isfinite(found).all() or (found < 0).any():
         raise error(
             MATRIX_FIELD,
             f"{name}: recirculation values must be finite and >= 0",
             "give C per kW of air heat, 0 where no exhaust reaches",
         )
-    return sparse.csr_array(matrix)
+    n = len(slot_ids)
+    return sparse.csr_array((found, (rows, cols)), shape=(n, n))
 
 
 def inlet_temperatures(

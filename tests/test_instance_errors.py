@@ -644,6 +644,31 @@ CASES = [
         "finite and >= 0",
     ),
     case(
+        "recirculation-matrix-slot-twice",
+        edit(
+            at("thermal", {"matrix_file": "d.csv"}),
+            at("cooling.air_zones.Z1.supply_temp_c", 20),
+            files={"d.csv": "slot,H1-A-01,H1-A-01\nH1-A-02,0.5,0\n"},
+        ),
+        "thermal.matrix_file",
+        "column 'H1-A-01' appears twice",
+    ),
+    case(
+        "recirculation-matrix-without-lines",
+        edit(at("thermal", {"matrix_file": "d.csv"}), files={"d.csv": "slot,H1-A-01\n"}),
+        "thermal.matrix_file",
+        "no matrix lines after the header",
+    ),
+    case(
+        "cop-curve-not-positive",
+        edit(
+            at("facility", {"cop_curve": [0, -0.1, 1]}),
+            at("cooling.air_zones.Z1.supply_temp_c", 20),
+        ),
+        "facility.cop_curve",
+        "the COP curve gives -1 at 20 C",
+    ),
+    case(
         "unknown-inlet-class",
         edit(at("rack_types.dgx-b300-rack", {"inlet_class": "A9"})),
         "rack_types.dgx-b300-rack.inlet_class",

@@ -105,6 +105,18 @@ def test_netcdf_matrix_reads_like_the_csv(tmp_path: Path) -> None:
     assert solve_site(site, EXACT).outcome.objective == pytest.approx(72)
 
 
+def test_netcdf_matrix_with_byte_labels_and_upper_case_suffix(tmp_path: Path) -> None:
+    """Fixed-width byte strings (netCDF char arrays) label slots as well as text does."""
+    labels = np.array(SLOTS, dtype="S6")
+    matrix = xr.Dataset(
+        {"recirculation_c_per_kw": (("slot", "source_slot"), D_THREE)},
+        coords={"slot": labels, "source_slot": labels},
+    )
+    matrix.to_netcdf(tmp_path / "D.NC", engine="h5netcdf")
+    site = site_of(tmp_path, _three_slots(thermal={"matrix_file": "D.NC"}))
+    assert site.recirculation.toarray() == pytest.approx(D_THREE)
+
+
 def test_netcdf_matrix_without_the_variable_is_refused(tmp_path: Path) -> None:
     xr.Dataset({"d": (("slot", "source_slot"), D_THREE)}).to_netcdf(
         tmp_path / "d.nc", engine="h5netcdf"
@@ -139,6 +151,20 @@ def test_parametric_matrix_entries_by_hand(tmp_path: Path) -> None:
     assert d[0, 3] == pytest.approx(0.05 * k)  # straight across, 3 m <= aisle_m 4 m
     assert d[0, 4] == pytest.approx(0.05 * math.exp(-0.5) * k)
     assert d[4, 0] == pytest.approx(d[0, 4])
+
+
+def test_parametric_axis_of_a_single_slot_row_follows_its_direction(tmp_path: Path) -> None:
+    """A one-slot row running +y at x = 0 faces a three-slot +y row at x = 3 m: the slot
+    straight across gets the full aisle share, not one decayed over 3 m."""
+    data = _two_rows({})
+    data["halls"]["H"]["rows"] = {
+        "R1": {**row(1, ["A", "B"]), "direction": "+y"},
+        "R2": {**row(3, ["A", "B"]), "direction": "+y", "origin_m": [3.0, 0.0]},
+    }
+    d = site_of(tmp_path, data).recirculation.toarray()
+    assert d[0, 1] == pytest.approx(0.05 / 3)
+    assert d[0, 2] == pytest.approx(0.05 * math.exp(-0.5) / 3)
+    assert d[1, 0] == pytest.approx(0.05 / 3)
 
 
 def test_parametric_matrix_containment_radius_and_aisle(tmp_path: Path) -> None:
