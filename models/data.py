@@ -228,7 +228,7 @@ def cable_pairs(site: Site, classes: tuple[SlotClass, ...]) -> tuple[CablePair, 
     hub_types = {site.network_type(t) for t in range(len(site.rack_types))} - {NO_INDEX}
     for hall in sorted(set(hall_of)):
         members = [k for k in range(len(classes)) if hall_of[k] == hall]
-        hub_members = [k for k in members if hub_types & set(_allowed(classes[k]))]
+        hub_members = [k for k in members if hub_types & set(allowed_types(classes[k]))]
         if not hub_members:
             continue
         farthest, mean = _cell_distances(geometry, classes, members, hub_members)
@@ -239,8 +239,8 @@ def cable_pairs(site: Site, classes: tuple[SlotClass, ...]) -> tuple[CablePair, 
             if hub_type == NO_INDEX:
                 continue
             reach = site.reach_m(t) + 1e-9
-            cells = [i for i, k in enumerate(members) if t in _allowed(classes[k])]
-            hubs = [j for j, k in enumerate(hub_members) if hub_type in _allowed(classes[k])]
+            cells = [i for i, k in enumerate(members) if t in allowed_types(classes[k])]
+            hubs = [j for j, k in enumerate(hub_members) if hub_type in allowed_types(classes[k])]
             for i in cells:
                 for j in hubs:
                     if farthest[i, j] <= reach and _rows_compatible(site, rows[i], hub_rows[j]):
@@ -248,7 +248,8 @@ def cable_pairs(site: Site, classes: tuple[SlotClass, ...]) -> tuple[CablePair, 
     return tuple(pairs)
 
 
-def _allowed(c: SlotClass) -> tuple[int, ...]:
+def allowed_types(c: SlotClass) -> tuple[int, ...]:
+    """Rack types the class may hold: its installed rack's, or every eligible type."""
     return (c.installed_type,) if c.installed_type != NO_INDEX else c.types
 
 
@@ -335,7 +336,7 @@ def unplaceable_minimums(data: ModelData) -> list[str]:
     """Rack types demanded with a minimum that no slot class can take at all (e.g. every
     liquid slot already holds an installed rack): no solve is needed to refuse them."""
     site = data.site
-    placeable = {t for c in data.classes for t in _allowed(c)}
+    placeable = {t for c in data.classes for t in allowed_types(c)}
     return [
         f"{site.rack_types[t].name}: at least {int(site.demand_min[t])} demanded, but no free "
         "slot takes it (cooling, floor, air-heat or network-slot rules, or installed racks)"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from models.data import ModelData
+from models.data import ModelData, allowed_types
 
 
 def facility_kw(data: ModelData) -> np.ndarray:
@@ -33,12 +33,17 @@ def facility_kw(data: ModelData) -> np.ndarray:
 
 
 def least_facility_kw(data: ModelData) -> np.ndarray:
-    """(rack type,): the least facility power one rack of each type draws anywhere, a
-    valid weight for rows in rack counts alone (models.su_knapsack)."""
+    """(rack type,): the least facility power one rack of each type draws in any class
+    that may take it, the tightest valid weight for rows in rack counts alone
+    (models.su_knapsack). A class the type cannot stand in (a liquid rack's cost in an air
+    slot without a CDU) would only weaken the row."""
     per_rack = facility_kw(data)
-    if not len(per_rack):
-        return np.array([t.it_kw for t in data.site.rack_types])
-    return per_rack.min(axis=0)
+    allowed = np.zeros(per_rack.shape, dtype=bool)
+    for k, c in enumerate(data.classes):
+        allowed[k, list(allowed_types(c))] = True
+    least = np.where(allowed, per_rack, np.inf).min(axis=0, initial=np.inf)
+    it = np.array([t.it_kw for t in data.site.rack_types])
+    return np.where(np.isfinite(least), least, it)  # a type no class takes: count is 0
 
 
 def facility_power(m: pyo.ConcreteModel, data: ModelData) -> pyo.Expression:

@@ -207,6 +207,17 @@ def _binding(ds: xr.Dataset) -> tuple[str, str, float]:
     )
     add(ds["facility_kw"].values, ds["utility_limit_kw"].values, ["utility"], "utility")
     occupied = (ds["rack_type"] != "").values
+    if "inlet_temp_c" in ds:  # layouts of rackopt >= 0.2: each rack's inlet rise
+        zones = {str(z): i for i, z in enumerate(ds["air_zone"].values)}
+        zone_supply = ds["air_zone_supply_temp_c"].values
+        supply = np.array([zone_supply[zones[str(z)]] for z in ds["slot_air_zone"].values])
+        hot = occupied & np.isfinite(supply)
+        add(
+            ds["inlet_temp_c"].values[hot] - supply[hot],
+            ds["inlet_limit_c"].values[hot] - supply[hot],
+            [f"inlet at {s}" for s in ds["slot"].values[hot]],
+            "inlet temperature",
+        )
     add([occupied.sum()], [occupied.size], ["slots"], "slots")
     if "slot_liquid" in ds.coords:
         liquid = ds["slot_liquid"].values.astype(bool)

@@ -1,8 +1,8 @@
 """Where does the next rack go? Rank the empty slots for one more rack of a type.
 
-Each empty slot that may take the type (cooling, floor, air heat, network slot
-rules) is tried with the independent checker: the rack is added and every load
-recomputed. Slots where nothing breaks are ranked by the headroom left on the
+Each empty slot that may take the type (cooling, water class, floor, air heat, inlet
+class and network slot rules) is tried with the independent checker: the rack is added
+and every load recomputed. Slots where nothing breaks are ranked by the headroom left on the
 tightest resource, then by keeping liquid slots for liquid racks, then by slot
 order; for the others the first broken rule is the
 resource that stops the rack there. SU rules are left out of this question: an SU

@@ -60,6 +60,9 @@ class CampusSpec:
     cell_slots: int = 5
     utility_kw: float | None = None
     """One utility limit (IT plus cooling) shared by all halls; none by default."""
+    supply_temp_c: float | None = None
+    """Supply air of every zone; when given, every hall gets rackopt's parametric
+    recirculation model (docs/thermal.md), so inlet temperatures bind too."""
 
     @property
     def name(self) -> str:
@@ -120,6 +123,8 @@ def _hall(spec: CampusSpec, h: int) -> tuple[dict[str, Any], dict[str, Any], dic
             _row_kw(spec, g <= n_liquid) * (0.14 if g <= n_liquid else 1.0) for g in rows_in_group
         )
         zones[zone] = {"crah_kw": CRAH_KW, "units": math.ceil(heat_air / CRAH_KW) + 1}
+        if spec.supply_temp_c is not None:
+            zones[zone]["supply_temp_c"] = spec.supply_temp_c
         if liquid:
             heat = sum(spec.slots * LIQUID_KW for g in rows_in_group if g <= n_liquid)
             units = math.ceil(heat / CDU_UNIT_KW) + 1
@@ -168,6 +173,8 @@ def campus(spec: CampusSpec) -> dict[str, Any]:
         data["network"] = {"default_reach_m": spec.reach_m, "cell_slots": spec.cell_slots}
     if spec.utility_kw is not None:
         data["facility"] = {"utility_limit_kw": spec.utility_kw}
+    if spec.supply_temp_c is not None:
+        data["thermal"] = {"recirculation": {hall: {} for hall in halls}}
     return data
 
 
@@ -188,6 +195,12 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="one utility limit (IT + cooling, kW) shared by all halls",
     )
+    parser.add_argument(
+        "--supply-temp-c",
+        type=float,
+        default=None,
+        help="supply air of every zone; adds the parametric recirculation model",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     spec = CampusSpec(
@@ -201,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
         reach_m=args.reach_m,
         cell_slots=args.cell_slots,
         utility_kw=args.utility_kw,
+        supply_temp_c=args.supply_temp_c,
     )
     args.output.write_text(yaml.safe_dump(campus(spec), sort_keys=False))
     print(f"wrote {args.output}: {spec.halls * spec.rows * spec.slots} slots")

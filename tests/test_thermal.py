@@ -328,3 +328,35 @@ def test_containment_lets_the_air_hall_fill(tmp_path: Path) -> None:
     path.write_text(text.replace("{containment: none}", "{containment: hot_aisle}"), "utf-8")
     report = solve_site(build_site(load_instance(path)), EXACT)
     assert report.outcome.objective == pytest.approx(48 * 32)
+
+
+def test_compare_names_the_inlet_that_binds(tmp_path: Path) -> None:
+    from optimizer.compare import compare
+    from optimizer.layout import write_layout
+
+    report = solve_site(build_site(load_instance(ROOT / "instances" / "air-hall.yaml")), EXACT)
+    write_layout(layout_dataset(report), tmp_path / "air.nc")
+    (row,) = compare([tmp_path / "air.nc"])
+    assert row.bound_by_family == "inlet temperature"
+    assert row.bound_by.startswith("inlet at H1-")
+    assert row.bound_by_utilization == pytest.approx(0.987, abs=1e-3)
+    assert row.pue == pytest.approx(report.check.loads.pue)
+
+
+def test_utility_knapsack_weighs_a_type_only_where_it_may_stand(tmp_path: Path) -> None:
+    """A liquid rack can only stand on the CDU loop, so its least facility power is
+    100 + 0.05 x 80 + 0.25 x 20 = 109 kW, not the 105 kW it would cost in the air row
+    (no liquid plant there): the weaker weight slowed the utility-bound campus 3x."""
+    from models.data import build_model_data
+    from models.facility import least_facility_kw
+
+    data = instance(
+        {
+            "L": row(1, ["A", "B"], cdu="C"),
+            "R": {**row(1, ["A", "B"]), "origin_m": [0.0, 3.0]},
+        },
+        {"A": {"rating_kw": 1000}, "B": {"rating_kw": 1000}},
+        {"nvl": rack(72, 100.0, liquid=0.8), "air": rack(32, 40.0)},
+    )
+    site = site_of(tmp_path, data)
+    assert least_facility_kw(build_model_data(site)) == pytest.approx([109.0, 50.0])
