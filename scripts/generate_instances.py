@@ -283,6 +283,18 @@ def _facility_kw(rack: Rack, liquid_factor: float = 0.05, air_factor: float = 0.
     return rack.it_kw + liquid_factor * rack.liquid_kw + air_factor * rack.air_kw
 
 
+def _row(slots: int, r: int, slot: dict[str, Any], notes: tuple[str, str, str]) -> dict[str, Any]:
+    """Row ``r`` (1-based) of ``slots`` slots, rows ROW_SPACING_M apart along y; ``notes``
+    are the comments of its origin, pitch and slot defaults."""
+    origin, pitch, defaults = notes
+    return {
+        "slots": slots,
+        "origin_m": Note([0.0, (r - 1) * ROW_SPACING_M], origin),
+        "pitch_m": Note(SLOT_PITCH_M, pitch),
+        "slot": Note(Flow(slot), defaults),
+    }
+
+
 def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
     """One hall of 8 rows x 20 NVL72 slots, liquid everywhere, 2N power.
 
@@ -356,15 +368,16 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
             "floor_kg": HALL_FLOOR_KG,
             "feeds": [f"BUS-A-{name}", f"BUS-B-{name}"],
         }
-        rows[name] = {
-            "slots": HALL_SLOTS_PER_ROW,
-            "origin_m": Note(
-                [0.0, (r - 1) * ROW_SPACING_M],
+        rows[name] = _row(
+            HALL_SLOTS_PER_ROW,
+            r,
+            slot,
+            (
                 f"rows {ROW_SPACING_M:g} m apart: 1.2 m rack depth + aisle (layout only)",
+                "0.6 m wide NVL72 rack (0.6 x 1.2 m footprint)",
+                "floor_kg: slab rating per slot (see above)",
             ),
-            "pitch_m": Note(SLOT_PITCH_M, "0.6 m wide NVL72 rack (0.6 x 1.2 m footprint)"),
-            "slot": Note(Flow(slot), "floor_kg: slab rating per slot (see above)"),
-        }
+        )
 
     devices: dict[Any, Any] = {
         Remark(
@@ -850,15 +863,16 @@ def air_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
             "floor_kg": AIR_FLOOR_KG,
             "feeds": [f"BUS-A-{name}", f"BUS-B-{name}"],
         }
-        rows[name] = {
-            "slots": AIR_SLOTS_PER_ROW,
-            "origin_m": Note(
-                [0.0, (r - 1) * ROW_SPACING_M],
+        rows[name] = _row(
+            AIR_SLOTS_PER_ROW,
+            r,
+            slot,
+            (
                 f"rows {ROW_SPACING_M:g} m apart: rack depth + aisle; facing rows recirculate",
+                "0.6 m wide rack",
+                "floor_kg: TIA-942 Rated-3 12 kPa over 0.72 m2 (B, D)",
             ),
-            "pitch_m": Note(SLOT_PITCH_M, "0.6 m wide rack"),
-            "slot": Note(Flow(slot), "floor_kg: TIA-942 Rated-3 12 kPa over 0.72 m2 (B, D)"),
-        }
+        )
     devices: dict[Any, Any] = {
         Remark(
             f"2N (Schneider WP 75, A): each UPS system is {AIR_UPS_UNITS} x "

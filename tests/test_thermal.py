@@ -94,12 +94,16 @@ def test_without_recirculation_all_three_hot_racks_fit(tmp_path: Path) -> None:
     assert report.check.loads.inlet_temp_c == pytest.approx([20.0] * 3)
 
 
-def test_netcdf_matrix_reads_like_the_csv(tmp_path: Path) -> None:
+def _matrix_netcdf(path: Path, labels: Any) -> None:
     matrix = xr.Dataset(
         {"recirculation_c_per_kw": (("slot", "source_slot"), D_THREE)},
-        coords={"slot": SLOTS, "source_slot": SLOTS},
+        coords={"slot": labels, "source_slot": labels},
     )
-    matrix.to_netcdf(tmp_path / "d.nc", engine="h5netcdf")
+    matrix.to_netcdf(path, engine="h5netcdf")
+
+
+def test_netcdf_matrix_reads_like_the_csv(tmp_path: Path) -> None:
+    _matrix_netcdf(tmp_path / "d.nc", SLOTS)
     site = site_of(tmp_path, _three_slots(thermal={"matrix_file": "d.nc"}))
     assert site.recirculation.toarray() == pytest.approx(D_THREE)
     assert solve_site(site, EXACT).outcome.objective == pytest.approx(72)
@@ -107,12 +111,7 @@ def test_netcdf_matrix_reads_like_the_csv(tmp_path: Path) -> None:
 
 def test_netcdf_matrix_with_byte_labels_and_upper_case_suffix(tmp_path: Path) -> None:
     """Fixed-width byte strings (netCDF char arrays) label slots as well as text does."""
-    labels = np.array(SLOTS, dtype="S6")
-    matrix = xr.Dataset(
-        {"recirculation_c_per_kw": (("slot", "source_slot"), D_THREE)},
-        coords={"slot": labels, "source_slot": labels},
-    )
-    matrix.to_netcdf(tmp_path / "D.NC", engine="h5netcdf")
+    _matrix_netcdf(tmp_path / "D.NC", np.array(SLOTS, dtype="S6"))
     site = site_of(tmp_path, _three_slots(thermal={"matrix_file": "D.NC"}))
     assert site.recirculation.toarray() == pytest.approx(D_THREE)
 
