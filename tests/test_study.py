@@ -207,6 +207,17 @@ def test_the_shipped_study_expands_and_every_scenario_builds():
         assert int(site.slot_liquid.sum()) == (160 if "8-liquid" in scenario.name else 120)
 
 
+def test_the_air_hall_study_sets_supply_air_and_containment():
+    study = load_study(ROOT / "studies" / "air-hall-study.yaml")
+    by_name = {s.name: build_site(s.loaded) for s in study.scenarios}
+    assert list(by_name) == [f"{kind}-{t}" for kind in ("open", "contained") for t in (18, 21, 24)]
+    for name, site in by_name.items():
+        assert site.air_zone_supply_temp_c.tolist() == [float(name[-2:])] * 2
+    # Containment leaves 0.2 of the uncontained recirculation (docs/thermal.md).
+    open_d = by_name["open-18"].recirculation.toarray()
+    assert by_name["contained-18"].recirculation.toarray() == pytest.approx(0.2 * open_d)
+
+
 # ---------------------------------------------------------------- batches
 
 
