@@ -18,9 +18,12 @@ import xarray as xr
 from factory import EXACT, brute_force_best, instance, rack, row, site_of
 from helpers import write_instance
 
+from optimizer.assign import Assignment
 from optimizer.check import EMPTY, check_layout
 from optimizer.errors import InstanceError
+from optimizer.explain import explain
 from optimizer.greedy import greedy_layout
+from optimizer.headroom import next_rack
 from optimizer.layout import layout_dataset
 from optimizer.loader import load_instance
 from optimizer.site import build_site
@@ -84,6 +87,29 @@ def test_recirculation_decides_the_optimum_of_three_slots(tmp_path: Path) -> Non
     every_hot = check_layout(site, np.array([HOT, HOT, HOT]))
     assert [(v.rule, v.subject, v.load) for v in every_hot.violations] == [
         ("inlet-temp", "hot in H-R-02", pytest.approx(30.0))
+    ]
+
+
+def test_explain_reports_the_inlet_that_three_hot_racks_overheat(tmp_path: Path) -> None:
+    """Demanding three hot racks: the middle inlet would be 30 C, 3 K over its limit."""
+    _matrix_csv(tmp_path, D_THREE, SLOTS)
+    data = _three_slots(thermal={"matrix_file": "d.csv"}, demand={"hot": {"min": 3}})
+    (shortfall,) = explain(site_of(tmp_path, data), EXACT)
+    assert shortfall.resource == "inlet temperature at H-R-02"
+    assert shortfall.short_by == pytest.approx(3.0)
+    assert shortfall.describe() == "inlet temperature at H-R-02 over its limit by 3.0 K"
+
+
+def test_next_rack_ranks_slots_by_the_inlet_they_heat(tmp_path: Path) -> None:
+    """With a hot rack in H-R-01: another in H-R-03 warms H-R-01 to 20 + 2 + 0.8 = 22.8 C
+    (rise 2.8 of 7 K, 40%); in H-R-02 it warms H-R-01 and itself by 6 K (86%)."""
+    _matrix_csv(tmp_path, D_THREE, SLOTS)
+    site = site_of(tmp_path, _three_slots(thermal={"matrix_file": "d.csv"}))
+    one = Assignment(np.array([HOT, EMPTY, EMPTY]), np.full(3, EMPTY))
+    ranked = next_rack(site, one, "hot").ranked
+    assert [(c.slot, round(c.utilization, 3)) for c in ranked] == [
+        ("H-R-03", 0.4),
+        ("H-R-02", 0.857),
     ]
 
 
