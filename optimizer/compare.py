@@ -162,6 +162,20 @@ def _float(ds: xr.Dataset, name: str) -> float:
     return float(ds[name].values) if name in ds else math.nan
 
 
+def inlet_rise(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per slot of a layout dataset: the inlet's rise above its supply air and the rise
+    its rack's class allows (NaN for empty slots and zones without a supply temperature);
+    None for layouts written before rackopt 0.2, which carry no inlet temperatures."""
+    if "inlet_temp_c" not in ds:
+        return None
+    zones = {str(z): i for i, z in enumerate(ds["air_zone"].values)}
+    zone_supply = ds["air_zone_supply_temp_c"].values
+    supply = np.array([zone_supply[zones[str(z)]] for z in ds["slot_air_zone"].values])
+    occupied = (ds["rack_type"] != "").values
+    rise = np.where(occupied, ds["inlet_temp_c"].values - supply, np.nan)
+    return rise, ds["inlet_limit_c"].values - supply
+
+
 def _binding(ds: xr.Dataset) -> tuple[str, str, float]:
     """(resource, family, utilization) of the most utilized resource."""
     items: list[tuple[float, str, str]] = []
@@ -207,15 +221,14 @@ def _binding(ds: xr.Dataset) -> tuple[str, str, float]:
     )
     add(ds["facility_kw"].values, ds["utility_limit_kw"].values, ["utility"], "utility")
     occupied = (ds["rack_type"] != "").values
-    if "inlet_temp_c" in ds:  # layouts of rackopt >= 0.2: each rack's inlet rise
-        zones = {str(z): i for i, z in enumerate(ds["air_zone"].values)}
-        zone_supply = ds["air_zone_supply_temp_c"].values
-        supply = np.array([zone_supply[zones[str(z)]] for z in ds["slot_air_zone"].values])
-        hot = occupied & np.isfinite(supply)
+    inlets = inlet_rise(ds)
+    if inlets is not None:
+        rise, allowed = inlets
+        known = np.isfinite(rise)
         add(
-            ds["inlet_temp_c"].values[hot] - supply[hot],
-            ds["inlet_limit_c"].values[hot] - supply[hot],
-            [f"inlet at {s}" for s in ds["slot"].values[hot]],
+            rise[known],
+            allowed[known],
+            [f"inlet at {s}" for s in ds["slot"].values[known]],
             "inlet temperature",
         )
     add([occupied.sum()], [occupied.size], ["slots"], "slots")

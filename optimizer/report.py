@@ -5,8 +5,10 @@ type's colour, empty slots unfilled; liquid slots have a blue outline, air slots
 grey one. Dashed boxes bound the slots of each air zone, dotted boxes those of each
 CDU group, and solid black boxes the racks of each scalable unit, row by row. Right:
 utilization bars (load / limit) of devices (normal and worst single failure), CDUs
-(heat and flow), air zones and the utility. Labels thin out as halls grow: slot
-numbers only while they fit, zone names only while there are few zones.
+(heat and flow), air zones, the utility and the tightest inlet (its rise above the
+supply air against the rise its class allows); racks whose inlet is within 0.5 K of
+their limit get a thick red outline. Labels thin out as halls grow: slot numbers only
+while they fit, zone names only while there are few zones.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from matplotlib.collections import PatchCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from optimizer.compare import _open, pick_scenario
+from optimizer.compare import _open, inlet_rise, pick_scenario
 from optimizer.errors import InstanceError
 
 FORMATS = (".png", ".svg", ".html")
@@ -44,6 +46,9 @@ MAX_ZONE_LABELS = 24
 MAX_SU_LABELS = 120
 LIQUID_EDGE = "#1f5fbf"
 AIR_EDGE = "#9a9a9a"
+HOT_EDGE = "#d62728"
+HOT_MARGIN_K = 0.5
+"""Racks whose inlet is this close to their class limit get a red outline."""
 ZONE_COLOUR = "#d9822b"
 CDU_COLOUR = "#1f5fbf"
 _PALETTE = [
@@ -163,13 +168,25 @@ def _draw_plan(ax: Axes, ds: xr.Dataset) -> list:
     line = 0.6 if n <= 400 else 0.3
     faces = [colours.get(k, "#cccccc") if k else "none" for k in kinds]
     edges = [LIQUID_EDGE if w else AIR_EDGE for w in liquid]
+    inlets = inlet_rise(ds)
+    hot = np.zeros(n, dtype=bool)
+    if inlets is not None:
+        with np.errstate(invalid="ignore"):
+            hot = inlets[1] - inlets[0] < HOT_MARGIN_K
+        edges = [HOT_EDGE if h else e for h, e in zip(hot, edges, strict=True)]
     inset = np.minimum(boxes.width, boxes.height) * 0.06
     rects = [
         Rectangle((x + d, y + d), w - 2 * d, h - 2 * d)
         for x, y, w, h, d in zip(boxes.x0, boxes.y0, boxes.width, boxes.height, inset, strict=True)
     ]
     ax.add_collection(
-        PatchCollection(rects, facecolors=faces, edgecolors=edges, linewidths=line, zorder=2)
+        PatchCollection(
+            rects,
+            facecolors=faces,
+            edgecolors=edges,
+            linewidths=np.where(hot, 3 * line, line),
+            zorder=2,
+        )
     )
     scale = _points_per_metre(ax)
     _draw_zones(ax, ds, boxes, pad, scale)
@@ -191,6 +208,9 @@ def _draw_plan(ax: Axes, ds: xr.Dataset) -> list:
     ]
     if "cdu" in ds.dims and ds.sizes["cdu"]:
         handles.append(Line2D([], [], color=CDU_COLOUR, linestyle=":", label="CDU group"))
+    if hot.any():
+        label = f"inlet within {HOT_MARGIN_K:g} K of its limit"
+        handles.append(Patch(facecolor="none", edgecolor=HOT_EDGE, linewidth=1.5, label=label))
     if "su" in ds and (ds["su"].values >= 0).any():
         handles.append(Line2D([], [], color="black", linewidth=1.0, label="scalable unit"))
     return handles
@@ -356,6 +376,13 @@ def utilization_bars(ds: xr.Dataset) -> list[Bar]:
     utility = ratio(ds["facility_kw"].values, ds["utility_limit_kw"].values)
     if np.isfinite(utility):
         bars.append(Bar("utility (IT + cooling)", "utility", utility))
+    inlets = inlet_rise(ds)
+    if inlets is not None and np.isfinite(inlets[0]).any():
+        rise, allowed = inlets
+        used = np.where(np.isfinite(rise), rise / np.where(allowed > 0, allowed, np.nan), -1.0)
+        s = int(np.argmax(used))
+        temp = float(ds["inlet_temp_c"].values[s])
+        bars.append(Bar(f"inlet {ds['slot'].values[s]} ({temp:.1f} C)", "inlet", used[s]))
     return bars
 
 
@@ -364,6 +391,7 @@ _FAMILY_COLOURS = {
     "liquid cooling": "#1f5fbf",
     "air cooling": "#d9822b",
     "utility": "#444444",
+    "inlet": "#8e2f9e",
 }
 
 

@@ -26,6 +26,7 @@ from optimizer.greedy import greedy_layout
 from optimizer.headroom import next_rack
 from optimizer.layout import layout_dataset
 from optimizer.loader import load_instance
+from optimizer.report import utilization_bars
 from optimizer.site import build_site
 from optimizer.solve import solve_site
 
@@ -366,6 +367,10 @@ def test_compare_names_the_inlet_that_binds(tmp_path: Path) -> None:
     assert row.bound_by.startswith("inlet at H1-")
     assert row.bound_by_utilization == pytest.approx(0.987, abs=1e-3)
     assert row.pue == pytest.approx(report.check.loads.pue)
+    bars = utilization_bars(xr.open_dataset(tmp_path / "air.nc"))
+    (inlet,) = [b for b in bars if b.family == "inlet"]
+    assert inlet.value == pytest.approx(0.987, abs=1e-3)
+    assert "(26.9 C)" in inlet.label
 
 
 def test_utility_knapsack_weighs_a_type_only_where_it_may_stand(tmp_path: Path) -> None:
