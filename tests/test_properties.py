@@ -30,6 +30,10 @@ TOPOLOGIES = {
 }
 
 
+MATRIX = "_recirculation_matrix"
+"""Key of a drawn recirculation matrix in a facility dict (not part of the instance)."""
+
+
 @st.composite
 def facilities(draw: st.DrawFn) -> dict[str, Any]:
     """A hall of 1-2 rows and 2-8 slots with random power, cooling and up to 3 rack types."""
@@ -68,16 +72,26 @@ def facilities(draw: st.DrawFn) -> dict[str, Any]:
         }
     demand = {name: {"max": draw(st.integers(1, 8))} for name in rack_types}
     zones = {z: {"crah_kw": draw(st.integers(30, 300)), "units": 2} for z in ("Z1", "Z2")}
-    thermal = {}
-    if draw(st.booleans()):
+    thermal: dict[str, Any] = {}
+    kind = draw(st.sampled_from(["none", "parametric", "matrix"]))
+    if kind != "none":
         # Supply air close enough to 27 C that recirculation decides which slots fit.
         for zone in zones.values():
             zone["supply_temp_c"] = draw(st.sampled_from([18, 21, 24, 25.5]))
-        model = {"containment": draw(st.sampled_from(["none", "hot_aisle"]))}
-        thermal = {"thermal": {"recirculation": {"H": model}}}
         for name in rack_types:
             if draw(st.integers(0, 3)) == 0:
                 rack_types[name]["inlet_class"] = "A2"
+    if kind == "parametric":
+        model = {"containment": draw(st.sampled_from(["none", "hot_aisle"]))}
+        thermal = {"thermal": {"recirculation": {"H": model}}}
+    elif kind == "matrix":
+        # Any D at all, not symmetric, as a CFD export may be (written by _site).
+        ids = [f"H-{r}-{p:02d}" for r, row in rows.items() for p in range(1, row["slots"] + 1)]
+        values = st.sampled_from([0.0, 0.0, 0.02, 0.05, 0.1, 0.3])
+        thermal = {
+            "thermal": {"matrix_file": "d.csv"},
+            MATRIX: {i: {j: draw(values) for j in ids} for i in ids},
+        }
     return {
         "format_version": 1,
         "name": "random",
@@ -103,13 +117,24 @@ def facilities(draw: st.DrawFn) -> dict[str, Any]:
 
 def _site(data: dict[str, Any]):
     """The site, or a rejected example when the random draw is a contradictory instance
-    (e.g. a demanded rack heavier than every slot), which the loader refuses by design."""
+    (e.g. a demanded rack heavier than every slot), which the loader refuses by design.
+    A drawn recirculation matrix is written as the instance's ``d.csv``."""
+    data = dict(data)
+    matrix = data.pop(MATRIX, None)
     with tempfile.TemporaryDirectory() as folder:
+        if matrix is not None:
+            ids = list(matrix)
+            lines = ["slot," + ",".join(ids)]
+            lines += [f"{i}," + ",".join(str(matrix[i][j]) for j in ids) for i in ids]
+            (Path(folder) / "d.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         try:
             return site_of(Path(folder), data)
         except InstanceError:
             reject()
 
+
+MAX_ASSIGNMENTS = 20_000
+"""Largest number of assignments (rack type or empty per slot) enumerated by brute force."""
 
 SETTINGS = settings(
     max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
@@ -120,6 +145,8 @@ SETTINGS = settings(
 @given(facilities())
 def test_solver_optimum_passes_the_checker_and_equals_brute_force(data):
     site = _site(data)
+    if np.prod(1 + site.eligible().sum(axis=1).astype(float)) > MAX_ASSIGNMENTS:
+        reject()  # brute force checks every assignment: keep each example to seconds
     weights = np.array(primary_weights(build_model_data(site)))
     best, _ = brute_force_best(site, weights)
     report = solve_site(site, EXACT)
