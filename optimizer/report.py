@@ -379,7 +379,9 @@ def utilization_bars(ds: xr.Dataset) -> list[Bar]:
     inlets = inlet_rise(ds)
     if inlets is not None and np.isfinite(inlets[0]).any():
         rise, allowed = inlets
-        used = np.where(np.isfinite(rise), rise / np.where(allowed > 0, allowed, np.nan), -1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(allowed > 0, rise / allowed, np.where(rise > 0, np.inf, 1.0))
+        used = np.where(np.isfinite(rise), share, -1.0)  # a rack at a 0 K allowance: 100%
         s = int(np.argmax(used))
         temp = float(ds["inlet_temp_c"].values[s])
         bars.append(Bar(f"inlet {ds['slot'].values[s]} ({temp:.1f} C)", "inlet", used[s]))

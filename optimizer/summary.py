@@ -7,7 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.check import EMPTY
+from optimizer.schema import Objective
 from optimizer.solve import SolveReport
+
+OBJECTIVE_UNITS = {
+    Objective.MAX_GPUS: " GPUs",
+    Objective.MAX_VALUE: "",
+    Objective.MAX_IT_KW: " kW IT",
+    Objective.MIN_FACILITY_KW: " kW facility",
+}
 
 
 @dataclass(frozen=True)
@@ -61,33 +69,43 @@ def utilizations(report: SolveReport) -> list[Utilization]:
         items.append(
             Utilization("utility (IT + cooling)", loads.facility_kw, site.utility_limit_kw, "kW")
         )
-    placed = report.placement
-    supply = site.slot_supply_temp_c
-    for s in np.flatnonzero((placed != EMPTY) & (loads.inlet_temp_c > supply)):
-        items.append(
-            Utilization(
-                f"inlet rise at {site.slot_ids[s]}",
-                float(loads.inlet_temp_c[s] - supply[s]),
-                float(site.type_inlet_limit_c[placed[s]] - supply[s]),
-                "K",
-            )
-        )
+    tightest = tightest_inlet(report)
+    if tightest is not None:
+        s, rise, allowed = tightest
+        items.append(Utilization(f"inlet at {site.slot_ids[s]}", rise, allowed, "K"))
     return sorted(items, key=lambda u: (-u.fraction, u.resource))
 
 
+def tightest_inlet(report: SolveReport) -> tuple[int, float, float] | None:
+    """(slot, rise above supply air, rise its rack's class allows) of the occupied slot
+    whose inlet uses the largest share of its allowed rise; None without temperatures.
+    One inlet stands for all: a hall has one per rack, and the rest of the list matters."""
+    site, placed = report.site, report.placement
+    supply = site.slot_supply_temp_c
+    known = np.flatnonzero((placed != EMPTY) & ~np.isnan(supply))
+    if not len(known):
+        return None
+    rise = report.check.loads.inlet_temp_c[known] - supply[known]
+    allowed = site.type_inlet_limit_c[placed[known]] - supply[known]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(allowed > 0, rise / allowed, np.where(rise > 0, np.inf, 1.0))
+    i = int(np.argmax(share))
+    return int(known[i]), float(rise[i]), float(allowed[i])
+
+
 def thermal_lines(report: SolveReport) -> list[str]:
-    """The hottest occupied inlet and its margin, when any supply temperature is given."""
+    """The tightest occupied inlet and the hottest, when any supply temperature is given."""
+    tightest = tightest_inlet(report)
+    if tightest is None:
+        return []
     site, placed = report.site, report.placement
     inlet = report.check.loads.inlet_temp_c
-    known = np.flatnonzero((placed != EMPTY) & ~np.isnan(inlet))
-    if not len(known):
-        return []
-    margin = site.type_inlet_limit_c[placed[known]] - inlet[known]
-    s = int(known[np.argmin(margin)])
+    s = tightest[0]
+    limit = site.type_inlet_limit_c[placed[s]]
+    hottest = np.nanmax(np.where(placed != EMPTY, inlet, np.nan))
     return [
         f"inlets: tightest {site.slot_ids[s]} at {inlet[s]:.1f} C "
-        f"(limit {site.type_inlet_limit_c[placed[s]]:g} C, margin {margin.min():.1f} K); "
-        f"hottest {np.nanmax(inlet[known]):.1f} C"
+        f"(limit {limit:g} C, margin {limit - inlet[s]:.1f} K); hottest {hottest:.1f} C"
     ]
 
 
@@ -127,7 +145,7 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
     pue = "n/a" if np.isnan(loads.pue) else f"{loads.pue:.3f}"
     lines.append(
         f"IT load {loads.it_kw / 1000:.3f} MW, facility {loads.facility_kw / 1000:.3f} MW "
-        f"(cooling {loads.cooling_kw / 1000:.3f} MW), PUE {pue}"
+        f"(cooling {loads.cooling_kw / 1000:.3f} MW), PUE {pue} (cooling only)"
     )
     lines.extend(thermal_lines(report))
     lines.extend(fabric_lines(report))
@@ -137,9 +155,10 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
             f"  {u.resource:<34} {u.fraction:>7.1%}  ({u.load:,.1f} of {u.limit:,.1f} {u.unit})"
         )
     gap = "n/a" if outcome.gap is None else f"{outcome.gap:.4%}"
+    unit = OBJECTIVE_UNITS[site.objective]
     lines.append(
-        f"status {outcome.status}, objective {outcome.objective:,.6g}, "
-        f"bound {outcome.bound:,.6g}, gap {gap}"
+        f"status {outcome.status}, objective {outcome.objective:,.6g}{unit}, "
+        f"bound {outcome.bound + 0.0:,.6g}{unit}, gap {gap}"  # + 0.0: no "-0"
     )
     timing = ", ".join(f"{k.removesuffix('_s')} {v:.2f}s" for k, v in report.timings.items())
     lines.append(f"times: {timing}")

@@ -203,6 +203,12 @@ def _csv_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt) ->
                 f"{name}:{line}: {len(found)} values but {len(columns)} columns",
                 "give one value per column of the header",
             )
+        if not all(math.isfinite(v) and v >= 0 for v in found):
+            raise error(
+                MATRIX_FIELD,
+                f"{name}:{line}: recirculation values must be finite and >= 0",
+                "give C per kW of air heat, 0 where no exhaust reaches",
+            )
         for col, value in zip(columns, found, strict=False):
             if value != 0.0:
                 rows.append(receiver)

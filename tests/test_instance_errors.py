@@ -641,7 +641,7 @@ CASES = [
             files={"d.csv": "slot,H1-A-01,H1-A-02\nH1-A-01,0.1,-0.2\n"},
         ),
         "thermal.matrix_file",
-        "finite and >= 0",
+        "d.csv:2: recirculation values must be finite and >= 0",
     ),
     case(
         "recirculation-matrix-slot-twice",

@@ -72,15 +72,24 @@ def facilities(draw: st.DrawFn) -> dict[str, Any]:
         }
     demand = {name: {"max": draw(st.integers(1, 8))} for name in rack_types}
     zones = {z: {"crah_kw": draw(st.integers(30, 300)), "units": 2} for z in ("Z1", "Z2")}
+    cdu = {
+        "unit_kw": draw(st.integers(100, 600)),
+        "unit_flow_lpm": draw(st.integers(150, 900)),
+        "units": 2,
+    }
     thermal: dict[str, Any] = {}
     kind = draw(st.sampled_from(["none", "parametric", "matrix"]))
     if kind != "none":
-        # Supply air close enough to 27 C that recirculation decides which slots fit.
+        # Supply air close enough to 27 C that recirculation decides which slots fit; a
+        # warm-water loop that some liquid racks' class refuses; plant power by COP.
         for zone in zones.values():
             zone["supply_temp_c"] = draw(st.sampled_from([18, 21, 24, 25.5]))
+        cdu["supply_temp_c"] = draw(st.sampled_from([30, 40]))
         for name in rack_types:
             if draw(st.integers(0, 3)) == 0:
                 rack_types[name]["inlet_class"] = "A2"
+            if rack_types[name]["liquid_fraction"] > 0 and draw(st.booleans()):
+                rack_types[name]["water_class"] = draw(st.sampled_from(["W32", "W45"]))
     if kind == "parametric":
         model = {"containment": draw(st.sampled_from(["none", "hot_aisle"]))}
         thermal = {"thermal": {"recirculation": {"H": model}}}
@@ -100,13 +109,7 @@ def facilities(draw: st.DrawFn) -> dict[str, Any]:
         "halls": {"H": {"rows": rows}},
         "power": {"devices": devices},
         "cooling": {
-            "cdus": {
-                "C1": {
-                    "unit_kw": draw(st.integers(100, 600)),
-                    "unit_flow_lpm": draw(st.integers(150, 900)),
-                    "units": 2,
-                }
-            },
+            "cdus": {"C1": cdu},
             "air_zones": zones,
         },
         "rack_types": rack_types,
