@@ -17,11 +17,12 @@ from optimizer.thermal import inlet_temperatures
 
 EMPTY = NO_INDEX
 TOLERANCE = 1e-6
-INLET_TOLERANCE_K = 1e-3
-"""Inlet temperatures are judged to a millikelvin, far below any sensor's accuracy: the
-MILP's inlet rows carry a big-M coefficient, so the solver's integrality tolerance
-(1e-6 of a rack) can move a rounded layout's inlet by up to ~1e-6 x M, and M is tens of
-kelvin for a dense hall (models/thermal.py)."""
+INLET_TOLERANCE_K = 0.01
+"""Inlet temperatures are judged to 0.01 K, far below any sensor's accuracy (and the
+0.1 C the summary prints): the MILP's inlet rows carry a big-M coefficient, so the
+solver's integrality tolerance (1e-6 of a rack) can move a rounded layout's inlet by
+up to ~1e-6 x M, and M reaches hundreds or thousands of kelvin with a CFD matrix whose
+every entry is large (models/thermal.py)."""
 
 
 @dataclass(frozen=True)
