@@ -96,10 +96,12 @@ def facilities(draw: st.DrawFn) -> dict[str, Any]:
     elif kind == "matrix":
         # Any D at all, not symmetric, as a CFD export may be (written by _site).
         ids = [f"H-{r}-{p:02d}" for r, row in rows.items() for p in range(1, row["slots"] + 1)]
-        values = st.sampled_from([0.0, 0.0, 0.02, 0.05, 0.1, 0.3])
+        # A small diagonal, so that most racks fit some slot alone and the example is kept.
+        own = st.sampled_from([0.0, 0.01, 0.02])
+        other = st.sampled_from([0.0, 0.0, 0.02, 0.05, 0.1, 0.3])
         thermal = {
             "thermal": {"matrix_file": "d.csv"},
-            MATRIX: {i: {j: draw(values) for j in ids} for i in ids},
+            MATRIX: {i: {j: draw(own if i == j else other) for j in ids} for i in ids},
         }
     return {
         "format_version": 1,
