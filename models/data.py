@@ -105,26 +105,20 @@ def _cell_key(site: Site, s: int, run_start: int, rank: int) -> tuple:
     return (int(site.slot_row_code[s]), run_start, (rank - run_start) // site.network.cell_slots)
 
 
-def _most_air_kw(site: Site, eligible: np.ndarray) -> np.ndarray:
-    """Per slot: the most air heat a rack standing there may reject."""
-    air = np.array([t.air_kw for t in site.rack_types])
-    most = np.where(eligible, air[None, :], 0.0).max(axis=1, initial=0.0)
-    for s, t in site.installed.items():
-        most[s] = air[t]
-    return most
-
-
-def hot_slots(site: Site) -> tuple[np.ndarray, np.ndarray]:
+def hot_slots(site: Site, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Slots whose inlet could exceed the limit of a rack standing there, and each one's
     most recirculated heat (C): the receivers that need an inlet row. Elsewhere even the
-    hottest neighbours leave every rack type within its class, so no row is written."""
+    hottest neighbours leave every rack type within its class, so no row is written.
+    ``eligible`` is :meth:`Site.eligible`; an installed rack's slot holds only its type."""
     if site.recirculation is None:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    eligible = site.eligible()
+    eligible = eligible.copy()
     for s, t in site.installed.items():
         eligible[s] = False
         eligible[s, t] = True
-    worst = site.recirculation @ _most_air_kw(site, eligible)
+    air = np.array([t.air_kw for t in site.rack_types])
+    most_air = np.where(eligible, air[None, :], 0.0).max(axis=1, initial=0.0)
+    worst = site.recirculation @ most_air
     headroom = site.type_inlet_limit_c[None, :] - site.slot_supply_temp_c[:, None]
     tightest = np.where(eligible, headroom, np.inf).min(axis=1, initial=np.inf)
     hot = np.flatnonzero(worst > tightest + 1e-9)
@@ -139,14 +133,16 @@ def _positional(site: Site, hot: np.ndarray) -> frozenset[int]:
     return frozenset(int(s) for s in hot) | {int(j) for j in site.recirculation[hot].indices}
 
 
-def slot_classes(site: Site, positional: frozenset[int] = frozenset()) -> tuple[SlotClass, ...]:
+def slot_classes(
+    site: Site, eligible: np.ndarray, positional: frozenset[int] = frozenset()
+) -> tuple[SlotClass, ...]:
     """Group the free slots into classes; each installed rack and each ``positional`` slot
     gets a class of its own.
 
     Without a fabric a class may span the whole facility. With one, classes are also
     cut into cells of consecutive slots of a row, in row order (see docs/formulation.md).
+    ``eligible`` is :meth:`Site.eligible`.
     """
-    eligible = site.eligible()
     groups: dict[tuple, list[int]] = defaultdict(list)
     classes: list[SlotClass] = []
     order = np.lexsort((site.slot_position, site.slot_row_code))
@@ -311,8 +307,9 @@ def inlet_rows(
 
 
 def build_model_data(site: Site) -> ModelData:
-    hot, worst = hot_slots(site)
-    classes = slot_classes(site, _positional(site, hot))
+    eligible = site.eligible()
+    hot, worst = hot_slots(site, eligible)
+    classes = slot_classes(site, eligible, _positional(site, hot))
     shares = _Shares(site, classes)
     normal = shares.normal()
     rows: list[FailoverRow] = []

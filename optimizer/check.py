@@ -271,6 +271,17 @@ def _check_network(
     return cable
 
 
+def occupied_inlet_rise(
+    site: Site, placement: np.ndarray, inlet_temp_c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(slots, rise above supply air, rise the rack's class allows) of every occupied slot
+    whose zone gives a supply temperature."""
+    supply = site.slot_supply_temp_c
+    slots = np.flatnonzero((placement != EMPTY) & ~np.isnan(supply))
+    rise = inlet_temp_c[slots] - supply[slots]
+    return slots, rise, site.type_inlet_limit_c[placement[slots]] - supply[slots]
+
+
 def check_layout(
     site: Site,
     placement: np.ndarray,

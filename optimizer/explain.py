@@ -100,12 +100,13 @@ def explain(site: Site, options: SolveOptions) -> list[Shortfall]:
     for i, (con, kind) in enumerate(compiled.rows):
         if kind != 1:
             continue
-        described = _resource(data, con.parent_component().local_name, con.index())
+        family = con.parent_component().local_name
+        described = _resource(data, family, con.index())
         if described is None:
             continue
         capacity = float(lp.row_upper_[i])
         cost = 1.0 / max(abs(capacity), 1.0)
-        if described[1] == "K":
+        if family == "inlet_temperature":
             capacity = math.nan  # the row's bound is its big-M, not a capacity
         h.addCol(cost, 0.0, highspy.kHighsInf, 1, np.array([i], dtype=np.int32), np.array([-1.0]))
         elastic.append((lp.num_col_ + len(elastic), *described, capacity))

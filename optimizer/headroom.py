@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.assign import Assignment
-from optimizer.check import EMPTY, Loads, Violation, check_layout
+from optimizer.check import EMPTY, Loads, Violation, check_layout, occupied_inlet_rise
 from optimizer.site import Site
 
 
@@ -81,14 +81,10 @@ def _resources(site: Site, loads: Loads, placement: np.ndarray) -> list[tuple[st
     ]
     if site.utility_limit_kw is not None:
         items.append(("utility", loads.facility_kw, site.utility_limit_kw))
-    supply = site.slot_supply_temp_c
+    slots, rise, allowed = occupied_inlet_rise(site, placement, loads.inlet_temp_c)
     items += [
-        (
-            f"inlet at {site.slot_ids[s]}",
-            float(loads.inlet_temp_c[s] - supply[s]),
-            float(site.type_inlet_limit_c[placement[s]] - supply[s]),
-        )
-        for s in np.flatnonzero((placement != EMPTY) & ~np.isnan(supply))
+        (f"inlet at {site.slot_ids[s]}", float(r), float(a))
+        for s, r, a in zip(slots, rise, allowed, strict=True)
     ]
     return items
 

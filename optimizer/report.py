@@ -33,6 +33,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from optimizer.compare import _open, inlet_rise, pick_scenario
 from optimizer.errors import InstanceError
+from optimizer.thermal import rise_share
 
 FORMATS = (".png", ".svg", ".html")
 RACK_DEPTH_M = 1.2
@@ -379,9 +380,7 @@ def utilization_bars(ds: xr.Dataset) -> list[Bar]:
     inlets = inlet_rise(ds)
     if inlets is not None and np.isfinite(inlets[0]).any():
         rise, allowed = inlets
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(allowed > 0, rise / allowed, np.where(rise > 0, np.inf, 1.0))
-        used = np.where(np.isfinite(rise), share, -1.0)  # a rack at a 0 K allowance: 100%
+        used = np.where(np.isfinite(rise), rise_share(rise, allowed), -1.0)
         s = int(np.argmax(used))
         temp = float(ds["inlet_temp_c"].values[s])
         bars.append(Bar(f"inlet {ds['slot'].values[s]} ({temp:.1f} C)", "inlet", used[s]))

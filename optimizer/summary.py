@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.check import EMPTY
+from optimizer.check import EMPTY, occupied_inlet_rise
 from optimizer.schema import Objective
 from optimizer.solve import SolveReport
+from optimizer.thermal import rise_share
 
 OBJECTIVE_UNITS = {
     Objective.MAX_GPUS: " GPUs",
@@ -80,16 +81,12 @@ def tightest_inlet(report: SolveReport) -> tuple[int, float, float] | None:
     """(slot, rise above supply air, rise its rack's class allows) of the occupied slot
     whose inlet uses the largest share of its allowed rise; None without temperatures.
     One inlet stands for all: a hall has one per rack, and the rest of the list matters."""
-    site, placed = report.site, report.placement
-    supply = site.slot_supply_temp_c
-    known = np.flatnonzero((placed != EMPTY) & ~np.isnan(supply))
+    known, rise, allowed = occupied_inlet_rise(
+        report.site, report.placement, report.check.loads.inlet_temp_c
+    )
     if not len(known):
         return None
-    rise = report.check.loads.inlet_temp_c[known] - supply[known]
-    allowed = site.type_inlet_limit_c[placed[known]] - supply[known]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(allowed > 0, rise / allowed, np.where(rise > 0, np.inf, 1.0))
-    i = int(np.argmax(share))
+    i = int(np.argmax(rise_share(rise, allowed)))
     return int(known[i]), float(rise[i]), float(allowed[i])
 
 

@@ -274,6 +274,13 @@ def matrix_from_file(
     return sparse.csr_array((found, (rows, cols)), shape=(n, n))
 
 
+def rise_share(rise: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Share of its allowed inlet rise each rack uses: a rack at a 0 K allowance counts as
+    full (1.0) while nothing warms it, and as over (inf) once something does."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(allowed > 0, rise / allowed, np.where(rise > 0, np.inf, 1.0))
+
+
 def inlet_temperatures(
     supply_c: np.ndarray, recirculation: sparse.csr_array | None, slot_air_kw: np.ndarray
 ) -> np.ndarray:
