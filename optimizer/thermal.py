@@ -177,7 +177,11 @@ def _csv_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt) ->
     try:
         lines = list(csv.reader(io.StringIO(raw.decode("utf-8", errors="replace"))))
     except csv.Error as exc:
-        raise error(MATRIX_FIELD, f"{name}: not a readable CSV ({exc})", "export CSV") from None
+        raise error(
+            MATRIX_FIELD,
+            f"{name}: not a readable CSV ({exc})",
+            "save plain comma-separated values: a header of slot ids, one line per slot",
+        ) from None
     lines = [cells for cells in lines if any(cell.strip() for cell in cells)]
     if len(lines) < 2:
         raise error(

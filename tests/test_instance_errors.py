@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import xarray as xr
 import yaml
 from click.testing import CliRunner
 from helpers import base_instance, write_instance
@@ -83,6 +85,20 @@ def edit(*changes: Change, files: dict[str, str] | None = None) -> Callable[[Pat
         for name, text in (files or {}).items():
             write_instance(directory, text, name)
         return write_instance(directory, data)
+
+    return make
+
+
+def with_matrix(dims: tuple[str, str], labels: list[str], variable: str) -> Callable[[Path], Path]:
+    """The base instance reading its recirculation matrix from ``d.nc``, a NetCDF file
+    holding ``variable`` over ``dims``, both labelled with ``labels``."""
+
+    def make(directory: Path) -> Path:
+        values = np.full((len(labels), len(labels)), 0.1)
+        xr.Dataset({variable: (dims, values)}, coords={dims[0]: labels, dims[1]: labels}).to_netcdf(
+            directory / "d.nc", engine="h5netcdf"
+        )
+        return edit(at("thermal", {"matrix_file": "d.nc"}))(directory)
 
     return make
 
@@ -667,6 +683,66 @@ CASES = [
         ),
         "facility.cop_curve",
         "the COP curve gives -1 at 20 C",
+    ),
+    case(
+        "recirculation-matrix-unknown-line-slot",
+        edit(
+            at("thermal", {"matrix_file": "d.csv"}),
+            files={"d.csv": "slot,H1-A-01\nH1-X-03,0.1\n"},
+        ),
+        "thermal.matrix_file",
+        "line 'H1-X-03' is not a slot of the facility",
+    ),
+    case(
+        "recirculation-matrix-line-twice",
+        edit(
+            at("thermal", {"matrix_file": "d.csv"}),
+            files={"d.csv": "slot,H1-A-01\nH1-A-01,0.1\nH1-A-01,0.2\n"},
+        ),
+        "thermal.matrix_file",
+        "line 'H1-A-01' appears twice",
+    ),
+    case(
+        "recirculation-matrix-more-values-than-columns",
+        edit(
+            at("thermal", {"matrix_file": "d.csv"}),
+            files={"d.csv": "slot,H1-A-01\nH1-A-01,0.1,0.2\n"},
+        ),
+        "thermal.matrix_file",
+        "d.csv:2: 2 values but 1 columns",
+    ),
+    case(
+        "recirculation-matrix-not-csv",
+        edit(
+            at("thermal", {"matrix_file": "d.csv"}),
+            files={"d.csv": 'slot,H1-A-01\nH1-A-01,"' + "x" * 200_000 + '"\n'},
+        ),
+        "thermal.matrix_file",
+        "d.csv: not a readable CSV",
+    ),
+    case(
+        "recirculation-netcdf-without-the-variable",
+        with_matrix(("slot", "source_slot"), ["H1-A-01"], "d"),
+        "thermal.matrix_file",
+        "no variable 'recirculation_c_per_kw'",
+    ),
+    case(
+        "recirculation-netcdf-dimensions-swapped",
+        with_matrix(("source_slot", "slot"), ["H1-A-01"], "recirculation_c_per_kw"),
+        "thermal.matrix_file",
+        "has dimensions ('source_slot', 'slot')",
+    ),
+    case(
+        "recirculation-netcdf-unknown-slot",
+        with_matrix(("slot", "source_slot"), ["H1-X-03"], "recirculation_c_per_kw"),
+        "thermal.matrix_file",
+        "slot 'H1-X-03' is not a slot of the facility",
+    ),
+    case(
+        "recirculation-netcdf-unreadable",
+        edit(at("thermal", {"matrix_file": "d.nc"}), files={"d.nc": "not netcdf\n"}),
+        "thermal.matrix_file",
+        "d.nc: not a readable NetCDF file",
     ),
     case(
         "unknown-inlet-class",

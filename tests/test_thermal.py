@@ -20,7 +20,6 @@ from helpers import write_instance
 
 from optimizer.assign import Assignment
 from optimizer.check import EMPTY, check_layout
-from optimizer.errors import InstanceError
 from optimizer.explain import explain
 from optimizer.greedy import greedy_layout
 from optimizer.headroom import next_rack
@@ -141,14 +140,6 @@ def test_netcdf_matrix_with_byte_labels_and_upper_case_suffix(tmp_path: Path) ->
     _matrix_netcdf(tmp_path / "D.NC", np.array(SLOTS, dtype="S6"))
     site = site_of(tmp_path, _three_slots(thermal={"matrix_file": "D.NC"}))
     assert site.recirculation.toarray() == pytest.approx(D_THREE)
-
-
-def test_netcdf_matrix_without_the_variable_is_refused(tmp_path: Path) -> None:
-    xr.Dataset({"d": (("slot", "source_slot"), D_THREE)}).to_netcdf(
-        tmp_path / "d.nc", engine="h5netcdf"
-    )
-    with pytest.raises(InstanceError, match="no variable 'recirculation_c_per_kw'"):
-        site_of(tmp_path, _three_slots(thermal={"matrix_file": "d.nc"}))
 
 
 def _two_rows(model: dict[str, Any]) -> dict[str, Any]:
