@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.cabling import CableGeometry
-from optimizer.site import NO_INDEX, Site
+from optimizer.site.build import NO_INDEX, Site
+from optimizer.site.cabling import CableGeometry
 
 SHARE_EPS = 1e-12
 

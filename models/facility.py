@@ -4,7 +4,7 @@
 
 where a_k and b_k are the cooling power per kW of liquid heat at class k's CDU group and
 per kW of air heat in its air zone: a flat per-kW figure, or 1/COP at the loop's or
-zone's supply temperature plus pumps or fans (optimizer.thermal.plant_kw_per_kw). No
+zone's supply temperature plus pumps or fans (optimizer.site.thermal.plant_kw_per_kw). No
 row is written when the instance sets no utility limit. The same sum is what the
 ``min_facility_kw`` objective minimizes.
 """

@@ -94,13 +94,13 @@ BUILD_SHARE = 0.25
 
 CHILD = r"""
 import json, resource, sys, time
-from optimizer.loader import load_instance
-from optimizer.site import build_site
-from optimizer.solve import solve_site
-from optimizer.layout import layout_dataset, write_layout
-from optimizer.highs_adapter import SolveOptions
-from optimizer.greedy import greedy_layout
-from optimizer.check import check_layout
+from optimizer.instance.loader import load_instance
+from optimizer.site.build import build_site
+from optimizer.solve.pipeline import solve_site
+from optimizer.results.layout import layout_dataset, write_layout
+from optimizer.solve.highs import SolveOptions
+from optimizer.solve.greedy import greedy_layout
+from optimizer.verify.check import check_layout
 from models.data import build_model_data
 from models.su_knapsack import power_cover_bound
 
@@ -145,7 +145,7 @@ NOTES = [
     "are written per hall (models/su_knapsack.py). Before that, the 2,000-slot campus with "
     "SUs allowed across halls still had a 0.18% gap after 700 s; with per-hall rows it "
     "proves optimal in seconds. Halls that share no constraint are solved as separate "
-    "parts, two at a time (optimizer/decompose.py), and every solve starts from the "
+    "parts, two at a time (optimizer/solve/decompose.py), and every solve starts from the "
     "greedy layout (on the utility-bound campus: GPU count proven in 24 s instead of 32 s).",
     "- The greedy baseline (largest rack first, first slot that passes every check) matches "
     "the optimum on the generated halls, where one rack type suits each row kind and each "

@@ -19,7 +19,7 @@ Regenerate (from the repository root)::
     python scripts/generate_instances.py --verify   # exit 1 if the committed files are stale
 
 Then ``rackopt solve instances/gb300-hall.yaml -o /tmp/gb300-hall.nc`` shows the optimum.
-Source grades as in ``optimizer/catalog.yaml``: A vendor or standard document, B trade
+Source grades as in ``optimizer/instance/catalog.yaml``: A vendor or standard document, B trade
 press quoting a vendor, C third-party template or code constant, D arithmetic from A/B.
 """
 
@@ -40,7 +40,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 INSTANCES = REPO / "instances"
-CATALOG = REPO / "optimizer" / "catalog.yaml"
+CATALOG = REPO / "optimizer" / "instance" / "catalog.yaml"
 SCRIPT = "scripts/generate_instances.py"
 
 # --------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def busway_kw(amps: float, volts: float = VOLTS_LL) -> float:
 
 @dataclass(frozen=True)
 class Rack:
-    """The catalog figures a sizing rule needs (read from optimizer/catalog.yaml)."""
+    """The catalog figures a sizing rule needs (read from optimizer/instance/catalog.yaml)."""
 
     gpus: int
     it_kw: float
@@ -249,7 +249,8 @@ def generated_header(name: str, summary: str) -> str:
         f"    rackopt solve instances/{name}.yaml -o /tmp/{name}.nc\n"
         "Sources: each figure's comment names its public source and grade (A vendor or\n"
         "standard document, B trade press quoting a vendor, C third-party template or code\n"
-        "constant, D arithmetic from A/B); rack figures come from optimizer/catalog.yaml.\n"
+        "constant, D arithmetic from A/B); rack figures come from "
+        "optimizer/instance/catalog.yaml.\n"
         "\n" + "\n".join(textwrap.wrap(summary, COMMENT_WIDTH - 2))
     )
 
@@ -279,7 +280,8 @@ HALL_UTILITY_KW = 21_000.0
 
 def _facility_kw(rack: Rack, liquid_factor: float = 0.05, air_factor: float = 0.25) -> float:
     """Facility power of one rack: IT plus cooling plant, with rackopt's default plant
-    factors (0.05 kW per kW of liquid heat, 0.25 per kW of air heat; optimizer/schema.py)."""
+    factors (0.05 kW per kW of liquid heat, 0.25 per kW of air heat;
+    optimizer/instance/schema.py)."""
     return rack.it_kw + liquid_factor * rack.liquid_kw + air_factor * rack.air_kw
 
 
@@ -473,7 +475,7 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
                 {},
                 f"catalog: {rack.gpus} GPUs, {rack.it_kw:g} kW, {rack.liquid_fraction:.0%} "
                 f"to liquid, {rack.weight_kg:,.0f} kg, SUs of 8 racks served by one "
-                "network-rack (sources in optimizer/catalog.yaml)",
+                "network-rack (sources in optimizer/instance/catalog.yaml)",
             ),
             NETWORK: Note(
                 {},
@@ -740,7 +742,7 @@ def retrofit_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
         rack_types[name] = Note(
             {},
             f"catalog: {spec.gpus} GPUs, {spec.it_kw:g} kW, {cooling}, "
-            f"{spec.weight_kg:,.0f} kg (sources in optimizer/catalog.yaml)",
+            f"{spec.weight_kg:,.0f} kg (sources in optimizer/instance/catalog.yaml)",
         )
     slots_of = {kind: len(rows_of[kind]) * RETRO_SLOTS_PER_ROW for kind in kinds}
     require(
@@ -895,7 +897,8 @@ def air_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
             f"~{CRAH_KW:,.0f} kW (B/C), N+1 = {zone_kw:,.0f} kW, enough for a full pair "
             f"({AIR_ROWS_PER_ZONE * AIR_SLOTS_PER_ROW * rack.air_kw:,.1f} kW). Supply air "
             f"{AIR_SUPPLY_C:g} C, the cold end of ASHRAE's recommended envelope (A); the "
-            "plant's power follows the COP curve at that temperature (optimizer/schema.py)."
+            "plant's power follows the COP curve at that temperature "
+            "(optimizer/instance/schema.py)."
         ): None,
     }
     for zone in range(1, AIR_ROWS // AIR_ROWS_PER_ZONE + 1):
@@ -955,8 +958,8 @@ def check_with_rackopt(path: Path) -> str:
     generator itself needs only PyYAML."""
     if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
         sys.path.append(str(REPO))
-    from optimizer.loader import load_instance
-    from optimizer.site import build_site
+    from optimizer.instance.loader import load_instance
+    from optimizer.site.build import build_site
 
     site = build_site(load_instance(path))
     return (

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 from helpers import write_instance
 
-from optimizer.check import EMPTY, check_layout
-from optimizer.highs_adapter import SolveOptions
-from optimizer.loader import load_instance
-from optimizer.site import Site, build_site
+from optimizer.instance.loader import load_instance
+from optimizer.site.build import Site, build_site
+from optimizer.solve.highs import SolveOptions
+from optimizer.verify.check import EMPTY, check_layout
 
 EXACT = SolveOptions(gap=0.0, threads=1, seed=0)
 

@@ -22,8 +22,8 @@ from click.testing import CliRunner
 from helpers import base_instance, write_instance
 
 from optimizer.cli import main
-from optimizer.loader import load_instance
-from optimizer.site import build_site
+from optimizer.instance.loader import load_instance
+from optimizer.site.build import build_site
 
 Change = Callable[[dict[str, Any]], Any]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from factory import EXACT, instance, rack, row, site_of
 
-from optimizer.check import check_layout
-from optimizer.solve import solve_site
+from optimizer.solve.pipeline import solve_site
+from optimizer.verify.check import check_layout
 
 ZERO_ENDS = {"rise_m": 0.0, "slack_m": 0.0, "end_clearance_m": 0.0, "cell_slots": 1}
 
@@ -136,7 +136,7 @@ def test_cross_aisles_belong_to_their_hall_whatever_the_slot_order(tmp_path):
 
 
 def test_explain_on_a_fabric_instance_names_the_air_zone(tmp_path):
-    from optimizer.explain import explain
+    from optimizer.solve.explain import explain
 
     data = fabric(10, 2, 1)
     data["demand"]["gpu"] = {"min": 4}

@@ -10,9 +10,9 @@ from factory import EXACT, brute_force_best, instance, rack, row, site_of
 
 from models.data import build_model_data
 from models.objective import primary_weights
-from optimizer.loader import load_instance
-from optimizer.site import build_site
-from optimizer.solve import solve_instance, solve_site
+from optimizer.instance.loader import load_instance
+from optimizer.site.build import build_site
+from optimizer.solve.pipeline import solve_instance, solve_site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,7 +138,7 @@ def test_largest_first_greedy_strands_power_the_optimum_uses(tmp_path):
     # 2N, 400 kW usable per side, 4 slots. Greedy takes two 136 kW racks first (272 kW),
     # then one 100 kW rack (372 kW): 2 x 72 + 56 = 200 GPUs, 28 kW stranded. The optimum
     # is four 100 kW racks: 400 kW, 224 GPUs.
-    from optimizer.greedy import greedy_layout
+    from optimizer.solve.greedy import greedy_layout
 
     data = instance(
         rows={"R": row(4, ["UPS-A", "UPS-B"])},
@@ -178,7 +178,7 @@ def test_independent_halls_are_solved_as_parts_with_the_same_optimum(tmp_path):
     # 2 x 136 + 100 = 372 kW, 200 GPUs (3 small: 168; 2 big + 1 small is best).
     # Hall G: 240 kW per side -> 2 small = 200 kW (112) or 1 big + 1 small = 236 (128).
     from models.data import build_model_data
-    from optimizer.decompose import parts
+    from optimizer.solve.decompose import parts
 
     site = _two_halls(tmp_path)
     assert len(parts(build_model_data(site))) == 2
@@ -191,7 +191,7 @@ def test_independent_halls_are_solved_as_parts_with_the_same_optimum(tmp_path):
 
 def test_a_shared_utility_joins_the_halls_into_one_part(tmp_path):
     from models.data import build_model_data
-    from optimizer.decompose import parts
+    from optimizer.solve.decompose import parts
 
     site = _two_halls(tmp_path, utility_limit_kw=10_000)
     assert len(parts(build_model_data(site))) == 1

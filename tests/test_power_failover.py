@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from factory import EXACT, brute_force_best, instance, rack, row, site_of
 
-from optimizer.check import check_layout
-from optimizer.solve import solve_site
+from optimizer.solve.pipeline import solve_site
+from optimizer.verify.check import check_layout
 
 
 def _loads(site, placement):

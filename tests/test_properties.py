@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from models.data import build_model_data
 from models.objective import primary_weights
-from optimizer.check import EMPTY, check_layout
 from optimizer.errors import InstanceError, NoLayoutError
-from optimizer.greedy import greedy_layout
-from optimizer.solve import solve_site
+from optimizer.solve.greedy import greedy_layout
+from optimizer.solve.pipeline import solve_site
+from optimizer.verify.check import EMPTY, check_layout
 
 TOPOLOGIES = {
     "2N": [["UPS-A", "UPS-B"]],

@@ -19,16 +19,16 @@ import xarray as xr
 import yaml
 from click.testing import CliRunner
 
-from optimizer.batch import run_batch, scenario_folder, scenario_path
-from optimizer.check import check_layout
 from optimizer.cli import main
-from optimizer.compare import compare, kpis, scenario_layout, write_csv
 from optimizer.errors import InstanceError
-from optimizer.highs_adapter import SolveOptions
-from optimizer.layout import read_layout
-from optimizer.loader import load_instance
-from optimizer.site import build_site
-from optimizer.study import load_study
+from optimizer.instance.loader import load_instance
+from optimizer.results.layout import read_layout
+from optimizer.site.build import build_site
+from optimizer.solve.highs import SolveOptions
+from optimizer.studies.batch import run_batch, scenario_folder, scenario_path
+from optimizer.studies.compare import compare, kpis, scenario_layout, write_csv
+from optimizer.studies.study import load_study
+from optimizer.verify.check import check_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "instances" / "tutorial.yaml"
@@ -332,7 +332,7 @@ def test_the_dask_path_runs_the_same_worker_on_a_local_cluster(tmp_path):
 
 def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr("optimizer.batch.SCHEDULER_TIMEOUT_S", 1.0)
+    monkeypatch.setattr("optimizer.studies.batch.SCHEDULER_TIMEOUT_S", 1.0)
     study = write_study(tmp_path, {})
     result = run("batch", study, "-o", tmp_path / "x.nc", "--scheduler", "tcp://127.0.0.1:9")
     assert result.exit_code == 1

@@ -18,16 +18,16 @@ import xarray as xr
 from factory import EXACT, brute_force_best, instance, rack, row, site_of
 from helpers import write_instance
 
-from optimizer.assign import Assignment
-from optimizer.check import EMPTY, check_layout
-from optimizer.explain import explain
-from optimizer.greedy import greedy_layout
-from optimizer.headroom import next_rack
-from optimizer.layout import layout_dataset
-from optimizer.loader import load_instance
-from optimizer.report import utilization_bars
-from optimizer.site import build_site
-from optimizer.solve import solve_site
+from optimizer.instance.loader import load_instance
+from optimizer.results.layout import layout_dataset
+from optimizer.site.build import build_site
+from optimizer.site.placement import Assignment
+from optimizer.solve.explain import explain
+from optimizer.solve.greedy import greedy_layout
+from optimizer.solve.pipeline import solve_site
+from optimizer.studies.report import utilization_bars
+from optimizer.verify.check import EMPTY, check_layout
+from optimizer.verify.headroom import next_rack
 
 HOT, COOL = 0, 1
 """Rack type indices of :func:`_three_slots`: 40 kW / 32 GPUs and 10 kW / 8 GPUs, air."""
@@ -348,8 +348,8 @@ def test_containment_lets_the_air_hall_fill(tmp_path: Path) -> None:
 
 
 def test_compare_names_the_inlet_that_binds(tmp_path: Path) -> None:
-    from optimizer.compare import compare
-    from optimizer.layout import write_layout
+    from optimizer.results.layout import write_layout
+    from optimizer.studies.compare import compare
 
     report = solve_site(build_site(load_instance(ROOT / "instances" / "air-hall.yaml")), EXACT)
     write_layout(layout_dataset(report), tmp_path / "air.nc")

@@ -9,7 +9,7 @@ from importlib import resources
 import yaml
 
 from optimizer.errors import FieldProblem, choices, did_you_mean
-from optimizer.schema import RackType
+from optimizer.instance.schema import RackType
 
 REQUIRED_FIELDS = ("gpus", "it_kw", "liquid_fraction", "weight_kg")
 DEFAULT_FLOW_LPM_PER_KW = 1.5  # OCP guidance at a 10 K rise (B); see catalog.yaml
@@ -60,7 +60,9 @@ class RackSpec:
 @cache
 def catalog() -> dict[str, RackType]:
     """The packaged catalog, validated with the same schema as instance rack types."""
-    text = resources.files("optimizer").joinpath("catalog.yaml").read_text(encoding="utf-8")
+    text = (
+        resources.files("optimizer.instance").joinpath("catalog.yaml").read_text(encoding="utf-8")
+    )
     return {name: RackType.model_validate(entry) for name, entry in yaml.safe_load(text).items()}
 
 

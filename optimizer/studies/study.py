@@ -2,7 +2,7 @@
 
 A study expands into scenarios. Each scenario is the base instance's YAML mapping
 (with its includes merged) patched by a list of overrides, then validated exactly
-like an instance file (:func:`optimizer.loader.validate_document`). An override is a
+like an instance file (:func:`optimizer.instance.loader.validate_document`). An override is a
 dotted key addressing a value that exists in the base (``power.devices.UPS-A1.rating_kw``)
 and the value that replaces it; a mapping or list value replaces the whole mapping or
 list. Values an override sets keep the study file's line, so a bad value is reported
@@ -23,14 +23,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from optimizer.errors import InstanceError, choices, closest, did_you_mean
-from optimizer.loader import (
+from optimizer.instance.loader import (
     LoadedInstance,
     explain,
     read_instance_document,
     validate_document,
 )
-from optimizer.schema import Identifier
-from optimizer.yamlio import FieldPath, YamlDocument, read_yaml
+from optimizer.instance.schema import Identifier
+from optimizer.instance.yamlio import FieldPath, YamlDocument, read_yaml
 
 STUDY_FORMAT_VERSION = 1
 BASE_SCENARIO = "base"

@@ -11,31 +11,15 @@ and SU racks take the free slots nearest their network rack.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
 
 from models.data import ModelData
-from optimizer.site import NO_INDEX
+from optimizer.site.build import NO_INDEX
+from optimizer.site.placement import Assignment
 
 EMPTY = NO_INDEX
-
-
-@dataclass
-class Assignment:
-    """A layout: a rack type per slot and, with a fabric, SUs and their network racks."""
-
-    placement: np.ndarray
-    """Rack type index per slot; -1 for an empty slot."""
-    su: np.ndarray
-    """SU id per slot; -1 for racks in no SU and empty slots."""
-    su_network_slot: list[int] = field(default_factory=list)
-    """Slot of each SU's network rack, by SU id."""
-
-    def su_types(self) -> list[int]:
-        """Rack type of each SU, by SU id."""
-        return [int(self.placement[self.su == i][0]) for i in range(len(self.su_network_slot))]
 
 
 def _count(values: dict[int, float], var: pyo.Var) -> int:

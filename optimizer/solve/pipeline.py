@@ -11,15 +11,16 @@ import pyomo.environ as pyo
 
 from models.build import build_model
 from models.data import build_model_data, unplaceable_minimums
-from optimizer.assign import Assignment, assign
-from optimizer.check import CheckReport, check_layout
-from optimizer.decompose import parts, solve_parts
 from optimizer.errors import LayoutCheckError, NoLayoutError
-from optimizer.greedy import greedy_start
-from optimizer.highs_adapter import SolveOptions, SolveOutcome, solve
-from optimizer.loader import load_instance
-from optimizer.progress import ProgressFn
-from optimizer.site import Site, build_site
+from optimizer.instance.loader import load_instance
+from optimizer.site.build import Site, build_site
+from optimizer.site.placement import Assignment
+from optimizer.solve.assign import assign
+from optimizer.solve.decompose import parts, solve_parts
+from optimizer.solve.greedy import greedy_start
+from optimizer.solve.highs import SolveOptions, SolveOutcome, solve
+from optimizer.solve.progress import ProgressFn
+from optimizer.verify.check import CheckReport, check_layout
 
 
 @dataclass

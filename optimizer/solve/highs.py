@@ -21,7 +21,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-from optimizer.progress import ProgressFn, SolveWatch
+from optimizer.solve.progress import ProgressFn, SolveWatch
 
 PRIMARY_TOLERANCE = 1e-6
 
@@ -36,11 +36,11 @@ class SolveOptions:
     seed: int = 0
     verbose: bool = False
     warm_start: bool = True
-    """Start HiGHS from the greedy layout (optimizer.greedy); see docs/benchmarks.md for
+    """Start HiGHS from the greedy layout (optimizer.solve.greedy); see docs/benchmarks.md for
     what it changes."""
     split_parts: bool = True
     """Solve parts of the facility that share no constraint separately, in parallel
-    (optimizer.decompose); live progress is shown only for a single part."""
+    (optimizer.solve.decompose); live progress is shown only for a single part."""
     second_stage_nodes: int = 50
     """Branch-and-bound nodes allowed to the second stage (cables, tie-break). A node
     budget, unlike a time budget, gives the same layout on every run; the primary

@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from optimizer.cabling import CableGeometry, crossings_for_hall, rows_run_along_x
-from optimizer.catalog import RackSpec
 from optimizer.errors import InstanceError
-from optimizer.schema import Instance, Network
+from optimizer.instance.catalog import RackSpec
+from optimizer.instance.schema import Instance, Network
+from optimizer.site.cabling import CableGeometry, crossings_for_hall, rows_run_along_x
 
 BEYOND_CLASSES = "beyond_classes"
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.assign import Assignment
-from optimizer.check import EMPTY, Loads, Violation, check_layout, occupied_inlet_rise
-from optimizer.site import Site
+from optimizer.site.build import Site
+from optimizer.site.placement import Assignment
+from optimizer.verify.check import EMPTY, Loads, Violation, check_layout, occupied_inlet_rise
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from scipy import sparse
 
 from models.data import ModelData, build_model_data
 from models.facility import facility_kw
-from optimizer.assign import Assignment
-from optimizer.site import NO_INDEX, Site
+from optimizer.site.build import NO_INDEX, Site
+from optimizer.site.placement import Assignment
 
 TOLERANCE = 1e-6
 

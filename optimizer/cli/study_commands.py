@@ -1,8 +1,9 @@
 """The study commands: ``rackopt batch``, ``rackopt compare`` and ``rackopt report``.
 
-They are registered on the ``rackopt`` group at the end of :mod:`optimizer.cli` and share
-its ``--debug`` handling and solver options. Work is done in :mod:`optimizer.batch`,
-:mod:`optimizer.compare` and :mod:`optimizer.report`; this module only talks to the user.
+They share the ``--debug`` handling and solver options of :mod:`optimizer.cli.options`
+and are registered on the ``rackopt`` group in :mod:`optimizer.cli`. Work is done in
+:mod:`optimizer.studies.batch`, :mod:`optimizer.studies.compare` and
+:mod:`optimizer.studies.report`; this module only talks to the user.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import click
 
-from optimizer.cli import EXIT_INTERRUPTED, _common, _solver_options, main, output_option
+from optimizer.cli.options import EXIT_INTERRUPTED, common, output_option, solver_options
 from optimizer.errors import NoLayoutError
-from optimizer.highs_adapter import SolveOptions
+from optimizer.solve.highs import SolveOptions
 
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 _BAR = 24
@@ -31,7 +32,7 @@ def _clock(seconds: float | None) -> str:
 
 def _progress_bar(quiet: bool):
     """One line on stderr, redrawn in place on a terminal; a line per scenario otherwise."""
-    from optimizer.batch import BatchProgress
+    from optimizer.studies.batch import BatchProgress
 
     if quiet:
         return None
@@ -72,9 +73,9 @@ def _progress_bar(quiet: bool):
     metavar="ADDRESS",
     help="Run the solves on this dask.distributed scheduler (tcp://host:8786) instead.",
 )
-@_solver_options
+@solver_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-@_common
+@common
 def batch(
     study: str,
     output: str,
@@ -88,9 +89,9 @@ def batch(
     Each layout is saved as it finishes; rerunning resumes, reusing every saved layout
     whose instance and solver options are unchanged. A failing or infeasible scenario is
     recorded with its reason and the others go on; the exit code is then 3."""
-    from optimizer.batch import run_batch, scenario_folder
-    from optimizer.compare import compare, table_lines
-    from optimizer.study import load_study
+    from optimizer.studies.batch import run_batch, scenario_folder
+    from optimizer.studies.compare import compare, table_lines
+    from optimizer.studies.study import load_study
 
     loaded = load_study(study)
     try:
@@ -120,13 +121,13 @@ def batch(
 @click.command(name="compare")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Also write the table.")
-@_common
+@common
 def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
     """Key figures per scenario of a study dataset, or per layout file, side by side.
 
     Stranded capacity is headroom (limit minus load) per resource family; the binding
     resource is the most utilized one (see docs/studies.md)."""
-    from optimizer.compare import compare, table_lines, write_csv
+    from optimizer.studies.compare import compare, table_lines, write_csv
 
     rows = compare(list(files))
     for line in table_lines(rows):
@@ -140,14 +141,10 @@ def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
 @click.argument("layout", type=click.Path(dir_okay=False))
 @output_option("Picture to write: .png, .svg or .html.")
 @click.option("--scenario", default=None, help="The scenario to draw, for a study dataset.")
-@_common
+@common
 def report(layout: str, output: str, scenario: str | None) -> None:
     """Draw the floor plan of LAYOUT with the utilization of every device, CDU and zone."""
-    from optimizer.report import write_report
+    from optimizer.studies.report import write_report
 
     write_report(Path(layout), Path(output), scenario)
     click.echo(f"report written to {output}")
-
-
-for _command in (batch, compare_command, report):
-    main.add_command(_command)

@@ -1,6 +1,6 @@
 """The layout dataset (format version 1): build it from a checked solve, write it atomically.
 
-Every load in the dataset comes from :mod:`optimizer.check`, i.e. it is recomputed
+Every load in the dataset comes from :mod:`optimizer.verify.check`, i.e. it is recomputed
 from the placement, not read from the solver. NetCDF attributes cannot hold dicts
 or None, so structured attributes are stored as JSON strings. The public
 description of every variable is ``docs/output-format.md``.
@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from optimizer.assign import Assignment
-from optimizer.check import EMPTY
 from optimizer.errors import InstanceError, OutputError, did_you_mean
-from optimizer.site import NO_INDEX, Site
-from optimizer.solve import SolveReport
+from optimizer.site.build import NO_INDEX, Site
+from optimizer.site.placement import Assignment
+from optimizer.solve.pipeline import SolveReport
+from optimizer.verify.check import EMPTY
 
 LAYOUT_FORMAT_VERSION = 1
 _PACKAGES = (

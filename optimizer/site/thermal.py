@@ -21,7 +21,7 @@ import xarray as xr
 from scipy import sparse
 
 from optimizer.errors import FieldProblem, InstanceError
-from optimizer.schema import FacilityLimits, Recirculation
+from optimizer.instance.schema import FacilityLimits, Recirculation
 
 ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.check import EMPTY, occupied_inlet_rise
-from optimizer.schema import Objective
-from optimizer.solve import SolveReport
-from optimizer.thermal import rise_share
+from optimizer.instance.schema import Objective
+from optimizer.site.thermal import rise_share
+from optimizer.solve.pipeline import SolveReport
+from optimizer.verify.check import EMPTY, occupied_inlet_rise
 
 OBJECTIVE_UNITS = {
     Objective.MAX_GPUS: " GPUs",

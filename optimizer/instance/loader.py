@@ -1,8 +1,8 @@
 """Read an instance file (with its includes) into a validated :class:`Instance`.
 
 Errors name the file, line and field path where the problem is, and say how to
-fix it. The schema itself lives in :mod:`optimizer.schema`; cross-section checks
-happen when the site is built (:mod:`optimizer.site`).
+fix it. The schema itself lives in :mod:`optimizer.instance.schema`; cross-section checks
+happen when the site is built (:mod:`optimizer.site.build`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from optimizer.errors import FieldProblem, InstanceError, choices, did_you_mean
-from optimizer.schema import FORMAT_VERSION, Instance
-from optimizer.yamlio import FieldPath, YamlDocument, merge, read_yaml
+from optimizer.instance.schema import FORMAT_VERSION, Instance
+from optimizer.instance.yamlio import FieldPath, YamlDocument, merge, read_yaml
 
 MAX_INCLUDE_DEPTH = 8
 

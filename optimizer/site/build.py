@@ -19,18 +19,10 @@ import numpy as np
 from pydantic import ValidationError
 from scipy import sparse
 
-from optimizer.catalog import RackSpec, catalog, resolve
 from optimizer.errors import FieldProblem, InstanceError, choices, did_you_mean
-from optimizer.fabric import (
-    NetworkSettings,
-    Rows,
-    fabric_rack_types,
-    network_settings,
-    network_slots,
-    row_codes,
-)
-from optimizer.loader import LoadedInstance, explain
-from optimizer.schema import (
+from optimizer.instance.catalog import RackSpec, catalog, resolve
+from optimizer.instance.loader import LoadedInstance, explain
+from optimizer.instance.schema import (
     MAX_COUNT,
     AirZone,
     Cdu,
@@ -39,14 +31,22 @@ from optimizer.schema import (
     SlotProperties,
     Thermal,
 )
-from optimizer.thermal import (
+from optimizer.instance.yamlio import FieldPath
+from optimizer.site.fabric import (
+    NetworkSettings,
+    Rows,
+    fabric_rack_types,
+    network_settings,
+    network_slots,
+    row_codes,
+)
+from optimizer.site.thermal import (
     INLET_LIMIT_C,
     WATER_MAX_C,
     matrix_from_file,
     parametric_matrix,
     plant_kw_per_kw,
 )
-from optimizer.yamlio import FieldPath
 
 NO_INDEX = -1
 
@@ -692,7 +692,7 @@ def _or_nan(value: float | None) -> float:
 
 
 def _plant_factors(builder: _Builder, groups: list[Cdu] | list[AirZone], air: bool) -> np.ndarray:
-    """Cooling power per kW of heat for each CDU group or air zone (optimizer.thermal)."""
+    """Cooling power per kW of heat for each CDU group or air zone (optimizer.site.thermal)."""
     facility = builder.instance.facility
     try:
         return np.array(

@@ -3,7 +3,7 @@
 Every model forbids unknown keys and is frozen: a typo in an instance file is an
 error that names the key, never a silently ignored setting. Cross-references
 (a slot's CDU, a device's parent, a demanded rack type) are checked after the
-whole file is parsed, when :mod:`optimizer.site` expands the slots, because they span
+whole file is parsed, when :mod:`optimizer.site.build` expands the slots, because they span
 sections. Validators raise :class:`~optimizer.errors.FieldProblem` so that every
 message keeps the "problem (fix: ...)" shape.
 The public description of the format is ``docs/instance-format.md``.
@@ -56,7 +56,7 @@ class Objective(StrEnum):
 
 
 InletClass = Literal["recommended", "A1", "A2", "A3", "A4", "H1"]
-"""ASHRAE TC 9.9 air inlet classes; the limit of each is in optimizer.thermal."""
+"""ASHRAE TC 9.9 air inlet classes; the limit of each is in optimizer.site.thermal."""
 WaterClass = Literal["W17", "W27", "W32", "W40", "W45", "W+"]
 """ASHRAE TC 9.9 liquid classes: the warmest facility water the equipment accepts."""
 SupplyTemperature = Annotated[float, Field(ge=0, le=70, allow_inf_nan=False)]

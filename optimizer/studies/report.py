@@ -31,9 +31,9 @@ from matplotlib.collections import PatchCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from optimizer.compare import _open, inlet_rise, pick_scenario
 from optimizer.errors import InstanceError
-from optimizer.thermal import rise_share
+from optimizer.site.thermal import rise_share
+from optimizer.studies.compare import _open, inlet_rise, pick_scenario
 
 FORMATS = (".png", ".svg", ".html")
 RACK_DEPTH_M = 1.2

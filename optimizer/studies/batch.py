@@ -26,9 +26,9 @@ import numpy as np
 import xarray as xr
 
 from optimizer.errors import NoLayoutError, RackoptError
-from optimizer.highs_adapter import SolveOptions
-from optimizer.loader import LoadedInstance
-from optimizer.study import Scenario, Study
+from optimizer.instance.loader import LoadedInstance
+from optimizer.solve.highs import SolveOptions
+from optimizer.studies.study import Scenario, Study
 
 STUDY_DATASET_VERSION = 1
 INFEASIBLE = "infeasible"
@@ -39,10 +39,15 @@ _COMPARED_OPTIONS = ("mip_rel_gap", "random_seed", "time_limit")
 """Solver options a saved layout must share to be reused (threads do not change the
 optimum, and output only the log)."""
 _INFEASIBLE = ("(the MILP is infeasible)", "the demand cannot be met")
-"""How optimizer.solve words a demand that no layout meets (then the reasons follow)."""
+"""How optimizer.solve.pipeline words a demand that no layout meets (then the reasons follow)."""
 SCHEDULER_TIMEOUT_S = 20.0
 """How long to keep trying to reach a dask scheduler."""
-_PRELOAD = ("optimizer.batch", "optimizer.solve", "optimizer.layout", "optimizer.explain")
+_PRELOAD = (
+    "optimizer.studies.batch",
+    "optimizer.solve.pipeline",
+    "optimizer.results.layout",
+    "optimizer.solve.explain",
+)
 _DIMS = ("slot", "type", "device", "cdu", "air_zone", "su_id", "reach_class")
 
 
@@ -110,10 +115,10 @@ def solve_scenario(name: str, loaded: LoadedInstance, options: SolveOptions) -> 
     """The worker function: build, solve, check and turn one scenario into a layout.
 
     Imports are local so that a dask worker only needs rackopt installed."""
-    from optimizer.explain import explain
-    from optimizer.layout import layout_dataset
-    from optimizer.site import build_site
-    from optimizer.solve import solve_site
+    from optimizer.results.layout import layout_dataset
+    from optimizer.site.build import build_site
+    from optimizer.solve.explain import explain
+    from optimizer.solve.pipeline import solve_site
 
     started = time.perf_counter()
     site = None
@@ -284,7 +289,7 @@ def run_batch(
     of the dask cluster at ``scheduler``. Each layout is written to
     ``OUTPUT.d/<scenario>.nc`` as it arrives; a saved layout whose instance SHA-256 and
     solver options match is reused instead of solved again."""
-    from optimizer.layout import write_layout
+    from optimizer.results.layout import write_layout
 
     started = time.perf_counter()
     report = BatchReport(study, {})
@@ -416,7 +421,7 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
     geometry (hall, row, x_m, ...) therefore varies by scenario too. A scenario without
     a layout (failed, infeasible) holds fill values everywhere and says why in
     ``status`` and ``message``."""
-    from optimizer.layout import package_versions
+    from optimizer.results.layout import package_versions
 
     layouts = [r.layout.reset_coords() for r in results.values() if r.ok]
     coordinates: dict[str, None] = {}

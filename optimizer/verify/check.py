@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optimizer.site import NO_INDEX, Site
-from optimizer.thermal import inlet_temperatures
+from optimizer.site.build import NO_INDEX, Site
+from optimizer.site.thermal import inlet_temperatures
 
 EMPTY = NO_INDEX
 TOLERANCE = 1e-6

@@ -24,10 +24,11 @@ import numpy as np
 
 from models.build import build_model
 from models.data import CablePair, FailoverRow, ModelData
-from optimizer.assign import Assignment, assign
-from optimizer.greedy import greedy_start
-from optimizer.highs_adapter import SolveOptions, SolveOutcome, relative_gap, solve
-from optimizer.site import NO_INDEX
+from optimizer.site.build import NO_INDEX
+from optimizer.site.placement import Assignment
+from optimizer.solve.assign import assign
+from optimizer.solve.greedy import greedy_start
+from optimizer.solve.highs import SolveOptions, SolveOutcome, relative_gap, solve
 
 SHARE_EPS = 1e-12
 
@@ -174,7 +175,7 @@ def solve_parts(
     subsets = [restrict(data, members) for members in groups]
     context = multiprocessing.get_context("fork")
     # Ctrl-C reaches the workers too: each stops its own solve and hands back its best
-    # layout (optimizer.progress). The parent only waits, so it ignores the signal, and
+    # layout (optimizer.solve.progress). The parent only waits, so it ignores the signal, and
     # the workers, forked now, inherit that between their solves.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

@@ -20,8 +20,8 @@ import numpy as np
 from models.build import build_model
 from models.data import ModelData, build_model_data, unplaceable_minimums
 from optimizer.errors import NoLayoutError
-from optimizer.highs_adapter import SolveOptions, compile_model, new_highs
-from optimizer.site import Site
+from optimizer.site.build import Site
+from optimizer.solve.highs import SolveOptions, compile_model, new_highs
 
 SHORTFALL_EPS = 1e-6
 

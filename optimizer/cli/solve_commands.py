@@ -1,0 +1,152 @@
+"""The facility commands: ``rackopt solve``, ``explain``, ``verify`` and ``next``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from optimizer.cli.options import (
+    EXIT_INTERRUPTED,
+    EXIT_VIOLATIONS,
+    common,
+    output_option,
+    progress_printer,
+    solver_options,
+)
+from optimizer.errors import NoLayoutError
+from optimizer.solve.highs import SolveOptions
+
+
+@click.command()
+@click.argument("instance", type=click.Path(dir_okay=False))
+@output_option("Layout file to write (NetCDF).")
+@solver_options
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@common
+def solve(instance: str, output: str, options: SolveOptions, quiet: bool) -> None:
+    """Place racks in INSTANCE for the most GPUs and write the checked layout."""
+    from optimizer.instance.loader import load_instance
+    from optimizer.results.layout import layout_dataset, write_layout
+    from optimizer.results.summary import summary_lines
+    from optimizer.site.build import build_site
+    from optimizer.solve.pipeline import solve_site
+
+    started = time.perf_counter()
+    site = build_site(load_instance(instance))
+    load_s = time.perf_counter() - started
+    try:
+        report = solve_site(site, options, progress_printer(quiet))
+    except NoLayoutError as exc:
+        if sys.stderr.isatty() and not quiet:
+            click.echo("", err=True)
+        raise NoLayoutError(_with_explanation(site, options, str(exc))) from None
+    if sys.stderr.isatty() and not quiet:
+        click.echo("", err=True)
+    report.timings = {"load_s": load_s, **report.timings}
+    write_layout(layout_dataset(report), output)
+    if not quiet:
+        for line in summary_lines(report):
+            click.echo(line)
+        click.echo(f"layout written to {output}")
+    if report.outcome.status == "interrupted":
+        click.secho("interrupted: the best layout found so far was written", fg="yellow", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _with_explanation(site: Any, options: SolveOptions, message: str) -> str:
+    """Append the shortfalls that explain an infeasible demand to ``message``."""
+    from optimizer.solve.explain import demand_text, explain
+
+    if "infeasible" not in message:
+        return message
+    shortfalls = explain(site, options)
+    lines = [message, f"  to place {demand_text(site)}:"]
+    lines += [f"  {s.describe()}" for s in shortfalls]
+    return "\n".join(lines)
+
+
+@click.command(name="explain")
+@click.argument("instance", type=click.Path(dir_okay=False))
+@solver_options
+@common
+def explain_command(instance: str, options: SolveOptions) -> None:
+    """Say which resources fall short of INSTANCE's demand minimums, and by how much."""
+    from optimizer.instance.loader import load_instance
+    from optimizer.site.build import build_site
+    from optimizer.solve.explain import demand_text, explain
+
+    site = build_site(load_instance(instance))
+    shortfalls = explain(site, options)
+    if not shortfalls:
+        click.echo(
+            f"{site.name}: the demand minimums ({demand_text(site)}) fit; nothing falls short"
+        )
+        return
+    click.echo(f"{site.name}: to place {demand_text(site)}, these resources fall short:")
+    for shortfall in shortfalls:
+        click.echo(f"  {shortfall.describe()}")
+    sys.exit(NoLayoutError.exit_code)
+
+
+@click.command()
+@click.argument("instance", type=click.Path(dir_okay=False))
+@click.argument("layout", type=click.Path(dir_okay=False))
+@common
+def verify(instance: str, layout: str) -> None:
+    """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
+    from optimizer.instance.loader import load_instance
+    from optimizer.results.layout import read_layout
+    from optimizer.site.build import build_site
+    from optimizer.verify.check import check_layout
+
+    site = build_site(load_instance(instance))
+    placed = read_layout(site, layout)
+    report = check_layout(site, placed.placement, placed.su, placed.su_network_slot)
+    racks = int((placed.placement >= 0).sum())
+    if report.ok:
+        click.echo(
+            f"{layout}: {racks} racks pass every rule of {site.name} "
+            f"(IT {report.loads.it_kw / 1000:.3f} MW, facility "
+            f"{report.loads.facility_kw / 1000:.3f} MW)"
+        )
+        return
+    click.echo(f"{layout}: {len(report.violations)} violations in {racks} racks:")
+    for violation in report.violations:
+        click.echo(f"  {violation.describe()}")
+    sys.exit(EXIT_VIOLATIONS)
+
+
+@click.command(name="next")
+@click.argument("instance", type=click.Path(dir_okay=False))
+@click.argument("layout", type=click.Path(dir_okay=False))
+@click.option("--type", "type_name", required=True, help="Rack type of the next rack.")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@common
+def next_command(instance: str, layout: str, type_name: str, top: int) -> None:
+    """Rank the empty slots of LAYOUT for one more rack of --type."""
+    from optimizer.errors import InstanceError, did_you_mean
+    from optimizer.instance.loader import load_instance
+    from optimizer.results.layout import read_layout
+    from optimizer.site.build import build_site
+    from optimizer.verify.headroom import next_rack
+
+    site = build_site(load_instance(instance))
+    names = [t.name for t in site.rack_types]
+    if type_name not in names:
+        raise InstanceError(
+            "--type", "", f"unknown rack type {type_name!r}", did_you_mean(type_name, names)
+        )
+    answer = next_rack(site, read_layout(site, layout), type_name)
+    if answer.ranked:
+        click.echo(f"best slots for one more {type_name} (tightest resource after adding it):")
+        for c in answer.ranked[:top]:
+            click.echo(f"  {c.slot:<16} {c.utilization:7.1%}  {c.tightest}")
+        if len(answer.ranked) > top:
+            click.echo(f"  ... {len(answer.ranked) - top} more slots fit")
+    else:
+        click.echo(f"no empty slot takes one more {type_name}")
+    for resource, slots in answer.blocked.most_common(5):
+        click.echo(f"  blocked in {slots} slots by {resource}")

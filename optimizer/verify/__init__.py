@@ -1,0 +1,6 @@
+"""Independent checks of a layout: every rule recomputed from the layout alone.
+
+Owns the checker (:mod:`.check`, plain numpy) and ``next`` (:mod:`.headroom`). Imports
+no model and no solver: a layout is trusted because this package, written apart from
+the formulation, agrees with it.
+"""
