@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from optimizer import __version__
+from optimizer.cli.exchange_commands import export_command, import_netbox_command
 from optimizer.cli.solve_commands import explain_command, next_command, solve, verify
 from optimizer.cli.study_commands import batch, compare_command, report
 
@@ -20,5 +21,15 @@ def main() -> None:
     """rackopt: provably optimal placement of AI racks in a data hall."""
 
 
-for _command in (solve, explain_command, verify, next_command, batch, compare_command, report):
+for _command in (
+    solve,
+    explain_command,
+    verify,
+    next_command,
+    batch,
+    compare_command,
+    report,
+    import_netbox_command,
+    export_command,
+):
     main.add_command(_command)
