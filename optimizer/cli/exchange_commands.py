@@ -42,7 +42,7 @@ def import_netbox_command(
 ) -> None:
     """Write an instance fragment from NetBox exports (files or folders of API JSON or UI CSV:
     sites, locations, racks, power panels, power feeds)."""
-    from optimizer.instance.netbox import import_netbox
+    from optimizer.instance.netbox_fragment import import_netbox
 
     facility, files = import_netbox(exports, output, floor_plan, site)
     _warn(facility.warnings)

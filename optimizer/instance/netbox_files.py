@@ -47,7 +47,7 @@ _FILE_STEMS = {
 }
 _CSV_ALIASES = {
     # UI column titles whose normalized form is not the field name.
-    "racks": {"height": "u_height", "devices": "device_count", "type": "rack_type"},
+    "racks": {"devices": "device_count"},
     "power_feeds": {},
     "power_panels": {"power_feeds": "powerfeed_count"},
     "sites": {},
@@ -114,7 +114,6 @@ class NetBoxRack:
     location: Ref | None
     group: str | None
     status: str
-    u_height: int | None
     starting_unit: int | None
     cooling_capability: str | None
     cooling_capacity_kw: float | None
@@ -189,9 +188,6 @@ class _Record:
 
     def error(self, name: str, problem: str, fix: str) -> InstanceError:
         return self.where.error(self.label(name), problem, fix)
-
-    def has(self, name: str) -> bool:
-        return name in self.values
 
     def raw(self, name: str, required: bool = False) -> Any:
         if required and name not in self.values:
@@ -305,7 +301,6 @@ def _rack(r: _Record) -> NetBoxRack:
         location=r.ref("location"),
         group=group.name if group else None,
         status=r.choice("status", RACK_STATUSES, "active"),
-        u_height=r.integer("u_height", 1, 1000, unit="U"),
         starting_unit=r.integer("starting_unit", 1, 1000),
         cooling_capability=(
             r.choice("cooling_capability", COOLING_CAPABILITIES)
@@ -371,7 +366,9 @@ def kind_from_name(path: Path) -> str | None:
     return _FILE_STEMS.get(stem.removesuffix("s"))
 
 
-def _json_records(path: Path, text: str) -> tuple[str, list[_Record], int | None]:
+def _json_records(path: Path, text: str) -> tuple[str | None, list[_Record], int | None]:
+    """The records of an API answer, their kind (None when neither the records' ``url``
+    nor the file's name tells it) and the answer's ``count``."""
     file = str(path)
     try:
         data = json.loads(text)
@@ -400,7 +397,7 @@ def _json_records(path: Path, text: str) -> tuple[str, list[_Record], int | None
             break
     kind = kind or kind_from_name(path)
     if kind is None:
-        raise _unknown_kind(path)
+        return None, [], None
     records = []
     for index, item in enumerate(items):
         where = Where(file, index=index)
@@ -415,10 +412,10 @@ def _delimiter(header_line: str) -> str:
     return max(",;\t|", key=header_line.count)
 
 
-def _csv_records(path: Path, text: str) -> tuple[str, list[_Record], None]:
+def _csv_records(path: Path, text: str) -> tuple[str | None, list[_Record], None]:
     kind = kind_from_name(path)
     if kind is None:
-        raise _unknown_kind(path)
+        return None, [], None
     text = text.lstrip("\ufeff")
     reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text.split("\n", 1)[0]))
     header = next(reader, [])
@@ -453,20 +450,19 @@ def _unknown_kind(path: Path) -> InstanceError:
     )
 
 
-def _files(paths: Iterable[Path], warnings: list[str]) -> list[Path]:
-    """The export files: every named file, and the .json and .csv files of each folder."""
-    found: list[Path] = []
+def _files(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
+    """The export files, each with whether it was found in a named folder: every named
+    file, and the .json and .csv files of each named folder."""
+    found: list[tuple[Path, bool]] = []
     for path in paths:
         if path.is_dir():
-            for child in sorted(path.iterdir()):
-                if child.suffix.lower() not in (".json", ".csv"):
-                    continue
-                if child.suffix.lower() == ".csv" and kind_from_name(child) is None:
-                    warnings.append(f"{child}: not a NetBox object list by its name; ignored")
-                    continue
-                found.append(child)
+            found += [
+                (child, True)
+                for child in sorted(path.iterdir())
+                if child.suffix.lower() in (".json", ".csv")
+            ]
         elif path.is_file():
-            found.append(path)
+            found.append((path, False))
         else:
             raise InstanceError(str(path), "", "file or folder not found", "check the path")
     return found
@@ -476,13 +472,18 @@ def read_exports(paths: Sequence[str | Path]) -> NetBoxExport:
     """Read NetBox export files and folders into records, by kind."""
     export = NetBoxExport()
     counts: dict[str, int] = {}
-    for path in _files([Path(p) for p in paths], export.warnings):
+    for path, in_folder in _files([Path(p) for p in paths]):
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InstanceError(str(path), "", f"cannot read: {exc}", "save it as UTF-8") from None
         suffix = path.suffix.lower()
         kind, records, count = (_json_records if suffix == ".json" else _csv_records)(path, text)
+        if kind is None:
+            if not in_folder:
+                raise _unknown_kind(path)
+            export.warnings.append(f"{path}: not a NetBox object list; ignored")
+            continue
         export.files.setdefault(kind, []).append(str(path))
         if count is not None:
             counts[kind] = max(counts.get(kind, 0), count)

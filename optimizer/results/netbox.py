@@ -26,7 +26,7 @@ from typing import Any
 import xarray as xr
 
 from optimizer.errors import InstanceError
-from optimizer.instance.netbox import MAP_FORMAT, MAP_VERSION
+from optimizer.instance.netbox_fragment import MAP_FORMAT, MAP_VERSION
 from optimizer.results.layout import LAYOUT_FORMAT_VERSION
 from optimizer.textfiles import write_text_files
 
@@ -166,7 +166,7 @@ def netbox_tables(
     devices, ports, cables, warnings = [], [], [], []
     for slot, rack_type in _placed(ds, mapping["slots"], layout, map_file):
         entry = mapping["slots"][slot]
-        device = f"{entry['rack']}-{rack_type}"
+        device = f"{slot}-{rack_type}"  # slot ids are unique where rack names repeat
         load_w = it_kw[rack_type] * 1000.0
         devices.append(
             {
