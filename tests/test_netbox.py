@@ -319,16 +319,20 @@ def test_unracked_export_and_own_role_and_manufacturer(exported):
     }
 
 
-def test_a_feed_already_cabled_in_netbox_gets_no_second_cable(exported):
+@pytest.mark.parametrize("field", ["cable", "mark_connected"])
+def test_a_feed_already_cabled_in_netbox_gets_no_second_cable(exported, field):
+    """NetBox refuses a cable on a feed that has one or is marked connected."""
     tmp_path, layout, _ = exported
-    mapping = json.loads((tmp_path / "netbox.netbox.json").read_text())
-    mapping["slots"]["R01"]["feeds"][0]["cabled"] = True
-    changed = tmp_path / "cabled.json"
-    changed.write_text(json.dumps(mapping))
-    out = tmp_path / "cabled"
+    folder = copy_json(tmp_path / field)
+    value = {"id": 5, "display": "#5"} if field == "cable" else True
+    edit(folder, "power-feeds.json", feed("A-R01", **{field: value}))
+    fragment = tmp_path / field / "netbox.yaml"
+    assert run("import-netbox", folder, "-o", fragment, "--floor-plan", FLOOR).exit_code == 0
+    changed = tmp_path / field / "netbox.netbox.json"
+    out = tmp_path / field / "out"
     result = run("export", layout, "--to", "netbox", "-o", out, "--netbox-map", changed)
     assert result.exit_code == 0
-    assert "warning: power feed PP-A/A-R01 already has a cable in NetBox" in result.output
+    assert "warning: power feed PP-A/A-R01 is cabled or marked connected in NetBox" in result.output
     _, cables = read_csv(out / "cables.csv")
     assert len(cables) == 6 and "A-R01" not in {c["side_b_name"] for c in cables}
 

@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from optimizer.errors import InstanceError, did_you_mean
-from optimizer.instance.floor_plan import COLUMNS, FloorPlanLine
+from optimizer.instance.floor_plan import FloorPlanLine
 from optimizer.instance.netbox_files import (
     NetBoxExport,
     NetBoxFeed,
@@ -37,8 +37,6 @@ from optimizer.instance.netbox_files import (
     Where,
 )
 
-SLOT_COLUMNS = ("id", *(c for c in COLUMNS if c not in ("rack", "location")), "feed_a", "feed_b")
-"""The slot table: every floor-plan column but the rack's NetBox name, then its feeds."""
 POWERED = ("active", "planned")
 """Feed statuses that count as power: a planned feed is capacity being planned for."""
 _ID = re.compile(r"[^A-Za-z0-9_.:+-]+")

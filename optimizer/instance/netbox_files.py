@@ -146,6 +146,7 @@ class NetBoxFeed:
     amperage: int
     max_utilization: int
     cabled: bool
+    """A cable or ``mark_connected``: NetBox takes no further cable on the feed."""
     where: Where
 
 
@@ -331,6 +332,7 @@ def _feed(r: _Record) -> NetBoxFeed:
     if supply == "ac" and voltage is not None and voltage < 0:
         raise r.error("voltage", f"{voltage} V is negative on an AC feed", "correct the sign")
     cable = r.raw("cable")
+    marked = str(r.raw("mark_connected")).strip().lower() in ("true", "1", "yes")
     return NetBoxFeed(
         id=_whole(r.raw("id")),
         name=r.text("name", True) or "",
@@ -344,7 +346,7 @@ def _feed(r: _Record) -> NetBoxFeed:
         voltage=voltage or 0,
         amperage=r.integer("amperage", 1, 32767, required=True) or 0,
         max_utilization=r.integer("max_utilization", 1, 100, required=True, unit="%") or 0,
-        cabled=cable not in (None, "", False),
+        cabled=marked or cable not in (None, "", False),
         where=r.where,
     )
 

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from optimizer.instance.floor_plan import read_floor_plan
+from optimizer.instance.floor_plan import COLUMNS, read_floor_plan
 from optimizer.instance.netbox import (
-    SLOT_COLUMNS,
     ImportedFacility,
     build_facility,
     feed_available_kw,
@@ -32,6 +31,8 @@ from optimizer.textfiles import write_text_files
 
 MAP_FORMAT = "rackopt-netbox-map"
 MAP_VERSION = 1
+SLOT_COLUMNS = ("id", *(c for c in COLUMNS if c not in ("rack", "location")), "feed_a", "feed_b")
+"""The slot table: every floor-plan column but the rack's NetBox name, then its feeds."""
 
 
 def _yaml_scalar(text: str) -> str:

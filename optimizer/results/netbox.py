@@ -198,8 +198,8 @@ def netbox_tables(
             )
             if feed["cabled"]:
                 warnings.append(
-                    f"power feed {feed['power_panel']}/{feed['power_feed']} already has a cable "
-                    f"in NetBox: no cable written for {device} {port}"
+                    f"power feed {feed['power_panel']}/{feed['power_feed']} is cabled or marked "
+                    f"connected in NetBox: no cable written for {device} {port}"
                 )
                 continue
             cables.append(
