@@ -353,6 +353,17 @@ def edit(folder: Path, name: str, change) -> None:
     path.write_text(json.dumps(data))
 
 
+def test_other_files_in_an_export_folder_are_skipped_with_a_warning(tmp_path):
+    folder = copy_json(tmp_path)
+    devices = {"count": 1, "results": [{"id": 1, "url": "https://nb/api/dcim/devices/1/"}]}
+    (folder / "devices.json").write_text(json.dumps(devices))
+    shutil.copy(FLOOR, folder / "floor-plan.csv")
+    result = run("import-netbox", folder, "-o", tmp_path / "n.yaml", "--floor-plan", FLOOR)
+    assert result.exit_code == 0, result.output
+    for name in ("devices.json", "floor-plan.csv"):
+        assert f"{name}: not one of the lists rackopt reads" in result.output
+
+
 def test_ids_yaml_would_misread_are_quoted(tmp_path):
     """A panel named ``No`` (YAML 1.1 false) and a feed named ``0800`` (a number) stay strings."""
     folder = copy_json(tmp_path)
@@ -368,6 +379,45 @@ def test_ids_yaml_would_misread_are_quoted(tmp_path):
     edit(folder, "power-feeds.json", lambda r: rename(r, "A-R02", "0800", "name"))
     site = build_site(load_instance(planned(tmp_path, source=folder)))
     assert {"No", "0800"} <= set(site.device_ids)
+
+
+def test_racks_of_one_name_in_two_locations_get_hall_qualified_slot_ids(tmp_path):
+    folder = copy_json(tmp_path)
+
+    def second_hall(results):
+        hall2 = json.loads(json.dumps(results[1]))
+        hall2.update(id=12, name="Hall 2", slug="hall-2")
+        results.append(hall2)
+
+    def second_r01(results):
+        rack = json.loads(json.dumps(results[0]))
+        rack.update(id=106, facility_id=None)
+        rack["location"] = {"id": 12, "name": "Hall 2", "slug": "hall-2"}
+        results.append(rack)
+
+    def its_feed(results):
+        spare = json.loads(json.dumps(results[-1]))
+        spare.update(id=310, name="A-R01-H2", rack={"id": 106, "name": "R01"})
+        results.append(spare)
+
+    edit(folder, "locations.json", second_hall)
+    edit(folder, "racks.json", second_r01)
+    edit(folder, "power-feeds.json", its_feed)
+    fragment = tmp_path / "n.yaml"
+    result = run("import-netbox", folder, "-o", fragment)
+    assert result.exit_code == 0, result.output
+    ids = [row["id"] for row in csv.DictReader((tmp_path / "n.Hall-1.csv").open())]
+    assert ids == ["Hall-1.R01", "R02", "R03", "R04"]
+    hall2 = list(csv.DictReader((tmp_path / "n.Hall-2.csv").open()))
+    assert [(r["id"], r["feed_a"], r["feed_b"]) for r in hall2] == [("Hall-2.R01", "A-R01-H2", "")]
+    mapping = json.loads((tmp_path / "n.netbox.json").read_text())
+    assert mapping["slots"]["Hall-2.R01"]["rack"] == "R01"
+    assert mapping["slots"]["Hall-2.R01"]["location"] == "Hall 2"
+    # A floor plan line must then say which R01 it means.
+    floor = tmp_path / "floor.csv"
+    floor.write_text("rack,x_m\nR01,0\n")
+    result = run("import-netbox", folder, "-o", fragment, "--floor-plan", floor)
+    assert_refused(result, "floor.csv:2: location: rack 'R01' is in several locations")
 
 
 def test_csv_with_a_semicolon_delimiter_and_a_byte_order_mark_reads_alike(tmp_path):

@@ -393,9 +393,12 @@ def _json_records(path: Path, text: str) -> tuple[str | None, list[_Record], int
         )
     kind = None
     for item in items:
-        found = re.search(r"/api/dcim/([a-z-]+)/", str(item.get("url", ""))) if item else None
+        url = item.get("url") if isinstance(item, dict) else None
+        found = re.search(r"/api/dcim/([a-z-]+)/", str(url or ""))
         if found:
-            kind = _API_PATHS.get(found.group(1))
+            if found.group(1) not in _API_PATHS:
+                return None, [], None  # another NetBox list (devices, cables, ...)
+            kind = _API_PATHS[found.group(1)]
             break
     kind = kind or kind_from_name(path)
     if kind is None:
@@ -484,7 +487,10 @@ def read_exports(paths: Sequence[str | Path]) -> NetBoxExport:
         if kind is None:
             if not in_folder:
                 raise _unknown_kind(path)
-            export.warnings.append(f"{path}: not a NetBox object list; ignored")
+            export.warnings.append(
+                f"{path}: not one of the lists rackopt reads (sites, locations, racks, power "
+                "panels, power feeds); ignored"
+            )
             continue
         export.files.setdefault(kind, []).append(str(path))
         if count is not None:
