@@ -684,3 +684,19 @@ def test_export_refuses_a_layout_that_is_not_of_the_import(exported, tmp_path):
     changed.write_text(json.dumps({"format": "something else"}))
     result = run("export", layout, "--to", "netbox", "-o", out, "--netbox-map", changed)
     assert_refused(result, "format: not a NetBox map of rackopt import-netbox", out)
+
+
+def test_an_unwritable_output_writes_nothing(tmp_path, exported):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    fragment = blocker / "netbox.yaml"
+    result = run("import-netbox", DATA / "json", "-o", fragment, "--floor-plan", FLOOR)
+    assert result.exit_code == 74 and "error: cannot write" in result.output
+    assert list(tmp_path.iterdir()) == [blocker]
+
+    root, layout, _ = exported
+    result = run(
+        "export", layout, "--to", "netbox", "-o", blocker, "--netbox-map",
+        root / "netbox.netbox.json",
+    )  # fmt: skip
+    assert_refused(result, "blocker: is a file (fix: give a folder for the CSV files)")
