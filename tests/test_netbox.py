@@ -272,6 +272,11 @@ def test_devices_stand_in_the_racks_of_the_layout(exported):
         ("DC1 Frankfurt", "Hall 1", "1", "front")
     }
     assert len({r["name"] for r in rows}) == len(rows)
+    # Read back as a layout (rack names are the slot ids here), the devices pass every rule.
+    back = out.parent / "from-netbox.csv"
+    back.write_text("slot,rack_type\n" + "".join(f"{r['rack']},{r['device_type']}\n" for r in rows))
+    root, _, _ = exported
+    assert run("verify", root / "plan.yaml", back).exit_code == 0
 
 
 def test_power_ports_carry_the_rack_load_and_cables_reach_its_feeds(exported):
@@ -504,8 +509,7 @@ JSON_ERRORS = [
     (
         "power-feeds.json",
         feed("A-SPARE", rack={"id": 777, "name": "R77"}),
-        "power-feeds.json: results[8].rack: rack 'R77' is not among the exported racks of the "
-        "site (fix: did you mean 'R07'?)".replace(" (fix: did you mean 'R07'?)", ""),
+        "power-feeds.json: results[8].rack: rack 'R77' is not among the exported racks of the site",
     ),
     (
         "power-feeds.json",
