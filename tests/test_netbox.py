@@ -680,7 +680,13 @@ def test_export_refuses_a_layout_that_is_not_of_the_import(exported, tmp_path):
     changed = tmp_path / "map.json"
     changed.write_text(json.dumps(mapping))
     result = run("export", layout, "--to", "netbox", "-o", out, "--netbox-map", changed)
-    assert_refused(result, "layout.nc: slot: slot 'R03' holds a air but is not a NetBox rack", out)
+    expected = "layout.nc: slot: slot 'R03' holds a rack (air) but is not a NetBox rack"
+    assert_refused(result, expected, out)
+
+    del mapping["slots"]["R02"]["feeds"][1]["power_feed"]
+    changed.write_text(json.dumps(mapping))
+    result = run("export", layout, "--to", "netbox", "-o", out, "--netbox-map", changed)
+    assert_refused(result, "map.json: slots.R02.feeds.1: missing 'power_feed'", out)
 
     result = run("export", layout, "--to", "netbox", "-o", out, "--netbox-map", layout)
     assert_refused(result, "layout.nc: cannot read", out)

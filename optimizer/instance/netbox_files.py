@@ -72,7 +72,9 @@ class Where:
     index: int | None = None
 
     def error(self, field_name: str, problem: str, fix: str) -> InstanceError:
-        path = f"results[{self.index}].{field_name}" if self.index is not None else field_name
+        path = field_name
+        if self.index is not None:
+            path = f"results[{self.index}]" + (f".{field_name}" if field_name else "")
         return InstanceError(self.file, path, problem, fix, self.line)
 
     def describe(self) -> str:

@@ -117,7 +117,32 @@ def read_netbox_map(path: str | Path) -> dict[str, Any]:
             f"map version {data.get('version')!r}; this rackopt reads {MAP_VERSION}",
             "re-run rackopt import-netbox",
         )
+    _check_map(data, file)
     return data
+
+
+_SLOT_KEYS = ("rack", "location", "starting_unit", "primary_share", "feeds")
+_FEED_KEYS = ("device", "power_panel", "power_feed", "cabled")
+
+
+def _check_map(data: dict[str, Any], file: str) -> None:
+    """Every key the export reads is there (a hand-edited map fails here, not later)."""
+
+    def missing(field: str, key: str) -> InstanceError:
+        return InstanceError(file, field, f"missing {key!r}", "re-run rackopt import-netbox")
+
+    if not isinstance(data.get("site"), str):
+        raise missing("site", "site")
+    if not isinstance(data.get("slots"), dict):
+        raise missing("slots", "slots")
+    for slot, entry in data["slots"].items():
+        for key in _SLOT_KEYS:
+            if not isinstance(entry, dict) or key not in entry:
+                raise missing(f"slots.{slot}", key)
+        for index, feed in enumerate(entry["feeds"]):
+            for key in _FEED_KEYS:
+                if not isinstance(feed, dict) or key not in feed:
+                    raise missing(f"slots.{slot}.feeds.{index}", key)
 
 
 def _table(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
@@ -141,7 +166,7 @@ def _placed(ds: xr.Dataset, slots: dict[str, Any], layout: str, map_file: str):
             raise InstanceError(
                 layout,
                 "slot",
-                f"slot {slot!r} holds a {rack_type} but is not a NetBox rack of {map_file}",
+                f"slot {slot!r} holds a rack ({rack_type}) but is not a NetBox rack of {map_file}",
                 "export a layout solved from the instance that includes this import",
             )
         unknown = [f["device"] for f in slots[slot]["feeds"] if f["device"] not in devices]
