@@ -6,21 +6,15 @@ A planner meets the same capacities in the solve summary, ``next``, ``compare``,
 the dataset's variables), and every label comes from :func:`label`, so a resource
 carries one name everywhere:
 
-========================  ==================  =======  ==============================
-kind (the checker rule)   label               unit     family
-========================  ==================  =======  ==============================
-``power-normal``          ``UPS-A (normal)``  kW       power
-``power-failover``        ``UPS-A (if UPS-B   kW       power
-                          fails)``
-``cdu-heat``              ``CDU C1 heat``     kW       liquid cooling
-``cdu-flow``              ``CDU C1 flow``     L/min    liquid cooling
-``air-zone-heat``         ``air zone Z1``     kW       air cooling
-``facility-power``        ``utility``         kW       utility
-``inlet-temp``            ``inlet at H1-R3-   K        inlet temperature
-                          07``
-``slots``                 ``slots``           slots    slots
-``liquid-slots``          ``liquid slots``    slots    slots
-========================  ==================  =======  ==============================
+- ``power-normal``: ``UPS-A (normal)``, kW, family power
+- ``power-failover``: ``UPS-A (if UPS-B fails)``, kW, power
+- ``cdu-heat`` and ``cdu-flow``: ``CDU C1 heat`` (kW), ``CDU C1 flow`` (L/min), liquid cooling
+- ``air-zone-heat``: ``air zone Z1``, kW, air cooling
+- ``facility-power``: ``utility``, kW, utility
+- ``inlet-temp``: ``inlet at H1-R03-07``, K, inlet temperature
+- ``slots`` and ``liquid-slots``: ``slots``, ``liquid slots``, slots, slots
+
+(each kind is named after the checker rule that guards it).
 
 A device is listed in normal operation and, when some single failure raises its load,
 at its worst failure (the failover limit against the load with that device out). An
@@ -143,77 +137,35 @@ class Resource:
 
 
 @dataclass(frozen=True)
-class Figures:
-    """The loads and limits a table is made of. The site variant (:func:`resources`) and
-    the dataset variant (``optimizer.results.resources``) both fill this in, so they list
-    the same rows in the same order."""
+class Capacities:
+    """Load and limit of every resource of one kind: one entry per subject."""
 
-    device_ids: list[str]
-    device_load_kw: np.ndarray
-    device_limit_kw: np.ndarray
-    device_failover_load_kw: np.ndarray
-    device_failover_limit_kw: np.ndarray
-    device_worst_failure: list[str]
-    """The failed device behind each worst failover load; '' when no failure raises it."""
-    cdu_ids: list[str]
-    cdu_heat_kw: np.ndarray
-    cdu_heat_capacity_kw: np.ndarray
-    cdu_flow_lpm: np.ndarray
-    cdu_flow_capacity_lpm: np.ndarray
-    air_zone_ids: list[str]
-    air_zone_heat_kw: np.ndarray
-    air_zone_capacity_kw: np.ndarray
-    facility_kw: float
-    utility_limit_kw: float
-    """inf without a utility limit."""
-    inlet_slots: list[str]
-    """Occupied slots whose zone gives a supply temperature."""
-    inlet_rise_k: np.ndarray
-    inlet_allowed_rise_k: np.ndarray
-    occupied_slots: int
-    slots: int
-    occupied_liquid_slots: int
-    liquid_slots: int
+    subjects: list[str]
+    load: np.ndarray
+    limit: np.ndarray
+    cases: list[str] | None = None
+    """Failover rows only: the failed device behind each worst load ('' when no failure
+    raises it, and then there is no failover row)."""
 
-    def table(self) -> list[Resource]:
-        """The rows in table order; a limit that is not finite (no utility limit) or a
-        count of zero slots (no liquid slots) is no resource."""
-        rows: list[Resource] = []
-        for d, device in enumerate(self.device_ids):
-            normal = float(self.device_load_kw[d]), float(self.device_limit_kw[d])
-            rows.append(Resource(Kind.POWER_NORMAL, device, *normal))
-            if case := self.device_worst_failure[d]:
-                failover = (
-                    float(self.device_failover_load_kw[d]),
-                    float(self.device_failover_limit_kw[d]),
-                )
-                rows.append(Resource(Kind.POWER_FAILOVER, device, *failover, case))
-        for c, cdu in enumerate(self.cdu_ids):
-            heat = float(self.cdu_heat_kw[c]), float(self.cdu_heat_capacity_kw[c])
-            flow = float(self.cdu_flow_lpm[c]), float(self.cdu_flow_capacity_lpm[c])
-            rows += [Resource(Kind.CDU_HEAT, cdu, *heat), Resource(Kind.CDU_FLOW, cdu, *flow)]
-        rows += [
-            Resource(Kind.AIR_ZONE_HEAT, zone, float(heat), float(capacity))
-            for zone, heat, capacity in zip(
-                self.air_zone_ids, self.air_zone_heat_kw, self.air_zone_capacity_kw, strict=True
-            )
-        ]
-        if np.isfinite(self.utility_limit_kw):
-            rows.append(
-                Resource(Kind.UTILITY, "", float(self.facility_kw), float(self.utility_limit_kw))
-            )
-        rows += [
-            Resource(Kind.INLET, slot, float(rise), float(allowed))
-            for slot, rise, allowed in zip(
-                self.inlet_slots, self.inlet_rise_k, self.inlet_allowed_rise_k, strict=True
-            )
-        ]
-        counts = (
-            (Kind.SLOTS, self.occupied_slots, self.slots),
-            (Kind.LIQUID_SLOTS, self.occupied_liquid_slots, self.liquid_slots),
-        )
-        rows += [Resource(k, "", float(n), float(of)) for k, n, of in counts if of > 0]
-        return rows
+
+def table(per_kind: dict[Kind, Capacities]) -> list[Resource]:
+    """The rows in table order: by family (:data:`FAMILIES`), then subject (instance
+    order), then kind (a device's normal row before its failover row, a CDU's heat before
+    its flow). A limit that is not finite (no utility limit), a count of zero slots (no
+    liquid slots) or a failover row that no failure raises is no resource."""
+    rows = []
+    for kind, c in per_kind.items():
+        cases = c.cases or [""] * len(c.subjects)
+        for position, (subject, load, limit, case) in enumerate(
+            zip(c.subjects, c.load, c.limit, cases, strict=True)
+        ):
+            if not np.isfinite(limit) or (kind is Kind.POWER_FAILOVER and not case):
+                continue
+            if _FAMILY[kind] == "slots" and limit <= 0:
+                continue
+            order = (FAMILIES.index(_FAMILY[kind]), position, list(Kind).index(kind))
+            rows.append((order, Resource(kind, str(subject), float(load), float(limit), case)))
+    return [row for _, row in sorted(rows, key=lambda item: item[0])]
 
 
 def resources(site: Site, loads: Loads, placement: np.ndarray) -> list[Resource]:
@@ -223,32 +175,36 @@ def resources(site: Site, loads: Loads, placement: np.ndarray) -> list[Resource]
     occupied = placement != EMPTY
     liquid = np.asarray(site.slot_liquid, dtype=bool)
     inlet_slots, rise, allowed = occupied_inlet_rise(site, placement, loads.inlet_temp_c)
-    limit = site.utility_limit_kw
-    return Figures(
-        device_ids=list(site.device_ids),
-        device_load_kw=loads.device_normal_kw,
-        device_limit_kw=site.device_limit_kw,
-        device_failover_load_kw=loads.device_failover_kw,
-        device_failover_limit_kw=site.device_failover_limit_kw,
-        device_worst_failure=list(loads.device_worst_failure),
-        cdu_ids=list(site.cdu_ids),
-        cdu_heat_kw=loads.cdu_heat_kw,
-        cdu_heat_capacity_kw=site.cdu_heat_capacity_kw,
-        cdu_flow_lpm=loads.cdu_flow_lpm,
-        cdu_flow_capacity_lpm=site.cdu_flow_capacity_lpm,
-        air_zone_ids=list(site.air_zone_ids),
-        air_zone_heat_kw=loads.air_zone_heat_kw,
-        air_zone_capacity_kw=site.air_zone_capacity_kw,
-        facility_kw=loads.facility_kw,
-        utility_limit_kw=np.inf if limit is None else float(limit),
-        inlet_slots=[site.slot_ids[s] for s in inlet_slots],
-        inlet_rise_k=rise,
-        inlet_allowed_rise_k=allowed,
-        occupied_slots=int(occupied.sum()),
-        slots=site.n_slots,
-        occupied_liquid_slots=int((occupied & liquid).sum()),
-        liquid_slots=int(liquid.sum()),
-    ).table()
+    devices, cdus, zones = list(site.device_ids), list(site.cdu_ids), list(site.air_zone_ids)
+    utility = np.inf if site.utility_limit_kw is None else site.utility_limit_kw
+    return table(
+        {
+            Kind.POWER_NORMAL: Capacities(devices, loads.device_normal_kw, site.device_limit_kw),
+            Kind.POWER_FAILOVER: Capacities(
+                devices,
+                loads.device_failover_kw,
+                site.device_failover_limit_kw,
+                loads.device_worst_failure,
+            ),
+            Kind.CDU_HEAT: Capacities(cdus, loads.cdu_heat_kw, site.cdu_heat_capacity_kw),
+            Kind.CDU_FLOW: Capacities(cdus, loads.cdu_flow_lpm, site.cdu_flow_capacity_lpm),
+            Kind.AIR_ZONE_HEAT: Capacities(
+                zones, loads.air_zone_heat_kw, site.air_zone_capacity_kw
+            ),
+            Kind.UTILITY: Capacities([""], np.array([loads.facility_kw]), np.array([utility])),
+            Kind.INLET: Capacities([site.slot_ids[s] for s in inlet_slots], rise, allowed),
+            **slot_counts(occupied, liquid),
+        }
+    )
+
+
+def slot_counts(occupied: np.ndarray, liquid: np.ndarray) -> dict[Kind, Capacities]:
+    """Racks among all slots and among the liquid slots (``occupied`` and ``liquid`` are
+    boolean masks over the slots)."""
+    return {
+        kind: Capacities([""], np.array([(occupied & among).sum()]), np.array([among.sum()]))
+        for kind, among in ((Kind.SLOTS, np.ones_like(occupied)), (Kind.LIQUID_SLOTS, liquid))
+    }
 
 
 def ranked(rows: list[Resource]) -> list[Resource]:
