@@ -372,8 +372,10 @@ def test_compare_figures_match_an_independent_recomputation(solved_study, tmp_pa
     assert ref.stranded_power_kw == pytest.approx(2 * 12.0)
     assert ref.stranded_liquid_kw == pytest.approx(250 - 2 * 116.96)
     assert ref.stranded_air_kw == pytest.approx(200 - 154.08)
-    assert ref.bound_by in ("UPS-A (if UPS-B fails)", "UPS-B (if UPS-A fails)")
+    # Both UPS carry 388 kW when the other fails; the tie goes to the first in the table.
+    assert ref.bound_by == "UPS-A (if UPS-B fails)"
     assert ref.bound_by_family == "power"
+    assert ref.bound_by_utilization == pytest.approx(388 / 400)
     assert ref.status == "optimal" and ref.gap == 0.0
 
 

@@ -26,7 +26,7 @@ from optimizer.solve.explain import explain
 from optimizer.solve.greedy import greedy_layout
 from optimizer.solve.pipeline import solve_site
 from optimizer.studies.report import utilization_bars
-from optimizer.verify.check import EMPTY, check_layout
+from optimizer.verify.check import EMPTY, INLET_TOLERANCE_K, TOLERANCE, check_layout
 from optimizer.verify.headroom import next_rack
 
 HOT, COOL = 0, 1
@@ -95,9 +95,9 @@ def test_explain_reports_the_inlet_that_three_hot_racks_overheat(tmp_path: Path)
     _matrix_csv(tmp_path, D_THREE, SLOTS)
     data = _three_slots(thermal={"matrix_file": "d.csv"}, demand={"hot": {"min": 3}})
     (shortfall,) = explain(site_of(tmp_path, data), EXACT)
-    assert shortfall.resource == "inlet temperature at H-R-02"
+    assert shortfall.resource == "inlet at H-R-02"
     assert shortfall.short_by == pytest.approx(3.0)
-    assert shortfall.describe() == "inlet temperature at H-R-02 over its limit by 3.0 K"
+    assert shortfall.describe() == "inlet at H-R-02 over its limit by 3.0 K"
 
 
 def test_next_rack_ranks_slots_by_the_inlet_they_heat(tmp_path: Path) -> None:
@@ -347,21 +347,38 @@ def test_containment_lets_the_air_hall_fill(tmp_path: Path) -> None:
     assert report.outcome.objective == pytest.approx(48 * 32)
 
 
-def test_compare_names_the_inlet_that_binds(tmp_path: Path) -> None:
+def test_compare_and_report_read_the_air_hall_as_the_checker_does(tmp_path: Path) -> None:
+    """The air hall has many optimal layouts, and which one HiGHS returns depends on the
+    CPU: which inlet binds, and how close it comes, differ between them. Asserted here is
+    only what every optimal layout shares (36 racks, 1,152 GPUs, every load within its
+    limit) and that compare and report read the written dataset exactly as the checker's
+    resource table reads the layout."""
     from optimizer.results.layout import write_layout
+    from optimizer.results.resources import layout_resources
     from optimizer.studies.compare import compare
+    from optimizer.verify.resources import binding, resources
 
-    report = solve_site(build_site(load_instance(ROOT / "instances" / "air-hall.yaml")), EXACT)
+    site = build_site(load_instance(ROOT / "instances" / "air-hall.yaml"))
+    report = solve_site(site, EXACT)
+    assert report.outcome.objective == pytest.approx(36 * 32)
+    assert report.check.ok
+    table = resources(site, report.check.loads, report.placement)
+    slack = {"K": INLET_TOLERANCE_K}  # the checker's tolerances
+    assert all(r.load <= r.limit + slack.get(r.unit, TOLERANCE * r.limit) for r in table)
+    assert sum(r.kind == "inlet-temp" for r in table) == 36
     write_layout(layout_dataset(report), tmp_path / "air.nc")
+    with xr.open_dataset(tmp_path / "air.nc") as ds:
+        ds = ds.load()
+    assert layout_resources(ds) == table
     (row,) = compare([tmp_path / "air.nc"])
-    assert row.bound_by_family == "inlet temperature"
-    assert row.bound_by.startswith("inlet at H1-")
-    assert row.bound_by_utilization == pytest.approx(0.987, abs=1e-3)
+    bound = binding(table)
+    assert (row.bound_by, row.bound_by_family) == (bound.label, bound.family)
+    assert row.bound_by_utilization == bound.utilization <= 1.0 + 1e-3
+    assert row.gpus == 36 * 32
     assert row.pue == pytest.approx(report.check.loads.pue)
-    bars = utilization_bars(xr.open_dataset(tmp_path / "air.nc"))
-    (inlet,) = [b for b in bars if b.family == "inlet"]
-    assert inlet.value == pytest.approx(0.987, abs=1e-3)
-    assert "(26.9 C)" in inlet.label
+    (inlet,) = [b for b in utilization_bars(ds) if b.family == "inlet temperature"]
+    tightest = binding([r for r in table if r.family == "inlet temperature"])
+    assert inlet == tightest
 
 
 def test_utility_knapsack_weighs_a_type_only_where_it_may_stand(tmp_path: Path) -> None:

@@ -101,9 +101,9 @@ def test_explain_names_each_resource_that_falls_short(tmp_path):
     assert result.output.splitlines() == [
         "tutorial: to place 4 gb300-nvl72, these resources fall short:",
         "  CDU CDU1 heat short by 217.8 kW (needs 467.8, has 250.0)",
-        "  CDU CDU1 coolant flow short by 301.8 L/min (needs 701.8, has 400.0)",
-        "  power device UPS-B (with UPS-A failed) short by 144.0 kW (needs 544.0, has 400.0)",
-        "  power device UPS-A (with UPS-B failed) short by 144.0 kW (needs 544.0, has 400.0)",
+        "  CDU CDU1 flow short by 301.8 L/min (needs 701.8, has 400.0)",
+        "  UPS-B (if UPS-A fails) short by 144.0 kW (needs 544.0, has 400.0)",
+        "  UPS-A (if UPS-B fails) short by 144.0 kW (needs 544.0, has 400.0)",
     ]
 
 
@@ -137,13 +137,14 @@ def test_next_names_what_blocks_and_ranks_free_slots(tmp_path, tutorial_layout):
     # 388 + 58 = 446 kW > 400 on the surviving UPS, in each of the 4 empty slots that
     # take a B300 (2 liquid, 2 air).
     assert "no empty slot takes one more dgx-b300-rack" in result.output
-    assert "blocked in 4 slots by power-failover UPS-B with UPS-A failed" in result.output
+    # Both UPS carry 446 kW when the other fails; the tie goes to the first in the table.
+    assert "blocked in 4 slots by UPS-A (if UPS-B fails)" in result.output
     # Larger UPS systems alone do not help: the air zone then blocks (154.08 + 58 > 200).
     data = yaml_of(TUTORIAL)
     for side in ("UPS-A", "UPS-B"):
         data["power"]["devices"][side]["rating_kw"] = 600  # 480 kW usable
     result = run("next", write_instance(tmp_path, data), tutorial_layout, "--type", "dgx-b300-rack")
-    assert "blocked in 4 slots by air-zone-heat Z1" in result.output
+    assert "blocked in 4 slots by air zone Z1" in result.output
     # With a fourth CRAH (300 kW usable) it fits anywhere; the tightest resource is the
     # surviving UPS at 446 / 480 = 92.9%; air slots rank before liquid ones.
     data["cooling"]["air_zones"]["Z1"]["units"] = 4
@@ -157,7 +158,7 @@ def test_next_names_what_blocks_and_ranks_free_slots(tmp_path, tutorial_layout):
     lines = result.output.splitlines()
     assert lines[0].startswith("best slots for one more dgx-b300-rack")
     assert [line.split()[0] for line in lines[1:]] == ["H1-A-03", "H1-A-04", "H1-L-03", "H1-L-04"]
-    assert "92.9%" in lines[1] and "UPS-A if UPS-B fails" in lines[1]
+    assert "92.9%" in lines[1] and "UPS-A (if UPS-B fails)" in lines[1]
 
 
 def test_same_instance_gives_the_identical_layout(tmp_path):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from optimizer.instance.schema import Objective
-from optimizer.site.thermal import rise_share
 from optimizer.solve.pipeline import SolveReport
-from optimizer.verify.check import EMPTY, occupied_inlet_rise
+from optimizer.verify.check import EMPTY
+from optimizer.verify.resources import Kind, Resource, binding, condensed, ranked, resources
 
 OBJECTIVE_UNITS = {
     Objective.MAX_GPUS: " GPUs",
@@ -19,89 +17,24 @@ OBJECTIVE_UNITS = {
 }
 
 
-@dataclass(frozen=True)
-class Utilization:
-    resource: str
-    load: float
-    limit: float
-    unit: str
-
-    @property
-    def fraction(self) -> float:
-        return self.load / self.limit if self.limit > 0 else 0.0
+def utilizations(report: SolveReport) -> list[Resource]:
+    """Every capacity of the site with its load in the layout, most utilized first (ties
+    by :func:`optimizer.verify.resources.ranked`); of the inlets only the tightest."""
+    return ranked(condensed(resources(report.site, report.check.loads, report.placement)))
 
 
-def utilizations(report: SolveReport) -> list[Utilization]:
-    """Every capacity of the site with its load in the layout, most utilized first."""
-    site, loads = report.site, report.check.loads
-    items = []
-    for d, device in enumerate(site.device_ids):
-        items.append(
-            Utilization(
-                f"{device} (normal)", loads.device_normal_kw[d], site.device_limit_kw[d], "kW"
-            )
-        )
-        case = loads.device_worst_failure[d]
-        if case:
-            items.append(
-                Utilization(
-                    f"{device} (if {case} fails)",
-                    loads.device_failover_kw[d],
-                    site.device_failover_limit_kw[d],
-                    "kW",
-                )
-            )
-    for c, cdu in enumerate(site.cdu_ids):
-        items.append(
-            Utilization(f"CDU {cdu} heat", loads.cdu_heat_kw[c], site.cdu_heat_capacity_kw[c], "kW")
-        )
-        items.append(
-            Utilization(
-                f"CDU {cdu} flow", loads.cdu_flow_lpm[c], site.cdu_flow_capacity_lpm[c], "L/min"
-            )
-        )
-    for z, zone in enumerate(site.air_zone_ids):
-        items.append(
-            Utilization(
-                f"air zone {zone}", loads.air_zone_heat_kw[z], site.air_zone_capacity_kw[z], "kW"
-            )
-        )
-    if site.utility_limit_kw is not None:
-        items.append(
-            Utilization("utility (IT + cooling)", loads.facility_kw, site.utility_limit_kw, "kW")
-        )
-    tightest = tightest_inlet(report)
-    if tightest is not None:
-        s, rise, allowed = tightest
-        items.append(Utilization(f"inlet at {site.slot_ids[s]}", rise, allowed, "K"))
-    return sorted(items, key=lambda u: (-u.fraction, u.resource))
-
-
-def tightest_inlet(report: SolveReport) -> tuple[int, float, float] | None:
-    """(slot, rise above supply air, rise its rack's class allows) of the occupied slot
-    whose inlet uses the largest share of its allowed rise; None without temperatures.
-    One inlet stands for all: a hall has one per rack, and the rest of the list matters."""
-    known, rise, allowed = occupied_inlet_rise(
-        report.site, report.placement, report.check.loads.inlet_temp_c
-    )
-    if not len(known):
-        return None
-    i = int(np.argmax(rise_share(rise, allowed)))
-    return int(known[i]), float(rise[i]), float(allowed[i])
-
-
-def thermal_lines(report: SolveReport) -> list[str]:
+def thermal_lines(report: SolveReport, table: list[Resource]) -> list[str]:
     """The tightest occupied inlet and the hottest, when any supply temperature is given."""
-    tightest = tightest_inlet(report)
+    tightest = binding([r for r in table if r.kind is Kind.INLET])
     if tightest is None:
         return []
     site, placed = report.site, report.placement
     inlet = report.check.loads.inlet_temp_c
-    s = tightest[0]
+    s = site.slot_ids.index(tightest.subject)
     limit = site.type_inlet_limit_c[placed[s]]
     hottest = np.nanmax(np.where(placed != EMPTY, inlet, np.nan))
     return [
-        f"inlets: tightest {site.slot_ids[s]} at {inlet[s]:.1f} C "
+        f"inlets: tightest {tightest.subject} at {inlet[s]:.1f} C "
         f"(limit {limit:g} C, margin {limit - inlet[s]:.1f} K); hottest {hottest:.1f} C"
     ]
 
@@ -144,12 +77,13 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
         f"IT load {loads.it_kw / 1000:.3f} MW, facility {loads.facility_kw / 1000:.3f} MW "
         f"(cooling {loads.cooling_kw / 1000:.3f} MW), PUE {pue} (cooling only)"
     )
-    lines.extend(thermal_lines(report))
+    table = utilizations(report)
+    lines.extend(thermal_lines(report, table))
     lines.extend(fabric_lines(report))
-    lines.append(f"most loaded resources (of {len(utilizations(report))}):")
-    for u in utilizations(report)[:top]:
+    lines.append(f"most loaded resources (of {len(table)}):")
+    for r in table[:top]:
         lines.append(
-            f"  {u.resource:<34} {u.fraction:>7.1%}  ({u.load:,.1f} of {u.limit:,.1f} {u.unit})"
+            f"  {r.label:<34} {r.utilization:>7.1%}  ({r.load:,.1f} of {r.limit:,.1f} {r.unit})"
         )
     gap = "n/a" if outcome.gap is None else f"{outcome.gap:.4%}"
     unit = OBJECTIVE_UNITS[site.objective]

@@ -22,6 +22,7 @@ from models.data import ModelData, build_model_data, unplaceable_minimums
 from optimizer.errors import NoLayoutError
 from optimizer.site.build import Site
 from optimizer.solve.highs import SolveOptions, compile_model, new_highs
+from optimizer.verify.resources import Kind, label, unit
 
 SHORTFALL_EPS = 1e-6
 
@@ -42,30 +43,48 @@ class Shortfall:
         )
 
 
-def _resource(data: ModelData, name: str, index: object) -> tuple[str, str] | None:
-    """Human name and unit of an elastic row, or None for rows that stay hard."""
+_KINDS = {
+    "power_normal": Kind.POWER_NORMAL,
+    "power_failover": Kind.POWER_FAILOVER,
+    "cdu_heat": Kind.CDU_HEAT,
+    "cdu_flow": Kind.CDU_FLOW,
+    "air_zone_heat": Kind.AIR_ZONE_HEAT,
+    "facility_power": Kind.UTILITY,
+    "inlet_temperature": Kind.INLET,
+}
+"""Constraint families of the model that are rows of the resource table."""
+
+
+def _subject(data: ModelData, kind: Kind, index: object) -> tuple[str, str]:
+    """(subject, failed device) of a model row that is a row of the resource table."""
     site = data.site
-    if name == "power_normal":
-        return f"power device {site.device_ids[index]} (normal operation)", "kW"
-    if name == "power_failover":
+    if kind is Kind.POWER_FAILOVER:
         row = data.failover_rows[index]
-        failed = site.device_ids[row.failed]
-        return f"power device {site.device_ids[row.device]} (with {failed} failed)", "kW"
-    if name == "cdu_heat":
-        return f"CDU {site.cdu_ids[index]} heat", "kW"
-    if name == "cdu_flow":
-        return f"CDU {site.cdu_ids[index]} coolant flow", "L/min"
-    if name == "air_zone_heat":
-        return f"air zone {site.air_zone_ids[index]}", "kW"
-    if name == "facility_power":
-        return "utility limit (IT + cooling)", "kW"
+        return site.device_ids[row.device], site.device_ids[row.failed]
+    if kind is Kind.INLET:
+        return site.slot_ids[data.inlet_rows[index].slot], ""
+    ids = {
+        Kind.POWER_NORMAL: site.device_ids,
+        Kind.CDU_HEAT: site.cdu_ids,
+        Kind.CDU_FLOW: site.cdu_ids,
+        Kind.AIR_ZONE_HEAT: site.air_zone_ids,
+    }
+    return (ids[kind][index], "") if kind in ids else ("", "")
+
+
+def _resource(data: ModelData, name: str, index: object) -> tuple[str, str] | None:
+    """Label and unit of an elastic row, or None for rows that stay hard. Capacities of
+    the resource table carry its labels (optimizer.verify.resources.label); the slot
+    classes and network ports exist only in the model and are named here."""
+    site = data.site
+    if name in _KINDS:
+        kind = _KINDS[name]
+        return label(kind, *_subject(data, kind, index)), unit(kind)
     if name == "space_slots":
         c = data.classes[index]
         kinds = ", ".join(site.rack_types[t].name for t in c.types)
         first = site.slot_ids[c.slots[0]]
-        return f"slots for {kinds} (the {c.size} like {first})", "slots"
-    if name == "inlet_temperature":
-        return f"inlet temperature at {site.slot_ids[data.inlet_rows[index].slot]}", "K"
+        return f"slots for {kinds} (the {c.size} like {first})", unit(Kind.SLOTS)
     if name == "network_ports":
         hub = site.slot_ids[data.classes[index[0]].slots[0]]
         return f"network rack ports near {hub}", "SUs"

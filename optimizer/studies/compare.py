@@ -8,12 +8,13 @@ The definitions, stranded capacity in particular, are in ``docs/studies.md``:
   smaller of its normal headroom and its failover headroom (failover limit minus its
   worst single-failure load); only root devices (no parent) count toward the power
   total, so a kW is not counted once per level of the tree.
-- the **binding** resource is the single most utilized one (load / limit, devices in
-  normal operation and in their worst failure, CDU heat and flow, air zones, the
-  utility, and the slots). In an optimal layout no further rack fits, so every kW of
-  headroom is **stranded**: on the binding resource's family it is the remainder too
-  small for one more rack (or SU); on every other family it is capacity the binding
-  resource strands.
+- the **binding** resource is the single most utilized one of the layout's resource
+  table (``optimizer.verify.resources``: devices in normal operation and in their worst
+  failure, CDU heat and flow, air zones, the utility, every occupied inlet, all slots
+  and the liquid slots), ties going to the one listed first. In an optimal layout no
+  further rack fits, so every kW of headroom is **stranded**: on the binding resource's
+  family it is the remainder too small for one more rack (or SU); on every other family
+  it is capacity the binding resource strands.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import numpy as np
 import xarray as xr
 
 from optimizer.errors import InstanceError, did_you_mean
+from optimizer.results.resources import layout_resources
+from optimizer.verify.resources import binding
 
-FAMILIES = ("power", "liquid cooling", "air cooling", "utility", "slots")
 _SCENARIO_ATTRS = ("status", "message", "objective", "best_bound", "gap", "tie_break_status")
 
 
@@ -162,83 +164,13 @@ def _float(ds: xr.Dataset, name: str) -> float:
     return float(ds[name].values) if name in ds else math.nan
 
 
-def inlet_rise(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per slot of a layout dataset: the inlet's rise above its supply air and the rise
-    its rack's class allows (NaN for empty slots and zones without a supply temperature);
-    None for layouts written before rackopt 0.2, which carry no inlet temperatures."""
-    if "inlet_temp_c" not in ds:
-        return None
-    zones = {str(z): i for i, z in enumerate(ds["air_zone"].values)}
-    zone_supply = ds["air_zone_supply_temp_c"].values
-    supply = np.array([zone_supply[zones[str(z)]] for z in ds["slot_air_zone"].values])
-    occupied = (ds["rack_type"] != "").values
-    rise = np.where(occupied, ds["inlet_temp_c"].values - supply, np.nan)
-    return rise, ds["inlet_limit_c"].values - supply
-
-
 def _binding(ds: xr.Dataset) -> tuple[str, str, float]:
-    """(resource, family, utilization) of the most utilized resource."""
-    items: list[tuple[float, str, str]] = []
-
-    def add(load: Any, limit: Any, names: list[str], family: str) -> None:
-        for value, cap, name in zip(np.ravel(load), np.ravel(limit), names, strict=True):
-            if np.isfinite(cap) and cap > 0:
-                items.append((float(value) / float(cap), name, family))
-
-    devices = [str(d) for d in ds["device"].values]
-    worst = [str(f) for f in ds["device_worst_failure"].values]
-    add(
-        ds["device_load_kw"].values,
-        ds["device_capacity_kw"].values,
-        [f"{d} (normal)" for d in devices],
-        "power",
-    )
-    failing = [i for i, f in enumerate(worst) if f]
-    add(
-        ds["device_failover_load_kw"].values[failing],
-        ds["device_failover_limit_kw"].values[failing],
-        [f"{devices[i]} (if {worst[i]} fails)" for i in failing],
-        "power",
-    )
-    cdus = [str(c) for c in ds["cdu"].values]
-    add(
-        ds["cdu_heat_kw"].values,
-        ds["cdu_capacity_kw"].values,
-        [f"CDU {c} heat" for c in cdus],
-        "liquid cooling",
-    )
-    add(
-        ds["cdu_flow_lpm"].values,
-        ds["cdu_flow_capacity_lpm"].values,
-        [f"CDU {c} flow" for c in cdus],
-        "liquid cooling",
-    )
-    add(
-        ds["air_zone_heat_kw"].values,
-        ds["air_zone_capacity_kw"].values,
-        [f"air zone {z}" for z in ds["air_zone"].values],
-        "air cooling",
-    )
-    add(ds["facility_kw"].values, ds["utility_limit_kw"].values, ["utility"], "utility")
-    occupied = (ds["rack_type"] != "").values
-    inlets = inlet_rise(ds)
-    if inlets is not None:
-        rise, allowed = inlets
-        known = np.isfinite(rise)
-        add(
-            rise[known],
-            allowed[known],
-            [f"inlet at {s}" for s in ds["slot"].values[known]],
-            "inlet temperature",
-        )
-    add([occupied.sum()], [occupied.size], ["slots"], "slots")
-    if "slot_liquid" in ds.coords:
-        liquid = ds["slot_liquid"].values.astype(bool)
-        add([(occupied & liquid).sum()], [liquid.sum()], ["liquid slots"], "slots")
-    if not items:
+    """(label, family, utilization) of the most utilized resource of the layout's table,
+    ties broken by :func:`optimizer.verify.resources.ranked`."""
+    bound = binding(layout_resources(ds))
+    if bound is None:
         return "", "", math.nan
-    utilization, name, family = max(items, key=lambda item: item[0])
-    return name, family, utilization
+    return bound.label, bound.family, bound.utilization
 
 
 def kpis(name: str, ds: xr.Dataset | None, attrs: dict[str, Any]) -> Kpis:

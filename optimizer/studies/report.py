@@ -4,10 +4,11 @@ Left: each slot a rectangle at (x_m, y_m) (the slot's centre), filled with its r
 type's colour, empty slots unfilled; liquid slots have a blue outline, air slots a
 grey one. Dashed boxes bound the slots of each air zone, dotted boxes those of each
 CDU group, and solid black boxes the racks of each scalable unit, row by row. Right:
-utilization bars (load / limit) of devices (normal and worst single failure), CDUs
-(heat and flow), air zones, the utility and the tightest inlet (its rise above the
-supply air against the rise its class allows); racks whose inlet is within 0.5 K of
-their limit get a thick red outline. Labels thin out as halls grow: slot numbers only
+utilization bars (load / limit), one per resource of the layout's resource table
+(optimizer.verify.resources: devices in normal operation and at their worst single
+failure, CDU heat and flow, air zones, the utility, the tightest inlet, the slots),
+labelled as everywhere else; racks whose inlet is within 0.5 K of their limit get a
+thick red outline. Labels thin out as halls grow: slot numbers only
 while they fit, zone names only while there are few zones.
 """
 
@@ -32,8 +33,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from optimizer.errors import InstanceError
-from optimizer.site.thermal import rise_share
-from optimizer.studies.compare import _open, inlet_rise, pick_scenario
+from optimizer.results.resources import inlet_rise, layout_resources
+from optimizer.studies.compare import _open, pick_scenario
+from optimizer.verify.resources import FAMILIES, Resource, condensed, ranked
 
 FORMATS = (".png", ".svg", ".html")
 RACK_DEPTH_M = 1.2
@@ -338,77 +340,26 @@ def _label_slots(ax: Axes, ds: xr.Dataset, boxes: SlotBoxes, scale: float) -> No
         )
 
 
-@dataclass(frozen=True)
-class Bar:
-    label: str
-    family: str
-    value: float
-    second: float | None = None
-    """A second, lighter bar behind: normal operation for devices, flow for CDUs."""
+def utilization_bars(ds: xr.Dataset) -> list[Resource]:
+    """The bars to draw: the layout's resource table in table order, of the inlets only
+    the tightest."""
+    return condensed(layout_resources(ds))
 
 
-def utilization_bars(ds: xr.Dataset) -> list[Bar]:
-    """Every capacity's utilization, from the layout's variables."""
-
-    def ratio(load: float, limit: float) -> float:
-        return float(load) / float(limit) if np.isfinite(limit) and limit > 0 else math.nan
-
-    bars = []
-    worst = ds["device_worst_failure"].values
-    for i, device in enumerate(ds["device"].values):
-        normal = ratio(ds["device_load_kw"].values[i], ds["device_capacity_kw"].values[i])
-        failover = ratio(
-            ds["device_failover_load_kw"].values[i], ds["device_failover_limit_kw"].values[i]
-        )
-        label = f"{device} (if {worst[i]} fails)" if worst[i] else f"{device}"
-        bars.append(Bar(label, "power", failover if worst[i] else normal, normal))
-    for i, cdu in enumerate(ds["cdu"].values):
-        heat = ratio(ds["cdu_heat_kw"].values[i], ds["cdu_capacity_kw"].values[i])
-        flow = ratio(ds["cdu_flow_lpm"].values[i], ds["cdu_flow_capacity_lpm"].values[i])
-        bars.append(Bar(f"CDU {cdu} heat (flow)", "liquid cooling", heat, flow))
-    for i, zone in enumerate(ds["air_zone"].values):
-        bars.append(
-            Bar(
-                f"air zone {zone}",
-                "air cooling",
-                ratio(ds["air_zone_heat_kw"].values[i], ds["air_zone_capacity_kw"].values[i]),
-            )
-        )
-    utility = ratio(ds["facility_kw"].values, ds["utility_limit_kw"].values)
-    if np.isfinite(utility):
-        bars.append(Bar("utility (IT + cooling)", "utility", utility))
-    inlets = inlet_rise(ds)
-    if inlets is not None and np.isfinite(inlets[0]).any():
-        rise, allowed = inlets
-        used = np.where(np.isfinite(rise), rise_share(rise, allowed), -1.0)
-        s = int(np.argmax(used))
-        temp = float(ds["inlet_temp_c"].values[s])
-        bars.append(Bar(f"inlet {ds['slot'].values[s]} ({temp:.1f} C)", "inlet", used[s]))
-    return bars
+_FAMILY_COLOURS = dict(
+    zip(FAMILIES, ("#c2412d", "#1f5fbf", "#d9822b", "#444444", "#8e2f9e", "#a0a0a0"), strict=True)
+)
 
 
-_FAMILY_COLOURS = {
-    "power": "#c2412d",
-    "liquid cooling": "#1f5fbf",
-    "air cooling": "#d9822b",
-    "utility": "#444444",
-    "inlet": "#8e2f9e",
-}
-
-
-def _draw_bars(ax: Axes, bars: list[Bar]) -> None:
+def _draw_bars(ax: Axes, bars: list[Resource]) -> None:
     shown = bars
     if len(bars) > MAX_BARS:
-        shown = sorted(bars, key=lambda b: -np.nan_to_num(max(b.value, b.second or 0)))[:MAX_BARS]
         order = {id(b): i for i, b in enumerate(bars)}
-        shown.sort(key=lambda b: order[id(b)])
+        shown = sorted(ranked(bars)[:MAX_BARS], key=lambda b: order[id(b)])
     y = np.arange(len(shown))
     for i, bar in enumerate(shown):
-        colour = _FAMILY_COLOURS[bar.family]
-        if bar.second is not None:
-            ax.barh(i, bar.second, color=colour, alpha=0.3, height=0.8)
-        ax.barh(i, min(bar.value, 1.2), color=colour, height=0.45)
-        ax.text(1.22, i, f"{bar.value:.1%}", va="center", ha="right", fontsize=6.5)
+        ax.barh(i, min(bar.utilization, 1.2), color=_FAMILY_COLOURS[bar.family], height=0.6)
+        ax.text(1.22, i, f"{bar.utilization:.1%}", va="center", ha="right", fontsize=6.5)
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_yticks(y, [b.label for b in shown], fontsize=6.5 if len(shown) > 24 else 7.5)
     ax.set_ylim(max(len(shown), MIN_BAR_ROWS) - 0.5, -0.5)
@@ -425,8 +376,7 @@ def _draw_bars(ax: Axes, bars: list[Bar]) -> None:
             Patch(color=c, label=f)
             for f, c in _FAMILY_COLOURS.items()
             if any(b.family == f for b in shown)
-        ]
-        + [Patch(color="#888888", alpha=0.3, label="normal op. / CDU flow")],
+        ],
         fontsize=6.5,
         loc="upper left",
         bbox_to_anchor=(0.0, -0.04),
