@@ -29,8 +29,16 @@ class InstanceError(RackoptError):
         text = f"{where}: {field}: {problem}" if field else f"{where}: {problem}"
         if fix:
             text += f" (fix: {fix})"
-        # The CLI promises one line; a message quoting the input must not break it.
-        super().__init__(" ".join(text.splitlines()))
+        super().__init__(one_printable_line(text))
+
+
+def one_printable_line(text: str) -> str:
+    """``text`` as one line a terminal shows as written: the CLI promises one line, and a
+    message quoting the input (a key like ``"\\e[2J"``) must neither break it nor send
+    control sequences to the terminal. Line breaks and tabs become spaces; every other
+    character that is not printable is escaped as Python writes it (``\\x1b``)."""
+    text = " ".join(text.splitlines()).replace("\t", " ")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class FieldProblem(ValueError):

@@ -146,6 +146,83 @@ def _system_call(directory: Path) -> str:
     return f'!!python/object/apply:os.system ["touch {directory}/PWNED"]'
 
 
+def yaml_text(*changes: Change, old: str, new: str) -> Callable[[Path], Path]:
+    """The base instance with ``changes`` applied, dumped, then ``old`` replaced by ``new``
+    in its text (for YAML that a dumped dict cannot hold: tags, keys spelt twice)."""
+
+    def make(directory: Path) -> Path:
+        data = base_instance()
+        for change in changes:
+            change(data)
+        text = yaml.safe_dump(data, sort_keys=False)
+        assert old in text
+        return write_instance(directory, text.replace(old, new, 1))
+
+    return make
+
+
+def override_2_and(key: str) -> Callable[[Path], Path]:
+    """Row L overriding position 2, then the same position again spelt ``key``."""
+    return yaml_text(
+        at("halls.H1.rows.L.overrides", {2: {"floor_kg": 900}}),
+        old="            floor_kg: 900\n",
+        new=f"            floor_kg: 900\n          {key}:\n            floor_kg: 1500\n",
+    )
+
+
+def override_key(key: str) -> Callable[[Path], Path]:
+    """Row L overriding one position, its key written as ``key``."""
+    return yaml_text(
+        at("halls.H1.rows.L.overrides", {2: {"floor_kg": 900}}),
+        old="          2:\n",
+        new=f"          {key}:\n",
+    )
+
+
+def file_bytes(name: str, raw: bytes, *changes: Change) -> Callable[[Path], Path]:
+    """The base instance with ``changes`` and a file of exactly these bytes."""
+
+    def make(directory: Path) -> Path:
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_bytes(raw)
+        return edit(*changes)(directory)
+
+    return make
+
+
+SECRET = "root:x:0:0:root:/root:/bin/bash"
+"""First line of the file outside the instance's tree: no message may quote it."""
+
+
+def outside_file(
+    dotted: str, value: Callable[[str], Any], link: str | None = None
+) -> Callable[[Path], Path]:
+    """The base instance naming a file that lies outside its folder: beside the folder,
+    reached by ``value(name)`` (or through a symlink ``link`` inside the folder)."""
+
+    def make(directory: Path) -> Path:
+        name = f"{directory.name}-outside.csv"
+        (directory.parent / name).write_text(SECRET + "\n", encoding="utf-8")
+        if link:
+            (directory / link).symlink_to(directory.parent / name)
+        data = base_instance()
+        at(dotted, value(name))(data)
+        return write_instance(directory, data)
+
+    return make
+
+
+def with_text_matrix(directory: Path) -> Path:
+    """A NetCDF recirculation matrix whose values are text."""
+    labels = ["H1-A-01"]
+    values = np.array([["warm"]])
+    xr.Dataset(
+        {"recirculation_c_per_kw": (("slot", "source_slot"), values)},
+        coords={"slot": labels, "source_slot": labels},
+    ).to_netcdf(directory / "d.nc", engine="h5netcdf")
+    return edit(at("thermal", {"matrix_file": "d.nc"}))(directory)
+
+
 CASES = [
     # --- schema: keys, types, values -------------------------------------------------
     case(
@@ -718,7 +795,7 @@ CASES = [
             files={"d.csv": 'slot,H1-A-01\nH1-A-01,"' + "x" * 200_000 + '"\n'},
         ),
         "thermal.matrix_file",
-        "d.csv: not a readable CSV",
+        "d.csv:2: a cell is longer than 131,072 characters",
     ),
     case(
         "recirculation-netcdf-without-the-variable",
@@ -776,6 +853,297 @@ CASES = [
         "objective",
         "needs racks to place",
         "demand.<rack type>.min",
+    ),
+    # --- strict scalars (issue 12: values that used to load as something else) ---------
+    case(
+        "boolean-rating",
+        edit(at("power.devices.UPS-A.rating_kw", True)),
+        "power.devices.UPS-A.rating_kw",
+        "valid number",
+        "(got True)",
+        line="rating_kw: true",
+    ),
+    case(
+        "boolean-demand-max",
+        yaml_text(at("demand.gb300-nvl72.max", "PH"), old="max: PH", new="max: no"),
+        "demand.gb300-nvl72.max",
+        "valid integer",
+        "(got False)",
+        line="max: no",
+    ),
+    case(
+        "boolean-gpu-count",
+        edit(at("rack_types.mine", {"base": "gb300-nvl72", "gpus": True})),
+        "rack_types.mine.gpus",
+        "valid integer",
+        "(got True)",
+    ),
+    case(
+        "boolean-format-version",
+        edit(at("format_version", True)),
+        "format_version",
+        "must be the whole number 1 (got True)",
+    ),
+    case(
+        "text-where-boolean",
+        edit(at(f"{SLOT_L}.liquid", "yes please")),
+        f"{SLOT_L}.liquid",
+        "valid boolean",
+    ),
+    case(
+        "number-where-boolean",
+        edit(at("power.devices.UPS-A.can_fail", 0)),
+        "power.devices.UPS-A.can_fail",
+        "valid boolean",
+        "(got 0)",
+    ),
+    case(
+        "quoted-number",
+        edit(at("cooling.cdus.CDU1.unit_kw", "250")),
+        "cooling.cdus.CDU1.unit_kw",
+        "valid number",
+        "(got '250')",
+    ),
+    case(
+        "huge-count",
+        edit(at("demand.gb300-nvl72.max", 2**70)),
+        "demand.gb300-nvl72.max",
+        "less than or equal to 1000000",
+    ),
+    case(
+        "huge-coordinate",
+        edit(at("halls.H1.rows.A.origin_m", [0.0, 1e300])),
+        "halls.H1.rows.A.origin_m.1",
+        "less than or equal to 1000000000",
+    ),
+    case(
+        "number-as-id",
+        edit(at("name", 7)),
+        "name",
+        "valid string",
+    ),
+    # --- equal keys spelt differently (issue 12) -----------------------------------------
+    case(
+        "override-keys-2-and-02",
+        override_2_and("02"),
+        "halls.H1.rows.L.overrides.2",
+        "duplicate key '02' (reads as 2, like '2') (first at line",
+        line="02:",
+    ),
+    case(
+        "override-keys-2-and-2.0",
+        override_2_and("2.0"),
+        "halls.H1.rows.L.overrides.2.0",
+        "duplicate key '2.0' (reads as 2.0, like '2')",
+    ),
+    case(
+        "override-keys-2-and-0x2",
+        override_2_and("0x2"),
+        "halls.H1.rows.L.overrides.2",
+        "duplicate key '0x2' (reads as 2, like '2')",
+    ),
+    case(
+        "override-key-not-whole",
+        override_key("1.5"),
+        "halls.H1.rows.L.overrides.1.5",
+        "invalid key",
+        "valid integer",
+    ),
+    case(
+        "override-key-quoted",
+        override_key("'2'"),
+        "halls.H1.rows.L.overrides.2",
+        "invalid key",
+        "valid integer",
+    ),
+    case(
+        "device-ids-true-and-1",
+        base_text_then("    true: {rating_kw: 10}\n    1: {rating_kw: 10}\n"),
+        "power.devices.1",
+        "duplicate key '1' (reads as 1, like 'true')",
+    ),
+    # --- non-plain YAML (issue 12) --------------------------------------------------------
+    case(
+        "feeds-as-a-set",
+        yaml_text(
+            at(f"{SLOT_A}.feeds", "PLACEHOLDER"),
+            old="feeds: PLACEHOLDER",
+            new="feeds: !!set {PDU-A1, PDU-B1}",
+        ),
+        f"{SLOT_A}.feeds",
+        "YAML tag '!!set' is not allowed",
+        line="!!set",
+    ),
+    case(
+        "ordered-map",
+        raw("format_version: 1\nname: x\ndemand: !!omap [a: 1]\n"),
+        "demand",
+        "YAML tag '!!omap' is not allowed",
+        line=3,
+    ),
+    case(
+        "binary-value",
+        raw("format_version: 1\nname: !!binary aGVsbG8=\n"),
+        "name",
+        "YAML tag '!!binary' is not allowed",
+        line=2,
+    ),
+    case(
+        "unquoted-date",
+        raw("format_version: 1\nname: x\ndescription: 2024-05-01\n"),
+        "description",
+        "YAML reads '2024-05-01' as a date",
+        "quote it",
+        line=3,
+    ),
+    case(
+        "merge-of-a-single-value",
+        raw("format_version: 1\nname: x\nfacility:\n  <<: 5\n"),
+        "facility.<<",
+        "merge key << must name a mapping",
+        line=4,
+    ),
+    case(
+        "control-characters-in-a-key-are-escaped",
+        base_text_then('    "\\e[2J\\a": {rating_kw: 10}\n'),
+        "power.devices.\\x1b[2J\\x07",
+        "letters, digits",
+    ),
+    # --- tables --------------------------------------------------------------------------
+    case(
+        "csv-cell-over-the-csv-module-limit",
+        edit(with_table, files={"slots.csv": CSV_HEAD + 'S1,"' + "x" * 200_000 + '"\n'}),
+        None,
+        "a cell is longer than 131,072 characters",
+        file="slots.csv",
+        line=2,
+    ),
+    case(
+        "csv-not-utf8",
+        file_bytes("slots.csv", (CSV_HEAD + CSV_ROW).encode() + b"S\xc4,PDU-A1,,Z1,\n", with_table),
+        None,
+        "line 3 is not UTF-8 text (byte 0xc4)",
+        "CSV UTF-8",
+        file="slots.csv",
+    ),
+    case(
+        "csv-boolean-cell-not-a-boolean",
+        edit(
+            with_table,
+            files={"slots.csv": "id,feed_a,air_zone,liquid,cdu\nS1,PDU-A1,Z1,maybe,CDU1\n"},
+        ),
+        "liquid",
+        "valid boolean",
+        "'maybe'",
+        file="slots.csv",
+        line=2,
+    ),
+    case(
+        "csv-nan-is-not-a-number",
+        edit(with_table, files={"slots.csv": CSV_HEAD + CSV_ROW.replace("1200", "nan")}),
+        "floor_kg",
+        "valid number",
+        "'nan'",
+        file="slots.csv",
+        line=2,
+    ),
+    case(
+        "csv-three-bad-lines-at-once",
+        edit(
+            with_table,
+            files={
+                "slots.csv": CSV_HEAD
+                + CSV_ROW.replace("1200", "heavy")
+                + "S2,PDU-A1,PDU-B1,Z1,1200\n"
+                + "S3,PDU-A1,PDU-B1,Z1,1200,x\n"
+                + "\n"
+                + "S4,PDU-A1,PDU-B1,Z1,-5\n"
+            },
+        ),
+        None,
+        "3 bad lines: line 2: floor_kg: Input should be a valid number (got 'heavy')",
+        "; line 4: 6 cells but the header has 5 columns (fix: ",
+        "; line 6: floor_kg: Input should be greater than 0 (got -5.0) (fix: use a larger",
+        file="slots.csv",
+        line=2,
+    ),
+    case(
+        "recirculation-matrix-bad-lines-at-once",
+        edit(
+            at("thermal", {"matrix_file": "d.csv"}),
+            files={
+                "d.csv": "slot,H1-A-01,H1-A-02\nH1-A-01,0.1,warm\nH1-X-09,0\n"
+                "H1-A-02,0.1,0.1,0.1\nH1-A-01,0,0\n"
+            },
+        ),
+        "thermal.matrix_file",
+        "d.csv: 4 bad lines: line 2: a cell is not a number",
+        "line 3: line 'H1-X-09' is not a slot of the facility",
+        "line 4: 3 values but 2 columns",
+        "line 5: line 'H1-A-01' appears twice (first at line 2)",
+    ),
+    # --- limits and special files --------------------------------------------------------
+    case(
+        "slot-table-is-dev-zero",
+        edit(at("halls.H1.slots_csv", "/dev/zero")),
+        "halls.H1.slots_csv",
+        "lies outside",
+        "--allow-paths-outside",
+        line="slots_csv: /dev/zero",
+    ),
+    case(
+        "slot-table-is-a-folder",
+        file_bytes("tables/keep", b"", at("halls.H1.slots_csv", "tables")),
+        "halls.H1.slots_csv",
+        "is not a regular file",
+    ),
+    case(
+        "netcdf-matrix-larger-than-the-facility",
+        with_matrix(
+            ("slot", "source_slot"),
+            ["H1-L-01", "H1-L-02", "H1-A-01", "H1-A-02", "H1-X-01"],
+            "recirculation_c_per_kw",
+        ),
+        "thermal.matrix_file",
+        "recirculation_c_per_kw is 5 x 5 but the facility has 4 slots",
+    ),
+    case(
+        "netcdf-matrix-of-text",
+        with_text_matrix,
+        "thermal.matrix_file",
+        "holds <U4 values, not numbers",
+    ),
+    # --- paths that leave the instance's folder tree (issue 12) ---------------------------
+    case(
+        "slot-table-up-and-out",
+        outside_file("halls.H1.slots_csv", lambda name: f"../{name}"),
+        "halls.H1.slots_csv",
+        "lies outside",
+        line="slots_csv:",
+    ),
+    case(
+        "slot-table-absolute",
+        outside_file("halls.H1.slots_csv", lambda name: "/etc/passwd"),
+        "halls.H1.slots_csv",
+        "/etc/passwd lies outside",
+    ),
+    case(
+        "include-up-and-out",
+        outside_file("include", lambda name: [f"../{name}"]),
+        "include.0",
+        "lies outside",
+    ),
+    case(
+        "distance-table-through-a-symlink",
+        outside_file("network", lambda name: {"distance_csv": "link.csv"}, link="link.csv"),
+        "network.distance_csv",
+        "link.csv lies outside",
+    ),
+    case(
+        "recirculation-matrix-up-and-out",
+        outside_file("thermal", lambda name: {"matrix_file": f"../{name}"}),
+        "thermal.matrix_file",
+        "lies outside",
     ),
     # --- includes ---------------------------------------------------------------------
     case(
@@ -841,6 +1209,8 @@ def test_bad_instance_is_one_clear_line(bad: Case, tmp_path: Path) -> None:
     for fragment in bad.fragments:
         assert fragment in text, text
     assert "(fix: " in text, text
+    assert all(c.isprintable() for c in lines[0]), "control characters reach the terminal"
+    assert SECRET not in text, "a message quotes a file outside the instance's tree"
     assert not out.exists()
     assert not (tmp_path / "PWNED").exists(), "a YAML tag ran a command"
 

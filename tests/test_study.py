@@ -36,9 +36,11 @@ EXACT = SolveOptions(gap=0.0, threads=1, seed=0)
 
 
 def write_study(folder: Path, study: dict[str, Any], name: str = "study.yaml") -> Path:
+    """A study of a copy of the tutorial beside it (a study reads only its own folder tree)."""
+    shutil.copyfile(TUTORIAL, folder / TUTORIAL.name)
     path = folder / name
     path.write_text(
-        yaml.safe_dump({"format_version": 1, "base": str(TUTORIAL), **study}, sort_keys=False),
+        yaml.safe_dump({"format_version": 1, "base": TUTORIAL.name, **study}, sort_keys=False),
         encoding="utf-8",
     )
     return path

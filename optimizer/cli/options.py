@@ -9,6 +9,8 @@ exits 70, and a solve stopped with Ctrl-C exits 130 after writing its best layou
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +27,22 @@ EXIT_VIOLATIONS = 1
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 """A bug in rackopt (EX_SOFTWARE), kept apart from verify's violations (1)."""
+MAX_SOLVER_INT = 2**31 - 1
+"""HiGHS keeps integer options (random_seed, node limits) in a C int."""
+MAX_THREADS = os.cpu_count() or 1
+"""More solver threads than the machine has CPUs only slows the solve, and a huge count
+makes HiGHS fail to allocate its thread pool."""
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that also refuses nan and inf, which compare false with any bound
+    and would reach the solver and the layout's JSON attributes."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 @contextmanager
@@ -68,22 +86,30 @@ def solver_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @click.option(
         "--time-limit",
-        type=click.FloatRange(min=0, min_open=True),
+        type=FiniteFloat(min=0, min_open=True),
         default=None,
         help="Seconds; the best layout found is returned with its proven gap.",
     )
     @click.option(
         "--gap",
-        type=click.FloatRange(min=0),
+        type=FiniteFloat(min=0),
         default=1e-4,
         show_default=True,
         help="Relative optimality gap at which to stop.",
     )
-    @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
-    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option(
+        "--threads",
+        type=click.IntRange(min=1, max=MAX_THREADS),
+        default=1,
+        show_default=True,
+        help=f"Solver threads, at most the CPUs of this machine ({MAX_THREADS}).",
+    )
+    @click.option(
+        "--seed", type=click.IntRange(min=0, max=MAX_SOLVER_INT), default=0, show_default=True
+    )
     @click.option(
         "--second-stage-nodes",
-        type=click.IntRange(min=0),
+        type=click.IntRange(min=0, max=MAX_SOLVER_INT),
         default=50,
         show_default=True,
         help="Branch-and-bound nodes for the cable and tie-break stage, after the GPU count "
@@ -125,6 +151,17 @@ def solver_options(command: Callable[..., Any]) -> Callable[..., Any]:
         return command(*args, options=options, **kwargs)
 
     return wrapper
+
+
+def paths_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--allow-paths-outside for every command that reads an instance or a study."""
+    return click.option(
+        "--allow-paths-outside",
+        is_flag=True,
+        help="Let the instance (or study) read files outside its own folder tree: "
+        "includes, tables and matrices named with '..', absolute paths or symlinks. "
+        "Only for files you trust.",
+    )(command)
 
 
 def output_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -13,6 +13,7 @@ from optimizer.cli.options import (
     EXIT_VIOLATIONS,
     common,
     output_option,
+    paths_option,
     progress_printer,
     solver_options,
 )
@@ -25,8 +26,11 @@ from optimizer.solve.highs import SolveOptions
 @output_option("Layout file to write (NetCDF).")
 @solver_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@paths_option
 @common
-def solve(instance: str, output: str, options: SolveOptions, quiet: bool) -> None:
+def solve(
+    instance: str, output: str, options: SolveOptions, quiet: bool, allow_paths_outside: bool
+) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout."""
     from optimizer.instance.loader import load_instance
     from optimizer.results.layout import layout_dataset, write_layout
@@ -35,7 +39,7 @@ def solve(instance: str, output: str, options: SolveOptions, quiet: bool) -> Non
     from optimizer.solve.pipeline import solve_site
 
     started = time.perf_counter()
-    site = build_site(load_instance(instance))
+    site = build_site(load_instance(instance, allow_paths_outside))
     load_s = time.perf_counter() - started
     try:
         report = solve_site(site, options, progress_printer(quiet))
@@ -71,14 +75,15 @@ def _with_explanation(site: Any, options: SolveOptions, message: str) -> str:
 @click.command(name="explain")
 @click.argument("instance", type=click.Path(dir_okay=False))
 @solver_options
+@paths_option
 @common
-def explain_command(instance: str, options: SolveOptions) -> None:
+def explain_command(instance: str, options: SolveOptions, allow_paths_outside: bool) -> None:
     """Say which resources fall short of INSTANCE's demand minimums, and by how much."""
     from optimizer.instance.loader import load_instance
     from optimizer.site.build import build_site
     from optimizer.solve.explain import demand_text, explain
 
-    site = build_site(load_instance(instance))
+    site = build_site(load_instance(instance, allow_paths_outside))
     shortfalls = explain(site, options)
     if not shortfalls:
         click.echo(
@@ -94,15 +99,16 @@ def explain_command(instance: str, options: SolveOptions) -> None:
 @click.command()
 @click.argument("instance", type=click.Path(dir_okay=False))
 @click.argument("layout", type=click.Path(dir_okay=False))
+@paths_option
 @common
-def verify(instance: str, layout: str) -> None:
+def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
     from optimizer.instance.loader import load_instance
     from optimizer.results.layout import read_layout
     from optimizer.site.build import build_site
     from optimizer.verify.check import check_layout
 
-    site = build_site(load_instance(instance))
+    site = build_site(load_instance(instance, allow_paths_outside))
     placed = read_layout(site, layout)
     report = check_layout(site, placed.placement, placed.su, placed.su_network_slot)
     racks = int((placed.placement >= 0).sum())
@@ -124,8 +130,11 @@ def verify(instance: str, layout: str) -> None:
 @click.argument("layout", type=click.Path(dir_okay=False))
 @click.option("--type", "type_name", required=True, help="Rack type of the next rack.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@paths_option
 @common
-def next_command(instance: str, layout: str, type_name: str, top: int) -> None:
+def next_command(
+    instance: str, layout: str, type_name: str, top: int, allow_paths_outside: bool
+) -> None:
     """Rank the empty slots of LAYOUT for one more rack of --type."""
     from optimizer.errors import InstanceError, did_you_mean
     from optimizer.instance.loader import load_instance
@@ -133,7 +142,7 @@ def next_command(instance: str, layout: str, type_name: str, top: int) -> None:
     from optimizer.site.build import build_site
     from optimizer.verify.headroom import next_rack
 
-    site = build_site(load_instance(instance))
+    site = build_site(load_instance(instance, allow_paths_outside))
     names = [t.name for t in site.rack_types]
     if type_name not in names:
         raise InstanceError(

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import click
 
-from optimizer.cli.options import EXIT_INTERRUPTED, common, output_option, solver_options
+from optimizer.cli.options import (
+    EXIT_INTERRUPTED,
+    common,
+    output_option,
+    paths_option,
+    solver_options,
+)
 from optimizer.errors import NoLayoutError
 from optimizer.solve.highs import SolveOptions
 
@@ -75,6 +81,7 @@ def _progress_bar(quiet: bool):
 )
 @solver_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@paths_option
 @common
 def batch(
     study: str,
@@ -83,6 +90,7 @@ def batch(
     scheduler: str | None,
     options: SolveOptions,
     quiet: bool,
+    allow_paths_outside: bool,
 ) -> None:
     """Solve every scenario of STUDY and combine the layouts along a scenario dimension.
 
@@ -93,7 +101,7 @@ def batch(
     from optimizer.studies.compare import compare, table_lines
     from optimizer.studies.study import load_study
 
-    loaded = load_study(study)
+    loaded = load_study(study, allow_paths_outside)
     try:
         report = run_batch(loaded, output, options, workers, scheduler, _progress_bar(quiet))
     except KeyboardInterrupt:

@@ -2,7 +2,9 @@
 
 Errors name the file, line and field path where the problem is, and say how to
 fix it. The schema itself lives in :mod:`optimizer.instance.schema`; cross-section checks
-happen when the site is built (:mod:`optimizer.site.build`).
+happen when the site is built (:mod:`optimizer.site.build`). Every file an instance
+names is read through :mod:`optimizer.instance.files`: inside the instance's folder
+tree, regular, of bounded size.
 """
 
 from __future__ import annotations
@@ -17,10 +19,27 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from optimizer.errors import FieldProblem, InstanceError, choices, did_you_mean
+from optimizer.instance.files import (
+    MAX_TABLE_BYTES,
+    MAX_YAML_BYTES,
+    MIB,
+    FolderTree,
+    decode_utf8,
+    read_limited,
+)
 from optimizer.instance.schema import FORMAT_VERSION, Instance
-from optimizer.instance.yamlio import FieldPath, YamlDocument, merge, read_yaml
+from optimizer.instance.yamlio import (
+    FieldPath,
+    YamlDocument,
+    merge,
+    parse_yaml,
+    read_yaml_bytes,
+)
 
 MAX_INCLUDE_DEPTH = 8
+MAX_INCLUDED_FILES = 64
+"""Files one instance may include in all: includes that fan out (ten files each
+including ten more) would otherwise be read millions of times."""
 
 _FIXES = {
     "missing": "add it",
@@ -58,6 +77,18 @@ _NO_INPUT = ("missing", "extra_forbidden", "value_error")
 
 
 @dataclass(frozen=True)
+class InstanceSource:
+    """An instance file merged over its includes, not yet validated."""
+
+    document: YamlDocument
+    path: Path
+    tree: FolderTree
+    """The folder tree every file the instance names must lie in."""
+    raw: tuple[bytes, ...]
+    """The bytes of the instance file and every file it includes, in read order."""
+
+
+@dataclass(frozen=True)
 class LoadedInstance:
     """A validated instance plus where it came from."""
 
@@ -79,6 +110,29 @@ class LoadedInstance:
         return self.document.error(path, problem, fix, str(self.path))
 
 
+def read_named_file(
+    document: YamlDocument,
+    path: Path,
+    field: FieldPath,
+    relative: str,
+    tree: FolderTree,
+    limit: int = MAX_TABLE_BYTES,
+) -> tuple[Path, bytes]:
+    """Read a file the instance names at ``field`` (an include, a slot table, a distance
+    or recirculation matrix), relative to the file that names it; every refusal is an
+    error at that field."""
+    defined_in = document.locate(field)
+    named = Path(defined_in[0]).parent / relative if defined_in else path.parent / relative
+    try:
+        tree.check(named)
+        return named, read_limited(named, limit)
+    except FieldProblem as exc:
+        fix = exc.fix
+        if fix == "check the path":
+            fix += "; it is relative to the file that names it"
+        raise document.error(field, exc.problem, fix, str(path)) from None
+
+
 def _includes(document: YamlDocument, path: Path) -> list[str]:
     includes = document.data.get("include", [])
     if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
@@ -89,44 +143,63 @@ def _includes(document: YamlDocument, path: Path) -> list[str]:
 
 
 def _check_include(
-    document: YamlDocument, path: Path, index: int, target: Path, chain: tuple[Path, ...]
+    document: YamlDocument,
+    path: Path,
+    field: FieldPath,
+    target: Path,
+    chain: tuple[Path, ...],
+    files_read: int,
 ) -> None:
-    """Refuse an include that is missing, closes a cycle or nests too deep, at its line."""
-    field = ("include", str(index))
+    """Refuse an include that closes a cycle, nests too deep or is one file too many,
+    at its line."""
     includers = (*chain, path)
-    if target.resolve() in {p.resolve() for p in includers}:
-        names = " -> ".join(p.name for p in (*includers, target))
-        raise document.error(
-            field,
-            f"include cycle {names}",
+    cycle = " -> ".join(p.name for p in (*includers, target))
+    refusals = (
+        (
+            target.resolve() in {p.resolve() for p in includers},
+            f"include cycle {cycle}",
             "an included file must not include its includer, directly or through others",
-            str(path),
-        )
-    if not target.is_file():
-        raise document.error(
-            field,
-            f"included file {target.name} not found (looked for {target})",
-            "check the path; it is relative to the including file",
-            str(path),
-        )
-    if len(includers) > MAX_INCLUDE_DEPTH:
-        raise document.error(
-            field,
+        ),
+        (
+            len(includers) > MAX_INCLUDE_DEPTH,
             f"includes nested more than {MAX_INCLUDE_DEPTH} deep",
             "flatten the includes",
-            str(path),
-        )
+        ),
+        (
+            files_read > MAX_INCLUDED_FILES,
+            f"the instance includes more than {MAX_INCLUDED_FILES} files in all",
+            "include fewer files; merge small ones",
+        ),
+    )
+    for refused, problem, fix in refusals:
+        if refused:
+            raise document.error(field, problem, fix, str(path))
 
 
-def _read_with_includes(path: Path, chain: tuple[Path, ...], files: list[Path]) -> YamlDocument:
-    """Read ``path`` merged over its includes; ``chain`` are the files that include it."""
-    document = read_yaml(path, str(path))
-    files.append(path)
+def _read_includes(
+    document: YamlDocument,
+    path: Path,
+    chain: tuple[Path, ...],
+    reads: list[bytes],
+    tree: FolderTree,
+) -> YamlDocument:
+    """``document`` (read from ``path``) merged over its includes; ``chain`` are the
+    files that include it, ``reads`` the bytes of every file read so far."""
     combined = YamlDocument({}, {})
     for index, relative in enumerate(_includes(document, path)):
+        field = ("include", str(index))
         target = path.parent / relative
-        _check_include(document, path, index, target, chain)
-        included = _read_with_includes(target, (*chain, path), files)
+        _check_include(document, path, field, target, chain, len(reads))
+        _, raw = read_named_file(document, path, field, relative, tree, MAX_YAML_BYTES)
+        reads.append(raw)
+        if sum(len(r) for r in reads) > MAX_YAML_BYTES:
+            raise document.error(
+                field,
+                f"the instance and its includes hold more than {MAX_YAML_BYTES // MIB} MiB",
+                "check the includes; put large tables in a slots_csv",
+                str(path),
+            )
+        included = _read_includes(parse_yaml(raw, str(target)), target, (*chain, path), reads, tree)
         included.data.pop("include", None)
         combined = merge(combined, included)
     return merge(combined, document)
@@ -208,89 +281,89 @@ def _validation_error(document: YamlDocument, path: Path, exc: ValidationError) 
     return document.error(loc, problem, fix, str(path))
 
 
-def _read_side_file(
-    document: YamlDocument, path: Path, field: tuple[str, ...], relative: str
-) -> tuple[Path, bytes]:
-    """Read a table an instance names (a slot table, a distance or recirculation matrix),
-    relative to the file that names it."""
-    defined_in = document.locate(field)
-    base = Path(defined_in[0]).parent if defined_in else path.parent
-    table = base / relative
-    try:
-        return table, table.read_bytes()
-    except OSError:
-        raise document.error(
-            field,
-            f"table {table} not found",
-            "check the path; it is relative to the file that names it",
-            str(path),
-        ) from None
-
-
 def _read_slot_tables(
-    instance: Instance, document: YamlDocument, path: Path
+    instance: Instance, source: InstanceSource, document: YamlDocument
 ) -> dict[str, tuple[Path, bytes]]:
     """Read each hall's ``slots_csv``."""
     return {
-        hall_id: _read_side_file(document, path, ("halls", hall_id, "slots_csv"), hall.slots_csv)
+        hall_id: read_named_file(
+            document, source.path, ("halls", hall_id, "slots_csv"), hall.slots_csv, source.tree
+        )
         for hall_id, hall in instance.halls.items()
         if hall.slots_csv is not None
     }
 
 
-def read_instance_document(path: str | Path) -> tuple[YamlDocument, list[Path]]:
-    """The instance file merged over its includes, not yet validated, and the files read."""
-    files: list[Path] = []
-    return _read_with_includes(Path(path), (), files), files
+def _csv_text(table: tuple[Path, bytes]) -> tuple[str, str]:
+    """(file name, text) of a CSV table, decoded as UTF-8 with or without a BOM."""
+    path, raw = table
+    try:
+        return str(path), decode_utf8(raw)
+    except FieldProblem as exc:
+        raise InstanceError(str(path), "", exc.problem, exc.fix) from None
+
+
+def read_instance_document(path: str | Path, tree: FolderTree | None = None) -> InstanceSource:
+    """The instance file merged over its includes, not yet validated.
+
+    ``tree`` bounds where the files it names may lie; by default the folder tree of
+    the instance file itself."""
+    path = Path(path)
+    tree = tree or FolderTree.around(path)
+    raw = read_yaml_bytes(path)
+    reads = [raw]
+    document = _read_includes(parse_yaml(raw, str(path)), path, (), reads, tree)
+    return InstanceSource(document, path, tree, tuple(reads))
 
 
 def validate_document(
-    document: YamlDocument, path: Path, files: list[Path], extra: bytes = b""
+    source: InstanceSource, document: YamlDocument | None = None, extra: bytes = b""
 ) -> LoadedInstance:
     """Validate an instance held in memory exactly as :func:`load_instance` does.
 
-    ``document`` may have been changed after reading (a study's overrides); its
-    locations say where each value came from, so errors point there. ``extra``
-    (the overrides applied, for instance) is hashed after the files' bytes."""
+    ``document`` replaces the source's merged document when given (a study's
+    overrides applied to it); its locations say where each value came from, so errors
+    point there. ``extra`` (the overrides applied, for instance) is hashed after the
+    files' bytes."""
+    document = document or source.document
     try:
         instance = Instance.model_validate(document.data)
     except ValidationError as exc:
-        raise _validation_error(document, path, exc) from None
-    tables = _read_slot_tables(instance, document, path)
+        raise _validation_error(document, source.path, exc) from None
+    tables = _read_slot_tables(instance, source, document)
     distance = None
     if instance.network is not None and instance.network.distance_csv is not None:
         field = ("network", "distance_csv")
-        distance = _read_side_file(document, path, field, instance.network.distance_csv)
+        distance = read_named_file(
+            document, source.path, field, instance.network.distance_csv, source.tree
+        )
     matrix = None
     if instance.thermal is not None and instance.thermal.matrix_file is not None:
         field = ("thermal", "matrix_file")
-        matrix = _read_side_file(document, path, field, instance.thermal.matrix_file)
+        matrix = read_named_file(
+            document, source.path, field, instance.thermal.matrix_file, source.tree
+        )
     digest = hashlib.sha256()
     side = [raw for _, raw in tables.values()]
     side += [found[1] for found in (distance, matrix) if found is not None]
-    for raw in [file.read_bytes() for file in files] + side:
+    for raw in [*source.raw, *side]:
         digest.update(raw)
     if extra:
         digest.update(extra)
-    slot_tables = {
-        hall_id: (str(csv_path), raw.decode("utf-8", errors="replace"))
-        for hall_id, (csv_path, raw) in tables.items()
-    }
-    distance_table = (
-        (str(distance[0]), distance[1].decode("utf-8", errors="replace")) if distance else None
-    )
     return LoadedInstance(
         instance,
         document,
-        path,
+        source.path,
         digest.hexdigest(),
-        slot_tables,
-        distance_table,
+        {hall_id: _csv_text(table) for hall_id, table in tables.items()},
+        _csv_text(distance) if distance else None,
         (str(matrix[0]), matrix[1]) if matrix else None,
     )
 
 
-def load_instance(path: str | Path) -> LoadedInstance:
-    """Parse, merge includes and validate the schema of one instance file."""
-    document, files = read_instance_document(path)
-    return validate_document(document, Path(path), files)
+def load_instance(path: str | Path, allow_paths_outside: bool = False) -> LoadedInstance:
+    """Parse, merge includes and validate the schema of one instance file.
+
+    The files it names must lie in its folder tree unless ``allow_paths_outside``."""
+    tree = FolderTree.around(Path(path), allow_paths_outside)
+    return validate_document(read_instance_document(path, tree))

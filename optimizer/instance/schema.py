@@ -1,7 +1,11 @@
 """The instance file format (format version 1) as pydantic models.
 
 Every model forbids unknown keys and is frozen: a typo in an instance file is an
-error that names the key, never a silently ignored setting. Cross-references
+error that names the key, never a silently ignored setting. Every scalar is strict:
+YAML reads ``yes`` and ``true`` as booleans, and a boolean where a number belongs
+(``rating_kw: true``, ``max: no``) would otherwise count as 1 or 0 and silently change
+the answer; text is never parsed as a number nor a number read as text, and numbers are
+finite and bounded. Cross-references
 (a slot's CDU, a device's parent, a demanded rack type) are checked after the
 whole file is parsed, when :mod:`optimizer.site.build` expands the slots, because they span
 sections. Validators raise :class:`~optimizer.errors.FieldProblem` so that every
@@ -11,11 +15,19 @@ The public description of the format is ``docs/instance-format.md``.
 
 from __future__ import annotations
 
-import math
+import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+)
 
 from optimizer.errors import FieldProblem
 
@@ -27,12 +39,34 @@ enough that sums of counts stay exact in the model's int64 arrays."""
 MAX_QUANTITY = 1e9
 """Largest figure (kW, kg, L/min, m) accepted: far beyond any site, and far below the
 1e20 at which HiGHS reads a number as infinite."""
-PositiveFloat = Annotated[float, Field(gt=0, le=MAX_QUANTITY, allow_inf_nan=False)]
-NonNegativeFloat = Annotated[float, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-Derating = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+"""A number: an integer or a decimal, never a boolean or text."""
+PositiveFloat = Annotated[Number, Field(gt=0, le=MAX_QUANTITY)]
+NonNegativeFloat = Annotated[Number, Field(ge=0, le=MAX_QUANTITY)]
+Real = Annotated[Number, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
+"""A coordinate or coefficient, of either sign."""
+Fraction = Annotated[Number, Field(ge=0, le=1)]
+Derating = Annotated[Number, Field(gt=0, le=1)]
 """A continuous-load factor: 0 would make a rated device carry nothing at all."""
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:+-]+$")]
+Whole = Annotated[int, Strict()]
+"""A whole number written as one: not ``2.0``, not ``true``, not ``"2"``."""
+Flag = Annotated[bool, Strict()]
+"""``true`` or ``false`` (YAML also reads ``yes``/``no`` and ``on``/``off`` so)."""
+Text = Annotated[str, Strict()]
+Identifier = Annotated[Text, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:+-]+$")]
+
+
+def _exactly_one(version: Any) -> Any:
+    """``format_version: true`` or ``1.0`` equal 1 in Python; only the number 1 is it."""
+    if type(version) is not int:
+        raise FieldProblem(
+            f"must be the whole number {FORMAT_VERSION} (got {version!r})",
+            f"write format_version: {FORMAT_VERSION}",
+        )
+    return version
+
+
+FormatVersion = Annotated[Literal[1], BeforeValidator(_exactly_one)]
 
 
 class Strict(BaseModel):
@@ -66,7 +100,7 @@ SupplyTemperature = Annotated[float, Field(ge=0, le=70, allow_inf_nan=False)]
 class SlotProperties(Strict):
     """Properties of a slot; a row gives defaults and per-position overrides."""
 
-    liquid: bool | None = None
+    liquid: Flag | None = None
     cdu: Identifier | None = None
     air_zone: Identifier | None = None
     floor_kg: PositiveFloat | None = None
@@ -76,7 +110,7 @@ class SlotProperties(Strict):
     """Share of the rack's load on the first feed in normal operation. 0.5 (default)
     for dual-corded racks sharing A and B; 1.0 for a catcher (block-redundant)
     topology where the second feed only carries load when the first is lost."""
-    network: bool | None = None
+    network: Flag | None = None
     """Whether a network rack may stand here. When any slot says ``network: true``, only
     such slots take network racks; otherwise every slot may."""
 
@@ -90,23 +124,49 @@ class SlotProperties(Strict):
             )
         return feeds
 
+    @classmethod
+    def from_table(cls, cells: dict[str, str]) -> SlotProperties:
+        """The properties of one slot-table line from its non-empty cells (by column).
+
+        Cells are text; they are typed as YAML would type them, so a table and a row
+        accept the same values: booleans from ``true``/``false`` (also ``yes``/``no``,
+        ``on``/``off``, ``1``/``0``), numbers from decimal text. A cell that is neither
+        stays text for the schema to report (``'heavy' is not a valid number``)."""
+        fields: dict[str, Any] = {
+            name: _table_value(cells[name], name in _FLAG_FIELDS)
+            for name in cls.model_fields
+            if name in cells and name != "feeds"
+        }
+        feeds = [cells[c] for c in ("feed_a", "feed_b") if c in cells]
+        return cls.model_validate({**fields, "feeds": feeds or None})
+
+
+_FLAG_FIELDS = frozenset({"liquid", "network"})
+_TABLE_FLAGS = {"true": True, "yes": True, "on": True, "1": True}
+_TABLE_FLAGS |= {"false": False, "no": False, "off": False, "0": False}
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _table_value(text: str, flag: bool) -> Any:
+    """A slot-table cell as a boolean (for a flag column) or a number, when it is one."""
+    if flag:
+        return _TABLE_FLAGS.get(text.lower(), text)
+    if _DECIMAL.fullmatch(text):
+        return float(text)
+    return text
+
 
 class Row(Strict):
     """A row of equally spaced slots, numbered 1..slots from its origin."""
 
-    slots: int = Field(gt=0, le=10_000)
-    origin_m: tuple[float, float] = (0.0, 0.0)
+    slots: Whole = Field(gt=0, le=10_000)
+    origin_m: tuple[Real, Real] = (0.0, 0.0)
     direction: Literal["+x", "-x", "+y", "-y"] = "+x"
     pitch_m: PositiveFloat = 0.6
     slot: SlotProperties = SlotProperties()
-    overrides: dict[int, SlotProperties] = {}
-
-    @field_validator("origin_m")
-    @classmethod
-    def _finite_origin(cls, origin: tuple[float, float]) -> tuple[float, float]:
-        if not all(math.isfinite(v) for v in origin):
-            raise FieldProblem("origin coordinates must be finite", "give [x, y] in metres")
-        return origin
+    overrides: dict[Whole, SlotProperties] = {}
+    """Keyed by position; ``2``, ``02`` and ``2.0`` would name one slot, so equal keys
+    are refused when the YAML is read and a key must be written as a whole number."""
 
     @field_validator("overrides")
     @classmethod
@@ -127,7 +187,7 @@ class Hall(Strict):
     """A data hall: named rows, and optionally a CSV table of further slots."""
 
     rows: dict[Identifier, Row] = {}
-    slots_csv: str | None = None
+    slots_csv: Text | None = None
     """Path (relative to the instance file) of a CSV with one slot per line; see
     docs/instance-format.md for the columns."""
 
@@ -142,7 +202,7 @@ class Device(Strict):
     """Continuous-load factor; the section default (0.8, NEC 210.20(A)) when absent."""
     failover_limit_kw: PositiveFloat | None = None
     """Load allowed while another device is failed; defaults to the normal limit."""
-    can_fail: bool = True
+    can_fail: Flag = True
 
 
 class Power(Strict):
@@ -153,8 +213,8 @@ class Power(Strict):
 class UnitGroup(Strict):
     """Identical units of which ``redundant_units`` are set aside for a failure (N+k)."""
 
-    units: int = Field(ge=1, le=1000)
-    redundant_units: int = Field(default=1, ge=0, validate_default=True)
+    units: Whole = Field(ge=1, le=1000)
+    redundant_units: Whole = Field(default=1, ge=0, validate_default=True)
     """Validated even when left out: ``units: 1`` with the default 1 spare has no capacity."""
 
     @field_validator("redundant_units")
@@ -207,7 +267,7 @@ class FacilityLimits(Strict):
     often need no compressor; 0.05 is a documented planning default)."""
     cooling_kw_per_air_kw: NonNegativeFloat = 0.25
     """CRAH fans plus chilled-water plant per kW of air heat (a PUE-1.25 air plant)."""
-    cop_curve: tuple[float, float, float] = (0.0068, 0.0008, 0.458)
+    cop_curve: tuple[Real, Real, Real] = (0.0068, 0.0008, 0.458)
     """COP(T) = a T^2 + b T + c of the cooling plant at supply temperature T (C), used for
     zones and CDUs that give ``supply_temp_c``. Default: the chilled-water CRAC curve of
     Moore, Chase, Ranganathan and Sharma, USENIX ATC 2005 (A)."""
@@ -217,32 +277,25 @@ class FacilityLimits(Strict):
     """CDU and facility-water pump power per kW of liquid heat where the plant follows the
     COP curve."""
 
-    @field_validator("cop_curve")
-    @classmethod
-    def _finite_curve(cls, curve: tuple[float, float, float]) -> tuple[float, float, float]:
-        if not all(math.isfinite(v) and abs(v) <= MAX_QUANTITY for v in curve):
-            raise FieldProblem("COP coefficients must be finite", "give [a, b, c] as numbers")
-        return curve
-
 
 class RackType(Strict):
     """A rack type; fields left out come from the catalog entry named by ``base``
     (or by the rack type's own name when it is a catalog name)."""
 
     base: Identifier | None = None
-    description: str | None = None
-    gpus: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    description: Text | None = None
+    gpus: Whole | None = Field(default=None, ge=0, le=MAX_COUNT)
     it_kw: PositiveFloat | None = None
     liquid_fraction: Fraction | None = None
     flow_lpm_per_kw: NonNegativeFloat | None = None
     weight_kg: PositiveFloat | None = None
     value: NonNegativeFloat | None = None
     """Objective weight for ``objective: max_value``; defaults to the GPU count."""
-    su_size: int | None = Field(default=None, ge=1, le=1000)
+    su_size: Whole | None = Field(default=None, ge=1, le=1000)
     """Racks per scalable unit; only whole SUs are deployed (with a ``network`` section)."""
     network_rack: Identifier | None = None
     """The rack type whose switches serve this type's SUs."""
-    su_ports: int | None = Field(default=None, ge=1, le=1000)
+    su_ports: Whole | None = Field(default=None, ge=1, le=1000)
     """For a network rack type: how many SUs one rack serves."""
     reach_m: PositiveFloat | None = None
     """Longest cable from an SU rack to its network rack; ``network.default_reach_m`` if unset."""
@@ -255,8 +308,8 @@ class RackType(Strict):
 class DemandEntry(Strict):
     """Bounds on how many racks of one type to place (the bound keeps counts in int64)."""
 
-    min: int = Field(default=0, ge=0, le=MAX_COUNT)
-    max: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    min: Whole = Field(default=0, ge=0, le=MAX_COUNT)
+    max: Whole | None = Field(default=None, ge=0, le=MAX_COUNT)
 
     @field_validator("max")
     @classmethod
@@ -272,8 +325,8 @@ class DemandEntry(Strict):
 class Spine(Strict):
     """Where the spine switches stand; network racks must be within reach of it."""
 
-    x_m: float = Field(allow_inf_nan=False)
-    y_m: float = Field(allow_inf_nan=False)
+    x_m: Real
+    y_m: Real
     reach_m: PositiveFloat
 
 
@@ -282,7 +335,7 @@ class Network(Strict):
 
     default_reach_m: PositiveFloat = 50.0
     """400G multimode optics over OM4 (NVIDIA LinkX cabling guide, A)."""
-    cell_slots: int = Field(default=4, ge=1, le=1000)
+    cell_slots: Whole = Field(default=4, ge=1, le=1000)
     """Reach is judged between cells of this many consecutive like slots (1 = exact)."""
     rise_m: NonNegativeFloat = 0.5
     """Vertical run at each cable end, rack top to tray (planning assumption)."""
@@ -290,9 +343,9 @@ class Network(Strict):
     """Service-loop slack at each cable end (planning assumption)."""
     end_clearance_m: NonNegativeFloat = 1.0
     """How far beyond a row's outermost slot cables cross to the next row."""
-    cross_aisles_m: dict[Identifier, list[float]] = {}
+    cross_aisles_m: dict[Identifier, list[Real]] = {}
     """Per hall: coordinates along the rows where cross-aisles let cables change rows."""
-    distance_csv: str | None = None
+    distance_csv: Text | None = None
     """A (slot x slot) matrix of cable lengths in metres that replaces the path model."""
     su_locality: Literal["any", "row", "adjacent_rows"] = "any"
     """``row``: an SU's racks stand in its network rack's row; ``adjacent_rows``: in that
@@ -334,7 +387,7 @@ class Thermal(Strict):
     inlet_class: InletClass = "recommended"
     recirculation: dict[Identifier, Recirculation] = {}
     """Per hall: the parametric model."""
-    matrix_file: str | None = None
+    matrix_file: Text | None = None
     """A (slot x source slot) matrix in C per kW, CSV or NetCDF (docs/thermal.md), e.g.
     exported from a CFD tool; it replaces the parametric model."""
 
@@ -352,10 +405,10 @@ class Thermal(Strict):
 class Instance(Strict):
     """One facility and one demand: the whole input of a solve."""
 
-    format_version: Literal[1]
+    format_version: FormatVersion
     name: Identifier
-    description: str = ""
-    include: list[str] = []
+    description: Text = ""
+    include: list[Text] = []
     objective: Objective = Objective.MAX_GPUS
     facility: FacilityLimits = FacilityLimits()
     halls: dict[Identifier, Hall] = Field(min_length=1)
@@ -363,7 +416,7 @@ class Instance(Strict):
     cooling: Cooling
     rack_types: dict[Identifier, RackType] = Field(min_length=1)
     demand: dict[Identifier, DemandEntry] = Field(min_length=1)
-    installed: dict[str, Identifier] = {}
+    installed: dict[Text, Identifier] = {}
     """Racks already on the floor: slot id -> rack type. They stay where they are."""
     network: Network | None = None
     """The compute fabric; without it, SU and cable rules do not apply."""

@@ -1,10 +1,14 @@
 """Safe YAML reading that remembers where every value came from.
 
 Instance files are only ever read with PyYAML's safe constructor, and every node's
-tag is checked before anything is constructed: a tag that asks to construct a Python
-object (or any tag the safe loader does not know) is an error naming its line, never
-code execution. PyYAML silently keeps the last of two equal keys; we refuse them,
-because a duplicated slot or device id is almost always a copy-paste mistake. Every
+tag is checked before anything is constructed: only plain mappings, lists, strings,
+numbers, booleans and nulls are allowed. A tag that asks to construct a Python object
+is an error naming its line, never code execution; so is a set (``!!set``, whose order
+would follow the hash seed), an ordered map, binary data or a date (quote it).
+PyYAML silently keeps the last of two equal keys; we refuse them, comparing keys by
+the value YAML reads (``2``, ``02``, ``2.0`` and ``0x2`` are one key), because a
+duplicated slot or device id is almost always a copy-paste mistake. The merge key
+``<<`` works as in YAML 1.1: the mapping's own keys win over merged ones. Every
 mapping key's file and line is recorded so validation errors can point at the exact
 place, even inside an included file.
 """
@@ -18,16 +22,18 @@ from typing import Any
 import yaml
 from yaml.constructor import SafeConstructor
 
-from optimizer.errors import InstanceError
+from optimizer.errors import FieldProblem, InstanceError
+from optimizer.instance.files import MAX_YAML_BYTES, decode_utf8, read_limited
 
 Location = tuple[str, int]  # (file, 1-based line)
 FieldPath = tuple[str, ...]
 
 _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
-_SAFE_TAGS = frozenset(
-    {tag for tag in SafeConstructor.yaml_constructors if tag is not None}
-    | {_YAML_TAG_PREFIX + "merge"}
+_PLAIN_TAGS = frozenset(
+    _YAML_TAG_PREFIX + kind for kind in ("null", "bool", "int", "float", "str", "seq", "map")
 )
+_MERGE_TAG = _YAML_TAG_PREFIX + "merge"
+_DATE_TAG = _YAML_TAG_PREFIX + "timestamp"
 MAX_NODES = 1_000_000
 """Aliases can make a small file expand exponentially ("billion laughs"); refuse that."""
 
@@ -71,7 +77,8 @@ def _short_tag(tag: str) -> str:
 
 class _Recorder:
     """Walks the node tree before construction: records every key's line and refuses
-    duplicate keys, unsafe tags and scalars their tag cannot hold (``!!int abc``)."""
+    duplicate keys, tags other than the plain ones and scalars their tag cannot hold
+    (``!!int abc``)."""
 
     def __init__(self, file: str) -> None:
         self.file = file
@@ -81,49 +88,106 @@ class _Recorder:
     def error(self, path: FieldPath, node: yaml.Node, problem: str, fix: str) -> InstanceError:
         return InstanceError(self.file, ".".join(path), problem, fix, node.start_mark.line + 1)
 
-    def walk(self, node: yaml.Node, path: FieldPath) -> None:
+    def walk(self, node: yaml.Node, path: FieldPath) -> Any:
+        """Check ``node`` and what is below it; returns a scalar's value (None otherwise)."""
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise self.error(
                 path, node, f"the document expands to over {MAX_NODES} values", "use fewer aliases"
             )
         self.locations.setdefault(path, (self.file, node.start_mark.line + 1))
-        if node.tag not in _SAFE_TAGS:
-            raise self.error(
-                path,
-                node,
-                f"YAML tag {_short_tag(node.tag)!r} is not allowed",
-                "remove the tag; instance files hold plain mappings, lists, strings and numbers",
-            )
+        self.check_tag(node, path)
         if isinstance(node, yaml.MappingNode):
             self.walk_mapping(node, path)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 self.walk(item, (*path, str(index)))
         else:
-            self.check_scalar(node, path)
+            return self.scalar(node, path)
+        return None
+
+    def check_tag(self, node: yaml.Node, path: FieldPath) -> None:
+        if node.tag in _PLAIN_TAGS:
+            return
+        if node.tag == _DATE_TAG and node.style is None and isinstance(node, yaml.ScalarNode):
+            raise self.error(
+                path, node, f"YAML reads {node.value!r} as a date", "quote it to keep it as text"
+            )
+        raise self.error(
+            path,
+            node,
+            f"YAML tag {_short_tag(node.tag)!r} is not allowed",
+            "remove the tag; instance files hold plain mappings, lists, strings, numbers "
+            "and booleans",
+        )
 
     def walk_mapping(self, node: yaml.MappingNode, path: FieldPath) -> None:
-        seen: dict[str, int] = {}
+        """The mapping's own keys (each once), then the keys merged in by ``<<``.
+
+        The merge is done here, on the node tree, rather than left to PyYAML: PyYAML
+        6.0.4 tells merged keys apart by the identity of their string objects, so which
+        of two merged mappings wins depends on whether Python interned the key. Here
+        the mapping's own keys win, then the first merged mapping that has the key (YAML
+        1.1); merged keys come first, in merge order, as PyYAML orders them."""
+        seen: dict[Any, tuple[str, int]] = {}
+        own, merged = [], []
         for key_node, value_node in node.value:
-            # A list or mapping as a key never names a field; the constructor refuses it.
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if key_node.tag == _MERGE_TAG:
+                merged.extend(self.merge_sources(value_node, path))
+                continue
+            own.append((key_node, value_node))
+            key = self.key(key_node, path)
+            name = str(key)
             line = key_node.start_mark.line + 1
             if key in seen:
+                first, first_line = seen[key]
+                same = "" if first == key_node.value else f" (reads as {key!r}, like {first!r})"
                 raise self.error(
-                    (*path, key),
+                    (*path, name),
                     key_node,
-                    f"duplicate key {key!r} (first at line {seen[key]})",
+                    f"duplicate key {key_node.value!r}{same} (first at line {first_line})",
                     "give every id once; merge or rename the two entries",
                 )
-            seen[key] = line
-            self.locations[(*path, key)] = (self.file, line)
-            self.walk(key_node, (*path, key))  # keys can carry tags too
-            self.walk(value_node, (*path, key))
+            seen[key] = (key_node.value, line)
+            self.locations.setdefault((*path, name), (self.file, line))
+            self.walk(value_node, (*path, name))
+        inherited = []
+        for source in merged:
+            self.walk(source, path)  # merges within the source first; records its lines
+            for key_node, value_node in source.value:
+                key = self.key(key_node, path)
+                if key not in seen:
+                    seen[key] = (key_node.value, key_node.start_mark.line + 1)
+                    inherited.append((key_node, value_node))
+        if merged:
+            node.value = inherited + own
 
-    def check_scalar(self, node: yaml.Node, path: FieldPath) -> None:
+    def key(self, node: yaml.Node, path: FieldPath) -> Any:
+        """The value of a mapping key, which must be a plain single value."""
+        if not isinstance(node, yaml.ScalarNode):
+            self.walk(node, (*path, "?"))
+            raise self.error(
+                (*path, "?"), node, "a key must be a single value", "write a plain key"
+            )
+        self.nodes += 1
+        self.check_tag(node, (*path, node.value))
+        return self.scalar(node, (*path, node.value))
+
+    def merge_sources(self, node: yaml.Node, path: FieldPath) -> list[yaml.MappingNode]:
+        """The mappings a ``<<`` key names: one mapping (usually an alias) or a list."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        if not all(isinstance(s, yaml.MappingNode) for s in sources):
+            raise self.error(
+                (*path, "<<"),
+                node,
+                "a merge key << must name a mapping or a list of mappings",
+                "write <<: *anchor where the anchor marks a mapping",
+            )
+        return sources
+
+    def scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
         try:
-            SafeConstructor().construct_object(node)
+            return SafeConstructor().construct_object(node)
         except Exception:  # PyYAML's scalar constructors fail in many ways on odd text
             raise self.error(
                 path,
@@ -133,15 +197,12 @@ class _Recorder:
             ) from None
 
 
-def read_yaml(path: Path, display: str | None = None) -> YamlDocument:
-    """Read one YAML file holding a mapping, safely; ``display`` names it in messages."""
-    name = display or str(path)
+def parse_yaml(raw: bytes, name: str) -> YamlDocument:
+    """Parse one YAML file's bytes holding a mapping, safely; ``name`` names it in messages."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InstanceError(name, "", "file not found", "check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InstanceError(name, "", f"cannot read file: {exc}", "check the path") from None
+        text = decode_utf8(raw)
+    except FieldProblem as exc:
+        raise InstanceError(name, "", exc.problem, exc.fix) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is None:
@@ -165,6 +226,19 @@ def read_yaml(path: Path, display: str | None = None) -> YamlDocument:
     except RecursionError:
         raise InstanceError(name, "", "the YAML is nested too deeply", "flatten it") from None
     return YamlDocument(data, recorder.locations)
+
+
+def read_yaml_bytes(path: Path) -> bytes:
+    """The bytes of a YAML file the user named (an instance or a study); errors name it."""
+    try:
+        return read_limited(path, MAX_YAML_BYTES)
+    except FieldProblem as exc:
+        raise InstanceError(str(path), "", exc.problem, exc.fix) from None
+
+
+def read_yaml(path: Path) -> YamlDocument:
+    """Read and parse a YAML file the user named."""
+    return parse_yaml(read_yaml_bytes(path), str(path))
 
 
 def merge(base: YamlDocument, top: YamlDocument) -> YamlDocument:

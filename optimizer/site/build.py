@@ -8,8 +8,6 @@ also checks every cross-reference, since only here is each slot fully known.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from optimizer.instance.schema import (
     SlotProperties,
     Thermal,
 )
+from optimizer.instance.tables import LineProblems, TableProblem, csv_lines
 from optimizer.instance.yamlio import FieldPath
 from optimizer.site.fabric import (
     NetworkSettings,
@@ -390,24 +389,31 @@ class _Builder:
         return tuple(specs)
 
     def table_slots(self, hall_id: str, file: str, text: str) -> list[_SlotRecord]:
-        """The slots of one hall's CSV table; errors name the file, line and column."""
-        reader = csv.reader(io.StringIO(text))
-        header = [column.strip() for column in next(reader, [])]
-        self.check_header(file, header)
+        """The slots of one hall's CSV table; errors name the file, line and column, and
+        every bad line is reported at once."""
+        lines = csv_lines(text)
+        problems = LineProblems(file)
         records: list[_SlotRecord] = []
-        for cells in reader:
-            if not any(cell.strip() for cell in cells):
-                continue  # blank line
-            source = _Source(("halls", hall_id, "slots_csv"), table=(file, reader.line_num))
-            if len(cells) > len(header):
-                raise self.slot_error(
-                    source,
-                    "",
-                    f"{len(cells)} cells but the header has {len(header)} columns",
-                    "remove the extra cells, or name the column in the header",
-                )
-            values = {c: v.strip() for c, v in zip(header, cells, strict=False) if v.strip()}
-            records.append(self.table_slot(hall_id, source, values, len(records) + 1))
+        try:
+            header = [column.strip() for column in next(lines, (1, []))[1]]
+            self.check_header(file, header)
+            for line, cells in lines:
+                source = _Source(("halls", hall_id, "slots_csv"), table=(file, line))
+                with problems.line():
+                    if len(cells) > len(header):
+                        raise self.slot_error(
+                            source,
+                            "",
+                            f"{len(cells)} cells but the header has {len(header)} columns",
+                            "remove the extra cells, or name the column in the header",
+                        )
+                    values = {
+                        c: v.strip() for c, v in zip(header, cells, strict=False) if v.strip()
+                    }
+                    records.append(self.table_slot(hall_id, source, values, len(records) + 1))
+        except TableProblem as exc:
+            problems.add(exc.line, exc.problem, exc.fix)
+        problems.raise_in_table()
         return records
 
     def check_header(self, file: str, header: list[str]) -> None:
@@ -430,10 +436,8 @@ class _Builder:
     ) -> _SlotRecord:
         if "id" not in values:
             raise self.slot_error(source, "id", "empty slot id", "give every slot an id")
-        feeds = [values[c] for c in ("feed_a", "feed_b") if c in values]
-        fields = {k: values.get(k) for k in SlotProperties.model_fields if k != "feeds"}
         try:
-            props = SlotProperties.model_validate({**fields, "feeds": feeds or None})
+            props = SlotProperties.from_table(values)
         except ValidationError as exc:
             error = exc.errors()[0]
             loc = tuple(str(p) for p in error["loc"])

@@ -6,8 +6,6 @@ SU fields are dropped, so the same rack types serve both kinds of study.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,6 +15,7 @@ import numpy as np
 from optimizer.errors import InstanceError
 from optimizer.instance.catalog import RackSpec
 from optimizer.instance.schema import Instance, Network
+from optimizer.instance.tables import LineProblems, TableProblem, csv_lines
 from optimizer.site.cabling import CableGeometry, crossings_for_hall, rows_run_along_x
 
 BEYOND_CLASSES = "beyond_classes"
@@ -87,37 +86,64 @@ def row_codes(slot_hall: tuple[str, ...], slot_row: tuple[str, ...], hall_names:
 def _distance_matrix(
     table: tuple[str, str], slot_ids: tuple[str, ...], error: ErrorAt
 ) -> np.ndarray:
+    """The (slot x slot) cable lengths of ``network.distance_csv``: a header of slot ids,
+    then one line per slot; lines of unknown slots are ignored, bad lines reported at once."""
     field = ("network", "distance_csv")
     path, text = table
-    rows = list(csv.reader(io.StringIO(text)))
-    header = [c.strip() for c in rows[0][1:]] if rows else []
+    try:
+        rows = list(csv_lines(text))
+    except TableProblem as exc:
+        raise error(field, f"{path}:{exc.line}: {exc.problem}", exc.fix) from None
+    header = [c.strip() for c in rows[0][1][1:]] if rows else []
     index = {s: i for i, s in enumerate(slot_ids)}
     missing = [s for s in slot_ids if s not in header]
-    if missing:
-        raise error(
-            field,
-            f"{path}: no column for slot {missing[0]!r}",
-            "give one column and one line per slot id",
+    repeated = [c for c in header if c in index and header.count(c) > 1]
+    if missing or repeated:
+        problem = (
+            f"no column for slot {missing[0]!r}"
+            if missing
+            else (f"column {repeated[0]!r} appears twice")
         )
+        raise error(field, f"{path}: {problem}", "give one column and one line per slot id")
     matrix = np.full((len(slot_ids), len(slot_ids)), np.nan)
     columns = [index.get(c, -1) for c in header]
-    for line, cells in enumerate(rows[1:], start=2):
-        slot = cells[0].strip() if cells else ""
+    problems = LineProblems(path)
+    first_line: dict[str, int] = {}
+    for line, cells in rows[1:]:
+        slot = cells[0].strip()
         if slot not in index:
             continue
+        if slot in first_line:
+            problems.add(
+                line,
+                f"slot {slot!r} has a second line (first at line {first_line[slot]})",
+                "give each slot one line",
+            )
+            continue
+        first_line[slot] = line
         try:
             values = [float(c) for c in cells[1:]]
         except ValueError:
-            raise error(
-                field, f"{path}:{line}: a cell is not a number", "write lengths in metres"
-            ) from None
+            problems.add(line, "a cell is not a number", "write lengths in metres")
+            continue
+        if len(values) > len(columns) or not all(math.isfinite(v) and v >= 0 for v in values):
+            problems.add(
+                line,
+                "more lengths than columns, or a length negative or not finite",
+                "give one finite length >= 0 per column of the header",
+            )
+            continue
         for col, value in zip(columns, values, strict=False):
             if col >= 0:
                 matrix[index[slot], col] = value
-    if np.isnan(matrix).any() or not np.isfinite(matrix).all() or (matrix < 0).any():
+    problems.raise_at(error, field)
+    gaps = np.argwhere(np.isnan(matrix))
+    if len(gaps):
+        a, b = gaps[0]
         raise error(
             field,
-            f"{path}: lengths missing, negative or not finite",
+            f"{path}: no length from {slot_ids[a]} to {slot_ids[b]} "
+            f"({len(gaps)} pairs of slots without a length)",
             "give a finite length >= 0 for every pair of slots",
         )
     return matrix

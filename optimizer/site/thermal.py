@@ -10,7 +10,6 @@ so that the model, the greedy baseline and the independent checker share one D.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from collections.abc import Callable
@@ -21,7 +20,9 @@ import xarray as xr
 from scipy import sparse
 
 from optimizer.errors import FieldProblem, InstanceError
+from optimizer.instance.files import decode_utf8
 from optimizer.instance.schema import FacilityLimits, Recirculation
+from optimizer.instance.tables import LineProblems, TableProblem, csv_lines
 
 ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]
 
@@ -173,56 +174,85 @@ def _labels(name: str, what: str, labels: list[str], index: dict[str, int], erro
 
 
 def _csv_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt) -> Triples:
-    """Receiving slots by line, emitting slots by column; absent slots have no entries."""
+    """Receiving slots by line, emitting slots by column; absent slots have no entries.
+    A bad header is reported alone; bad lines are reported all at once."""
     try:
-        lines = list(csv.reader(io.StringIO(raw.decode("utf-8", errors="replace"))))
-    except csv.Error as exc:
-        raise error(
-            MATRIX_FIELD,
-            f"{name}: not a readable CSV ({exc})",
-            "save plain comma-separated values: a header of slot ids, one line per slot",
-        ) from None
-    lines = [cells for cells in lines if any(cell.strip() for cell in cells)]
+        lines = list(csv_lines(decode_utf8(raw)))
+    except FieldProblem as exc:
+        raise error(MATRIX_FIELD, f"{name}: {exc.problem}", exc.fix) from None
+    except TableProblem as exc:
+        raise error(MATRIX_FIELD, f"{name}:{exc.line}: {exc.problem}", exc.fix) from None
     if len(lines) < 2:
         raise error(
             MATRIX_FIELD,
             f"{name}: no matrix lines after the header",
             "give a header of slot ids and one line per receiving slot",
         )
-    columns = _labels(name, "column", [c.strip() for c in lines[0][1:]], index, error)
-    receivers = _labels(name, "line", [cells[0].strip() for cells in lines[1:]], index, error)
+    columns = _labels(name, "column", [c.strip() for c in lines[0][1][1:]], index, error)
+    problems = LineProblems(name)
     rows, cols, values = [], [], []
-    for line, (receiver, cells) in enumerate(zip(receivers, lines[1:], strict=True), start=2):
+    first_line: dict[int, int] = {}
+    for line, cells in lines[1:]:
         try:
-            found = [float(cell) if cell.strip() else 0.0 for cell in cells[1:]]
-        except ValueError:
-            raise error(
-                MATRIX_FIELD,
-                f"{name}:{line}: a cell is not a number",
-                "write C per kW as numbers; leave a cell empty for 0",
-            ) from None
-        if len(found) > len(columns):
-            raise error(
-                MATRIX_FIELD,
-                f"{name}:{line}: {len(found)} values but {len(columns)} columns",
-                "give one value per column of the header",
-            )
-        if not all(math.isfinite(v) and v >= 0 for v in found):
-            raise error(
-                MATRIX_FIELD,
-                f"{name}:{line}: recirculation values must be finite and >= 0",
-                "give C per kW of air heat, 0 where no exhaust reaches",
-            )
-        for col, value in zip(columns, found, strict=False):
-            if value != 0.0:
-                rows.append(receiver)
-                cols.append(col)
-                values.append(value)
+            receiver, entries = _matrix_line(cells, index, columns, first_line, line)
+        except FieldProblem as exc:
+            problems.add(line, exc.problem, exc.fix)
+            continue
+        for col, value in entries:
+            rows.append(receiver)
+            cols.append(col)
+            values.append(value)
+    problems.raise_at(error, MATRIX_FIELD)
     return rows, cols, values
 
 
+def _matrix_line(
+    cells: list[str],
+    index: dict[str, int],
+    columns: list[int],
+    first_line: dict[int, int],
+    line: int,
+) -> tuple[int, list[tuple[int, float]]]:
+    """(receiving slot, nonzero (column, value) entries) of one matrix line; a
+    :class:`FieldProblem` says what makes it bad. ``first_line`` records each
+    receiver's line."""
+    label = cells[0].strip()
+    if label not in index:
+        raise FieldProblem(
+            f"line {label!r} is not a slot of the facility",
+            "label rows and columns with slot ids (HALL-ROW-NN or from a slots_csv)",
+        )
+    receiver = index[label]
+    if receiver in first_line:
+        raise FieldProblem(
+            f"line {label!r} appears twice (first at line {first_line[receiver]})",
+            "give each slot one line and one column",
+        )
+    first_line[receiver] = line
+    if len(cells) - 1 > len(columns):
+        raise FieldProblem(
+            f"{len(cells) - 1} values but {len(columns)} columns",
+            "give one value per column of the header",
+        )
+    try:
+        found = [float(cell) if cell.strip() else 0.0 for cell in cells[1:]]
+    except ValueError:
+        raise FieldProblem(
+            "a cell is not a number", "write C per kW as numbers; leave a cell empty for 0"
+        ) from None
+    if not all(math.isfinite(v) and v >= 0 for v in found):
+        raise FieldProblem(
+            "recirculation values must be finite and >= 0",
+            "give C per kW of air heat, 0 where no exhaust reaches",
+        )
+    return receiver, [(col, v) for col, v in zip(columns, found, strict=False) if v != 0.0]
+
+
 def _netcdf_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt) -> Triples:
-    """The variable ``recirculation_c_per_kw`` over dimensions (slot, source_slot)."""
+    """The variable ``recirculation_c_per_kw`` over dimensions (slot, source_slot).
+
+    Its dimensions, size and type are checked before its values are read: a small
+    compressed file may declare a matrix far larger than the facility."""
     try:
         with xr.open_dataset(io.BytesIO(raw), engine="h5netcdf") as ds:
             if MATRIX_VARIABLE not in ds:
@@ -231,17 +261,17 @@ def _netcdf_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt)
                     f"{name}: no variable {MATRIX_VARIABLE!r}",
                     f"store D as {MATRIX_VARIABLE}(slot, source_slot) in C per kW",
                 )
-            var = ds[MATRIX_VARIABLE].load()
-    except (OSError, ValueError) as exc:
-        raise error(
-            MATRIX_FIELD, f"{name}: not a readable NetCDF file ({exc})", "export NetCDF4 or CSV"
-        ) from None
-    if var.dims != ("slot", "source_slot") or any(d not in var.coords for d in var.dims):
+            var = ds[MATRIX_VARIABLE]
+            _check_declared(name, var, len(index), error)
+            var = var.load()
+    except InstanceError:
+        raise
+    except Exception as exc:  # h5py and h5netcdf fail in many ways on a damaged file
         raise error(
             MATRIX_FIELD,
-            f"{name}: {MATRIX_VARIABLE} has dimensions {var.dims}",
-            "use dimensions (slot, source_slot) with slot ids as coordinates",
-        )
+            f"{name}: not a readable NetCDF file ({type(exc).__name__}: {exc})",
+            "export NetCDF4 or CSV",
+        ) from None
 
     def text(value: object) -> str:
         return value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -257,6 +287,30 @@ def _netcdf_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt)
         [sources[b] for b in j],
         values[i, j].tolist(),
     )
+
+
+def _check_declared(name: str, var: xr.DataArray, slots: int, error: ErrorAt) -> None:
+    """Refuse a matrix variable of other dimensions, of text, or larger than the
+    facility's slot count (each label must be a distinct slot)."""
+    if var.dims != ("slot", "source_slot") or any(d not in var.coords for d in var.dims):
+        raise error(
+            MATRIX_FIELD,
+            f"{name}: {MATRIX_VARIABLE} has dimensions {var.dims}",
+            "use dimensions (slot, source_slot) with slot ids as coordinates",
+        )
+    if var.dtype.kind not in "iuf":
+        raise error(
+            MATRIX_FIELD,
+            f"{name}: {MATRIX_VARIABLE} holds {var.dtype} values, not numbers",
+            "store C per kW as floating-point numbers",
+        )
+    if max(var.shape) > slots:
+        raise error(
+            MATRIX_FIELD,
+            f"{name}: {MATRIX_VARIABLE} is {var.shape[0]} x {var.shape[1]} but the facility "
+            f"has {slots} slots",
+            "give one line and one column per slot, at most",
+        )
 
 
 def matrix_from_file(

@@ -6,8 +6,9 @@ like an instance file (:func:`optimizer.instance.loader.validate_document`). An 
 dotted key addressing a value that exists in the base (``power.devices.UPS-A1.rating_kw``)
 and the value that replaces it; a mapping or list value replaces the whole mapping or
 list. Values an override sets keep the study file's line, so a bad value is reported
-at the study file, not at the base instance. The format is described in
-``docs/studies.md``.
+at the study file, not at the base instance. The base instance and every file it names
+must lie in the study's folder tree (its ``root``, by default the study file's folder)
+unless the caller allows paths outside. The format is described in ``docs/studies.md``.
 """
 
 from __future__ import annotations
@@ -18,18 +19,20 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from optimizer.errors import InstanceError, choices, closest, did_you_mean
+from optimizer.errors import FieldProblem, InstanceError, choices, closest, did_you_mean
+from optimizer.instance.files import FolderTree
 from optimizer.instance.loader import (
+    InstanceSource,
     LoadedInstance,
     explain,
     read_instance_document,
     validate_document,
 )
-from optimizer.instance.schema import Identifier
+from optimizer.instance.schema import FormatVersion, Identifier, Text
 from optimizer.instance.yamlio import FieldPath, YamlDocument, read_yaml
 
 STUDY_FORMAT_VERSION = 1
@@ -39,6 +42,8 @@ MAX_SCENARIOS = 100_000
 """A sweep's product grows fast; refuse a study that would expand past this."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:+=,-]")
 """Characters replaced by ``_`` in derived scenario names (they name files)."""
+FIXED_KEYS = ("include",)
+"""Keys read before any override applies: overriding them would change nothing."""
 
 
 class StudyFile(BaseModel):
@@ -46,15 +51,19 @@ class StudyFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    format_version: Literal[1]
+    format_version: FormatVersion
     name: Identifier | None = None
     """Defaults to the study file's name without its suffix."""
-    description: str = ""
-    base: str
+    description: Text = ""
+    base: Text
     """Path of the base instance, relative to the study file."""
-    overrides: dict[Identifier, dict[str, Any]] = {}
+    root: Text = "."
+    """The folder (relative to the study file, which it must contain) whose tree the
+    base instance and every file it names must lie in: ``..`` when the study sits in
+    a folder next to the instances."""
+    overrides: dict[Identifier, dict[Text, Any]] = {}
     scenarios: dict[Identifier, list[Identifier]] = {}
-    sweeps: dict[str, list[Any]] = {}
+    sweeps: dict[Text, list[Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,15 @@ def _apply(
 ) -> None:
     """Apply ``patch`` to ``data`` in place and point the changed paths at the study file."""
     found = _resolve(data, patch.key)
+    if not isinstance(found, tuple) and found[0] in FIXED_KEYS:
+        raise _error(
+            study,
+            patch.source,
+            f"{found[0]!r} cannot be overridden: it is read before overrides apply, so "
+            "the override would change nothing",
+            "override the values the included files set, or give another base instance",
+            study_path,
+        )
     if isinstance(found, tuple):
         problem, fix = found
         raise _error(
@@ -280,14 +298,38 @@ def scenario_name(named: str, sweep: dict[str, Any], keys: list[str], with_named
     return _UNSAFE.sub("_", ",".join(parts))
 
 
-def load_study(path: str | Path) -> Study:
-    """Read, check and expand a study file; every scenario is validated like an instance."""
+def _tree(spec: StudyFile, document: YamlDocument, path: Path, allow_outside: bool) -> FolderTree:
+    """The folder tree the study's files must lie in: ``root``, which must hold the study."""
+    if allow_outside:
+        return FolderTree(None)
+    root = (path.parent / spec.root).resolve()
+    if Path(spec.root).is_absolute() or not path.parent.resolve().is_relative_to(root):
+        raise _error(
+            document,
+            ("root",),
+            f"root {spec.root!r} is not a folder that holds the study file",
+            "give a relative path to the study's folder or one above it, such as ..",
+            path,
+        )
+    return FolderTree(root)
+
+
+def load_study(path: str | Path, allow_paths_outside: bool = False) -> Study:
+    """Read, check and expand a study file; every scenario is validated like an instance.
+
+    The base instance and the files it names must lie in the study's ``root`` tree
+    unless ``allow_paths_outside``."""
     path = Path(path)
     document = read_yaml(path)
     spec = _parse(document, path)
     _check_sweeps(spec, document, path)
     _check_scenarios(spec, document, path)
+    tree = _tree(spec, document, path, allow_paths_outside)
     base_path = path.parent / spec.base
+    try:
+        tree.check(base_path)
+    except FieldProblem as exc:
+        raise _error(document, ("base",), exc.problem, exc.fix, path) from None
     if not base_path.is_file():
         raise _error(
             document,
@@ -296,7 +338,7 @@ def load_study(path: str | Path) -> Study:
             "give the instance's path relative to the study file",
             path,
         )
-    base, files = read_instance_document(base_path)
+    base = read_instance_document(base_path, tree)
     named = _named_patches(spec)
     points = _points(spec)
     if len(named) * len(points) > MAX_SCENARIOS:
@@ -332,8 +374,6 @@ def load_study(path: str | Path) -> Study:
                     sweep,
                     (*patches, *sweep_patches),
                     base,
-                    files,
-                    base_path,
                     document,
                     path,
                 )
@@ -353,23 +393,18 @@ def _scenario(
     named: str,
     sweep: dict[str, Any],
     patches: tuple[Patch, ...],
-    base: YamlDocument,
-    files: list[Path],
-    base_path: Path,
+    base: InstanceSource,
     study: YamlDocument,
     study_path: Path,
 ) -> Scenario:
-    data = copy.deepcopy(base.data)
-    locations = dict(base.locations)
+    data = copy.deepcopy(base.document.data)
+    locations = dict(base.document.locations)
     for patch in patches:
         _apply(data, locations, patch, study, study_path)
     applied = json.dumps([[p.key, p.value] for p in patches], sort_keys=True, default=str)
     try:
         loaded = validate_document(
-            YamlDocument(data, locations),
-            base_path,
-            files,
-            applied.encode() if patches else b"",
+            base, YamlDocument(data, locations), applied.encode() if patches else b""
         )
     except InstanceError as exc:
         raise InstanceError(

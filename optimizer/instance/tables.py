@@ -1,0 +1,128 @@
+"""CSV tables an instance names (slot tables, distance and recirculation matrices).
+
+Every table is read the same way: UTF-8 with or without a byte-order mark (decoded
+when the instance is loaded, :func:`optimizer.instance.files.decode_utf8`), lines
+numbered as a spreadsheet shows them, a cell too long for Python's csv module an error
+at its line rather than a crash, and the problems of a table reported together
+(:class:`LineProblems`), so that a table exported from a spreadsheet is fixed in one
+pass instead of one rerun per bad line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from optimizer.errors import InstanceError
+
+MAX_REPORTED = 10
+"""Bad lines spelt out in one message; the rest are counted."""
+
+
+class TableProblem(Exception):
+    """A table that cannot be read on from ``line`` (a cell over the csv size limit,
+    a quote left open)."""
+
+    def __init__(self, line: int, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.line = line
+        self.problem = problem
+        self.fix = fix
+
+
+def csv_lines(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(1-based line, cells) of every line of ``text`` that holds a non-blank cell.
+
+    The line is where the record starts, as a spreadsheet numbers it (a quoted cell
+    may span lines)."""
+    reader = csv.reader(io.StringIO(text))
+    start = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise TableProblem(
+                    start,
+                    f"a cell is longer than {csv.field_size_limit():,} characters",
+                    "close every quote a cell opens; a cell holds one id or number",
+                ) from None
+            raise TableProblem(
+                start,
+                f"not a readable CSV ({exc})",
+                "save plain comma-separated values; quote a cell holding a comma",
+            ) from None
+        if any(cell.strip() for cell in cells):
+            yield start, cells
+        start = reader.line_num + 1
+
+
+ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]
+"""Makes an error at an instance field: (field path, problem, fix)."""
+FIX_EACH = "fix each line listed"
+
+
+@dataclass(frozen=True)
+class BadLine:
+    line: int
+    column: str
+    problem: str
+    fix: str
+
+    def describe(self) -> str:
+        column = f"{self.column}: " if self.column else ""
+        return f"line {self.line}: {column}{self.problem} (fix: {self.fix})"
+
+
+class LineProblems:
+    """The bad lines of one table, reported together.
+
+    One bad line is reported as it would be alone; several become one message that
+    counts them and spells out the first :data:`MAX_REPORTED`, each with its line,
+    column and fix."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.count = 0
+        self.shown: list[BadLine] = []
+
+    def add(self, line: int, problem: str, fix: str, column: str = "") -> None:
+        self.count += 1
+        if len(self.shown) < MAX_REPORTED:
+            self.shown.append(BadLine(line, column, problem, fix))
+
+    @contextmanager
+    def line(self) -> Iterator[None]:
+        """Check one line: an :class:`InstanceError` raised inside is kept, not raised."""
+        try:
+            yield
+        except InstanceError as exc:
+            self.add(exc.line or 0, exc.problem, exc.fix, exc.field)
+
+    def listing(self) -> str:
+        more = self.count - len(self.shown)
+        return f"{self.count} bad lines: " + "; ".join(
+            [b.describe() for b in self.shown] + ([f"and {more} more"] if more else [])
+        )
+
+    def raise_in_table(self) -> None:
+        """Raise the problems as an error in the table file itself, at its first bad line."""
+        if self.count == 1:
+            bad = self.shown[0]
+            raise InstanceError(self.file, bad.column, bad.problem, bad.fix, bad.line)
+        if self.count:
+            raise InstanceError(self.file, "", self.listing(), FIX_EACH, self.shown[0].line)
+
+    def raise_at(self, error: ErrorAt, field: tuple[str, ...]) -> None:
+        """Raise the problems as an error at the instance field that names the table."""
+        if self.count == 1:
+            bad = self.shown[0]
+            column = f" {bad.column}:" if bad.column else ""
+            raise error(field, f"{self.file}:{bad.line}:{column} {bad.problem}", bad.fix)
+        if self.count:
+            raise error(field, f"{self.file}: {self.listing()}", FIX_EACH)
