@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 class RackoptError(Exception):
@@ -31,6 +31,10 @@ class InstanceError(RackoptError):
             text += f" (fix: {fix})"
         # The CLI promises one line; a message quoting the input must not break it.
         super().__init__(" ".join(text.splitlines()))
+
+
+ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]
+"""Makes the error for (field path, problem, fix), located at the line that defines it."""
 
 
 class FieldProblem(ValueError):

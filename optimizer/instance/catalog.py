@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
@@ -10,51 +9,10 @@ import yaml
 
 from optimizer.errors import FieldProblem, choices, did_you_mean
 from optimizer.instance.schema import RackType
+from optimizer.site.arrays import RackSpec
 
 REQUIRED_FIELDS = ("gpus", "it_kw", "liquid_fraction", "weight_kg")
 DEFAULT_FLOW_LPM_PER_KW = 1.5  # OCP guidance at a 10 K rise (B); see catalog.yaml
-
-
-@dataclass(frozen=True)
-class RackSpec:
-    """A fully resolved rack type: every figure the model and the checker need."""
-
-    name: str
-    gpus: int
-    it_kw: float
-    liquid_fraction: float
-    flow_lpm_per_kw: float
-    weight_kg: float
-    value: float
-    su_size: int = 0
-    """Racks per scalable unit; 0 when the type is not deployed in SUs."""
-    network_rack: str | None = None
-    su_ports: int = 0
-    """For a network rack type: SUs one rack serves."""
-    reach_m: float | None = None
-    inlet_class: str | None = None
-    """ASHRAE air inlet class; None: the instance's ``thermal.inlet_class``."""
-    water_class: str | None = None
-    """ASHRAE liquid class (warmest facility water accepted); None: no limit."""
-
-    @property
-    def liquid_kw(self) -> float:
-        """Heat the rack rejects to the liquid loop."""
-        return self.it_kw * self.liquid_fraction
-
-    @property
-    def air_kw(self) -> float:
-        """Heat the rack rejects to room air (all of it for air-cooled racks)."""
-        return self.it_kw * (1.0 - self.liquid_fraction)
-
-    @property
-    def flow_lpm(self) -> float:
-        """Coolant flow the rack needs from its CDU."""
-        return self.liquid_kw * self.flow_lpm_per_kw
-
-    @property
-    def needs_liquid(self) -> bool:
-        return self.liquid_fraction > 0
 
 
 @cache

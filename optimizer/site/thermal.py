@@ -13,17 +13,14 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from scipy import sparse
 
-from optimizer.errors import FieldProblem, InstanceError
+from optimizer.errors import ErrorAt, FieldProblem
 from optimizer.instance.schema import FacilityLimits, Recirculation
-
-ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]
 
 INLET_LIMIT_C = {
     "recommended": 27.0,  # ASHRAE TC 9.9 recommended envelope 18-27 C, classes A1-A4 (A)
