@@ -311,7 +311,8 @@ def build_model_data(site: Site) -> ModelData:
     shares = _Shares(site, classes)
     normal = shares.normal()
     rows: list[FailoverRow] = []
-    for failed in np.flatnonzero(site.device_can_fail):
+    carried = (shares.path_a + shares.path_b).any(axis=0)  # a failure elsewhere moves no load
+    for failed in np.flatnonzero(site.device_can_fail & carried):
         failed = int(failed)
         dead = shares.tree.fed_through(failed)  # the failed device and everything below it
         after = shares.after(failed)

@@ -157,3 +157,23 @@ def test_a_wide_tree_of_3000_devices_loads_only_the_branches_fed(tmp_path):
     # P1 carries 200 kW when P0 fails, above 0.8 x 200 kW = 160 kW.
     failover = {(v.subject, v.case) for v in report.violations if v.rule == "power-failover"}
     assert failover == {("P1", "P0"), ("P1", "UPS-A"), ("P0", "P1"), ("P0", "UPS-B")}
+
+
+def test_an_overload_shows_under_every_failure_that_leaves_the_device_on(tmp_path):
+    # Two 100 kW single-corded racks on P0 (limit 0.8 x 200 = 160 kW): 200 kW in normal
+    # operation, and still 200 kW when S, a device no rack draws through, fails.
+    data = instance(
+        rows={"R": row(2, ["P0"])},
+        devices={
+            "UPS-A": {"rating_kw": 10_000},
+            "P0": {"rating_kw": 200, "parent": "UPS-A"},
+            "S": {"rating_kw": 100},
+        },
+        rack_types={"r100": rack(8, 100)},
+    )
+    report = check_layout(site_of(tmp_path, data), np.array([0, 0]))
+    found = {(v.rule, v.subject, v.case, v.load, v.limit) for v in report.violations}
+    assert found == {
+        ("power-normal", "P0", "", 200.0, 160.0),
+        ("power-failover", "P0", "S", 200.0, 160.0),  # UPS-A or P0 failed: P0 is dark
+    }

@@ -393,15 +393,22 @@ def check_layout(
     normal = _device_loads(site, racks, it_kw, paths, NO_INDEX)
     worst = normal.copy()
     worst_case = [""] * len(site.device_ids)
-    for d, device in enumerate(site.device_ids):
-        if _over(normal[d], site.device_limit_kw[d]):
-            violations.append(
-                Violation(
-                    "power-normal", device, float(normal[d]), float(site.device_limit_kw[d]), "kW"
-                )
+    for d in np.flatnonzero(_over(normal, site.device_limit_kw)):
+        violations.append(
+            Violation(
+                "power-normal",
+                site.device_ids[d],
+                float(normal[d]),
+                float(site.device_limit_kw[d]),
+                "kW",
             )
-    for f in np.flatnonzero(site.device_can_fail):
-        after = _device_loads(site, racks, it_kw, paths, int(f))
+        )
+    # A failure no rack draws through moves no load: every device keeps its normal load,
+    # which matters only where that already breaks a failover limit.
+    carried = (paths[0] + paths[1]).any(axis=0)
+    normal_beyond_failover = _over(normal, site.device_failover_limit_kw).any()
+    for f in np.flatnonzero(site.device_can_fail & (carried | normal_beyond_failover)):
+        after = _device_loads(site, racks, it_kw, paths, int(f)) if carried[f] else normal
         alive = ~site.power_tree.fed_through(int(f))  # not f, nor anything below it
         for d in np.flatnonzero(alive & (after > worst + TOLERANCE)):
             worst[d], worst_case[d] = after[d], site.device_ids[f]
