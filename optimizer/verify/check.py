@@ -394,15 +394,8 @@ def check_layout(
     worst = normal.copy()
     worst_case = [""] * len(site.device_ids)
     for d in np.flatnonzero(_over(normal, site.device_limit_kw)):
-        violations.append(
-            Violation(
-                "power-normal",
-                site.device_ids[d],
-                float(normal[d]),
-                float(site.device_limit_kw[d]),
-                "kW",
-            )
-        )
+        load, limit = float(normal[d]), float(site.device_limit_kw[d])
+        violations.append(Violation("power-normal", site.device_ids[d], load, limit, "kW"))
     # A failure no rack draws through moves no load: every device keeps its normal load,
     # which matters only where that already breaks a failover limit.
     carried = (paths[0] + paths[1]).any(axis=0)
