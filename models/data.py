@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.site.build import NO_INDEX, Site
-from optimizer.site.cabling import CableGeometry
+from optimizer.site.arrays import NO_INDEX, CableGeometry, Site
 
 SHARE_EPS = 1e-12
 
@@ -259,12 +258,11 @@ class _Shares:
     """
 
     def __init__(self, site: Site, classes: tuple[SlotClass, ...]) -> None:
-        self.on_path = site.on_path()
-        n_devices = len(site.device_ids)
+        self.tree = site.power_tree
         feeds = np.array([c.feeds for c in classes], dtype=np.int64).reshape(-1, 2)
         self.dual = feeds[:, 1] != NO_INDEX
-        self.path_a = self.on_path[feeds[:, 0]] if len(classes) else np.zeros((0, n_devices))
-        self.path_b = np.where(self.dual[:, None], self.on_path[np.maximum(feeds[:, 1], 0)], 0.0)
+        self.path_a = self.tree.paths(feeds[:, 0])
+        self.path_b = np.where(self.dual[:, None], self.tree.paths(np.maximum(feeds[:, 1], 0)), 0.0)
         shares = np.array([c.primary_share for c in classes], dtype=float)
         self.share_a = np.where(self.dual, shares, 1.0)
 
@@ -307,15 +305,16 @@ def inlet_rows(
 
 
 def build_model_data(site: Site) -> ModelData:
-    eligible = site.eligible()
+    eligible = site.eligible
     hot, worst = hot_slots(site, eligible)
     classes = slot_classes(site, eligible, _positional(site, hot))
     shares = _Shares(site, classes)
     normal = shares.normal()
     rows: list[FailoverRow] = []
-    for failed in np.flatnonzero(site.device_can_fail):
+    carried = (shares.path_a + shares.path_b).any(axis=0)  # a failure elsewhere moves no load
+    for failed in np.flatnonzero(site.device_can_fail & carried):
         failed = int(failed)
-        dead = shares.on_path[:, failed] > 0  # the failed device and everything below it
+        dead = shares.tree.fed_through(failed)  # the failed device and everything below it
         after = shares.after(failed)
         gains = (after > normal + SHARE_EPS).any(axis=0) & ~dead
         rows.extend(FailoverRow(failed, int(d), after[:, d].copy()) for d in np.flatnonzero(gains))

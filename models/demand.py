@@ -12,7 +12,7 @@ import pyomo.environ as pyo
 
 from models.data import ModelData
 from models.expressions import class_load
-from optimizer.site.build import NO_INDEX
+from optimizer.site.arrays import NO_INDEX
 
 
 def type_count(m: pyo.ConcreteModel, data: ModelData, t: int) -> pyo.Expression | float:

@@ -25,7 +25,7 @@ from collections import defaultdict
 import pyomo.environ as pyo
 
 from models.data import ModelData
-from optimizer.site.build import NO_INDEX
+from optimizer.site.arrays import NO_INDEX
 
 
 def add_network(m: pyo.ConcreteModel, data: ModelData) -> None:

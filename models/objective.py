@@ -33,8 +33,7 @@ from models.data import ModelData
 from models.expressions import class_load
 from models.facility import facility_power
 from models.network import cable_metres
-from optimizer.instance.schema import Objective
-from optimizer.site.build import NO_INDEX
+from optimizer.site.arrays import NO_INDEX, Objective
 
 
 def primary_weights(data: ModelData) -> list[float]:

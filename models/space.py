@@ -13,7 +13,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from models.data import ModelData
-from optimizer.site.build import NO_INDEX
+from optimizer.site.arrays import NO_INDEX
 
 
 def placement_pairs(data: ModelData) -> list[tuple[int, int]]:

@@ -35,7 +35,7 @@ from scipy.optimize import linprog
 from models.data import ModelData
 from models.expressions import class_load
 from models.facility import least_facility_kw
-from optimizer.site.build import NO_INDEX
+from optimizer.site.arrays import NO_INDEX
 
 
 def power_cover_bound(data: ModelData, members: list[int] | None = None) -> float | None:

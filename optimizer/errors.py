@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 class RackoptError(Exception):
@@ -39,6 +39,10 @@ def one_printable_line(text: str) -> str:
     character that is not printable is escaped as Python writes it (``\\x1b``)."""
     text = " ".join(text.splitlines()).replace("\t", " ")
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]
+"""Makes the error for (field path, problem, fix), located at the line that defines it."""
 
 
 class FieldProblem(ValueError):

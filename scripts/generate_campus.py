@@ -25,24 +25,29 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from equipment import (
+    CDU_UNIT_FLOW_LPM,
+    CDU_UNIT_KW,
+    CRAH_KW,
+    ROW_BUSWAY_AMPS,
+    ROW_SPACING_M,
+    SLOT_PITCH_M,
+    busway_kw,
+    rack_catalog,
+)
 
-ROW_SPACING_M = 3.0
-"""1.2 m rack depth plus a 1.8 m aisle."""
+from optimizer.instance.schema import Power
+from optimizer.site.arrays import RackSpec
+
 HALL_GAP_M = 12.0
 """Corridor between neighbouring halls."""
-PITCH_M = 0.6
-BUSWAY_KW = 3_594.0
-"""415 V x 5,000 A x sqrt(3) at unity power factor (as in gb300-hall)."""
-CDU_UNIT_KW = 1_370.0
-"""Vertiv XDU1350, ~1.37 MW (C)."""
-CDU_UNIT_LPM = 1_850.0
-CRAH_KW = 230.0
-"""Perimeter CRAH (B/C)."""
+BUSWAY_KW = busway_kw(ROW_BUSWAY_AMPS)
+"""A 415 V, 5,000 A row busway (as in gb300-hall)."""
+DERATING = Power.model_fields["derating"].default
+"""The continuous-load factor rackopt applies, since the campus sets none."""
 LIQUID = "gb300-nvl72"
 AIR = "dgx-h100-rack"
-LIQUID_KW = 136.0 * 0.86
-LIQUID_RACK_KW = 136.0
-AIR_RACK_KW = 40.8
+RACKS = rack_catalog()
 PAIRS_4N3 = list(itertools.combinations((1, 2, 3, 4), 2))
 
 
@@ -69,14 +74,20 @@ class CampusSpec:
         return f"campus-{self.halls}x{self.rows}x{self.slots}-{self.topology}"
 
 
+def _rack(liquid: bool) -> RackSpec:
+    """The rack type a liquid row or an air row is sized for."""
+    return RACKS[LIQUID if liquid else AIR]
+
+
 def _row_kw(spec: CampusSpec, liquid: bool) -> float:
-    return spec.slots * (LIQUID_RACK_KW if liquid else AIR_RACK_KW)
+    """IT load of a full row."""
+    return spec.slots * _rack(liquid).it_kw
 
 
 def _hall(spec: CampusSpec, h: int) -> tuple[dict[str, Any], dict[str, Any], dict, dict]:
     """Rows, devices, CDUs and air zones of hall ``h``."""
     hall = f"H{h}"
-    width = spec.slots * PITCH_M
+    width = spec.slots * SLOT_PITCH_M
     x0 = (h - 1) * (width + HALL_GAP_M)
     n_liquid = round(spec.liquid_share * spec.rows)
     rows: dict[str, Any] = {}
@@ -114,34 +125,32 @@ def _hall(spec: CampusSpec, h: int) -> tuple[dict[str, Any], dict[str, Any], dic
         rows[f"R{r:02d}"] = {
             "slots": spec.slots,
             "origin_m": [x0, (r - 1) * ROW_SPACING_M],
-            "pitch_m": PITCH_M,
+            "pitch_m": SLOT_PITCH_M,
             "slot": slot,
             "overrides": overrides,
         }
         rows_in_group = [g for g in range(1, spec.rows + 1) if (g - 1) // 2 + 1 == group]
-        heat_air = sum(
-            _row_kw(spec, g <= n_liquid) * (0.14 if g <= n_liquid else 1.0) for g in rows_in_group
-        )
+        heat_air = sum(spec.slots * _rack(g <= n_liquid).air_kw for g in rows_in_group)
         zones[zone] = {"crah_kw": CRAH_KW, "units": math.ceil(heat_air / CRAH_KW) + 1}
         if spec.supply_temp_c is not None:
             zones[zone]["supply_temp_c"] = spec.supply_temp_c
         if liquid:
-            heat = sum(spec.slots * LIQUID_KW for g in rows_in_group if g <= n_liquid)
+            heat = sum(spec.slots * _rack(True).liquid_kw for g in rows_in_group if g <= n_liquid)
             units = math.ceil(heat / CDU_UNIT_KW) + 1
             cdus[f"CDU-{hall}-{group}"] = {
                 "unit_kw": CDU_UNIT_KW,
-                "unit_flow_lpm": CDU_UNIT_LPM,
+                "unit_flow_lpm": CDU_UNIT_FLOW_LPM,
                 "units": units,
             }
     full_kw = sum(_row_kw(spec, r <= n_liquid) for r in range(1, spec.rows + 1))
     if spec.topology == "2n":
         for ups in range(1, math.ceil(spec.rows / spec.rows_per_ups) + 1):
             served = [r for r in range(1, spec.rows + 1) if (r - 1) // spec.rows_per_ups + 1 == ups]
-            rating = spec.fill * sum(_row_kw(spec, r <= n_liquid) for r in served) / 0.8
+            rating = spec.fill * sum(_row_kw(spec, r <= n_liquid) for r in served) / DERATING
             for side in "AB":
                 devices[f"UPS-{hall}-{side}{ups}"] = {"kind": "ups", "rating_kw": round(rating)}
     else:
-        rating = spec.fill * full_kw / 3 / 0.8  # any three systems carry the hall
+        rating = spec.fill * full_kw / 3 / DERATING  # any three systems carry the hall
         for u in range(1, 5):
             devices[f"UPS-{hall}-{u}"] = {"kind": "ups", "rating_kw": round(rating)}
     return rows, devices, cdus, zones

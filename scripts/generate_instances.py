@@ -12,7 +12,8 @@ source comment lands next to the figure in the YAML a planner reads.
 The output is deterministic: no randomness, no timestamps, dict order fixed, so a
 rerun reproduces the committed files byte for byte (``--verify`` checks that).
 
-Regenerate (from the repository root)::
+The figures come from rackopt itself (its catalog, its defaults; see equipment.py), so
+rackopt must be importable (``pip install -e .``). Regenerate (from the repository root)::
 
     python scripts/generate_instances.py            # writes both files into instances/
     python scripts/generate_instances.py --check    # ...and validates them with rackopt
@@ -26,9 +27,7 @@ press quoting a vendor, C third-party template or code constant, D arithmetic fr
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import re
 import sys
 import textwrap
 from collections.abc import Callable
@@ -36,37 +35,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from equipment import (
+    CDU_UNIT_FLOW_LPM,
+    CDU_UNIT_KW,
+    CRAH_KW,
+    DERATING,
+    ROW_BUSWAY_AMPS,
+    ROW_SPACING_M,
+    SLOT_PITCH_M,
+    UPS_UNIT_KW,
+    busway_kw,
+    facility_kw,
+    rack_catalog,
+)
+from yaml_writer import COMMENT_WIDTH, Flow, Note, Remark, render
+
+from optimizer.instance.loader import load_instance
+from optimizer.instance.schema import Recirculation, Thermal
+from optimizer.site.arrays import RackSpec
+from optimizer.site.build import build_site
+from optimizer.site.thermal import AIR_RHO_CP_KJ_M3K, INLET_LIMIT_C
 
 REPO = Path(__file__).resolve().parents[1]
 INSTANCES = REPO / "instances"
-CATALOG = REPO / "optimizer" / "instance" / "catalog.yaml"
 SCRIPT = "scripts/generate_instances.py"
-
-# --------------------------------------------------------------------------------------
-# Shared public figures (every YAML comment below cites these; see the module docstring
-# for the grades).
-# --------------------------------------------------------------------------------------
-
-DERATING = 0.8
-"""Continuous load at 80% of a breaker's rating: NEC 210.20(A), 215.3 (A)."""
-VOLTS_LL = 415.0
-"""Line-to-line voltage of the 3-phase distribution, as in the primer's 415 V examples."""
-UPS_UNIT_KW = 1000.0
-"""One UPS unit; Schneider Galaxy VX units are 500-1,250 kW/kVA (installation guide
-990-6264C, 10/2022, A). A UPS *system* here is several units in parallel (D)."""
-CDU_UNIT_KW = 1370.0
-"""Vertiv XDU1350 row CDU, ~1.37 MW (C)."""
-CDU_FLOW_LPM_PER_KW = 1.35
-"""Vertiv GB200 NVL72 reference design coolant flow (B)."""
-CDU_UNIT_FLOW_LPM = float(round(CDU_UNIT_KW * CDU_FLOW_LPM_PER_KW / 50) * 50)
-"""Flow of one CDU at its rated heat: 1,370 kW x 1.35 L/min/kW ~ 1,850 L/min (D)."""
-CRAH_KW = 230.0
-"""Perimeter CRAH unit, ~230 kW (B/C)."""
-SLOT_PITCH_M = 0.6
-"""Rack width: the NVL72's 0.6 x 1.2 m footprint (D)."""
-ROW_SPACING_M = 3.0
-"""1.2 m rack depth + 1.8 m aisle; layout geometry only (no constraint reads it yet)."""
+RACKOPT_INLET_LIMIT_C = INLET_LIMIT_C[Thermal().inlet_class]
+"""rackopt's default inlet limit: ASHRAE TC 9.9 recommended, 27 C (A)."""
 
 
 def require(condition: bool, rule: str) -> None:
@@ -74,171 +68,6 @@ def require(condition: bool, rule: str) -> None:
     after a catalog update): better no file than a file whose comments are wrong."""
     if not condition:
         raise ValueError(f"design rule broken: {rule}; revisit the figures in {SCRIPT}")
-
-
-def busway_kw(amps: float, volts: float = VOLTS_LL) -> float:
-    """Rating of a 3-phase feed in kW, as NetBox computes it: sqrt(3) x V x A (C), taken
-    at unity power factor (modern IT power supplies run at ~0.95-1), rounded to 0.1 kW.
-
-    The 80% continuous derating is *not* applied here: the instance's power section
-    applies it, so the YAML shows the nameplate rating a facility engineer recognizes.
-    """
-    return round(math.sqrt(3.0) * volts * amps / 1000.0, 1)
-
-
-@dataclass(frozen=True)
-class Rack:
-    """The catalog figures a sizing rule needs (read from optimizer/instance/catalog.yaml)."""
-
-    gpus: int
-    it_kw: float
-    liquid_fraction: float
-    flow_lpm_per_kw: float
-    weight_kg: float
-
-    @property
-    def liquid_kw(self) -> float:
-        return self.it_kw * self.liquid_fraction
-
-    @property
-    def air_kw(self) -> float:
-        return self.it_kw - self.liquid_kw
-
-    @property
-    def flow_lpm(self) -> float:
-        return self.liquid_kw * self.flow_lpm_per_kw
-
-
-def load_catalog(path: Path = CATALOG) -> dict[str, Rack]:
-    """Rack figures from the shipped catalog, so the sizing comments match what rackopt
-    will actually use (a hard-coded copy would drift when the catalog is updated)."""
-    entries = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return {
-        name: Rack(
-            int(e["gpus"]),
-            float(e["it_kw"]),
-            float(e["liquid_fraction"]),
-            float(e.get("flow_lpm_per_kw", 1.5)),
-            float(e["weight_kg"]),
-        )
-        for name, e in entries.items()
-    }
-
-
-# --------------------------------------------------------------------------------------
-# A tiny YAML writer that keeps comments. PyYAML drops comments, and the comments are
-# the point: every physical figure carries its source on the line that sets it.
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Note:
-    """A value followed on the same line by ``# comment``."""
-
-    value: Any
-    comment: str
-
-
-@dataclass(frozen=True)
-class Flow:
-    """A mapping written on one line, ``{a: 1, b: [x, y]}``: one line per device or slot
-    keeps a 50-device power tree scannable."""
-
-    mapping: dict[Any, Any]
-
-
-@dataclass(frozen=True, eq=False)
-class Remark:
-    """A mapping key that is written as full-line comments before the next entry.
-    ``eq=False`` makes each remark a distinct key, so a mapping may hold several."""
-
-    text: str
-
-
-_PLAIN_STRING = re.compile(r"^[A-Za-z][A-Za-z0-9_.:+/ -]*$")
-COMMENT_WIDTH = 96
-
-
-def _scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"non-finite number {value!r}")
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        plain = _PLAIN_STRING.match(value) and yaml.safe_load(value) == value
-        return value if plain and ": " not in value else json.dumps(value)
-    raise TypeError(f"cannot write {type(value).__name__} {value!r} as YAML")
-
-
-def _inline(value: Any) -> str:
-    if isinstance(value, Note):
-        raise ValueError("a comment cannot sit inside a one-line mapping or list")
-    if isinstance(value, Flow):
-        value = value.mapping
-    if isinstance(value, dict):
-        items = ", ".join(f"{_scalar(k)}: {_inline(v)}" for k, v in value.items())
-        return "{" + items + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_inline(v) for v in value) + "]"
-    return _scalar(value)
-
-
-def _with_comment(line: str, comment: str) -> str:
-    return f"{line}  # {comment}" if comment else line
-
-
-def _block(mapping: dict[Any, Any], indent: int) -> list[str]:
-    pad = " " * indent
-    lines: list[str] = []
-    for key, value in mapping.items():
-        if isinstance(key, Remark):
-            width = max(COMMENT_WIDTH - indent - 2, 40)
-            for paragraph in key.text.split("\n"):
-                wrapped = textwrap.wrap(paragraph, width) or [""]
-                lines.extend(f"{pad}# {line}".rstrip() for line in wrapped)
-            continue
-        comment = ""
-        if isinstance(value, Note):
-            value, comment = value.value, value.comment
-        head = f"{pad}{_scalar(key)}:"
-        if isinstance(value, dict) and value:
-            lines.append(_with_comment(head, comment))
-            lines.extend(_block(value, indent + 2))
-        else:
-            lines.append(_with_comment(f"{head} {_inline(value)}", comment))
-    return lines
-
-
-def plain(value: Any) -> Any:
-    """The data without comments and layout hints: what a YAML loader should read back."""
-    if isinstance(value, Note):
-        return plain(value.value)
-    if isinstance(value, Flow):
-        return plain(value.mapping)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items() if not isinstance(k, Remark)}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
-def render(document: dict[Any, Any], header: str) -> str:
-    """YAML text of ``document`` under a header comment.
-
-    The text is read back with PyYAML's safe loader and compared with the data, so a
-    writer bug (a string that needed quoting, say) fails here, not in a planner's solve.
-    """
-    head = [f"# {line}".rstrip() for line in header.strip("\n").split("\n")]
-    text = "\n".join([*head, *_block(document, 0)]) + "\n"
-    if yaml.safe_load(text) != plain(document):
-        raise AssertionError("the YAML writer did not round-trip; fix _scalar/_inline")
-    return text
 
 
 def generated_header(name: str, summary: str) -> str:
@@ -259,8 +88,6 @@ def generated_header(name: str, summary: str) -> str:
 # Instance 1: gb300-hall, a ~10,000-GPU GB300 NVL72 hall with 2N power.
 # --------------------------------------------------------------------------------------
 
-SU_RACKS = 8
-"""NVL72 racks per scalable unit: NVIDIA DGX SuperPOD GB200/GB300 RA (A)."""
 GB300 = "gb300-nvl72"
 B300 = "dgx-b300-rack"
 H100 = "dgx-h100-rack"
@@ -271,18 +98,11 @@ HALL_SLOTS_PER_ROW = 20
 HALL_ROWS_PER_UPS = 2
 """Each UPS pair (A and B side) and each CDU group and air zone serves two rows."""
 HALL_UPS_UNITS = 6
-HALL_BUSWAY_AMPS = 5000.0
+HALL_BUSWAY_AMPS = ROW_BUSWAY_AMPS
 HALL_FLOOR_KG = 1900.0
 HALL_CDU_UNITS = 5
 HALL_CRAH_UNITS = 5
 HALL_UTILITY_KW = 21_000.0
-
-
-def _facility_kw(rack: Rack, liquid_factor: float = 0.05, air_factor: float = 0.25) -> float:
-    """Facility power of one rack: IT plus cooling plant, with rackopt's default plant
-    factors (0.05 kW per kW of liquid heat, 0.25 per kW of air heat;
-    optimizer/instance/schema.py)."""
-    return rack.it_kw + liquid_factor * rack.liquid_kw + air_factor * rack.air_kw
 
 
 def _row(slots: int, r: int, slot: dict[str, Any], notes: tuple[str, str, str]) -> dict[str, Any]:
@@ -297,7 +117,7 @@ def _row(slots: int, r: int, slot: dict[str, Any], notes: tuple[str, str, str]) 
     }
 
 
-def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
+def gb300_hall(catalog: dict[str, RackSpec]) -> tuple[dict[Any, Any], str]:
     """One hall of 8 rows x 20 NVL72 slots, liquid everywhere, 2N power.
 
     Why this shape: 160 slots leave space slack (the brief: something other than space
@@ -317,9 +137,10 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
     per_ups = math.floor(DERATING * ups_kw / rack.it_kw)
     groups = HALL_ROWS // HALL_ROWS_PER_UPS
     leaf = catalog[NETWORK]
-    su_kw = SU_RACKS * rack.it_kw + leaf.it_kw
+    require(leaf.su_ports == 1, "one leaf rack serves one SU")
+    su_kw = rack.su_size * rack.it_kw + leaf.it_kw
     sus = math.floor(groups * DERATING * ups_kw / su_kw)
-    racks = SU_RACKS * sus
+    racks = rack.su_size * sus
     require(
         all(
             math.ceil(racks / groups) * rack.it_kw + math.ceil(sus / groups) * leaf.it_kw
@@ -334,7 +155,7 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
     cdu_kw = CDU_UNIT_KW * (HALL_CDU_UNITS - 1)
     cdu_lpm = CDU_UNIT_FLOW_LPM * (HALL_CDU_UNITS - 1)
     crah_kw = CRAH_KW * (HALL_CRAH_UNITS - 1)
-    facility_kw = racks * _facility_kw(rack) + sus * _facility_kw(leaf)
+    hall_facility_kw = racks * facility_kw(rack) + sus * facility_kw(leaf)
     require(row_full_kw <= DERATING * bus_kw, "a full row must fit its busway in failover")
     require(
         pair_slots * rack.liquid_kw <= cdu_kw and pair_slots * rack.flow_lpm <= cdu_lpm,
@@ -342,7 +163,7 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
     )
     require(pair_slots * rack.air_kw <= crah_kw, "a full row pair must fit its air zone")
     require(rack.weight_kg <= HALL_FLOOR_KG, "the floor must carry a GB300 NVL72")
-    require(facility_kw <= HALL_UTILITY_KW, "the utility must not bind below the failover cap")
+    require(hall_facility_kw <= HALL_UTILITY_KW, "the utility must not bind below the failover cap")
 
     def group(row: int) -> int:
         return (row - 1) // HALL_ROWS_PER_UPS + 1
@@ -461,7 +282,7 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
             "utility_limit_kw": Note(
                 HALL_UTILITY_KW,
                 f"hall's grid allocation (design figure; the Foxconn site phases 20 -> 100 "
-                f"MW, B); {racks} racks draw {facility_kw:,.0f} kW with cooling",
+                f"MW, B); {racks} racks draw {hall_facility_kw:,.0f} kW with cooling",
             ),
         },
         "halls": {"H1": {"rows": rows}},
@@ -474,18 +295,19 @@ def gb300_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
             GB300: Note(
                 {},
                 f"catalog: {rack.gpus} GPUs, {rack.it_kw:g} kW, {rack.liquid_fraction:.0%} "
-                f"to liquid, {rack.weight_kg:,.0f} kg, SUs of 8 racks served by one "
-                "network-rack (sources in optimizer/instance/catalog.yaml)",
+                f"to liquid, {rack.weight_kg:,.0f} kg, SUs of {rack.su_size} racks served by "
+                f"one {rack.network_rack} (sources in optimizer/instance/catalog.yaml)",
             ),
             NETWORK: Note(
                 {},
-                "catalog: leaf switch rack, 20 kW air-cooled, one SU per rack "
+                f"catalog: leaf switch rack, {leaf.it_kw:g} kW air-cooled, one SU per rack "
                 "(planning templates, C)",
             ),
         },
         "network": Note(
             {"default_reach_m": 50.0},
-            "compute fabric: whole SUs of 8 NVL72 racks, each within 50 m of its leaf rack "
+            f"compute fabric: whole SUs of {rack.su_size} NVL72 racks, each within 50 m of "
+            "its leaf rack "
             "(400G multimode over OM4, NVIDIA LinkX, A); cable paths along rows and across "
             "at row ends",
         ),
@@ -556,7 +378,7 @@ def retrofit_pair(row: int) -> tuple[int, int]:
     return RETRO_PAIRS[(row - 1) % len(RETRO_PAIRS)]
 
 
-def retrofit_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
+def retrofit_hall(catalog: dict[str, RackSpec]) -> tuple[dict[Any, Any], str]:
     """A 12 x 8 retrofit hall: rows 1-6 converted to liquid, rows 7-12 left on air.
 
     Why: planners ask "retrofit half the rows to liquid: how many GPUs, and what binds?".
@@ -806,28 +628,24 @@ AIR_BUSWAY_AMPS = 1600.0
 AIR_CRAH_UNITS = 8
 AIR_SUPPLY_C = 18.0
 """Supply air at the cold end of ASHRAE TC 9.9's recommended 18-27 C envelope (A)."""
-AIR_INLET_LIMIT_C = 27.0
-"""ASHRAE TC 9.9 recommended inlet limit (A); rackopt's default inlet class."""
 AIR_FLOOR_KG = 881.0
 """TIA-942 Rated-3 12 kPa ~ 1,224 kg/m2 (B) over a 0.6 x 1.2 m slot (D)."""
-RECIRCULATION = {"self": 0.10, "row": 0.10, "aisle": 0.05, "decay_m": 1.2, "aisle_m": 4.0}
+RECIRCULATION = Recirculation()
 """rackopt's parametric defaults for an uncontained room (docs/thermal.md; planning values)."""
-INLET_AIRFLOW_M3_S = 2.5
-AIR_RHO_CP = 1.2
 
 
-def _full_hall_inlet_c(rack: Rack) -> float:
+def _full_hall_inlet_c(rack: RackSpec) -> float:
     """Inlet of the middle slot of an inner row with every slot full, by the parametric
     model: the design claim is that a full hall overheats, so the layout must thin out."""
-    k = rack.air_kw / (AIR_RHO_CP * INLET_AIRFLOW_M3_S)
+    k = rack.air_kw / (AIR_RHO_CP_KJ_M3K * RECIRCULATION.inlet_airflow_m3_s)
     along = [abs(i - AIR_SLOTS_PER_ROW // 2) * SLOT_PITCH_M for i in range(AIR_SLOTS_PER_ROW)]
-    decay = [math.exp(-a / RECIRCULATION["decay_m"]) for a in along]
-    own_row = RECIRCULATION["self"] + RECIRCULATION["row"] * (sum(decay) - 1.0)
-    facing = 2 * RECIRCULATION["aisle"] * sum(decay)  # the rows on both sides, 3 m away
+    decay = [math.exp(-a / RECIRCULATION.decay_m) for a in along]
+    own_row = RECIRCULATION.self_share + RECIRCULATION.row_share * (sum(decay) - 1.0)
+    facing = 2 * RECIRCULATION.aisle_share * sum(decay)  # the rows on both sides, 3 m away
     return AIR_SUPPLY_C + k * (own_row + facing)
 
 
-def air_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
+def air_hall(catalog: dict[str, RackSpec]) -> tuple[dict[Any, Any], str]:
     """4 rows x 12 air slots of DGX B200 racks (57.2 kW of air heat each), no containment.
 
     Why this shape: power (2N) and CRAH capacity are sized for a full hall, so only the
@@ -849,7 +667,7 @@ def air_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
         "a full row pair must fit its air zone",
     )
     require(rack.weight_kg <= AIR_FLOOR_KG, "the floor must carry a DGX B200 rack")
-    require(full_inlet > AIR_INLET_LIMIT_C, "a full hall must overheat its inner rows")
+    require(full_inlet > RACKOPT_INLET_LIMIT_C, "a full hall must overheat its inner rows")
 
     rows: dict[Any, Any] = {
         Remark(
@@ -913,11 +731,11 @@ def air_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
         "halls": {"H1": {"rows": rows}},
         "power": {"devices": devices},
         "cooling": {"air_zones": zones},
-        "rack_types": {B200: Note({}, "catalog: 57.2 kW, all of it to air")},
+        "rack_types": {B200: Note({}, f"catalog: {rack.it_kw:g} kW, all of it to air")},
         "demand": {B200: {}},
         "thermal": {
             Remark(
-                f"Inlet limit {AIR_INLET_LIMIT_C:g} C (ASHRAE recommended, A). Recirculation "
+                f"Inlet limit {RACKOPT_INLET_LIMIT_C:g} C (ASHRAE recommended, A). Recirculation "
                 "by rackopt's parametric model with its defaults for an uncontained room "
                 f"(docs/thermal.md): a full inner row would breathe {full_inlet:.1f} C. "
                 "Set containment: hot_aisle to see the hall fill."
@@ -939,14 +757,14 @@ def air_hall(catalog: dict[str, Rack]) -> tuple[dict[Any, Any], str]:
 # Command line
 # --------------------------------------------------------------------------------------
 
-GENERATORS: dict[str, Callable[[dict[str, Rack]], tuple[dict[Any, Any], str]]] = {
+GENERATORS: dict[str, Callable[[dict[str, RackSpec]], tuple[dict[Any, Any], str]]] = {
     "gb300-hall": gb300_hall,
     "retrofit-hall": retrofit_hall,
     "air-hall": air_hall,
 }
 
 
-def generate(name: str, catalog: dict[str, Rack]) -> str:
+def generate(name: str, catalog: dict[str, RackSpec]) -> str:
     """The full text of instance ``name``."""
     document, summary = GENERATORS[name](catalog)
     return render(document, generated_header(name, summary))
@@ -954,13 +772,7 @@ def generate(name: str, catalog: dict[str, Rack]) -> str:
 
 def check_with_rackopt(path: Path) -> str:
     """Load and expand ``path`` with rackopt itself (schema and cross-references), so a
-    generated file that rackopt would refuse never gets committed. Imported lazily: the
-    generator itself needs only PyYAML."""
-    if str(REPO) not in sys.path:  # run from a checkout without `pip install -e .`
-        sys.path.append(str(REPO))
-    from optimizer.instance.loader import load_instance
-    from optimizer.site.build import build_site
-
+    generated file that rackopt would refuse never gets committed."""
     site = build_site(load_instance(path))
     return (
         f"{path.name}: valid ({site.n_slots} slots, {len(site.device_ids)} power devices, "
@@ -991,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown instance {unknown[0]!r}; choose from {', '.join(GENERATORS)}")
     names = args.names or list(GENERATORS)
-    catalog = load_catalog()
+    catalog = rack_catalog()
     stale = []
     for name in names:
         text = generate(name, catalog)

@@ -10,7 +10,8 @@ import numpy as np
 from helpers import write_instance
 
 from optimizer.instance.loader import load_instance
-from optimizer.site.build import Site, build_site
+from optimizer.site.arrays import Site
+from optimizer.site.build import build_site
 from optimizer.solve.highs import SolveOptions
 from optimizer.verify.check import EMPTY, check_layout
 
@@ -63,7 +64,7 @@ def row(slots: int, feeds: list[str], **slot: Any) -> dict[str, Any]:
 def brute_force_best(site: Site, weights: np.ndarray) -> tuple[float, np.ndarray]:
     """Best objective over every assignment of rack types (or empty) to slots, each
     checked by the independent checker: the ground truth for small instances."""
-    eligible = site.eligible()
+    eligible = site.eligible
     choices = [[EMPTY, *np.flatnonzero(eligible[s]).tolist()] for s in range(site.n_slots)]
     best, best_placement = -1.0, np.full(site.n_slots, EMPTY)
     for combo in itertools.product(*choices):

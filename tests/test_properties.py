@@ -150,7 +150,7 @@ SETTINGS = settings(
 @given(facilities())
 def test_solver_optimum_passes_the_checker_and_equals_brute_force(data):
     site = _site(data)
-    if np.prod(1 + site.eligible().sum(axis=1).astype(float)) > MAX_ASSIGNMENTS:
+    if np.prod(1 + site.eligible.sum(axis=1).astype(float)) > MAX_ASSIGNMENTS:
         reject()  # brute force checks every assignment: keep each example to seconds
     weights = np.array(primary_weights(build_model_data(site)))
     best, _ = brute_force_best(site, weights)

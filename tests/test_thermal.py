@@ -328,7 +328,7 @@ def test_air_hall_recirculation_not_capacity_decides() -> None:
     full = check_layout(site, np.zeros(site.n_slots, dtype=np.int64))
     assert {v.rule for v in full.violations} == {"inlet-temp"}
     middle = site.slot_ids.index("H1-R02-07")
-    b200 = generator.load_catalog()["dgx-b200-rack"]
+    b200 = generator.rack_catalog()["dgx-b200-rack"]
     assert full.loads.inlet_temp_c[middle] == pytest.approx(generator._full_hall_inlet_c(b200))
     report = solve_site(site, EXACT)
     assert report.outcome.objective == pytest.approx(36 * 32)

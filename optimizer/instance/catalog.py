@@ -1,60 +1,17 @@
-"""The shipped rack catalog and how an instance's rack types resolve against it."""
+"""The shipped rack catalog, validated with the instance schema (rack types resolve
+against it in :mod:`optimizer.site.rack_types`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 import yaml
 
-from optimizer.errors import FieldProblem, choices, did_you_mean
 from optimizer.instance.schema import RackType
 
 REQUIRED_FIELDS = ("gpus", "it_kw", "liquid_fraction", "weight_kg")
 DEFAULT_FLOW_LPM_PER_KW = 1.5  # OCP guidance at a 10 K rise (B); see catalog.yaml
-
-
-@dataclass(frozen=True)
-class RackSpec:
-    """A fully resolved rack type: every figure the model and the checker need."""
-
-    name: str
-    gpus: int
-    it_kw: float
-    liquid_fraction: float
-    flow_lpm_per_kw: float
-    weight_kg: float
-    value: float
-    su_size: int = 0
-    """Racks per scalable unit; 0 when the type is not deployed in SUs."""
-    network_rack: str | None = None
-    su_ports: int = 0
-    """For a network rack type: SUs one rack serves."""
-    reach_m: float | None = None
-    inlet_class: str | None = None
-    """ASHRAE air inlet class; None: the instance's ``thermal.inlet_class``."""
-    water_class: str | None = None
-    """ASHRAE liquid class (warmest facility water accepted); None: no limit."""
-
-    @property
-    def liquid_kw(self) -> float:
-        """Heat the rack rejects to the liquid loop."""
-        return self.it_kw * self.liquid_fraction
-
-    @property
-    def air_kw(self) -> float:
-        """Heat the rack rejects to room air (all of it for air-cooled racks)."""
-        return self.it_kw * (1.0 - self.liquid_fraction)
-
-    @property
-    def flow_lpm(self) -> float:
-        """Coolant flow the rack needs from its CDU."""
-        return self.liquid_kw * self.flow_lpm_per_kw
-
-    @property
-    def needs_liquid(self) -> bool:
-        return self.liquid_fraction > 0
 
 
 @cache
@@ -64,37 +21,3 @@ def catalog() -> dict[str, RackType]:
         resources.files("optimizer.instance").joinpath("catalog.yaml").read_text(encoding="utf-8")
     )
     return {name: RackType.model_validate(entry) for name, entry in yaml.safe_load(text).items()}
-
-
-def resolve(name: str, entry: RackType) -> RackSpec:
-    """Merge ``entry`` over its catalog base; a :class:`FieldProblem` says what is wrong."""
-    known = sorted(catalog())
-    if entry.base is not None and entry.base not in catalog():
-        raise FieldProblem(
-            f"base {entry.base!r} is not in the catalog", did_you_mean(entry.base, known), "base"
-        )
-    base_name = entry.base or (name if name in catalog() else None)
-    fields = catalog()[base_name].model_dump(exclude_none=True) if base_name else {}
-    fields.update(entry.model_dump(exclude_none=True))
-    missing = [f for f in REQUIRED_FIELDS if f not in fields]
-    if missing:
-        raise FieldProblem(
-            f"missing {', '.join(missing)} ({name!r} is not a catalog name, and no base is given)",
-            f"give the missing figures, or set base: to a catalog rack ({choices(known)})",
-        )
-    gpus = int(fields["gpus"])
-    return RackSpec(
-        name=name,
-        gpus=gpus,
-        it_kw=float(fields["it_kw"]),
-        liquid_fraction=float(fields["liquid_fraction"]),
-        flow_lpm_per_kw=float(fields.get("flow_lpm_per_kw", DEFAULT_FLOW_LPM_PER_KW)),
-        weight_kg=float(fields["weight_kg"]),
-        value=float(fields.get("value", gpus)),
-        su_size=int(fields.get("su_size", 0)),
-        network_rack=fields.get("network_rack"),
-        su_ports=int(fields.get("su_ports", 0)),
-        reach_m=fields.get("reach_m"),
-        inlet_class=fields.get("inlet_class"),
-        water_class=fields.get("water_class"),
-    )

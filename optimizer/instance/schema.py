@@ -16,7 +16,6 @@ The public description of the format is ``docs/instance-format.md``.
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -30,6 +29,7 @@ from pydantic import (
 )
 
 from optimizer.errors import FieldProblem
+from optimizer.objectives import Objective
 
 FORMAT_VERSION = 1
 MAX_COUNT = 1_000_000
@@ -73,20 +73,6 @@ class Strict(BaseModel):
     """Base of every section: unknown keys are errors and parsed values never change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Objective(StrEnum):
-    """What the optimizer optimizes (documented in docs/instance-format.md)."""
-
-    MAX_GPUS = "max_gpus"
-    MAX_VALUE = "max_value"
-    MAX_IT_KW = "max_it_kw"
-    MIN_FACILITY_KW = "min_facility_kw"
-    """Least facility power (IT + cooling) that places the demand minimums."""
-
-    @property
-    def minimizes(self) -> bool:
-        return self is Objective.MIN_FACILITY_KW
 
 
 InletClass = Literal["recommended", "A1", "A2", "A3", "A4", "H1"]

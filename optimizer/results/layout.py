@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from optimizer.errors import InstanceError, OutputError, did_you_mean
-from optimizer.site.build import NO_INDEX, Site
+from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.placement import Assignment
 from optimizer.solve.pipeline import SolveReport
 from optimizer.verify.check import EMPTY

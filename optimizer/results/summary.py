@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.instance.schema import Objective
+from optimizer.objectives import Objective
 from optimizer.solve.pipeline import SolveReport
 from optimizer.verify.check import EMPTY
 from optimizer.verify.resources import Kind, Resource, binding, condensed, ranked, resources

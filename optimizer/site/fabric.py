@@ -7,56 +7,15 @@ SU fields are dropped, so the same rack types serve both kinds of study.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from optimizer.errors import InstanceError
-from optimizer.instance.catalog import RackSpec
+from optimizer.errors import ErrorAt
 from optimizer.instance.schema import Instance, Network
 from optimizer.instance.tables import LineProblems, TableProblem, csv_lines
+from optimizer.site.arrays import NetworkSettings, RackSpec
 from optimizer.site.cabling import CableGeometry, crossings_for_hall, rows_run_along_x
-
-BEYOND_CLASSES = "beyond_classes"
-
-ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]
-
-
-@dataclass(frozen=True)
-class NetworkSettings:
-    """The fabric rules of an instance with a ``network`` section."""
-
-    geometry: CableGeometry
-    cell_slots: int
-    su_locality: str
-    default_reach_m: float
-    reach_classes: tuple[tuple[str, float], ...]
-    """(name, longest metres), shortest class first."""
-    spine: tuple[float, float, float] | None
-    """(x_m, y_m, reach_m) of the spine location."""
-
-    def reach_class(self, length_m: float) -> str:
-        """The shortest cable class that covers ``length_m``."""
-        for name, longest in self.reach_classes:
-            if length_m <= longest + 1e-9:
-                return name
-        return BEYOND_CLASSES
-
-    def metres_by_class(self, cable_m: np.ndarray) -> dict[str, float]:
-        """Cable metres per reach class, shortest class first, with an open-ended last
-        class so no metre goes uncounted when a reach exceeds the longest class."""
-        metres = {name: 0.0 for name, _ in self.reach_classes}
-        metres[BEYOND_CLASSES] = 0.0
-        for length in cable_m[cable_m > 0]:
-            metres[self.reach_class(float(length))] += float(length)
-        return metres
-
-    def spine_distance(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
-        """Cable length from slots to the spine location (Manhattan plus both ends)."""
-        assert self.spine is not None
-        sx, sy, _ = self.spine
-        return np.abs(x_m - sx) + np.abs(y_m - sy) + 2.0 * self.geometry.per_end_m
 
 
 @dataclass(frozen=True)

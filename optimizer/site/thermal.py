@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from scipy import sparse
 
-from optimizer.errors import FieldProblem, InstanceError
+from optimizer.errors import ErrorAt, FieldProblem, InstanceError
 from optimizer.instance.files import decode_utf8
 from optimizer.instance.schema import FacilityLimits, Recirculation
 from optimizer.instance.tables import LineProblems, TableProblem, csv_lines
-
-ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]
 
 INLET_LIMIT_C = {
     "recommended": 27.0,  # ASHRAE TC 9.9 recommended envelope 18-27 C, classes A1-A4 (A)

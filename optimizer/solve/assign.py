@@ -16,7 +16,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from models.data import ModelData
-from optimizer.site.build import NO_INDEX
+from optimizer.site.arrays import NO_INDEX
 from optimizer.site.placement import Assignment
 
 EMPTY = NO_INDEX

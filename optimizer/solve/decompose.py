@@ -24,7 +24,7 @@ import numpy as np
 
 from models.build import build_model
 from models.data import CablePair, FailoverRow, ModelData
-from optimizer.site.build import NO_INDEX
+from optimizer.site.arrays import NO_INDEX
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
 from optimizer.solve.greedy import greedy_start

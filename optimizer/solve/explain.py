@@ -20,7 +20,7 @@ import numpy as np
 from models.build import build_model
 from models.data import ModelData, build_model_data, unplaceable_minimums
 from optimizer.errors import NoLayoutError
-from optimizer.site.build import Site
+from optimizer.site.arrays import Site
 from optimizer.solve.highs import SolveOptions, compile_model, new_highs
 from optimizer.verify.resources import Kind, label, unit
 

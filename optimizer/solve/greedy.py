@@ -20,7 +20,7 @@ from scipy import sparse
 
 from models.data import ModelData, build_model_data
 from models.facility import facility_kw
-from optimizer.site.build import NO_INDEX, Site
+from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.placement import Assignment
 
 TOLERANCE = 1e-6

@@ -13,7 +13,8 @@ from models.build import build_model
 from models.data import build_model_data, unplaceable_minimums
 from optimizer.errors import LayoutCheckError, NoLayoutError
 from optimizer.instance.loader import load_instance
-from optimizer.site.build import Site, build_site
+from optimizer.site.arrays import Site
+from optimizer.site.build import build_site
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
 from optimizer.solve.decompose import parts, solve_parts

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optimizer.site.build import NO_INDEX, Site
+from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.thermal import inlet_temperatures
 
 EMPTY = NO_INDEX
@@ -103,20 +103,32 @@ class CheckReport:
         return not self.violations
 
 
-def _over(load: float, limit: float) -> bool:
-    return load > limit + TOLERANCE * max(1.0, abs(limit))
+def _over(load: float | np.ndarray, limit: float | np.ndarray) -> bool | np.ndarray:
+    """Whether the load breaks the limit (elementwise for arrays)."""
+    return load > limit + TOLERANCE * np.fmax(1.0, np.abs(limit))
 
 
-def _device_loads(
-    site: Site, racks: np.ndarray, it_kw: np.ndarray, on_path: np.ndarray, failed: int
-) -> np.ndarray:
-    """Load on every device with device ``failed`` out (-1: normal operation)."""
+def _feed_paths(site: Site, racks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rack, device) arrays: 1 where a rack's A feed, and its B feed if it has one,
+    draws power through the device."""
     feed_a = site.slot_feeds[racks, 0]
     feed_b = site.slot_feeds[racks, 1]
     dual = feed_b != NO_INDEX
+    tree = site.power_tree
+    return tree.paths(feed_a), np.where(dual[:, None], tree.paths(np.where(dual, feed_b, 0)), 0.0)
+
+
+def _device_loads(
+    site: Site,
+    racks: np.ndarray,
+    it_kw: np.ndarray,
+    paths: tuple[np.ndarray, np.ndarray],
+    failed: int,
+) -> np.ndarray:
+    """Load on every device with device ``failed`` out (-1: normal operation)."""
+    dual = site.slot_feeds[racks, 1] != NO_INDEX
     share_a = np.where(dual, site.slot_primary_share[racks], 1.0)
-    path_a = on_path[feed_a]
-    path_b = np.where(dual[:, None], on_path[np.where(dual, feed_b, 0)], 0.0)
+    path_a, path_b = paths
     if failed != NO_INDEX:
         lost_a = path_a[:, failed] > 0
         lost_b = dual & (path_b[:, failed] > 0)
@@ -377,34 +389,33 @@ def check_layout(
                 )
             )
 
-    on_path = site.on_path()
-    normal = _device_loads(site, racks, it_kw, on_path, NO_INDEX)
+    paths = _feed_paths(site, racks)
+    normal = _device_loads(site, racks, it_kw, paths, NO_INDEX)
     worst = normal.copy()
     worst_case = [""] * len(site.device_ids)
-    for d, device in enumerate(site.device_ids):
-        if _over(normal[d], site.device_limit_kw[d]):
+    for d in np.flatnonzero(_over(normal, site.device_limit_kw)):
+        load, limit = float(normal[d]), float(site.device_limit_kw[d])
+        violations.append(Violation("power-normal", site.device_ids[d], load, limit, "kW"))
+    # A failure no rack draws through moves no load: every device keeps its normal load,
+    # which matters only where that already breaks a failover limit.
+    carried = (paths[0] + paths[1]).any(axis=0)
+    normal_beyond_failover = _over(normal, site.device_failover_limit_kw).any()
+    for f in np.flatnonzero(site.device_can_fail & (carried | normal_beyond_failover)):
+        after = _device_loads(site, racks, it_kw, paths, int(f)) if carried[f] else normal
+        alive = ~site.power_tree.fed_through(int(f))  # not f, nor anything below it
+        for d in np.flatnonzero(alive & (after > worst + TOLERANCE)):
+            worst[d], worst_case[d] = after[d], site.device_ids[f]
+        for d in np.flatnonzero(alive & _over(after, site.device_failover_limit_kw)):
             violations.append(
                 Violation(
-                    "power-normal", device, float(normal[d]), float(site.device_limit_kw[d]), "kW"
+                    "power-failover",
+                    site.device_ids[d],
+                    float(after[d]),
+                    float(site.device_failover_limit_kw[d]),
+                    "kW",
+                    case=site.device_ids[f],
                 )
             )
-    for f in np.flatnonzero(site.device_can_fail):
-        after = _device_loads(site, racks, it_kw, on_path, int(f))
-        alive = on_path[:, f] == 0  # devices not downstream of f (f itself included)
-        for d in np.flatnonzero(alive):
-            if after[d] > worst[d] + TOLERANCE:
-                worst[d], worst_case[d] = after[d], site.device_ids[f]
-            if _over(after[d], site.device_failover_limit_kw[d]):
-                violations.append(
-                    Violation(
-                        "power-failover",
-                        site.device_ids[d],
-                        float(after[d]),
-                        float(site.device_failover_limit_kw[d]),
-                        "kW",
-                        case=site.device_ids[f],
-                    )
-                )
 
     slot_cdu = site.slot_cdu[racks]
     cdu_heat = np.zeros(len(site.cdu_ids))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.site.build import Site
+from optimizer.site.arrays import Site
 from optimizer.site.placement import Assignment
 from optimizer.verify.check import EMPTY, Loads, Violation, check_layout
 from optimizer.verify.resources import Resource, binding, resources
@@ -72,7 +72,7 @@ def next_rack(site: Site, layout: Assignment, type_name: str) -> NextRack:
     """Rank the empty slots for one more rack of ``type_name``."""
     names = [t.name for t in site.rack_types]
     t = names.index(type_name)
-    eligible = site.eligible()[:, t]
+    eligible = site.eligible[:, t]
     ranked: list[tuple[float, bool, int, Candidate]] = []
     blocked: Counter = Counter()
     base = check_layout(site, layout.placement)

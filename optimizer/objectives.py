@@ -1,0 +1,24 @@
+"""What an instance may ask rackopt to optimize, shared by every stage.
+
+The instance format names the objective, the site carries it and ``models/`` builds
+it; it lives here, beside :mod:`optimizer.errors`, so that none of those stages has
+to import another one upstream or downstream of it to name it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Objective(StrEnum):
+    """What the optimizer optimizes (documented in docs/instance-format.md)."""
+
+    MAX_GPUS = "max_gpus"
+    MAX_VALUE = "max_value"
+    MAX_IT_KW = "max_it_kw"
+    MIN_FACILITY_KW = "min_facility_kw"
+    """Least facility power (IT + cooling) that places the demand minimums."""
+
+    @property
+    def minimizes(self) -> bool:
+        return self is Objective.MIN_FACILITY_KW

@@ -1,0 +1,42 @@
+"""An instance's rack types resolved against the catalog into the figures the site needs."""
+
+from __future__ import annotations
+
+from optimizer.errors import FieldProblem, choices, did_you_mean
+from optimizer.instance.catalog import DEFAULT_FLOW_LPM_PER_KW, REQUIRED_FIELDS, catalog
+from optimizer.instance.schema import RackType
+from optimizer.site.arrays import RackSpec
+
+
+def resolve(name: str, entry: RackType) -> RackSpec:
+    """Merge ``entry`` over its catalog base; a :class:`FieldProblem` says what is wrong."""
+    known = sorted(catalog())
+    if entry.base is not None and entry.base not in catalog():
+        raise FieldProblem(
+            f"base {entry.base!r} is not in the catalog", did_you_mean(entry.base, known), "base"
+        )
+    base_name = entry.base or (name if name in catalog() else None)
+    fields = catalog()[base_name].model_dump(exclude_none=True) if base_name else {}
+    fields.update(entry.model_dump(exclude_none=True))
+    missing = [f for f in REQUIRED_FIELDS if f not in fields]
+    if missing:
+        raise FieldProblem(
+            f"missing {', '.join(missing)} ({name!r} is not a catalog name, and no base is given)",
+            f"give the missing figures, or set base: to a catalog rack ({choices(known)})",
+        )
+    gpus = int(fields["gpus"])
+    return RackSpec(
+        name=name,
+        gpus=gpus,
+        it_kw=float(fields["it_kw"]),
+        liquid_fraction=float(fields["liquid_fraction"]),
+        flow_lpm_per_kw=float(fields.get("flow_lpm_per_kw", DEFAULT_FLOW_LPM_PER_KW)),
+        weight_kg=float(fields["weight_kg"]),
+        value=float(fields.get("value", gpus)),
+        su_size=int(fields.get("su_size", 0)),
+        network_rack=fields.get("network_rack"),
+        su_ports=int(fields.get("su_ports", 0)),
+        reach_m=fields.get("reach_m"),
+        inlet_class=fields.get("inlet_class"),
+        water_class=fields.get("water_class"),
+    )
