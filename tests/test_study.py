@@ -24,8 +24,8 @@ from optimizer.errors import InstanceError
 from optimizer.instance.loader import load_instance
 from optimizer.results.layout import read_layout
 from optimizer.site.build import build_site
-from optimizer.solve.highs import SolveOptions
-from optimizer.studies.batch import run_batch, scenario_folder, scenario_path
+from optimizer.solve.options import SolveOptions
+from optimizer.studies.batch import Cluster, run_batch, scenario_folder, scenario_path
 from optimizer.studies.compare import compare, kpis, scenario_layout, write_csv
 from optimizer.studies.study import load_study
 from optimizer.verify.check import check_layout
@@ -322,21 +322,14 @@ def test_the_dask_path_runs_the_same_worker_on_a_local_cluster(tmp_path):
         host="127.0.0.1",
         dashboard_address=None,
     ) as cluster:
-        report = run_batch(study, tmp_path / "dask.nc", EXACT, scheduler=cluster.scheduler_address)
+        report = run_batch(
+            study, tmp_path / "dask.nc", EXACT, cluster=Cluster(cluster.scheduler_address)
+        )
     assert sorted(report.solved) == ["big", "longer", "ref"] and not report.failed
     with xr.open_dataset(tmp_path / "dask.nc") as ds:
         assert list(ds.total_gpus.values) == [
             report.results[n].layout.total_gpus.item() for n in ["ref", "big", "longer"]
         ]
-
-
-def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, monkeypatch):
-    pytest.importorskip("distributed")
-    monkeypatch.setattr("optimizer.studies.batch.SCHEDULER_TIMEOUT_S", 1.0)
-    study = write_study(tmp_path, {})
-    result = run("batch", study, "-o", tmp_path / "x.nc", "--scheduler", "tcp://127.0.0.1:9")
-    assert result.exit_code == 1
-    assert "cannot reach the dask scheduler at tcp://127.0.0.1:9" in result.output
 
 
 # ---------------------------------------------------------------- compare
