@@ -11,15 +11,13 @@ import csv
 import math
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import xarray as xr
 import yaml
-from click.testing import CliRunner
+from helpers import local_cluster, run, write_study
 
-from optimizer.cli import main
 from optimizer.errors import InstanceError
 from optimizer.instance.loader import load_instance
 from optimizer.results.layout import read_layout
@@ -33,19 +31,6 @@ from optimizer.verify.check import check_layout
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "instances" / "tutorial.yaml"
 EXACT = SolveOptions(gap=0.0, threads=1, seed=0)
-
-
-def write_study(folder: Path, study: dict[str, Any], name: str = "study.yaml") -> Path:
-    path = folder / name
-    path.write_text(
-        yaml.safe_dump({"format_version": 1, "base": str(TUTORIAL), **study}, sort_keys=False),
-        encoding="utf-8",
-    )
-    return path
-
-
-def run(*args: Any):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 # ---------------------------------------------------------------- expansion
@@ -312,16 +297,9 @@ def test_a_failing_scenario_is_recorded_and_the_others_solve_in_worker_processes
 
 
 def test_the_dask_path_runs_the_same_worker_on_a_local_cluster(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     study = load_study(_rich_study(tmp_path))
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tcp://",
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
+    with local_cluster() as cluster:
         report = run_batch(
             study, tmp_path / "dask.nc", EXACT, cluster=Cluster(cluster.scheduler_address)
         )
