@@ -23,7 +23,8 @@ from helpers import local_cluster, run, write_study
 
 from optimizer.errors import EXIT_INTERRUPTED, EXIT_INVALID_INPUT, EXIT_UNAVAILABLE
 from optimizer.solve.options import SolveOptions
-from optimizer.studies.batch import Cluster, run_batch, scenario_folder, scenario_path
+from optimizer.studies.batch import run_batch, scenario_folder, scenario_path
+from optimizer.studies.cluster import Cluster
 from optimizer.studies.study import load_study
 
 ROOT = Path(__file__).resolve().parents[1]

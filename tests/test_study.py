@@ -23,7 +23,8 @@ from optimizer.instance.loader import load_instance
 from optimizer.results.layout import read_layout
 from optimizer.site.build import build_site
 from optimizer.solve.options import SolveOptions
-from optimizer.studies.batch import Cluster, run_batch, scenario_folder, scenario_path
+from optimizer.studies.batch import run_batch, scenario_folder, scenario_path
+from optimizer.studies.cluster import Cluster
 from optimizer.studies.compare import compare, kpis, scenario_layout, write_csv
 from optimizer.studies.study import load_study
 from optimizer.verify.check import check_layout

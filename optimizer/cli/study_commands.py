@@ -111,7 +111,8 @@ def batch(
     Each layout is saved as it finishes; rerunning resumes, reusing every saved layout
     whose instance and solver options are unchanged. A failing or infeasible scenario is
     recorded with its reason and the others go on; the exit code is then 3."""
-    from optimizer.studies.batch import Cluster, run_batch, scenario_folder
+    from optimizer.studies.batch import run_batch, scenario_folder
+    from optimizer.studies.cluster import Cluster
     from optimizer.studies.compare import compare, table_lines
     from optimizer.studies.study import load_study
 
