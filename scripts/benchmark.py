@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,48 +95,6 @@ LADDER = (
 BUILD_SHARE = 0.25
 """Model build plus hand-off may take at most this share of the end-to-end time."""
 
-CHILD = r"""
-import json, resource, sys, time
-from optimizer.instance.loader import load_instance
-from optimizer.site.build import build_site
-from optimizer.solve.pipeline import solve_site
-from optimizer.results.layout import layout_dataset, write_layout
-from optimizer.solve.highs import SolveOptions
-from optimizer.solve.greedy import greedy_layout
-from optimizer.verify.check import check_layout
-from models.data import build_model_data
-from models.su_knapsack import power_cover_bound
-
-path, out, limit = sys.argv[1], sys.argv[2], sys.argv[3]
-started = time.perf_counter()
-site = build_site(load_instance(path))
-load_s = time.perf_counter() - started
-options = SolveOptions(time_limit=float(limit) if limit != "none" else None)
-report = solve_site(site, options)
-# Parts run in up to two worker processes at once: count the largest worker twice. Read
-# now, before writing the layout (the NetCDF writer starts a helper process of its own).
-workers_kb = 2 * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-started = time.perf_counter()
-write_layout(layout_dataset(report), out)
-write_s = time.perf_counter() - started
-data = build_model_data(site)
-capacity = power_cover_bound(data) or float("nan")
-rule = greedy_layout(site, data)
-rule_check = check_layout(site, rule.placement, rule.su, rule.su_network_slot)
-gpus = lambda placement: int(sum(site.rack_types[t].gpus for t in placement if t >= 0))
-print(json.dumps({
-    "load_s": load_s, **report.timings, "write_s": write_s,
-    "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + workers_kb) / 1024,
-    "status": report.outcome.status, "objective": report.outcome.objective,
-    "bound": report.outcome.bound, "gap": report.outcome.gap,
-    "second_stage": report.outcome.tie_break_status,
-    "gpus": gpus(report.placement), "it_kw": report.check.loads.it_kw,
-    "greedy_gpus": gpus(rule.placement), "greedy_it_kw": rule_check.loads.it_kw,
-    "greedy_ok": rule_check.ok, "power_capacity_kw": capacity,
-    "slots": site.n_slots,
-}))
-"""
-
 NOTES = [
     "",
     "## Reading the results",
@@ -168,21 +129,63 @@ NOTES = [
 PHASES = ("load_s", "build_s", "handoff_s", "solve_s", "check_s", "write_s")
 
 
+def measure(path: Path, out: Path, time_limit: float | None) -> dict:
+    """One run, in the process that calls it: the pipeline, the layout written, and the
+    greedy baseline on the same site. :func:`run_once` calls it in a fresh process."""
+    import resource
+
+    from models.data import build_model_data
+    from models.su_knapsack import power_cover_bound
+    from optimizer.results.layout import layout_dataset, write_layout
+    from optimizer.solve.greedy import greedy_layout
+    from optimizer.solve.options import SolveOptions
+    from optimizer.solve.pipeline import solve_instance
+    from optimizer.verify.check import check_layout
+
+    report = solve_instance(path, SolveOptions(time_limit=time_limit))
+    # Parts run in up to two worker processes at once: count the largest worker twice. Read
+    # now, before writing the layout (the NetCDF writer starts a helper process of its own).
+    workers_kb = 2 * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    write_layout(layout_dataset(report), out)
+    write_s = time.perf_counter() - started
+    site = report.site
+    data = build_model_data(site)
+    rule = greedy_layout(site, data)
+    rule_check = check_layout(site, rule.placement, rule.su, rule.su_network_slot)
+
+    def gpus(placement: np.ndarray) -> int:
+        return int(sum(site.rack_types[t].gpus for t in placement if t >= 0))
+
+    return {
+        **report.timings,
+        "write_s": write_s,
+        "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + workers_kb) / 1024,
+        "status": report.outcome.status,
+        "objective": report.outcome.objective,
+        "bound": report.outcome.bound,
+        "gap": report.outcome.gap,
+        "second_stage": report.outcome.tie_break_status,
+        "gpus": gpus(report.placement),
+        "it_kw": report.check.loads.it_kw,
+        "greedy_gpus": gpus(rule.placement),
+        "greedy_it_kw": rule_check.loads.it_kw,
+        "greedy_ok": rule_check.ok,
+        "power_capacity_kw": power_cover_bound(data) or float("nan"),
+        "slots": site.n_slots,
+    }
+
+
 def run_once(case: Case, folder: Path) -> dict:
+    """:func:`measure` in a fresh (spawned) process, so that peak memory and import costs
+    are per run."""
     if case.instance:
         path = ROOT / case.instance
     else:
         path = folder / f"{case.name}.yaml"
         path.write_text(yaml.safe_dump(campus(case.spec), sort_keys=False))
-    limit = "none" if case.time_limit is None else str(case.time_limit)
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), str(folder / f"{case.name}.nc"), limit],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure, path, folder / f"{case.name}.nc", case.time_limit).result()
 
 
 def median(runs: list[dict], key: str) -> float:

@@ -12,7 +12,7 @@ from helpers import write_instance
 from optimizer.instance.loader import load_instance
 from optimizer.site.arrays import Site
 from optimizer.site.build import build_site
-from optimizer.solve.highs import SolveOptions
+from optimizer.solve.options import SolveOptions
 from optimizer.verify.check import EMPTY, check_layout
 
 EXACT = SolveOptions(gap=0.0, threads=1, seed=0)

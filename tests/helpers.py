@@ -1,4 +1,5 @@
-"""Small shared test helpers: a valid base instance and a writer for instance files.
+"""Small shared test helpers: a valid base instance, writers for instance and study
+files, and the CLI run in-process.
 
 Import with ``from helpers import base_instance, write_instance`` (pytest puts the
 tests folder on ``sys.path``). Every test builds its own variant of the base by
@@ -8,10 +9,14 @@ editing a fresh copy, so cases never leak into each other.
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
+from click.testing import CliRunner, Result
+
+TUTORIAL = Path(__file__).resolve().parents[1] / "instances" / "tutorial.yaml"
 
 _BASE: dict[str, Any] = {
     "format_version": 1,
@@ -73,3 +78,39 @@ def write_instance(
     path = directory / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def write_study(
+    folder: Path, study: dict[str, Any], name: str = "study.yaml", base: Path = TUTORIAL
+) -> Path:
+    """Write a study file over a copy of ``base`` (the tutorial hall by default) beside it
+    in ``folder`` (a study reads only its own folder tree)."""
+    shutil.copyfile(base, folder / base.name)
+    path = folder / name
+    path.write_text(
+        yaml.safe_dump({"format_version": 1, "base": base.name, **study}, sort_keys=False),
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(*args: Any) -> Result:
+    """``rackopt ARGS...`` in this process; every argument is turned into text."""
+    from optimizer.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def local_cluster(protocol: str = "tcp://", security: Any = None) -> Any:
+    """A one-worker dask cluster inside this process, on the loopback interface."""
+    import distributed
+
+    return distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol=protocol,
+        host="127.0.0.1",
+        dashboard_address=None,
+        security=security,
+    )

@@ -11,21 +11,20 @@ import csv
 import math
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import xarray as xr
 import yaml
-from click.testing import CliRunner
+from helpers import local_cluster, run, write_study
 
-from optimizer.cli import main
 from optimizer.errors import InstanceError
 from optimizer.instance.loader import load_instance
 from optimizer.results.layout import read_layout
 from optimizer.site.build import build_site
-from optimizer.solve.highs import SolveOptions
+from optimizer.solve.options import SolveOptions
 from optimizer.studies.batch import run_batch, scenario_folder, scenario_path
+from optimizer.studies.cluster import Cluster
 from optimizer.studies.compare import compare, kpis, scenario_layout, write_csv
 from optimizer.studies.study import load_study
 from optimizer.verify.check import check_layout
@@ -33,21 +32,6 @@ from optimizer.verify.check import check_layout
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "instances" / "tutorial.yaml"
 EXACT = SolveOptions(gap=0.0, threads=1, seed=0)
-
-
-def write_study(folder: Path, study: dict[str, Any], name: str = "study.yaml") -> Path:
-    """A study of a copy of the tutorial beside it (a study reads only its own folder tree)."""
-    shutil.copyfile(TUTORIAL, folder / TUTORIAL.name)
-    path = folder / name
-    path.write_text(
-        yaml.safe_dump({"format_version": 1, "base": TUTORIAL.name, **study}, sort_keys=False),
-        encoding="utf-8",
-    )
-    return path
-
-
-def run(*args: Any):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 # ---------------------------------------------------------------- expansion
@@ -314,31 +298,17 @@ def test_a_failing_scenario_is_recorded_and_the_others_solve_in_worker_processes
 
 
 def test_the_dask_path_runs_the_same_worker_on_a_local_cluster(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     study = load_study(_rich_study(tmp_path))
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tcp://",
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
-        report = run_batch(study, tmp_path / "dask.nc", EXACT, scheduler=cluster.scheduler_address)
+    with local_cluster() as cluster:
+        report = run_batch(
+            study, tmp_path / "dask.nc", EXACT, cluster=Cluster(cluster.scheduler_address)
+        )
     assert sorted(report.solved) == ["big", "longer", "ref"] and not report.failed
     with xr.open_dataset(tmp_path / "dask.nc") as ds:
         assert list(ds.total_gpus.values) == [
             report.results[n].layout.total_gpus.item() for n in ["ref", "big", "longer"]
         ]
-
-
-def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, monkeypatch):
-    pytest.importorskip("distributed")
-    monkeypatch.setattr("optimizer.studies.batch.SCHEDULER_TIMEOUT_S", 1.0)
-    study = write_study(tmp_path, {})
-    result = run("batch", study, "-o", tmp_path / "x.nc", "--scheduler", "tcp://127.0.0.1:9")
-    assert result.exit_code == 1
-    assert "cannot reach the dask scheduler at tcp://127.0.0.1:9" in result.output
 
 
 # ---------------------------------------------------------------- compare

@@ -1,10 +1,25 @@
 """What every ``rackopt`` command shares: options, one-line errors and exit codes.
 
-Errors a user can fix print one line and exit with their code: 2 bad input, 3 no
-layout (followed by the shortfalls that explain it, one per line), 4 a layout that
-failed the independent check; ``verify`` exits 1 when it finds violations, a bug
-exits 70, and a solve stopped with Ctrl-C exits 130 after writing its best layout.
-``--debug`` shows the traceback instead.
+An error a user can act on prints one line (``error: ...``; an infeasible demand adds
+the shortfalls, one per line) and exits with the code of its class in
+:mod:`optimizer.errors`; anything else is a bug and exits 70 with its type and text.
+``--debug`` shows the traceback instead. The exit codes:
+
+| code | meaning |
+|---|---|
+| 0 | success |
+| 1 | `verify` found violations (each printed with its load, limit and excess) |
+| 2 | invalid input: instance, study, layout or option (one line: file, field, fix) |
+| 3 | infeasible demand (the shortfalls are listed); `batch`: a scenario has no layout |
+| 4 | a layout failed the independent check; nothing written (a bug: please report it) |
+| 5 | no layout in time: the time limit came before any layout was found |
+| 69 | environment: dask scheduler unreachable, TLS files unusable, extra not installed |
+| 70 | internal error: a bug in rackopt (rerun with `--debug` and report it) |
+| 74 | an output could not be written (disk full, no permission); nothing half-written |
+| 130 | interrupted by Ctrl-C: `solve` writes its best layout if any, `batch` finished ones |
+
+Command-line usage errors (a missing ``-o``, an unknown option) exit 2 from click, with a
+usage message instead of the ``error:`` line.
 """
 
 from __future__ import annotations
@@ -14,19 +29,16 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from functools import wraps
 from typing import Any
 
 import click
 
-from optimizer.errors import RackoptError
-from optimizer.solve.highs import SolveOptions
+from optimizer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, RackoptError
+from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import Progress, ProgressFn
 
-EXIT_VIOLATIONS = 1
-EXIT_INTERRUPTED = 130
-EXIT_INTERNAL = 70
-"""A bug in rackopt (EX_SOFTWARE), kept apart from verify's violations (1)."""
 MAX_SOLVER_INT = 2**31 - 1
 """HiGHS keeps integer options (random_seed, node limits) in a C int."""
 MAX_THREADS = os.cpu_count() or 1
@@ -80,77 +92,80 @@ def common(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def solver_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Solver settings (time limit, gap, threads, seed, second-stage budget, warm start,
-    parts), gathered into ``options``."""
+_TIME_LIMIT = click.option(
+    "--time-limit",
+    type=FiniteFloat(min=0, min_open=True),
+    default=None,
+    help="Seconds; the best layout found is returned with its proven gap.",
+)
+_GAP = click.option(
+    "--gap",
+    type=FiniteFloat(min=0),
+    default=1e-4,
+    show_default=True,
+    help="Relative optimality gap at which to stop.",
+)
+_THREADS = click.option(
+    "--threads",
+    type=click.IntRange(min=1, max=MAX_THREADS),
+    default=1,
+    show_default=True,
+    help=f"Solver threads, at most the CPUs of this machine ({MAX_THREADS}).",
+)
+_SEED = click.option(
+    "--seed", type=click.IntRange(min=0, max=MAX_SOLVER_INT), default=0, show_default=True
+)
+_SECOND_STAGE_NODES = click.option(
+    "--second-stage-nodes",
+    type=click.IntRange(min=0, max=MAX_SOLVER_INT),
+    default=50,
+    show_default=True,
+    help="Branch-and-bound nodes for the cable and tie-break stage, after the GPU count "
+    "is proven; more nodes, shorter cables.",
+)
+_WARM_START = click.option(
+    "--warm-start/--no-warm-start",
+    default=True,
+    show_default=True,
+    help="Start the solver from the greedy layout.",
+)
+_SPLIT = click.option(
+    "--split/--no-split",
+    "split_parts",
+    default=True,
+    show_default=True,
+    help="Solve parts of the facility that share no constraint in parallel.",
+)
+_OPTION_FIELDS = frozenset(f.name for f in fields(SolveOptions))
 
-    @click.option(
-        "--time-limit",
-        type=FiniteFloat(min=0, min_open=True),
-        default=None,
-        help="Seconds; the best layout found is returned with its proven gap.",
-    )
-    @click.option(
-        "--gap",
-        type=FiniteFloat(min=0),
-        default=1e-4,
-        show_default=True,
-        help="Relative optimality gap at which to stop.",
-    )
-    @click.option(
-        "--threads",
-        type=click.IntRange(min=1, max=MAX_THREADS),
-        default=1,
-        show_default=True,
-        help=f"Solver threads, at most the CPUs of this machine ({MAX_THREADS}).",
-    )
-    @click.option(
-        "--seed", type=click.IntRange(min=0, max=MAX_SOLVER_INT), default=0, show_default=True
-    )
-    @click.option(
-        "--second-stage-nodes",
-        type=click.IntRange(min=0, max=MAX_SOLVER_INT),
-        default=50,
-        show_default=True,
-        help="Branch-and-bound nodes for the cable and tie-break stage, after the GPU count "
-        "is proven; more nodes, shorter cables.",
-    )
-    @click.option(
-        "--warm-start/--no-warm-start",
-        default=True,
-        show_default=True,
-        help="Start the solver from the greedy layout.",
-    )
-    @click.option(
-        "--split/--no-split",
-        default=True,
-        show_default=True,
-        help="Solve parts of the facility that share no constraint in parallel.",
-    )
-    @wraps(command)
-    def wrapper(
-        *args: Any,
-        time_limit: float | None,
-        gap: float,
-        threads: int,
-        seed: int,
-        second_stage_nodes: int,
-        warm_start: bool,
-        split: bool,
-        **kwargs: Any,
-    ) -> Any:
-        options = SolveOptions(
-            time_limit=time_limit,
-            gap=gap,
-            threads=threads,
-            seed=seed,
-            second_stage_nodes=second_stage_nodes,
-            warm_start=warm_start,
-            split_parts=split,
-        )
-        return command(*args, options=options, **kwargs)
 
-    return wrapper
+def _gathered(*declared: Callable) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding the ``declared`` options to a command and handing it their values
+    as one :class:`SolveOptions` named ``options`` (settings not declared keep their
+    defaults). Each option's parameter name is a field of SolveOptions."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name) for name in _OPTION_FIELDS & kwargs.keys()}
+            return command(*args, options=SolveOptions(**given), **kwargs)
+
+        for option in reversed(declared):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
+search_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED)
+"""What steers HiGHS itself (time limit, gap, threads, seed): all that ``explain`` uses."""
+study_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODES, _WARM_START)
+"""The search settings plus the second-stage budget and warm start, for ``batch``: each
+scenario already has a process of its own, so parts are never split inside one."""
+solver_options = _gathered(
+    _TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODES, _WARM_START, _SPLIT
+)
+"""Every solve setting, for ``solve``."""
 
 
 def paths_option(command: Callable[..., Any]) -> Callable[..., Any]:

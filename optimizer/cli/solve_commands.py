@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import sys
-import time
-from typing import Any
 
 import click
 
 from optimizer.cli.options import (
-    EXIT_INTERRUPTED,
-    EXIT_VIOLATIONS,
     common,
     output_option,
     paths_option,
     progress_printer,
+    search_options,
     solver_options,
 )
-from optimizer.errors import NoLayoutError
-from optimizer.solve.highs import SolveOptions
+from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS
+from optimizer.solve.options import SolveOptions
 
 
 @click.command()
@@ -32,24 +29,16 @@ def solve(
     instance: str, output: str, options: SolveOptions, quiet: bool, allow_paths_outside: bool
 ) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout."""
-    from optimizer.instance.loader import load_instance
     from optimizer.results.layout import layout_dataset, write_layout
     from optimizer.results.summary import summary_lines
-    from optimizer.site.build import build_site
-    from optimizer.solve.pipeline import solve_site
+    from optimizer.solve.pipeline import solve_instance
 
-    started = time.perf_counter()
-    site = build_site(load_instance(instance, allow_paths_outside))
-    load_s = time.perf_counter() - started
+    live = sys.stderr.isatty() and not quiet
     try:
-        report = solve_site(site, options, progress_printer(quiet))
-    except NoLayoutError as exc:
-        if sys.stderr.isatty() and not quiet:
+        report = solve_instance(instance, options, progress_printer(quiet), allow_paths_outside)
+    finally:
+        if live:  # end the progress line, also before an error
             click.echo("", err=True)
-        raise NoLayoutError(_with_explanation(site, options, str(exc))) from None
-    if sys.stderr.isatty() and not quiet:
-        click.echo("", err=True)
-    report.timings = {"load_s": load_s, **report.timings}
     write_layout(layout_dataset(report), output)
     if not quiet:
         for line in summary_lines(report):
@@ -60,21 +49,9 @@ def solve(
         sys.exit(EXIT_INTERRUPTED)
 
 
-def _with_explanation(site: Any, options: SolveOptions, message: str) -> str:
-    """Append the shortfalls that explain an infeasible demand to ``message``."""
-    from optimizer.solve.explain import demand_text, explain
-
-    if "infeasible" not in message:
-        return message
-    shortfalls = explain(site, options)
-    lines = [message, f"  to place {demand_text(site)}:"]
-    lines += [f"  {s.describe()}" for s in shortfalls]
-    return "\n".join(lines)
-
-
 @click.command(name="explain")
 @click.argument("instance", type=click.Path(dir_okay=False))
-@solver_options
+@search_options
 @paths_option
 @common
 def explain_command(instance: str, options: SolveOptions, allow_paths_outside: bool) -> None:
@@ -93,7 +70,7 @@ def explain_command(instance: str, options: SolveOptions, allow_paths_outside: b
     click.echo(f"{site.name}: to place {demand_text(site)}, these resources fall short:")
     for shortfall in shortfalls:
         click.echo(f"  {shortfall.describe()}")
-    sys.exit(NoLayoutError.exit_code)
+    sys.exit(EXIT_INFEASIBLE)
 
 
 @click.command()

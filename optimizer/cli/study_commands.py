@@ -14,15 +14,9 @@ from pathlib import Path
 
 import click
 
-from optimizer.cli.options import (
-    EXIT_INTERRUPTED,
-    common,
-    output_option,
-    paths_option,
-    solver_options,
-)
-from optimizer.errors import NoLayoutError
-from optimizer.solve.highs import SolveOptions
+from optimizer.cli.options import common, output_option, paths_option, study_options
+from optimizer.errors import EXIT_INTERRUPTED, NoLayoutError
+from optimizer.solve.options import SolveOptions
 
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 _BAR = 24
@@ -77,9 +71,28 @@ def _progress_bar(quiet: bool):
     "--scheduler",
     default=None,
     metavar="ADDRESS",
-    help="Run the solves on this dask.distributed scheduler (tcp://host:8786) instead.",
+    help="Run the solves on this dask.distributed scheduler (tcp://host:8786 or "
+    "tls://host:8786) instead.",
 )
-@solver_options
+@click.option(
+    "--tls-ca-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="For a tls:// scheduler: the CA certificate that signed the cluster's certificates.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="For a tls:// scheduler: this client's certificate (PEM; may hold the key too).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="For a tls:// scheduler: this client's private key, if not in --tls-cert.",
+)
+@study_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @paths_option
 @common
@@ -88,6 +101,9 @@ def batch(
     output: str,
     workers: int,
     scheduler: str | None,
+    tls_ca_file: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
     options: SolveOptions,
     quiet: bool,
     allow_paths_outside: bool,
@@ -98,12 +114,14 @@ def batch(
     whose instance and solver options are unchanged. A failing or infeasible scenario is
     recorded with its reason and the others go on; the exit code is then 3."""
     from optimizer.studies.batch import run_batch, scenario_folder
+    from optimizer.studies.cluster import Cluster
     from optimizer.studies.compare import compare, table_lines
     from optimizer.studies.study import load_study
 
+    cluster = Cluster.of(scheduler, tls_ca_file, tls_cert, tls_key)
     loaded = load_study(study, allow_paths_outside)
     try:
-        report = run_batch(loaded, output, options, workers, scheduler, _progress_bar(quiet))
+        report = run_batch(loaded, output, options, workers, cluster, _progress_bar(quiet))
     except KeyboardInterrupt:
         click.secho(
             f"interrupted: finished layouts are in {scenario_folder(output)}; "

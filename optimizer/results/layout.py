@@ -176,15 +176,7 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "tie_break_status": outcome.tie_break_status,
         "timings_s": json.dumps({k: round(v, 6) for k, v in report.timings.items()}),
         "model_size": json.dumps(report.model_size),
-        "solver_options": json.dumps(
-            {
-                **report.options.highs_options(),
-                "second_stage_nodes": report.options.second_stage_nodes,
-                "warm_start": report.options.warm_start,
-                "split_parts": report.options.split_parts,
-            },
-            sort_keys=True,
-        ),
+        "solver_options": json.dumps(report.options.recorded(), sort_keys=True),
         "versions": json.dumps(package_versions(), sort_keys=True),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -28,7 +28,8 @@ from optimizer.site.arrays import NO_INDEX
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
 from optimizer.solve.greedy import greedy_start
-from optimizer.solve.highs import SolveOptions, SolveOutcome, relative_gap, solve
+from optimizer.solve.highs import SolveOutcome, relative_gap, solve
+from optimizer.solve.options import SolveOptions
 
 SHARE_EPS = 1e-12
 

@@ -19,9 +19,10 @@ import numpy as np
 
 from models.build import build_model
 from models.data import ModelData, build_model_data, unplaceable_minimums
-from optimizer.errors import NoLayoutError
+from optimizer.errors import InfeasibleError, NoLayoutInTimeError
 from optimizer.site.arrays import Site
-from optimizer.solve.highs import SolveOptions, compile_model, new_highs
+from optimizer.solve.highs import compile_model, new_highs
+from optimizer.solve.options import SolveOptions
 from optimizer.verify.resources import Kind, label, unit
 
 SHORTFALL_EPS = 1e-6
@@ -99,11 +100,14 @@ def demand_text(site: Site) -> str:
 
 
 def explain(site: Site, options: SolveOptions) -> list[Shortfall]:
-    """The resources that fall short of the demand minimums, and by how much."""
+    """The resources that fall short of the demand minimums, and by how much.
+
+    Of ``options`` only what steers HiGHS is used (time limit, gap, threads, seed): the
+    elastic model is solved once, without warm start, parts or a second stage."""
     data = build_model_data(site)
     impossible = unplaceable_minimums(data)
     if impossible:
-        raise NoLayoutError(f"{site.name}: the demand cannot be met: " + "; ".join(impossible))
+        raise InfeasibleError(f"{site.name}: the demand cannot be met: " + "; ".join(impossible))
     m = build_model(data)
     if hasattr(m, "su_knapsack"):
         m.su_knapsack.deactivate()  # cuts derived from the capacities made elastic below
@@ -131,7 +135,13 @@ def explain(site: Site, options: SolveOptions) -> list[Shortfall]:
         elastic.append((lp.num_col_ + len(elastic), *described, capacity))
     h.run()
     if h.getInfo().primal_solution_status != 2:
-        raise NoLayoutError(
+        if h.getModelStatus() != highspy.HighsModelStatus.kInfeasible:
+            # Stopped (time limit) before any answer: that proves nothing about the demand.
+            raise NoLayoutInTimeError(
+                f"{site.name}: no explanation found before the solve stopped (status "
+                f"{h.modelStatusToString(h.getModelStatus())}); allow more time with --time-limit"
+            )
+        raise InfeasibleError(
             f"{site.name}: the demand minimums ({demand_text(site)}) cannot be met even with "
             "unlimited power, cooling and slots; check installed racks and demand bounds"
         )

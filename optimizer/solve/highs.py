@@ -21,42 +21,10 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
+from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import ProgressFn, SolveWatch
 
 PRIMARY_TOLERANCE = 1e-6
-
-
-@dataclass(frozen=True)
-class SolveOptions:
-    """Solver settings a user may set; defaults favour proven optima on small machines."""
-
-    time_limit: float | None = None
-    gap: float = 1e-4
-    threads: int = 1
-    seed: int = 0
-    verbose: bool = False
-    warm_start: bool = True
-    """Start HiGHS from the greedy layout (optimizer.solve.greedy); see docs/benchmarks.md for
-    what it changes."""
-    split_parts: bool = True
-    """Solve parts of the facility that share no constraint separately, in parallel
-    (optimizer.solve.decompose); live progress is shown only for a single part."""
-    second_stage_nodes: int = 50
-    """Branch-and-bound nodes allowed to the second stage (cables, tie-break). A node
-    budget, unlike a time budget, gives the same layout on every run; the primary
-    objective is already proven by then, so a cut-short second stage only means a
-    possibly longer cable plan or a less tidy tie-break, reported as its status."""
-
-    def highs_options(self) -> dict[str, float | int | bool | str]:
-        options: dict[str, float | int | bool | str] = {
-            "mip_rel_gap": float(self.gap),
-            "threads": int(self.threads),
-            "random_seed": int(self.seed),
-            "output_flag": bool(self.verbose),
-        }
-        if self.time_limit is not None:
-            options["time_limit"] = float(self.time_limit)
-        return options
 
 
 @dataclass

@@ -1,4 +1,19 @@
-"""Solve orchestration: instance -> site -> model -> HiGHS -> placement -> checked layout."""
+"""The one solve pipeline: instance -> site -> model -> HiGHS -> placement -> checked layout.
+
+Every solve goes through :func:`solve_instance` (or :func:`solve_site` when the site is
+already built): ``rackopt solve``, each scenario of ``rackopt batch``
+(:func:`optimizer.studies.batch.solve_scenario`) and scripts/benchmark.py. The model
+builder and HiGHS are called only here and by the helpers this module hands work to:
+:mod:`.decompose` (independent parts, each built and solved in a worker) and
+:mod:`.explain` (the elastic model that says why a demand is infeasible).
+tests/test_pipeline.py fails if any other module imports them.
+
+What comes out is a :class:`SolveReport` that passed the independent check; every other
+outcome is a typed error (:mod:`optimizer.errors`): an infeasible demand, no layout in
+time, Ctrl-C before any layout, a layout that failed the check. Turning the report into
+the layout dataset is the results stage's job (:func:`optimizer.results.layout.layout_dataset`),
+which reads :class:`SolveReport` and so cannot be imported from here.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +26,24 @@ import pyomo.environ as pyo
 
 from models.build import build_model
 from models.data import build_model_data, unplaceable_minimums
-from optimizer.errors import LayoutCheckError, NoLayoutError
-from optimizer.instance.loader import load_instance
+from optimizer.errors import (
+    InfeasibleError,
+    InternalError,
+    Interrupted,
+    LayoutCheckError,
+    NoLayoutInTimeError,
+    RackoptError,
+)
+from optimizer.instance.loader import LoadedInstance, load_instance
 from optimizer.site.arrays import Site
 from optimizer.site.build import build_site
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
 from optimizer.solve.decompose import parts, solve_parts
+from optimizer.solve.explain import demand_text, explain
 from optimizer.solve.greedy import greedy_start
-from optimizer.solve.highs import SolveOptions, SolveOutcome, solve
+from optimizer.solve.highs import SolveOutcome, solve
+from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import ProgressFn
 from optimizer.verify.check import CheckReport, check_layout
 
@@ -34,6 +58,8 @@ class SolveReport:
     check: CheckReport
     options: SolveOptions
     timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase: load_s (read and validate the instance, build the site), build_s,
+    handoff_s, solve_s, primary_s (the first stage, within solve_s) and check_s."""
     model_size: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -57,7 +83,7 @@ def solve_site(
     data = build_model_data(site)
     impossible = unplaceable_minimums(data)
     if impossible:
-        raise NoLayoutError(f"{site.name}: the demand cannot be met: " + "; ".join(impossible))
+        raise InfeasibleError(f"{site.name}: the demand cannot be met: " + "; ".join(impossible))
     groups = parts(data) if options.split_parts else [list(range(len(data.classes)))]
     if len(groups) > 1:
         timings["build_s"] = time.perf_counter() - started
@@ -74,15 +100,7 @@ def solve_site(
     timings["solve_s"] = outcome.solve_s
     timings["primary_s"] = outcome.primary_s
     if not outcome.has_solution:
-        if outcome.status == "infeasible":
-            raise NoLayoutError(
-                f"{site.name}: no layout satisfies every constraint and the demand minimums "
-                "(the MILP is infeasible); lower demand min or add capacity"
-            )
-        raise NoLayoutError(
-            f"{site.name}: no feasible layout found before the solve stopped (status "
-            f"{outcome.status}); allow more time with --time-limit"
-        )
+        raise _no_layout(site, outcome, options)
     if len(groups) == 1:
         layout = assign(data, m, outcome.values)
     started = time.perf_counter()
@@ -97,12 +115,50 @@ def solve_site(
     return SolveReport(site, layout, outcome, check, options, timings, model_size)
 
 
+def _no_layout(site: Site, outcome: SolveOutcome, options: SolveOptions) -> RackoptError:
+    """The typed error for a solve that ended without a layout, by the solver's status."""
+    if outcome.status == "infeasible":
+        message = (
+            f"{site.name}: no layout satisfies every constraint and the demand minimums "
+            "(the MILP is infeasible); lower demand min or add capacity."
+        )
+        # explain raises its own InfeasibleError when even unlimited capacity is not enough.
+        try:
+            shortfalls = explain(site, options)
+        except NoLayoutInTimeError:  # the demand is still proven infeasible
+            return InfeasibleError(
+                f"{message} Which resources fall short was not found before the time limit; "
+                "allow more time with --time-limit to list them."
+            )
+        return InfeasibleError(
+            f"{message} To place {demand_text(site)}, these resources fall short:",
+            [s.describe() for s in shortfalls],
+        )
+    if outcome.status == "interrupted":
+        return Interrupted(f"{site.name}: interrupted before the solver found any layout")
+    if outcome.status in ("time_limit", "iteration_limit", "solution_limit"):
+        return NoLayoutInTimeError(
+            f"{site.name}: no feasible layout found before the solve stopped (status "
+            f"{outcome.status}); allow more time with --time-limit"
+        )
+    return InternalError(f"{site.name}: the solver stopped with status {outcome.status!r}")
+
+
 def solve_instance(
-    path: str | Path, options: SolveOptions, progress: ProgressFn | None = None
+    source: str | Path | LoadedInstance,
+    options: SolveOptions,
+    progress: ProgressFn | None = None,
+    allow_paths_outside: bool = False,
 ) -> SolveReport:
-    """Load, validate and solve one instance file."""
+    """The whole pipeline for one instance file (or one already loaded and validated, as
+    a study's scenarios are): load, build the site, solve, check. ``timings`` include
+    ``load_s``. A file may name files outside its folder tree only with
+    ``allow_paths_outside``."""
     started = time.perf_counter()
-    site = build_site(load_instance(path))
+    loaded = (
+        source if isinstance(source, LoadedInstance) else load_instance(source, allow_paths_outside)
+    )
+    site = build_site(loaded)
     load_s = time.perf_counter() - started
     report = solve_site(site, options, progress)
     report.timings = {"load_s": load_s, **report.timings}

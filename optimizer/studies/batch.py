@@ -6,6 +6,7 @@ the workers of an existing ``dask.distributed`` cluster; both run
 :func:`solve_scenario`, which never raises for a scenario's own failure: an infeasible
 or failing scenario comes back as a result with its reason, and the rest go on.
 Layouts are written by the calling process only, so workers need no shared disk.
+How a dask cluster is reached, and why it must be trusted: :mod:`.cluster`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import json
 import multiprocessing
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -25,28 +27,22 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from optimizer.errors import NoLayoutError, RackoptError
+from optimizer.errors import InfeasibleError, Interrupted, RackoptError
 from optimizer.instance.loader import LoadedInstance
-from optimizer.solve.highs import SolveOptions
+from optimizer.solve.options import SolveOptions
+from optimizer.studies.cluster import Cluster, connect
 from optimizer.studies.study import Scenario, Study
 
 STUDY_DATASET_VERSION = 1
 INFEASIBLE = "infeasible"
 FAILED = "failed"
-UNFINISHED = frozenset({"interrupted"})
-"""Solver statuses whose layout is not kept: a resumed study solves them again."""
-_COMPARED_OPTIONS = ("mip_rel_gap", "random_seed", "time_limit")
-"""Solver options a saved layout must share to be reused (threads do not change the
-optimum, and output only the log)."""
-_INFEASIBLE = ("(the MILP is infeasible)", "the demand cannot be met")
-"""How optimizer.solve.pipeline words a demand that no layout meets (then the reasons follow)."""
-SCHEDULER_TIMEOUT_S = 20.0
-"""How long to keep trying to reach a dask scheduler."""
+INTERRUPTED = "interrupted"
+UNFINISHED = frozenset({INTERRUPTED})
+"""Statuses whose layout is not kept: a resumed study solves them again."""
 _PRELOAD = (
     "optimizer.studies.batch",
     "optimizer.solve.pipeline",
     "optimizer.results.layout",
-    "optimizer.solve.explain",
 )
 _DIMS = ("slot", "type", "device", "cdu", "air_zone", "su_id", "reach_class")
 
@@ -112,39 +108,30 @@ def _note(status: str) -> str:
 
 
 def solve_scenario(name: str, loaded: LoadedInstance, options: SolveOptions) -> ScenarioResult:
-    """The worker function: build, solve, check and turn one scenario into a layout.
+    """The worker function: one scenario through the pipeline, turned into a layout.
 
     Imports are local so that a dask worker only needs rackopt installed."""
     from optimizer.results.layout import layout_dataset
-    from optimizer.site.build import build_site
-    from optimizer.solve.explain import explain
-    from optimizer.solve.pipeline import solve_site
+    from optimizer.solve.pipeline import solve_instance
 
     started = time.perf_counter()
-    site = None
-    try:
-        site = build_site(loaded)
-        # One process per scenario already uses the cores: no parts in parallel inside.
-        report = solve_site(site, dataclasses.replace(options, split_parts=False))
-        layout = layout_dataset(report)
-        status = report.outcome.status
-        return ScenarioResult(name, status, _note(status), layout, time.perf_counter() - started)
-    except NoLayoutError as exc:
-        message = str(exc)
-        status = INFEASIBLE if any(m in message for m in _INFEASIBLE) else FAILED
-        if _INFEASIBLE[0] in message and site is not None:
-            try:
-                shortfalls = explain(site, options)
-                message += "; short: " + "; ".join(s.describe() for s in shortfalls)
-            except RackoptError as why:
-                message += f"; {why}"
+
+    def without_layout(status: str, message: str) -> ScenarioResult:
         return ScenarioResult(name, status, message, None, time.perf_counter() - started)
-    except RackoptError as exc:
-        return ScenarioResult(name, FAILED, str(exc), None, time.perf_counter() - started)
+
+    try:
+        report = solve_instance(loaded, options)
+        layout = layout_dataset(report)
+    except InfeasibleError as exc:
+        return without_layout(INFEASIBLE, exc.one_line())
+    except Interrupted as exc:
+        return without_layout(INTERRUPTED, str(exc))
+    except RackoptError as exc:  # no layout in time, a failed check, an input error
+        return without_layout(FAILED, str(exc))
     except Exception as exc:  # a bug must not stop the other scenarios; its text is kept
-        return ScenarioResult(
-            name, FAILED, f"{type(exc).__name__}: {exc}", None, time.perf_counter() - started
-        )
+        return without_layout(FAILED, f"{type(exc).__name__}: {exc}")
+    status = report.outcome.status
+    return ScenarioResult(name, status, _note(status), layout, time.perf_counter() - started)
 
 
 def scenario_folder(output: str | Path) -> Path:
@@ -166,6 +153,13 @@ def _open(path: Path) -> xr.Dataset | None:
 
 
 def _reusable(ds: xr.Dataset, scenario: Scenario, options: SolveOptions) -> bool:
+    """Whether a saved layout is what solving ``scenario`` with ``options`` would give.
+
+    Same instance bytes, a finished solve, and every setting that can change which
+    layout comes out (:meth:`SolveOptions.recorded`) equal. That includes threads: they
+    do not change the optimum, but they may change which of several optimal layouts is
+    found, and how far a time-limited solve gets; and a study records one set of solver
+    options for all its layouts, which must be true of each."""
     if ds.attrs.get("instance_sha256") != scenario.sha256:
         return False
     if ds.attrs.get("status") in UNFINISHED:
@@ -174,8 +168,7 @@ def _reusable(ds: xr.Dataset, scenario: Scenario, options: SolveOptions) -> bool
         saved = json.loads(ds.attrs.get("solver_options", "{}"))
     except json.JSONDecodeError:
         return False
-    wanted = options.highs_options()
-    return all(saved.get(k) == wanted.get(k) for k in _COMPARED_OPTIONS)
+    return saved == options.recorded()
 
 
 def _outcome(future: Future, name: str) -> ScenarioResult:
@@ -193,21 +186,38 @@ def _run_here(tasks: list[Scenario], options: SolveOptions) -> Iterator[Scenario
             raise KeyboardInterrupt
 
 
-def _ignore_ctrl_c() -> None:
-    """Pool workers ignore Ctrl-C while idle; :func:`_pool_solve` listens while busy."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+_stop: Any = None
+"""In a pool worker: the shared flag that says Ctrl-C was pressed (set by any process)."""
+
+
+def _worker_start(stop: Any) -> None:
+    """Pool worker set-up: Ctrl-C while idle only raises the shared stop flag, so that
+    the worker starts no further scenario; :func:`_pool_solve` listens while busy."""
+    global _stop
+    _stop = stop
+
+    def raise_flag(_signum: int, _frame: Any) -> None:
+        stop.value = 1
+
+    signal.signal(signal.SIGINT, raise_flag)
 
 
 def _pool_solve(name: str, loaded: LoadedInstance, options: SolveOptions) -> ScenarioResult:
     """:func:`solve_scenario` in a pool worker. A terminal's Ctrl-C reaches the workers
-    too: it stops a busy one (its result is unfinished, so never saved), not an idle one."""
+    too: it stops a busy one (its result is unfinished, so never saved), and once any
+    process saw it, a queued scenario is dropped instead of started."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return solve_scenario(name, loaded, options)
+        if _stop.value:
+            return ScenarioResult(name, INTERRUPTED, "not started: interrupted by Ctrl-C")
+        result = solve_scenario(name, loaded, options)
     except KeyboardInterrupt:
-        return ScenarioResult(name, "interrupted", "interrupted by Ctrl-C")
+        result = ScenarioResult(name, INTERRUPTED, "interrupted by Ctrl-C")
     finally:
         signal.signal(signal.SIGINT, previous)
+    if result.status in UNFINISHED:
+        _stop.value = 1
+    return result
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -221,11 +231,35 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def _start_fork_server(context: multiprocessing.context.BaseContext) -> None:
+    """Start the fork server with Ctrl-C ignored. It keeps ignoring it (the setting
+    survives its exec) while it imports the solver stack, so a Ctrl-C then leaves no
+    traceback; the workers it forks set their own handler (:func:`_worker_start`)."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if context.get_start_method() != "forkserver" or not in_main_thread:
+        return
+    from multiprocessing import forkserver
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run_processes(
     tasks: list[Scenario], options: SolveOptions, workers: int
 ) -> Iterator[ScenarioResult]:
+    context = _context()
+    _start_fork_server(context)
+    # A plain shared byte, not an Event: a signal handler may set it at any moment
+    # without taking a lock.
+    stop = context.RawValue("b", 0)
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(tasks)), mp_context=_context(), initializer=_ignore_ctrl_c
+        max_workers=min(workers, len(tasks)),
+        mp_context=context,
+        initializer=_worker_start,
+        initargs=(stop,),
     )
     futures: dict[Future, str] = {}
     given: set[Future] = set()
@@ -236,8 +270,10 @@ def _run_processes(
             given.add(future)
             yield _outcome(future, futures[future])
     except KeyboardInterrupt:
-        # Ctrl-C: drop the queue, let running solves end (a terminal's Ctrl-C reaches them
-        # too and stops them early), and hand over what finished so it is saved.
+        # Ctrl-C: scenarios not started are dropped (those already handed to a worker
+        # see the flag), running solves end (a terminal's Ctrl-C reaches them too and
+        # stops them early), and what finished is handed over so it is saved.
+        stop.value = 1
         pool.shutdown(wait=True, cancel_futures=True)
         for future in futures:
             if future.done() and not future.cancelled() and future not in given:
@@ -248,19 +284,10 @@ def _run_processes(
 
 
 def _run_dask(
-    tasks: list[Scenario], options: SolveOptions, scheduler: str
+    tasks: list[Scenario], options: SolveOptions, client: Any
 ) -> Iterator[ScenarioResult]:
-    try:
-        from distributed import Client
-        from distributed import as_completed as dask_completed
-    except ImportError:
-        raise RackoptError(
-            "--scheduler needs dask.distributed; install it with pip install 'rackopt[study]'"
-        ) from None
-    try:
-        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise RackoptError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+    from distributed import as_completed as dask_completed
+
     futures: dict[Any, str] = {}
     try:
         futures = {
@@ -270,6 +297,7 @@ def _run_dask(
         for future in dask_completed(list(futures)):
             yield _outcome(future, futures[future])
     finally:
+        # On Ctrl-C too: the scheduler drops every scenario not yet finished.
         if futures:
             client.cancel(list(futures))
         client.close()
@@ -280,17 +308,17 @@ def run_batch(
     output: str | Path,
     options: SolveOptions,
     workers: int = 1,
-    scheduler: str | None = None,
+    cluster: Cluster | None = None,
     progress: ProgressCallback | None = None,
 ) -> BatchReport:
     """Solve every scenario of ``study`` not already saved, then write the combined dataset.
 
     ``workers`` local processes (0: in this process, one after another), or the workers
-    of the dask cluster at ``scheduler``. Each layout is written to
-    ``OUTPUT.d/<scenario>.nc`` as it arrives; a saved layout whose instance SHA-256 and
-    solver options match is reused instead of solved again."""
-    from optimizer.results.layout import write_layout
-
+    of the dask ``cluster``. Each layout is written to ``OUTPUT.d/<scenario>.nc`` as it
+    arrives; a saved layout whose instance SHA-256 and solver options match is reused
+    instead of solved again (:func:`_reusable`). Each scenario has a process of its own
+    already, so parts are never solved in parallel inside one (``split_parts`` off)."""
+    options = dataclasses.replace(options, split_parts=False)
     started = time.perf_counter()
     report = BatchReport(study, {})
     results: dict[str, ScenarioResult] = {}
@@ -321,13 +349,16 @@ def run_batch(
                 )
             )
 
-    tell(None)
-    if scheduler is not None:
-        running = _run_dask(tasks, options, scheduler) if tasks else iter(())
+    if cluster is not None and tasks:
+        # Before the solver stack is imported: an unreachable scheduler is told at once.
+        running = _run_dask(tasks, options, connect(cluster))
     elif workers == 0 or not tasks:
         running = _run_here(tasks, options)
     else:
         running = _run_processes(tasks, options, workers)
+    from optimizer.results.layout import write_layout
+
+    tell(None)
     for result in running:
         if result.ok:
             write_layout(result.layout, scenario_path(output, result.name))
@@ -465,7 +496,7 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
         "base_instance": str(study.base),
         "description": study.description,
         "sweep_keys": json.dumps(list(study.sweep_keys)),
-        "solver_options": json.dumps(options.highs_options(), sort_keys=True),
+        "solver_options": json.dumps(options.recorded(), sort_keys=True),
         "versions": json.dumps(package_versions(), sort_keys=True),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -38,7 +38,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from optimizer.site.build import Site
+from optimizer.site.arrays import Site
 from optimizer.site.thermal import rise_share
 from optimizer.verify.check import EMPTY, Loads, occupied_inlet_rise
 
