@@ -73,3 +73,23 @@ def write_instance(
     path = directory / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+TUTORIAL = Path(__file__).resolve().parent.parent / "instances" / "tutorial.yaml"
+
+
+def run_cli(*args: object) -> Any:
+    """``rackopt ARGS`` run in this process (arguments may be paths); the click result."""
+    from click.testing import CliRunner
+
+    from optimizer.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def solved_tutorial(folder: Path) -> Path:
+    """The tutorial instance solved into ``folder/tutorial.nc``."""
+    out = folder / "tutorial.nc"
+    result = run_cli("solve", TUTORIAL, "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    return out

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from optimizer.cli import main
 from optimizer.errors import InstanceError
 from optimizer.instance.loader import load_instance
-from optimizer.results.layout import read_layout
+from optimizer.results.reader import read_layout
 from optimizer.site.build import build_site
 from optimizer.solve.highs import SolveOptions
 from optimizer.studies.batch import run_batch, scenario_folder, scenario_path

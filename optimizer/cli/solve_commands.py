@@ -98,7 +98,7 @@ def explain_command(instance: str, options: SolveOptions) -> None:
 def verify(instance: str, layout: str) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
     from optimizer.instance.loader import load_instance
-    from optimizer.results.layout import read_layout
+    from optimizer.results.reader import read_layout
     from optimizer.site.build import build_site
     from optimizer.verify.check import check_layout
 
@@ -129,7 +129,7 @@ def next_command(instance: str, layout: str, type_name: str, top: int) -> None:
     """Rank the empty slots of LAYOUT for one more rack of --type."""
     from optimizer.errors import InstanceError, did_you_mean
     from optimizer.instance.loader import load_instance
-    from optimizer.results.layout import read_layout
+    from optimizer.results.reader import read_layout
     from optimizer.site.build import build_site
     from optimizer.verify.headroom import next_rack
 
