@@ -216,14 +216,25 @@ def test_a_huge_variable_the_format_does_not_declare_is_never_read(layout, tmp_p
     assert "bomb" not in open_layout(out)
 
 
-def test_a_study_dataset_is_not_a_layout_to_verify(tmp_path):
-    study = tmp_path / "study.nc"
+def _failed_study(path: Path, names: list[str]) -> Path:
+    """A study dataset whose scenarios all failed: no layout variables at all."""
     xr.Dataset(
-        {"status": ("scenario", ["failed"]), "message": ("scenario", ["no"])},
-        coords={"scenario": ["a"]},
+        {"status": ("scenario", ["failed"] * len(names)), "message": ("scenario", names)},
+        coords={"scenario": names},
         attrs={"study_format_version": 1},
-    ).to_netcdf(study, engine="h5netcdf")
+    ).to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def test_a_study_dataset_is_not_a_layout_to_verify(tmp_path):
+    study = _failed_study(tmp_path / "study.nc", ["a"])
     refused(run("verify", TUTORIAL, study), "a study dataset holds several layouts")
+    assert open_layout(study)["status"].values.tolist() == ["failed"]
+
+
+def test_a_study_naming_a_scenario_twice_is_refused(tmp_path):
+    study = _failed_study(tmp_path / "study.nc", ["a", "a"])
+    refused(run("compare", study), "study.nc: scenario: 'a' is listed twice")
 
 
 def test_a_layout_of_another_format_is_refused(layout, tmp_path):

@@ -188,7 +188,7 @@ def _typed(path: Path, field: Field, values: np.ndarray) -> np.ndarray:
 
 def _check_labels(path: Path, ds: xr.Dataset) -> None:
     for name in ds.dims:
-        if name not in FIELDS or name not in ds.coords:
+        if (name not in FIELDS and name != SCENARIO) or name not in ds.coords:
             continue
         unique, counts = np.unique(ds[name].values, return_counts=True)
         if (counts > 1).any():
