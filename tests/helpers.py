@@ -114,3 +114,11 @@ def local_cluster(protocol: str = "tcp://", security: Any = None) -> Any:
         dashboard_address=None,
         security=security,
     )
+
+
+def solved_tutorial(folder: Path) -> Path:
+    """The tutorial instance solved into ``folder/tutorial.nc``."""
+    out = folder / "tutorial.nc"
+    result = run("solve", TUTORIAL, "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    return out

@@ -98,6 +98,10 @@ def test_checker_catches_reach_size_ports_and_missing_su(tmp_path):
     # An SU of 1 rack: size broken.
     report = check_layout(site, np.array([1, 0] + [-1] * 8), np.array([-1, 0] + [-1] * 8), [0])
     assert [v.rule for v in report.violations] == ["network-su-size"]
+    # Below the size: said as a shortfall, never as a negative excess over a limit.
+    assert (
+        report.violations[0].describe().endswith("1.0 racks < minimum 2.0 racks (short 1.0 racks)")
+    )
     # Two SUs on a one-port leaf.
     placement = np.array([1, 0, 0, 0, 0] + [-1] * 5)
     report = check_layout(site, placement, np.array([-1, 0, 0, 1, 1] + [-1] * 5), [0, 0])

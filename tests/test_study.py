@@ -20,7 +20,7 @@ from helpers import local_cluster, run, write_study
 
 from optimizer.errors import InstanceError
 from optimizer.instance.loader import load_instance
-from optimizer.results.layout import read_layout
+from optimizer.results.reader import read_layout
 from optimizer.site.build import build_site
 from optimizer.solve.options import SolveOptions
 from optimizer.studies.batch import run_batch, scenario_folder, scenario_path

@@ -81,7 +81,7 @@ def explain_command(instance: str, options: SolveOptions, allow_paths_outside: b
 def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
     from optimizer.instance.loader import load_instance
-    from optimizer.results.layout import read_layout
+    from optimizer.results.reader import read_layout
     from optimizer.site.build import build_site
     from optimizer.verify.check import check_layout
 
@@ -115,7 +115,7 @@ def next_command(
     """Rank the empty slots of LAYOUT for one more rack of --type."""
     from optimizer.errors import InstanceError, did_you_mean
     from optimizer.instance.loader import load_instance
-    from optimizer.results.layout import read_layout
+    from optimizer.results.reader import read_layout
     from optimizer.site.build import build_site
     from optimizer.verify.headroom import next_rack
 

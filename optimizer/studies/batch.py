@@ -29,11 +29,11 @@ import xarray as xr
 
 from optimizer.errors import InfeasibleError, Interrupted, RackoptError
 from optimizer.instance.loader import LoadedInstance
+from optimizer.results.schema import DIMENSION_NAMES, STUDY_FORMAT_VERSION, fill_value
 from optimizer.solve.options import SolveOptions
 from optimizer.studies.cluster import Cluster, connect
 from optimizer.studies.study import Scenario, Study
 
-STUDY_DATASET_VERSION = 1
 INFEASIBLE = "infeasible"
 FAILED = "failed"
 INTERRUPTED = "interrupted"
@@ -44,7 +44,6 @@ _PRELOAD = (
     "optimizer.solve.pipeline",
     "optimizer.results.layout",
 )
-_DIMS = ("slot", "type", "device", "cdu", "air_zone", "su_id", "reach_class")
 
 
 @dataclass
@@ -144,12 +143,14 @@ def scenario_path(output: str | Path, name: str) -> Path:
     return scenario_folder(output) / f"{name}.nc"
 
 
-def _open(path: Path) -> xr.Dataset | None:
+def _saved(path: Path) -> xr.Dataset | None:
+    """The layout saved for a scenario by an earlier run, if it can be read."""
+    from optimizer.results.reader import LayoutFileError, open_layout
+
     try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return ds.load()
-    except (OSError, ValueError):
-        return None  # unreadable: solved again and overwritten
+        return open_layout(path)
+    except LayoutFileError:
+        return None  # missing or unreadable: solved again and overwritten
 
 
 def _reusable(ds: xr.Dataset, scenario: Scenario, options: SolveOptions) -> bool:
@@ -325,7 +326,7 @@ def run_batch(
     tasks: list[Scenario] = []
     for scenario in study.scenarios:
         path = scenario_path(output, scenario.name)
-        saved = _open(path) if path.is_file() else None
+        saved = _saved(path)
         if saved is not None and _reusable(saved, scenario, options):
             status = str(saved.attrs.get("status"))
             results[scenario.name] = ScenarioResult(
@@ -373,17 +374,6 @@ def run_batch(
     return report
 
 
-def _fill(dtype: np.dtype) -> Any:
-    """What a variable holds where a scenario lacks the entry: '', False, -1 or NaN."""
-    if dtype.kind in "USO":
-        return ""
-    if dtype.kind == "b":
-        return False
-    if dtype.kind in "iu":
-        return -1
-    return np.nan
-
-
 def _union(datasets: list[xr.Dataset], dim: str) -> list[Any]:
     """Every label of ``dim`` across the layouts, in order of first appearance."""
     seen: dict[Any, None] = {}
@@ -396,12 +386,12 @@ def _union(datasets: list[xr.Dataset], dim: str) -> list[Any]:
 def _conform(ds: xr.Dataset, template: xr.Dataset) -> xr.Dataset:
     """``ds`` on the template's labels and variables, gaps filled per dtype."""
     out = ds.reindex(
-        {d: template[d].values for d in _DIMS if d in ds.dims},
-        fill_value={name: _fill(var.dtype) for name, var in ds.data_vars.items()},
+        {d: template[d].values for d in DIMENSION_NAMES if d in ds.dims},
+        fill_value={name: fill_value(var.dtype) for name, var in ds.data_vars.items()},
     )
     for name, var in template.data_vars.items():
         if name not in out:
-            out[name] = xr.full_like(var, _fill(var.dtype))
+            out[name] = xr.full_like(var, fill_value(var.dtype))
     return out[list(template.data_vars)]
 
 
@@ -458,7 +448,9 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
     coordinates: dict[str, None] = {}
     for r in results.values():
         if r.ok:
-            coordinates.update(dict.fromkeys(c for c in r.layout.coords if c not in _DIMS))
+            coordinates.update(
+                dict.fromkeys(c for c in r.layout.coords if c not in DIMENSION_NAMES)
+            )
     per_scenario = _scenario_variables(study, results)
     if layouts:
         variables: dict[str, xr.Variable] = {}
@@ -466,11 +458,19 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
             for name, var in ds.data_vars.items():
                 variables.setdefault(name, var)
         template = xr.Dataset(
-            coords={d: _union(layouts, d) for d in _DIMS if any(d in ds.dims for ds in layouts)}
+            coords={
+                d: _union(layouts, d)
+                for d in DIMENSION_NAMES
+                if any(d in ds.dims for ds in layouts)
+            }
         )
         for name, var in variables.items():
             sizes = {d: template.sizes[d] for d in var.dims}
-            template[name] = (var.dims, np.full(tuple(sizes.values()), _fill(var.dtype), var.dtype))
+            template[name] = xr.Variable(
+                var.dims,
+                np.full(tuple(sizes.values()), fill_value(var.dtype), var.dtype),
+                var.attrs,
+            )
         parts = []
         by_name = {name: r for name, r in results.items() if r.ok}
         for name in results:
@@ -490,7 +490,7 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
         combined = per_scenario
     combined.attrs = {
         "title": f"rackopt study {study.name}",
-        "study_format_version": STUDY_DATASET_VERSION,
+        "study_format_version": STUDY_FORMAT_VERSION,
         "study_name": study.name,
         "study_file": str(study.path),
         "base_instance": str(study.base),

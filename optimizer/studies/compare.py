@@ -20,6 +20,7 @@ The definitions, stranded capacity in particular, are in ``docs/studies.md``:
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,10 @@ import numpy as np
 import xarray as xr
 
 from optimizer.errors import InstanceError, did_you_mean
+from optimizer.results.output import write_text
+from optimizer.results.reader import open_layout
 from optimizer.results.resources import layout_resources
+from optimizer.results.schema import DIMENSIONS, is_fill
 from optimizer.verify.resources import binding
 
 _SCENARIO_ATTRS = ("status", "message", "objective", "best_bound", "gap", "tie_break_status")
@@ -61,19 +65,6 @@ class Kpis:
     message: str = ""
 
 
-def _open(path: Path) -> xr.Dataset:
-    try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return ds.load()
-    except (OSError, ValueError) as exc:
-        raise InstanceError(
-            str(path),
-            "",
-            f"cannot read dataset: {exc}",
-            "give a layout or study written by rackopt",
-        ) from None
-
-
 def is_study(ds: xr.Dataset) -> bool:
     return "scenario" in ds.dims
 
@@ -82,18 +73,9 @@ def scenario_layout(study: xr.Dataset, name: str) -> xr.Dataset:
     """One scenario of a study dataset as a layout: entries the scenario lacks dropped,
     its status, gap and message moved back into attributes."""
     ds = study.sel(scenario=name)
-    keep = {
-        "slot": ds["hall"] != "",
-        "type": ds["type_it_kw"].notnull(),
-        "device": ds["device_kind"] != "",
-        "cdu": ds["cdu_capacity_kw"].notnull(),
-        "air_zone": ds["air_zone_capacity_kw"].notnull(),
-        "su_id": ds["su_network_slot"] != "" if "su_network_slot" in ds else None,
-        "reach_class": ds["cable_m_by_class"].notnull() if "cable_m_by_class" in ds else None,
-    }
-    for dim, mask in keep.items():
-        if mask is not None and dim in ds.dims:
-            ds = ds.isel({dim: np.flatnonzero(mask.values)})
+    for dim in DIMENSIONS:
+        if dim.name in ds.dims and dim.key in ds:
+            ds = ds.isel({dim.name: np.flatnonzero(~is_fill(ds[dim.key].values))})
     attrs = {k: ds[k].item() for k in _SCENARIO_ATTRS if k in ds}
     ds = ds.drop_vars([k for k in _SCENARIO_ATTRS if k in ds])
     ds.attrs = {**study.attrs, **attrs, "scenario": name}
@@ -107,31 +89,20 @@ def open_layouts(paths: list[str | Path]) -> list[tuple[str, xr.Dataset | None, 
     out: list[tuple[str, xr.Dataset | None, dict[str, Any]]] = []
     for raw in paths:
         path = Path(raw)
-        ds = _open(path)
-        if is_study(ds):
-            for name in [str(s) for s in ds["scenario"].values]:
-                status = str(ds["status"].sel(scenario=name).item())
-                layout = scenario_layout(ds, name) if "rack_type" in ds else None
-                if layout is not None and layout.sizes.get("slot", 0) == 0:
-                    layout = None
-                attrs = (
-                    layout.attrs
-                    if layout is not None
-                    else {
-                        "status": status,
-                        "message": str(ds["message"].sel(scenario=name).item()),
-                    }
-                )
-                out.append((name, layout, attrs))
-        elif "rack_type" in ds and "total_gpus" in ds:
+        ds = open_layout(path)
+        if not is_study(ds):
             out.append((path.stem, ds, dict(ds.attrs)))
-        else:
-            raise InstanceError(
-                str(path),
-                "",
-                "neither a rackopt layout nor a study dataset",
-                "give files written by rackopt solve or rackopt batch",
-            )
+            continue
+        for name in [str(s) for s in ds["scenario"].values]:
+            layout = scenario_layout(ds, name)
+            if layout.sizes.get("slot", 0) == 0:
+                attrs = {
+                    "status": str(ds["status"].sel(scenario=name).item()),
+                    "message": str(ds["message"].sel(scenario=name).item()),
+                }
+                out.append((name, None, attrs))
+            else:
+                out.append((name, layout, layout.attrs))
     return out
 
 
@@ -265,13 +236,14 @@ def records(rows: list[Kpis]) -> list[dict[str, Any]]:
 
 def write_csv(rows: list[Kpis], path: str | Path) -> None:
     table = records(rows)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(table[0]) if table else ["scenario"])
-        writer.writeheader()
-        for record in table:
-            writer.writerow(
-                {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
-            )
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(table[0]) if table else ["scenario"])
+    writer.writeheader()
+    for record in table:
+        writer.writerow(
+            {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
+        )
+    write_text(path, text.getvalue())
 
 
 def _num(value: float, digits: int = 0, percent: bool = False) -> str:

@@ -33,8 +33,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from optimizer.errors import InstanceError
+from optimizer.results.output import write_file, write_text
+from optimizer.results.reader import open_layout
 from optimizer.results.resources import inlet_rise, layout_resources
-from optimizer.studies.compare import _open, pick_scenario
+from optimizer.studies.compare import pick_scenario
 from optimizer.verify.resources import FAMILIES, Resource, condensed, ranked
 
 FORMATS = (".png", ".svg", ".html")
@@ -435,26 +437,24 @@ def write_report(layout: Path, output: Path, scenario: str | None = None) -> Non
             f"cannot write {suffix or 'a file without suffix'}",
             f"name the output with one of {', '.join(FORMATS)}",
         )
-    ds = pick_scenario(layout, _open(layout), scenario)
-    if "rack_type" not in ds or "x_m" not in ds.coords:
-        raise InstanceError(str(layout), "", "not a rackopt layout", "give a layout file")
+    ds = pick_scenario(layout, open_layout(layout), scenario)
     fig = floor_plan(ds)
-    output.parent.mkdir(parents=True, exist_ok=True)
     try:
+        picture = io.BytesIO()
         if suffix == ".html":
-            buffer = io.StringIO()
-            fig.savefig(buffer, format="svg")
-            svg = base64.b64encode(buffer.getvalue().encode()).decode()
+            fig.savefig(picture, format="svg")
+            svg = base64.b64encode(picture.getvalue()).decode()
             title = fig.texts[0].get_text() if fig.texts else "rackopt layout"
-            output.write_text(
+            write_text(
+                output,
                 "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
                 f"<title>{_escape(title)}</title></head>\n<body>\n"
                 f"<img alt='{_escape(title)}' style='max-width:100%' "
                 f"src='data:image/svg+xml;base64,{svg}'>\n</body></html>\n",
-                encoding="utf-8",
             )
         else:
-            fig.savefig(output, dpi=130 if suffix == ".png" else None)
+            fig.savefig(picture, format=suffix[1:], dpi=130 if suffix == ".png" else None)
+            write_file(output, picture.getvalue())
     finally:
         plt.close(fig)
 

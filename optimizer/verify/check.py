@@ -197,7 +197,12 @@ def _check_network(
         if len(members) != spec.su_size:
             violations.append(
                 Violation(
-                    "network-su-size", f"SU {i} of {spec.name}", len(members), spec.su_size, "racks"
+                    "network-su-size",
+                    f"SU {i} of {spec.name}",
+                    len(members),
+                    spec.su_size,
+                    "racks",
+                    minimum=len(members) < spec.su_size,  # an SU short of racks is below it
                 )
             )
         if placement[hub] != site.network_type(t):

@@ -1,0 +1,105 @@
+"""The one write path of every file rackopt produces: layouts, study datasets, the
+compare CSV and report pictures.
+
+The bytes are made in memory first (a NetCDF file by h5netcdf into a buffer, so an
+HDF5 failure never happens half-way through a file on disk), then written to a
+temporary file in the target's folder, flushed to disk (fsync) and renamed over the
+target: a reader sees the old file or the whole new one, never a part. The new file
+gets the mode a newly created file gets (0666 less the umask: 0644 by default) and the
+writer's ownership; an overwritten file's old mode and owner are not kept. A target
+that exists and is not a regular file (a device such as /dev/null, a FIFO, a folder)
+is refused rather than replaced. Every failure removes the temporary file and becomes
+one :class:`~optimizer.errors.OutputError` line (exit code 74).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from optimizer.errors import OutputError
+
+_FIXES = {
+    errno.ENOSPC: "free disk space or write elsewhere",
+    errno.EDQUOT: "free disk space or write elsewhere",
+    errno.EACCES: "write to a folder you may write to",
+    errno.EPERM: "write to a folder you may write to",
+    errno.EROFS: "write to a folder you may write to",
+}
+
+
+def output_error(path: Path, exc: OSError) -> OutputError:
+    """One line naming the target (not the temporary file), the reason and the fix."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    fix = _FIXES.get(exc.errno or 0)
+    return OutputError(f"cannot write {path}: {reason}" + (f" (fix: {fix})" if fix else ""))
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _refuse_special(path: Path) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return  # a new file (or a dangling link, which the rename replaces)
+    except OSError as exc:
+        raise output_error(path, exc) from None
+    if not stat.S_ISREG(mode):
+        raise OutputError(
+            f"cannot write {path}: it exists and is not a regular file (fix: give a file path)"
+        )
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable. Best effort: some file systems cannot sync a
+    folder, and the file's own data is already on disk."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_file(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see the module docstring); missing parent
+    folders are created."""
+    path = Path(path)
+    _refuse_special(path)
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = Path(name)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise output_error(path, exc) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):  # the write's own error is the one to tell
+                tmp.unlink(missing_ok=True)
+    _sync_folder(path.parent)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """:func:`write_file` for text, as UTF-8."""
+    write_file(path, text.encode("utf-8"))

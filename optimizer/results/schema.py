@@ -1,0 +1,227 @@
+"""The layout dataset's schema (layout format version 1), declared once.
+
+Every dimension, coordinate and data variable of a layout, with its dimensions, dtype,
+unit and a short description. The writer (:func:`optimizer.results.layout.layout_dataset`)
+builds the dataset from these declarations and refuses a name they lack; the reader
+(:mod:`optimizer.results.reader`) checks a file against them before loading it; batch
+and compare take the dimensions from here; a test holds ``docs/output-format.md`` to
+them. Each variable carries its ``long_name`` and ``units`` (UDUNITS spelling) as
+attributes, made here, so CF metadata (standard names, flags, fill values) has one
+place to grow.
+
+One quantity, one name: the public name is the dataset's. ``device_capacity_kw`` is
+what the site calls ``Site.device_limit_kw`` (the normal continuous limit,
+``rating_kw x derating``); renaming the variable would break layout format 1, so the
+dataset keeps it and this schema records the mapping (``site_field``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+LAYOUT_FORMAT_VERSION = 1
+STUDY_FORMAT_VERSION = 1
+"""A study dataset: the layouts of its scenarios along a leading ``scenario`` dimension
+(docs/studies.md)."""
+
+
+class Group(StrEnum):
+    """Which part of rackopt a variable belongs to; only ``core`` ones are required.
+
+    A reader accepts a format-1 file without the fabric or thermal variables (layouts
+    written before those features, or trimmed by another tool), but not a group half
+    present: rackopt always writes a whole group."""
+
+    CORE = "core"
+    FABRIC = "fabric"
+    """SU membership and cables: fill values and empty ``su_id``/``reach_class`` without
+    a ``network`` section."""
+    THERMAL = "thermal"
+    """Inlet and supply temperatures, cooling power and PUE, added in rackopt 0.2."""
+
+
+TEXT, INTEGER, REAL, FLAG = "str", "int64", "float64", "bool"
+"""The dtypes a layout uses, spelled as in docs/output-format.md."""
+
+_UDUNITS = {"C": "degC", "racks": "1", "GPUs": "1", "SUs": "1"}
+"""Units as docs/output-format.md writes them -> their UDUNITS spelling, where they
+differ (counts are dimensionless)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One coordinate or data variable of a layout."""
+
+    name: str
+    dims: tuple[str, ...]
+    dtype: str
+    unit: str
+    """As docs/output-format.md writes it; '' for none."""
+    long_name: str
+    group: Group = Group.CORE
+    coordinate: bool = False
+    standard_name: str = ""
+    """The CF standard name, where one exists."""
+    site_field: str = ""
+    """The ``Site`` attribute holding the same quantity, where its name differs."""
+
+    @property
+    def required(self) -> bool:
+        return self.group is Group.CORE
+
+    @property
+    def index(self) -> bool:
+        """An index coordinate: the labels of its own dimension."""
+        return self.dims == (self.name,)
+
+    def attrs(self) -> dict[str, str]:
+        """The attributes the writer gives the variable."""
+        out = {"long_name": self.long_name}
+        if self.unit:
+            out["units"] = _UDUNITS.get(self.unit, self.unit)
+        if self.standard_name:
+            out["standard_name"] = self.standard_name
+        return out
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    key: str
+    """A variable along this dimension that is never a fill value in a layout: in a
+    study dataset, a scenario lacks exactly the labels where it holds the fill."""
+
+
+DIMENSIONS = (
+    Dimension("slot", "hall"),
+    Dimension("type", "type_it_kw"),
+    Dimension("device", "device_kind"),
+    Dimension("cdu", "cdu_capacity_kw"),
+    Dimension("air_zone", "air_zone_capacity_kw"),
+    Dimension("su_id", "su_network_slot"),
+    Dimension("reach_class", "cable_m_by_class"),
+)
+DIMENSION_NAMES = tuple(d.name for d in DIMENSIONS)
+
+_FABRIC, _THERMAL = Group.FABRIC, Group.THERMAL
+_SLOT, _TYPE, _DEVICE, _CDU, _ZONE = ("slot",), ("type",), ("device",), ("cdu",), ("air_zone",)
+
+COORDINATES = (
+    Field("slot", _SLOT, TEXT, "", "slot id", coordinate=True),
+    Field("hall", _SLOT, TEXT, "", "hall of the slot", coordinate=True),
+    Field("row", _SLOT, TEXT, "", "row of the slot", coordinate=True),
+    Field("position", _SLOT, INTEGER, "", "position of the slot in its row", coordinate=True),
+    Field("x_m", _SLOT, REAL, "m", "x of the slot centre", coordinate=True),
+    Field("y_m", _SLOT, REAL, "m", "y of the slot centre", coordinate=True),
+    Field("slot_liquid", _SLOT, FLAG, "", "slot is on a liquid loop", coordinate=True),
+    Field("slot_cdu", _SLOT, TEXT, "", "CDU group serving the slot", coordinate=True),
+    Field("slot_air_zone", _SLOT, TEXT, "", "air zone of the slot", coordinate=True),
+    Field("type", _TYPE, TEXT, "", "rack type id", coordinate=True),
+    Field("device", _DEVICE, TEXT, "", "power device id", coordinate=True),
+    Field("cdu", _CDU, TEXT, "", "CDU group id", coordinate=True),
+    Field("air_zone", _ZONE, TEXT, "", "air zone id", coordinate=True),
+    Field("su_id", ("su_id",), INTEGER, "", "scalable unit id", _FABRIC, coordinate=True),
+    Field("reach_class", ("reach_class",), TEXT, "", "cable reach class", _FABRIC, coordinate=True),
+)
+
+VARIABLES = (
+    # per slot
+    Field("rack_type", _SLOT, TEXT, "", "rack type placed in the slot"),
+    Field("installed", _SLOT, FLAG, "", "rack was installed before and kept"),
+    Field("su", _SLOT, INTEGER, "", "scalable unit of the rack", _FABRIC),
+    Field(
+        "inlet_temp_c",
+        _SLOT,
+        REAL,
+        "C",
+        "inlet air temperature",
+        _THERMAL,
+        standard_name="air_temperature",
+    ),
+    Field("inlet_limit_c", _SLOT, REAL, "C", "inlet limit of the rack's class", _THERMAL),
+    Field("cable_m", _SLOT, REAL, "m", "fabric cable of the slot's rack", _FABRIC),
+    # per rack type
+    Field("rack_count", _TYPE, INTEGER, "racks", "racks of the type"),
+    Field("gpus", _TYPE, INTEGER, "GPUs", "GPUs in racks of the type"),
+    Field("type_it_kw", _TYPE, REAL, "kW", "IT load of one rack of the type"),
+    Field("su_count", _TYPE, INTEGER, "SUs", "scalable units of the type", _FABRIC),
+    Field("type_inlet_limit_c", _TYPE, REAL, "C", "inlet limit of the type's class", _THERMAL),
+    Field(
+        "type_water_max_c", _TYPE, REAL, "C", "warmest facility water the type accepts", _THERMAL
+    ),
+    Field("cable_m_by_type", _TYPE, REAL, "m", "fabric cable of the type's racks", _FABRIC),
+    # per power device
+    Field("device_kind", _DEVICE, TEXT, "", "kind of power device"),
+    Field("device_parent", _DEVICE, TEXT, "", "parent power device"),
+    Field("device_rating_kw", _DEVICE, REAL, "kW", "nameplate rating"),
+    Field(
+        "device_capacity_kw",
+        _DEVICE,
+        REAL,
+        "kW",
+        "normal continuous limit",
+        site_field="device_limit_kw",
+    ),
+    Field("device_failover_limit_kw", _DEVICE, REAL, "kW", "limit while another device is failed"),
+    Field("device_load_kw", _DEVICE, REAL, "kW", "load in normal operation"),
+    Field("device_failover_load_kw", _DEVICE, REAL, "kW", "worst load over single failures"),
+    Field("device_worst_failure", _DEVICE, TEXT, "", "failed device causing the worst load"),
+    # per CDU group and air zone
+    Field("cdu_heat_kw", _CDU, REAL, "kW", "heat to liquid"),
+    Field("cdu_capacity_kw", _CDU, REAL, "kW", "usable heat capacity"),
+    Field("cdu_flow_lpm", _CDU, REAL, "L/min", "coolant flow"),
+    Field("cdu_flow_capacity_lpm", _CDU, REAL, "L/min", "usable coolant flow"),
+    Field("air_zone_heat_kw", _ZONE, REAL, "kW", "heat to air"),
+    Field("air_zone_capacity_kw", _ZONE, REAL, "kW", "usable air cooling capacity"),
+    Field("cdu_supply_temp_c", _CDU, REAL, "C", "facility water supply temperature", _THERMAL),
+    Field("cdu_cooling_kw", _CDU, REAL, "kW", "cooling power for the liquid heat", _THERMAL),
+    Field(
+        "air_zone_supply_temp_c",
+        _ZONE,
+        REAL,
+        "C",
+        "supply air temperature",
+        _THERMAL,
+        standard_name="air_temperature",
+    ),
+    Field("air_zone_cooling_kw", _ZONE, REAL, "kW", "cooling power for the air heat", _THERMAL),
+    # facility totals
+    Field("it_kw", (), REAL, "kW", "IT load of all racks"),
+    Field("cooling_kw", (), REAL, "kW", "cooling power"),
+    Field("facility_kw", (), REAL, "kW", "IT load plus cooling power"),
+    Field("pue", (), REAL, "", "power usage effectiveness", _THERMAL),
+    Field("utility_limit_kw", (), REAL, "kW", "utility limit"),
+    Field("total_gpus", (), INTEGER, "GPUs", "GPUs in all racks"),
+    Field("total_cable_m", (), REAL, "m", "fabric cable in all", _FABRIC),
+    # per SU and per cable class
+    Field("su_network_slot", ("su_id",), TEXT, "", "slot of the SU's network rack", _FABRIC),
+    Field("su_rack_type", ("su_id",), TEXT, "", "rack type of the SU's racks", _FABRIC),
+    Field(
+        "cable_m_by_class", ("reach_class",), REAL, "m", "fabric cable of the reach class", _FABRIC
+    ),
+)
+
+FIELDS: dict[str, Field] = {f.name: f for f in (*COORDINATES, *VARIABLES)}
+
+
+def fill_value(dtype: np.dtype) -> Any:
+    """What a study dataset holds where a scenario lacks an entry: '', False, -1 or NaN."""
+    if dtype.kind in "USO":
+        return ""
+    if dtype.kind == "b":
+        return False
+    if dtype.kind in "iu":
+        return -1
+    return np.nan
+
+
+def is_fill(values: np.ndarray) -> np.ndarray:
+    """Where ``values`` hold :func:`fill_value` of their dtype."""
+    fill = fill_value(values.dtype)
+    if isinstance(fill, float):
+        return np.isnan(values)
+    return values == fill
