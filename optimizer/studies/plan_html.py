@@ -295,7 +295,7 @@ def _mode_traces(
                 "showscale": True,
                 "colorbar": {
                     "title": {"text": f"{mode.unit}<br>(faded: empty)"},
-                    "tickformat": ".0%" if mode.unit == "power path" else ".1f",
+                    "tickformat": ".0%" if mode.unit == "power path" else "",
                     "len": 0.8,
                 },
             },
