@@ -48,12 +48,12 @@ def plan_instance() -> dict[str, Any]:
     data = instance(
         rows={},
         devices={
-            "UPS-A": {"rating_kw": 1000},
-            "UPS-B": {"rating_kw": 1000},
-            "BUS-A1": {"parent": "UPS-A", "rating_kw": 500},
-            "BUS-B1": {"parent": "UPS-B", "rating_kw": 500},
-            "BUS-A2": {"parent": "UPS-A", "rating_kw": 500},
-            "BUS-B2": {"parent": "UPS-B", "rating_kw": 500},
+            **{f"UPS-{side}": {"rating_kw": 1000} for side in "AB"},
+            **{
+                f"BUS-{side}{hall}": {"parent": f"UPS-{side}", "rating_kw": 500}
+                for hall in "12"
+                for side in "AB"
+            },
         },
         rack_types={"gpu": compute, "leaf": {**rack(0, 5.0), "su_ports": 1}, "air": rack(4, 20.0)},
         demand={"gpu": {}, "air": {}},

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from optimizer.results.resources import inlet_rise, layout_resources
-from optimizer.verify.resources import Kind, Resource, condensed, ranked
+from optimizer.verify.resources import FAMILIES, Kind, Resource, condensed, ranked
 
 RACK_DEPTH_M = 1.2
 HOT_MARGIN_K = 0.5
@@ -25,6 +25,14 @@ HOT_MARGIN_K = 0.5
 PHASE_VARIABLE = "install_phase"
 """Per-slot install phase, for layouts of a phased build-out (issue 13); layouts without
 it have no phases, and nothing about phases is drawn."""
+LIQUID_EDGE = "#1f5fbf"
+AIR_EDGE = "#9a9a9a"
+ZONE_COLOUR = "#d9822b"
+CDU_COLOUR = "#1f5fbf"
+FAMILY_COLOURS = dict(
+    zip(FAMILIES, ("#c2412d", "#1f5fbf", "#d9822b", "#444444", "#8e2f9e", "#a0a0a0"), strict=True)
+)
+"""Bar colour per resource family."""
 PALETTE = (
     "#4c9a2a",
     "#7b4fa0",
@@ -49,6 +57,7 @@ class SlotBoxes:
     height: np.ndarray
 
     def bounds(self, mask: np.ndarray, pad: float) -> tuple[float, float, float, float]:
+        """(x, y, width, height) around the slots a boolean mask or an index array picks."""
         x0 = float(self.x0[mask].min()) - pad
         y0 = float(self.y0[mask].min()) - pad
         x1 = float((self.x0 + self.width)[mask].max()) + pad
@@ -128,6 +137,29 @@ def type_colours(ds: xr.Dataset) -> dict[str, str]:
 
 def occupied(ds: xr.Dataset) -> np.ndarray:
     return (ds["rack_type"] != "").values
+
+
+def liquid_slots(ds: xr.Dataset) -> np.ndarray:
+    if "slot_liquid" in ds:
+        return ds["slot_liquid"].values.astype(bool)
+    return np.zeros(ds.sizes["slot"], dtype=bool)
+
+
+def slot_edges(ds: xr.Dataset) -> list[str]:
+    """Outline colour per slot: blue for a liquid slot, grey for an air slot."""
+    return [LIQUID_EDGE if w else AIR_EDGE for w in liquid_slots(ds)]
+
+
+def row_starts(ds: xr.Dataset) -> list[tuple[str, int]]:
+    """Each row's id and the index of its first slot (lowest position), where its label
+    goes."""
+    rows = row_keys(ds)
+    starts = []
+    position = ds["position"].values
+    for key in dict.fromkeys(rows.tolist()):
+        members = np.flatnonzero(rows == key)
+        starts.append((key.split("\x00")[1], int(members[np.argmin(position[members])])))
+    return starts
 
 
 def installed(ds: xr.Dataset) -> np.ndarray:

@@ -30,36 +30,34 @@ from plotly.colors import sample_colorscale
 from plotly.offline import get_plotlyjs
 
 from optimizer.studies.plan import (
+    CDU_COLOUR,
+    FAMILY_COLOURS,
     PALETTE,
+    ZONE_COLOUR,
     SlotBoxes,
     hall_layout,
     halls,
     install_phases,
     installed,
     link,
+    liquid_slots,
     network_slots,
     occupied,
-    row_keys,
+    row_starts,
     slot_boxes,
+    slot_edges,
     su_runs,
     type_colours,
     utilization_bars,
 )
 from optimizer.studies.power_paths import PowerPaths, power_paths
-from optimizer.verify.resources import FAMILIES, Resource
+from optimizer.verify.resources import Resource
 
 MAX_BARS = 60
 """Beyond this many capacities only the most utilized are drawn."""
 EMPTY_FILL = "#ffffff"
 NO_VALUE_FILL = "#d9d9d9"
 EMPTY_OPACITY = 0.35
-LIQUID_EDGE = "#1f5fbf"
-AIR_EDGE = "#9a9a9a"
-ZONE_COLOUR = "#d9822b"
-CDU_COLOUR = "#1f5fbf"
-FAMILY_COLOURS = dict(
-    zip(FAMILIES, ("#c2412d", "#1f5fbf", "#d9822b", "#444444", "#8e2f9e", "#a0a0a0"), strict=True)
-)
 INLET_SCALE = "RdYlBu_r"
 POWER_SCALE = "YlOrRd"
 
@@ -97,7 +95,7 @@ def hover_texts(ds: xr.Dataset, paths: PowerPaths | None) -> list[str]:
     inlet = ds["inlet_temp_c"].values if "inlet_temp_c" in ds else None
     limit = ds["inlet_limit_c"].values if "inlet_limit_c" in ds else None
     cable = ds["cable_m"].values if "cable_m" in ds else np.zeros(len(kinds))
-    liquid = ds["slot_liquid"].values if "slot_liquid" in ds else np.zeros(len(kinds), bool)
+    liquid = liquid_slots(ds)
     texts = []
     for i, slot in enumerate(ds["slot"].values):
         lines = [
@@ -328,6 +326,11 @@ def _outline_xy(rects: list[tuple[float, float, float, float]]) -> tuple[list, l
     return xs, ys
 
 
+def _lines(xs: list, ys: list, name: str, mode: str = "lines", **style) -> go.Scatter:
+    """Outlines or links as one legend entry, switched on and off together."""
+    return go.Scatter(x=xs, y=ys, mode=mode, name=name, hoverinfo="skip", **style)
+
+
 def _groups(ds: xr.Dataset, boxes: SlotBoxes) -> list[go.Scatter]:
     """Air zones and CDU groups as dashed and dotted outlines, when the hall has them."""
     pad = 0.15 * float(np.median(np.minimum(boxes.width, boxes.height)))
@@ -342,16 +345,7 @@ def _groups(ds: xr.Dataset, boxes: SlotBoxes) -> list[go.Scatter]:
         rects = [boxes.bounds(values == v, grow) for v in dict.fromkeys(values.tolist()) if v]
         if rects:
             xs, ys = _outline_xy(rects)
-            traces.append(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="lines",
-                    name=name,
-                    line={"color": colour, "dash": dash, "width": 1.2},
-                    hoverinfo="skip",
-                )
-            )
+            traces.append(_lines(xs, ys, name, line={"color": colour, "dash": dash, "width": 1.2}))
     return traces
 
 
@@ -359,22 +353,8 @@ def _sus(ds: xr.Dataset, boxes: SlotBoxes) -> list[go.Scatter]:
     runs = su_runs(ds)
     if not runs:
         return []
-    outlines = []
-    for run in runs:
-        mask = np.zeros(len(boxes.x0), dtype=bool)
-        mask[run.slots] = True
-        outlines.append(boxes.bounds(mask, 0.04))
-    xs, ys = _outline_xy(outlines)
-    traces = [
-        go.Scatter(
-            x=xs,
-            y=ys,
-            mode="lines",
-            name="scalable unit",
-            line={"color": "black", "width": 1.5},
-            hoverinfo="skip",
-        )
-    ]
+    xs, ys = _outline_xy([boxes.bounds(run.slots, 0.04) for run in runs])
+    traces = [_lines(xs, ys, "scalable unit", line={"color": "black", "width": 1.5})]
     centre = boxes.centre
     lx: list = []
     ly: list = []
@@ -385,15 +365,14 @@ def _sus(ds: xr.Dataset, boxes: SlotBoxes) -> list[go.Scatter]:
             ly += [y0, y1, None]
     if lx:
         traces.append(
-            go.Scatter(
-                x=lx,
-                y=ly,
+            _lines(
+                lx,
+                ly,
+                "link to network rack",
                 mode="lines+markers",
-                name="link to network rack",
                 line={"color": "black", "width": 1},
                 marker={"size": 4, "color": "black"},
                 opacity=0.7,
-                hoverinfo="skip",
             )
         )
     return traces
@@ -403,8 +382,7 @@ def hall_figure(ds: xr.Dataset, modes: list[ColourMode], texts: list[str], name:
     """One hall's plan: the colour-mode traces, outlines, installed marks and a
     transparent hover layer on top. ``modes`` and ``texts`` are per slot of ``ds``."""
     boxes = slot_boxes(ds)
-    liquid = ds["slot_liquid"].values if "slot_liquid" in ds else np.zeros(len(texts), bool)
-    edges = [LIQUID_EDGE if w else AIR_EDGE for w in liquid]
+    edges = slot_edges(ds)
     fig = go.Figure()
     owner: list[int] = []
     for number, mode in enumerate(modes):
@@ -503,22 +481,17 @@ def hall_figure(ds: xr.Dataset, modes: list[ColourMode], texts: list[str], name:
 
 
 def _row_labels(ds: xr.Dataset, boxes: SlotBoxes) -> list[dict]:
-    rows = row_keys(ds)
-    labels = []
-    for key in dict.fromkeys(rows.tolist()):
-        members = np.flatnonzero(rows == key)
-        first = members[np.argmin(ds["position"].values[members])]
-        labels.append(
-            {
-                "text": _e(key.split("\x00")[1]),
-                "x": float(boxes.x0[first]) - 0.2,
-                "y": float(boxes.y0[first] + boxes.height[first] / 2),
-                "xanchor": "right",
-                "showarrow": False,
-                "font": {"size": 10},
-            }
-        )
-    return labels
+    return [
+        {
+            "text": _e(text),
+            "x": float(boxes.x0[first]) - 0.2,
+            "y": float(boxes.y0[first] + boxes.height[first] / 2),
+            "xanchor": "right",
+            "showarrow": False,
+            "font": {"size": 10},
+        }
+        for text, first in row_starts(ds)
+    ]
 
 
 # ---------------------------------------------------------------- bars and page
@@ -609,9 +582,10 @@ def plan_page(ds: xr.Dataset, title: str, instance: Path | None) -> tuple[str, l
         mask = ds["hall"].values == name
         hall_modes = [_select(mode, mask) for mode in modes]
         fig = hall_figure(hall_layout(ds, name), hall_modes, list(texts[mask]), name)
-        shown = "block" if number == 0 else "none"
+        # every hall is drawn visible, at the page's width, and the tabs hide all but
+        # the first afterwards: a plot drawn hidden would keep ranges fitted to no width
         parts.append(
-            f'<div class="hall" id="hall-{number}" style="display:{shown}">'
+            f'<div class="hall" id="hall-{number}">'
             + fig.to_html(full_html=False, include_plotlyjs=False, config=config)
             + "</div>"
         )
@@ -641,6 +615,7 @@ def plan_page(ds: xr.Dataset, title: str, instance: Path | None) -> tuple[str, l
         f"<script>{get_plotlyjs()}</script><script>{_TABS}</script></head>\n<body>\n"
         f"<h1>{_e(title)}</h1>\n{tabs}\n"
         + "\n".join(parts)
+        + "<script>showHall(0);</script>"
         + "".join(f"<p class='note'>{n}</p>" for n in notes)
         + f"\n{bars}\n</body></html>\n"
     )

@@ -36,21 +36,27 @@ from matplotlib.patches import Patch, Rectangle
 from optimizer.errors import InstanceError
 from optimizer.studies.compare import _open, pick_scenario
 from optimizer.studies.plan import (
+    AIR_EDGE,
+    CDU_COLOUR,
+    FAMILY_COLOURS,
     HOT_MARGIN_K,
+    LIQUID_EDGE,
+    ZONE_COLOUR,
     SlotBoxes,
     hall_layout,
     halls,
     hot_slots,
     installed,
     link,
+    liquid_slots,
     plan_extent,
-    row_keys,
+    row_starts,
     slot_boxes,
     su_runs,
     type_colours,
     utilization_bars,
 )
-from optimizer.verify.resources import FAMILIES, Resource
+from optimizer.verify.resources import Resource
 
 FORMATS = (".png", ".svg", ".html")
 PLAN_MAX_IN = (10.0, 11.0)
@@ -62,11 +68,7 @@ MIN_BAR_ROWS = 14
 """Bars keep this spacing or less, so a few capacities do not make fat bars."""
 MAX_ZONE_LABELS = 24
 MAX_SU_LABELS = 120
-LIQUID_EDGE = "#1f5fbf"
-AIR_EDGE = "#9a9a9a"
 HOT_EDGE = "#d62728"
-ZONE_COLOUR = "#d9822b"
-CDU_COLOUR = "#1f5fbf"
 SU_COLOUR = "black"
 INSTALLED_HATCH = "////"
 
@@ -118,7 +120,7 @@ def _draw_hall(ax: Axes, ds: xr.Dataset, colours: dict[str, str]) -> None:
     scale = _points_per_metre(ax)
     boxes = slot_boxes(ds)
     kinds = [str(t) for t in ds["rack_type"].values]
-    liquid = _liquid(ds)
+    liquid = liquid_slots(ds)
     n = len(kinds)
     pad = 0.15 * float(np.median(np.minimum(boxes.width, boxes.height)))
     line = 0.6 if n <= 400 else 0.35
@@ -153,12 +155,6 @@ def _draw_hall(ax: Axes, ds: xr.Dataset, colours: dict[str, str]) -> None:
     _label_slots(ax, ds, boxes, scale)
 
 
-def _liquid(ds: xr.Dataset) -> np.ndarray:
-    if "slot_liquid" in ds:
-        return ds["slot_liquid"].values.astype(bool)
-    return np.zeros(ds.sizes["slot"], dtype=bool)
-
-
 def _legend(ds: xr.Dataset, colours: dict[str, str]) -> list:
     """Legend entries for what the layout has, and nothing else: an air-only hall lists
     no liquid slots, a hall without a fabric no scalable units."""
@@ -169,7 +165,7 @@ def _legend(ds: xr.Dataset, colours: dict[str, str]) -> list:
         if c > 0
     ]
     occupied = (ds["rack_type"] != "").values
-    liquid = _liquid(ds)
+    liquid = liquid_slots(ds)
     if (~occupied).any():
         handles.append(Patch(facecolor="none", edgecolor=AIR_EDGE, label="empty slot"))
     if liquid.any():
@@ -249,9 +245,7 @@ def _draw_sus(ax: Axes, ds: xr.Dataset, boxes: SlotBoxes, scale: float, line: fl
         ax.scatter(ends[:, 0], ends[:, 1], s=4 * line, color=SU_COLOUR, zorder=2.8)
     longest: dict[int, tuple[float, float, float, float]] = {}
     for run in runs:
-        mask = np.zeros(len(boxes.x0), dtype=bool)
-        mask[run.slots] = True
-        rect = boxes.bounds(mask, 0.04)
+        rect = boxes.bounds(run.slots, 0.04)
         _outline(ax, rect, edgecolor=SU_COLOUR, linewidth=line * 1.6, zorder=4)
         if run.su not in longest or max(rect[2:]) > max(longest[run.su][2:]):
             longest[run.su] = rect
@@ -283,17 +277,13 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 
 def _label_rows(ax: Axes, ds: xr.Dataset, boxes: SlotBoxes, scale: float) -> None:
-    rows = row_keys(ds)
-    keys = list(dict.fromkeys(rows.tolist()))
+    starts = row_starts(ds)
     height = float(np.median(np.minimum(boxes.width, boxes.height) * 2))
     size = _text_size(scale, height * 1.6, 3, 8)
-    if size < 3.5 or len(keys) > 400:
+    if size < 3.5 or len(starts) > 400:
         return
     left = min(ax.get_xlim())
-    for key in keys:
-        members = np.flatnonzero(rows == key)
-        first = members[np.argmin(ds["position"].values[members])]
-        text = key.split("\x00")[1]
+    for text, first in starts:
         room = boxes.x0[first] - 0.3 - left  # between the row's first slot and the axis
         ax.text(
             boxes.x0[first] - 0.3,
@@ -327,11 +317,6 @@ def _label_slots(ax: Axes, ds: xr.Dataset, boxes: SlotBoxes, scale: float) -> No
             color="#222222",
             zorder=3,
         )
-
-
-FAMILY_COLOURS = dict(
-    zip(FAMILIES, ("#c2412d", "#1f5fbf", "#d9822b", "#444444", "#8e2f9e", "#a0a0a0"), strict=True)
-)
 
 
 def _draw_bars(ax: Axes, bars: list[Resource]) -> None:
