@@ -137,9 +137,9 @@ def _inlet_line(temperature: float, limit: float, kind: str) -> str:
         return "inlet: no supply air temperature given"
     if not kind:
         return f"inlet {temperature:.1f} °C (what a rack here would breathe, before its exhaust)"
-    margin = limit - temperature
+    margin = round(limit - temperature, 1)  # never "over by 0.0 K"
     return f"inlet {temperature:.1f} °C, limit {limit:.1f} °C: " + (
-        f"margin {margin:.1f} K" if margin >= 0 else f"over by {-margin:.1f} K"
+        f"margin {abs(margin):.1f} K" if margin >= 0 else f"over by {-margin:.1f} K"
     )
 
 

@@ -52,6 +52,7 @@ from optimizer.studies.plan import (
     plan_extent,
     row_starts,
     slot_boxes,
+    slot_edges,
     su_runs,
     type_colours,
     utilization_bars,
@@ -120,14 +121,11 @@ def _draw_hall(ax: Axes, ds: xr.Dataset, colours: dict[str, str]) -> None:
     scale = _points_per_metre(ax)
     boxes = slot_boxes(ds)
     kinds = [str(t) for t in ds["rack_type"].values]
-    liquid = liquid_slots(ds)
     n = len(kinds)
     pad = 0.15 * float(np.median(np.minimum(boxes.width, boxes.height)))
     line = 0.6 if n <= 400 else 0.35
     hot = hot_slots(ds)
-    edges = [
-        HOT_EDGE if h else LIQUID_EDGE if w else AIR_EDGE for h, w in zip(hot, liquid, strict=True)
-    ]
+    edges = [HOT_EDGE if h else e for h, e in zip(hot, slot_edges(ds), strict=True)]
     ax.add_collection(
         PatchCollection(
             _inset(boxes, np.ones(n, dtype=bool)),
