@@ -388,7 +388,7 @@ def test_report_draws_a_layout(solved_study, tmp_path, suffix):
     if suffix == ".png":
         assert data.startswith(b"\x89PNG")
     if suffix == ".html":
-        assert b"<img" in data and b"data:image/svg+xml;base64," in data
+        assert b"Plotly.newPlot" in data and b"<script src=" not in data  # plotly.js inlined
 
 
 def test_report_draws_one_scenario_of_a_study_and_names_the_choices(solved_study, tmp_path):

@@ -165,12 +165,25 @@ def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
 
 @click.command()
 @click.argument("layout", type=click.Path(dir_okay=False))
-@output_option("Picture to write: .png, .svg or .html.")
+@output_option("Picture to write: .png, .svg, or .html for the interactive plan.")
 @click.option("--scenario", default=None, help="The scenario to draw, for a study dataset.")
+@click.option(
+    "--instance",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The instance LAYOUT was solved from: adds each slot's power path to the .html plan.",
+)
 @common
-def report(layout: str, output: str, scenario: str | None) -> None:
-    """Draw the floor plan of LAYOUT with the utilization of every device, CDU and zone."""
+def report(layout: str, output: str, scenario: str | None, instance: str | None) -> None:
+    """Draw the floor plan of LAYOUT with the utilization of every device, CDU and zone.
+
+    .html writes an interactive plan (zoom, hover on a slot, colour modes; see
+    docs/studies.md); .png and .svg a picture."""
     from optimizer.studies.report import write_report
 
-    write_report(Path(layout), Path(output), scenario)
+    warnings = write_report(
+        Path(layout), Path(output), scenario, Path(instance) if instance else None
+    )
+    for warning in warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"report written to {output}")
