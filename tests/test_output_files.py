@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import TUTORIAL, run, solved_tutorial
 
-from optimizer.results.output import write_file
+from optimizer.output import write_file
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from optimizer.instance.netbox import (
     identifier,
 )
 from optimizer.instance.netbox_files import NetBoxFeed, read_exports
-from optimizer.textfiles import write_text_files
+from optimizer.output import write_files
 
 MAP_FORMAT = "rackopt-netbox-map"
 MAP_VERSION = 1
@@ -209,7 +209,7 @@ def write_fragment(facility: ImportedFacility, output: str | Path) -> list[Path]
     files = {output: text + "\n"}
     files.update({path: _slot_table(facility, hall) for hall, path in tables.items()})
     files[map_path] = json.dumps(netbox_map(facility), indent=2, ensure_ascii=False) + "\n"
-    write_text_files(files)
+    write_files({path: text.encode("utf-8") for path, text in files.items()})
     return list(files)
 
 

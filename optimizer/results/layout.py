@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from optimizer.results.output import output_error, write_file
+from optimizer.output import output_error, write_file
 from optimizer.results.schema import (
     FIELDS,
     FLAG,
@@ -237,5 +237,5 @@ def _local_lock() -> contextlib.AbstractContextManager:
 
 def write_layout(ds: xr.Dataset, path: str | Path) -> None:
     """Write a layout or study dataset as NetCDF through the one safe write path
-    (:func:`optimizer.results.output.write_file`)."""
+    (:func:`optimizer.output.write_file`)."""
     write_file(path, netcdf_bytes(ds, path))

@@ -27,8 +27,8 @@ import xarray as xr
 
 from optimizer.errors import InstanceError
 from optimizer.instance.netbox_fragment import MAP_FORMAT, MAP_VERSION
+from optimizer.output import write_files
 from optimizer.results.layout import LAYOUT_FORMAT_VERSION
-from optimizer.textfiles import write_text_files
 
 DEVICE_COLUMNS = (
     "name",
@@ -261,5 +261,5 @@ def export_netbox(
     if folder.exists() and not folder.is_dir():
         raise InstanceError(str(folder), "", "is a file", "give a folder for the CSV files")
     files = {folder / FILES[key]: text for key, text in tables.items()}
-    write_text_files(files)
+    write_files({path: text.encode("utf-8") for path, text in files.items()})
     return list(files), warnings

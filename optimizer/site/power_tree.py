@@ -56,6 +56,14 @@ class PowerTree:
         at = self.first[np.asarray(devices, dtype=np.int64)][:, None]
         return ((self.first <= at) & (at <= self.last)).astype(float)
 
+    def path(self, device: int) -> list[int]:
+        """``device`` and every device above it, nearest first: where a load drawn at
+        ``device`` flows on its way to the root."""
+        path = [device]
+        while (above := int(self.parent[path[-1]])) != NO_PARENT:
+            path.append(above)
+        return path
+
     def fed_through(self, device: int) -> np.ndarray:
         """Mask of the devices whose power flows through ``device``, itself included:
         everything that goes dark when it fails."""

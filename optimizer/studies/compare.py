@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from optimizer.errors import InstanceError, did_you_mean
-from optimizer.results.output import write_text
+from optimizer.output import write_text
 from optimizer.results.reader import open_layout
 from optimizer.results.resources import layout_resources
 from optimizer.results.schema import DIMENSIONS, is_fill

@@ -71,7 +71,7 @@ def power_paths(ds: xr.Dataset, instance: Path) -> tuple[PowerPaths, list[str]]:
     feeds, fullest = [], []
     for slot in range(site.n_slots):
         paths = [
-            [site.device_ids[d] for d in site.device_path(int(feed))]
+            [site.device_ids[d] for d in site.power_tree.path(int(feed))]
             for feed in site.slot_feeds[slot]
             if feed != NO_INDEX
         ]

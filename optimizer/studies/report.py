@@ -35,7 +35,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from optimizer.errors import InstanceError
-from optimizer.results.output import write_file, write_text
+from optimizer.output import write_file, write_text
 from optimizer.results.reader import open_layout
 from optimizer.studies.compare import pick_scenario
 from optimizer.studies.plan import (

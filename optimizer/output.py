@@ -1,5 +1,5 @@
 """The one write path of every file rackopt produces: layouts, study datasets, the
-compare CSV and report pictures.
+compare CSV, report pictures and pages, NetBox imports and exports.
 
 The bytes are made in memory first (a NetCDF file by h5netcdf into a buffer, so an
 HDF5 failure never happens half-way through a file on disk), then written to a
@@ -9,7 +9,9 @@ gets the mode a newly created file gets (0666 less the umask: 0644 by default) a
 writer's ownership; an overwritten file's old mode and owner are not kept. A target
 that exists and is not a regular file (a device such as /dev/null, a FIFO, a folder)
 is refused rather than replaced. Every failure removes the temporary file and becomes
-one :class:`~optimizer.errors.OutputError` line (exit code 74).
+one :class:`~optimizer.errors.OutputError` line (exit code 74). Files that only make
+sense together (a NetBox fragment and its slot tables) are written as a set: every one
+is staged before the first is renamed into place, so a failure leaves none of them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from optimizer.errors import OutputError
@@ -74,30 +77,53 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def write_file(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see the module docstring); missing parent
-    folders are created."""
-    path = Path(path)
-    _refuse_special(path)
-    tmp: Path | None = None
+def _stage(path: Path, data: bytes) -> Path:
+    """``data`` in a synced temporary file beside ``path``, with the mode a new file gets;
+    the temporary file is removed if this fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        tmp = Path(name)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fchmod(handle.fileno(), 0o666 & ~_umask())
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        tmp = None
+    except BaseException:
+        with contextlib.suppress(OSError):  # the write's own error is the one to tell
+            tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_files(files: Mapping[str | Path, bytes]) -> None:
+    """Write every ``path -> data`` atomically, as a set (see the module docstring);
+    missing parent folders are created."""
+    targets = [Path(path) for path in files]
+    for path in targets:
+        _refuse_special(path)
+    staged: dict[Path, Path] = {}
+    current = targets[0] if targets else Path()
+    try:
+        for current, data in zip(targets, files.values(), strict=True):
+            staged[current] = _stage(current, data)
+        for current in targets:
+            os.replace(staged[current], current)
+            del staged[current]
     except OSError as exc:
-        raise output_error(path, exc) from None
+        raise output_error(current, exc) from None
     finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):  # the write's own error is the one to tell
+        for tmp in staged.values():
+            with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-    _sync_folder(path.parent)
+    for folder in {path.parent for path in targets}:
+        _sync_folder(folder)
+
+
+def write_file(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see the module docstring); missing parent
+    folders are created."""
+    write_files({path: data})
 
 
 def write_text(path: str | Path, text: str) -> None:
