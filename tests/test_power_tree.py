@@ -42,6 +42,8 @@ def test_tree_answers_match_a_walk_up_the_parents(seed):
     expected = np.array([[float(d in walks[a]) for d in range(n)] for a in range(n)])
     assert (tree.paths(np.arange(n)) == expected).all()
     for d in range(n):
+        assert set(tree.path(d)) == walks[d] and tree.path(d)[0] == d
+        assert all(parent[a] == b for a, b in zip(tree.path(d), tree.path(d)[1:]))
         assert tree.fed_through(d).tolist() == [d in walks[a] for a in range(n)]
         for b in range(n):
             assert tree.shares_path(d, b) == (d in walks[b] or b in walks[d])
@@ -51,6 +53,7 @@ def test_a_chain_is_one_path():
     parent = np.array([NO_PARENT, *range(99)])  # device k is fed by device k - 1
     tree = PowerTree.from_parents(parent)
     assert tree.paths(np.array([99]))[0].tolist() == [1.0] * 100
+    assert tree.path(99) == list(range(99, -1, -1))
     assert tree.fed_through(0).all() and tree.fed_through(99).sum() == 1
     assert tree.shares_path(0, 99) and tree.shares_path(99, 0)
     assert tree.paths(np.array([], dtype=np.int64)).shape == (0, 100)

@@ -40,12 +40,12 @@ def test_time_limit_returns_the_best_layout_with_its_proven_gap(tmp_path):
 
 def _wait_for_a_layout(solver: subprocess.Popen, deadline_s: float = 180.0) -> None:
     """Read the progress log (stderr is no terminal, so a plain line every 5 s) until the
-    solver reports a best layout: only then does Ctrl-C have something to keep, however
-    long imports and the model build took on a busy machine."""
+    solver reports a best layout and a bound: only then does Ctrl-C have a layout with a
+    proven gap to keep, however long imports and the model build took on a busy machine."""
     started = time.monotonic()
     assert solver.stderr is not None
     for line in solver.stderr:
-        if " best " in line and " best - " not in line:
+        if " best " in line and " best - " not in line and " bound - " not in line:
             return
         assert time.monotonic() - started < deadline_s, "no layout reported in time"
     raise AssertionError("the solve ended before reporting a layout")
