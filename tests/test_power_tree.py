@@ -3,6 +3,8 @@ thousands of devices (deep chains and wide trees) built and checked correctly.""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from factory import instance, rack, row, site_of
@@ -43,7 +45,7 @@ def test_tree_answers_match_a_walk_up_the_parents(seed):
     assert (tree.paths(np.arange(n)) == expected).all()
     for d in range(n):
         assert set(tree.path(d)) == walks[d] and tree.path(d)[0] == d
-        assert all(parent[a] == b for a, b in zip(tree.path(d), tree.path(d)[1:]))
+        assert all(parent[a] == b for a, b in itertools.pairwise(tree.path(d)))
         assert tree.fed_through(d).tolist() == [d in walks[a] for a in range(n)]
         for b in range(n):
             assert tree.shares_path(d, b) == (d in walks[b] or b in walks[d])
