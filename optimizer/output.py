@@ -96,6 +96,27 @@ def _stage(path: Path, data: bytes) -> Path:
     return tmp
 
 
+def check_target(path: str | Path) -> None:
+    """Refuse, before any work, a target that cannot be written: a planner should learn
+    that ``-o`` points into a read-only or missing-permission folder in the first second,
+    not after a five-minute solve. The nearest existing folder of the target is probed by
+    creating (and removing) an empty temporary file there, which asks the file system the
+    real question (permissions, read-only mounts, root's rights) instead of guessing from
+    mode bits; missing folders below it are made later by the write itself."""
+    target = Path(path)
+    _refuse_special(target)
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise output_error(target, exc) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+
+
 def write_files(files: Mapping[str | Path, bytes]) -> None:
     """Write every ``path -> data`` atomically, as a set (see the module docstring);
     missing parent folders are created."""

@@ -118,6 +118,30 @@ def test_a_folder_that_cannot_be_made_is_exit_74(tmp_path, layout):
     failed(run("report", layout, "-o", tmp_path / "file" / "a.png"), "cannot write")
 
 
+def test_an_unwritable_target_is_refused_before_any_work(tmp_path, layout, monkeypatch):
+    """A solve or a comparison must not run for minutes and then fail to write: the
+    target is probed as the command line is read, so nothing is printed but the error."""
+    import optimizer.solve.pipeline
+    import optimizer.studies.compare
+
+    def never(*args, **kwargs):
+        raise AssertionError("the work started although the target cannot be written")
+
+    monkeypatch.setattr(optimizer.solve.pipeline, "solve_instance", never)
+    monkeypatch.setattr(optimizer.studies.compare, "compare", never)
+    monkeypatch.setattr(tempfile, "mkstemp", _raise(errno.EACCES))
+    for args in (
+        ("solve", TUTORIAL, "-o", tmp_path / "a.nc"),
+        ("compare", layout, "--csv", tmp_path / "a.csv"),
+    ):
+        result = run(*args)
+        failed(result, "Permission denied (fix: write to a folder")
+        assert len(result.output.splitlines()) == 1, result.output
+    (tmp_path / "file").write_text("")
+    failed(run("solve", TUTORIAL, "-o", tmp_path / "file" / "a.nc"), "Not a directory")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
 def test_a_failed_rename_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
     target = tmp_path / "a.csv"
     target.write_text("old")

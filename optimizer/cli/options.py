@@ -36,6 +36,7 @@ from typing import Any
 import click
 
 from optimizer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, RackoptError
+from optimizer.output import check_target
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import Progress, ProgressFn
 
@@ -181,7 +182,23 @@ def paths_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def output_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The required -o/--output of every command that writes a file."""
-    return click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help=what)
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False),
+        required=True,
+        callback=writable_target,
+        help=what,
+    )
+
+
+def writable_target(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Check an output path as the command line is read, before any work is done (the
+    error is reported like any other, since this runs before the command's handler)."""
+    if value is not None:
+        with _reported_errors(debug=False):
+            check_target(value)
+    return value
 
 
 def progress_printer(quiet: bool) -> ProgressFn | None:

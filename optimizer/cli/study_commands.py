@@ -14,7 +14,13 @@ from pathlib import Path
 
 import click
 
-from optimizer.cli.options import common, output_option, paths_option, study_options
+from optimizer.cli.options import (
+    common,
+    output_option,
+    paths_option,
+    study_options,
+    writable_target,
+)
 from optimizer.errors import EXIT_INTERRUPTED, NoLayoutError
 from optimizer.solve.options import SolveOptions
 
@@ -146,7 +152,13 @@ def batch(
 
 @click.command(name="compare")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Also write the table.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    callback=writable_target,
+    help="Also write the table.",
+)
 @common
 def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
     """Key figures per scenario of a study dataset, or per layout file, side by side.
