@@ -47,7 +47,7 @@ def test_verify_reports_each_violation_with_numbers(tmp_path):
     lines = result.output.splitlines()
     assert lines[0] == f"{layout}: 4 violations in 4 racks:"
     assert (
-        "  power-failover: UPS-B with UPS-A failed: 466.0 kW > limit 400.0 kW (excess 66.0 kW)"
+        "  power-failover: UPS-B (if UPS-A fails): 466.0 kW > limit 400.0 kW (excess 66.0 kW)"
     ) in lines
     assert "  cdu-heat: CDU1: 350.9 kW > limit 250.0 kW (excess 100.9 kW)" in lines
     assert "  cdu-flow: CDU1: 526.3 L/min > limit 400.0 L/min (excess 126.3 L/min)" in lines
@@ -77,7 +77,7 @@ def test_verify_checks_a_netcdf_against_a_changed_facility(tmp_path, tutorial_la
     data["power"]["devices"]["UPS-B"]["rating_kw"] = 450
     result = run("verify", write_instance(tmp_path, data), tutorial_layout)
     assert result.exit_code == 1
-    assert "power-failover: UPS-A with UPS-B failed: 388.0 kW > limit 360.0 kW" in result.output
+    assert "power-failover: UPS-A (if UPS-B fails): 388.0 kW > limit 360.0 kW" in result.output
 
 
 def yaml_of(path: Path) -> dict:

@@ -44,7 +44,7 @@ class Violation:
         return self.limit - self.load if self.minimum else self.load - self.limit
 
     def describe(self) -> str:
-        case = f" with {self.case} failed" if self.case else ""
+        case = f" (if {self.case} fails)" if self.case else ""
         if self.minimum:
             return (
                 f"{self.rule}: {self.subject}: {self.load:,.1f} {self.unit} < minimum "

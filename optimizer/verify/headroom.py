@@ -65,7 +65,7 @@ def _blocker(first: Violation, overloaded: Resource | None) -> str:
     or, for a rule that is no capacity (a demand maximum), the broken rule."""
     if overloaded is not None and overloaded.utilization > 1.0:
         return overloaded.label
-    return f"{first.rule} {first.subject}" + (f" with {first.case} failed" if first.case else "")
+    return f"{first.rule} {first.subject}" + (f" (if {first.case} fails)" if first.case else "")
 
 
 def next_rack(site: Site, layout: Assignment, type_name: str) -> NextRack:
