@@ -137,6 +137,13 @@ _SPLIT = click.option(
     show_default=True,
     help="Solve parts of the facility that share no constraint in parallel.",
 )
+_WORKERS = click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=MAX_THREADS),
+    default=None,
+    help="Processes tracing a campus's per-hall frontiers at once (default: one per CPU).",
+    callback=lambda _ctx, _param, value: 0 if value is None else value,
+)
 _OPTION_FIELDS = frozenset(f.name for f in fields(SolveOptions))
 
 
@@ -164,7 +171,7 @@ study_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODE
 """The search settings plus the second-stage budget and warm start, for ``batch``: each
 scenario already has a process of its own, so parts are never split inside one."""
 solver_options = _gathered(
-    _TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODES, _WARM_START, _SPLIT
+    _TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODES, _WARM_START, _SPLIT, _WORKERS
 )
 """Every solve setting, for ``solve``."""
 

@@ -204,6 +204,7 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "tie_break_status": outcome.tie_break_status,
         "timings_s": json.dumps({k: round(v, 6) for k, v in report.timings.items()}),
         "model_size": json.dumps(report.model_size),
+        "solved_as": report.solved_as,
         "solver_options": json.dumps(report.options.recorded(), sort_keys=True),
         "versions": json.dumps(package_versions(), sort_keys=True),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),

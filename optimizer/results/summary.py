@@ -91,6 +91,8 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
         f"status {outcome.status}, objective {outcome.objective:,.6g}{unit}, "
         f"bound {outcome.bound + 0.0:,.6g}{unit}, gap {gap}"  # + 0.0: no "-0"
     )
+    parts = report.model_size.get("parts", 1)
+    lines.append(f"solved as {report.solved_as}" + (f" ({parts} parts)" if parts > 1 else ""))
     timing = ", ".join(f"{k.removesuffix('_s')} {v:.2f}s" for k, v in report.timings.items())
     lines.append(f"times: {timing}")
     return lines

@@ -25,6 +25,10 @@ class SolveOptions:
     split_parts: bool = True
     """Solve parts of the facility that share no constraint separately, in parallel
     (optimizer.solve.decompose); live progress is shown only for a single part."""
+    workers: int = 0
+    """Local processes tracing a campus's frontiers at once (optimizer.solve.campus); 0 for
+    one per CPU. Changes how long a solve takes, never which layout comes out, so it is
+    not recorded."""
     second_stage_nodes: int = 50
     """Branch-and-bound nodes allowed to the second stage (cables, tie-break). A node
     budget, unlike a time budget, gives the same layout on every run; the primary
