@@ -84,6 +84,18 @@ LADDER = (
         max_gap=0.005,
     ),
     Case(
+        "campus-2000-mixed",
+        "four rack types, utility at 3/4 of the draw: proven optimal within 60 s",
+        CampusSpec(halls=4, rows=10, slots=50, mixed=True, utility_kw=54_400.0),
+        time_limit=60.0,
+    ),
+    Case(
+        "campus-8000-mixed",
+        "as campus-2000-mixed at 8,000 slots: proven optimal within 5 min",
+        CampusSpec(halls=4, rows=20, slots=100, mixed=True, utility_kw=115_500.0),
+        time_limit=300.0,
+    ),
+    Case(
         "campus-8000",
         "gap <= 2% within 5 min, peak memory < 4 GB",
         CampusSpec(halls=4, rows=20, slots=100),
@@ -129,7 +141,7 @@ NOTES = [
 PHASES = ("load_s", "build_s", "handoff_s", "solve_s", "check_s", "write_s")
 
 
-def measure(path: Path, out: Path, time_limit: float | None) -> dict:
+def measure(path: Path, out: Path, time_limit: float | None, workers: int = 0) -> dict:
     """One run, in the process that calls it: the pipeline, the layout written, and the
     greedy baseline on the same site. :func:`run_once` calls it in a fresh process."""
     import resource
@@ -142,7 +154,7 @@ def measure(path: Path, out: Path, time_limit: float | None) -> dict:
     from optimizer.solve.pipeline import solve_instance
     from optimizer.verify.check import check_layout
 
-    report = solve_instance(path, SolveOptions(time_limit=time_limit))
+    report = solve_instance(path, SolveOptions(time_limit=time_limit, workers=workers))
     # Parts run in up to two worker processes at once: count the largest worker twice. Read
     # now, before writing the layout (the NetCDF writer starts a helper process of its own).
     workers_kb = 2 * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -166,6 +178,8 @@ def measure(path: Path, out: Path, time_limit: float | None) -> dict:
         "bound": report.outcome.bound,
         "gap": report.outcome.gap,
         "second_stage": report.outcome.tie_break_status,
+        "solved_as": report.solved_as,
+        "workers": workers,
         "gpus": gpus(report.placement),
         "it_kw": report.check.loads.it_kw,
         "greedy_gpus": gpus(rule.placement),
@@ -176,7 +190,7 @@ def measure(path: Path, out: Path, time_limit: float | None) -> dict:
     }
 
 
-def run_once(case: Case, folder: Path) -> dict:
+def run_once(case: Case, folder: Path, workers: int = 0) -> dict:
     """:func:`measure` in a fresh (spawned) process, so that peak memory and import costs
     are per run."""
     if case.instance:
@@ -185,7 +199,8 @@ def run_once(case: Case, folder: Path) -> dict:
         path = folder / f"{case.name}.yaml"
         path.write_text(yaml.safe_dump(campus(case.spec), sort_keys=False))
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(measure, path, folder / f"{case.name}.nc", case.time_limit).result()
+        out = folder / f"{case.name}.nc"
+        return pool.submit(measure, path, out, case.time_limit, workers).result()
 
 
 def median(runs: list[dict], key: str) -> float:
@@ -267,6 +282,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=None, help="case names to run")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes tracing a campus's frontiers (0: one per CPU)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the table here")
     parser.add_argument("--json", type=Path, default=None, help="write every run here")
     parser.add_argument(
@@ -285,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             results[case.name] = []
             for i in range(args.repeats):
-                run = run_once(case, Path(tmp))
+                run = run_once(case, Path(tmp), args.workers)
                 results[case.name].append(run)
                 print(
                     f"{case.name} run {i + 1}: {run['status']} gap {run['gap']:.3%} "

@@ -11,6 +11,12 @@ The fabric (whole SUs, leaf racks at marked row-end slots, cable reach) is on by
 default. ``--utility-kw`` adds one utility limit over all halls, the usual case
 where the grid connection binds.
 
+``--mixed`` makes rack types compete for the same power: GB200 NVL72 joins GB300 in
+the liquid rows, DGX B200 joins DGX H100, and air racks may stand in liquid rows too (as
+they may in every case). With a binding utility limit this is the hard campus of
+docs/benchmarks.md: first-fit no longer reaches the optimum, and the single model
+closes its gap slowly (optimizer/solve/campus.py solves it through per-hall frontiers).
+
 Usage: python scripts/generate_campus.py --halls 4 --rows 10 --slots 50 -o campus.yaml
 Everything is deterministic: the same arguments give the same file.
 """
@@ -47,6 +53,8 @@ DERATING = Power.model_fields["derating"].default
 """The continuous-load factor rackopt applies, since the campus sets none."""
 LIQUID = "gb300-nvl72"
 AIR = "dgx-h100-rack"
+MIXED = ("gb200-nvl72", "dgx-b200-rack")
+"""The rack types ``--mixed`` adds: a second liquid and a second air rack."""
 RACKS = rack_catalog()
 PAIRS_4N3 = list(itertools.combinations((1, 2, 3, 4), 2))
 
@@ -65,13 +73,16 @@ class CampusSpec:
     cell_slots: int = 5
     utility_kw: float | None = None
     """One utility limit (IT plus cooling) shared by all halls; none by default."""
+    mixed: bool = False
+    """Four rack types compete for the power (module docstring)."""
     supply_temp_c: float | None = None
     """Supply air of every zone; when given, every hall gets rackopt's parametric
     recirculation model (docs/thermal.md), so inlet temperatures bind too."""
 
     @property
     def name(self) -> str:
-        return f"campus-{self.halls}x{self.rows}x{self.slots}-{self.topology}"
+        mixed = "-mixed" if self.mixed else ""
+        return f"campus-{self.halls}x{self.rows}x{self.slots}-{self.topology}{mixed}"
 
 
 def _rack(liquid: bool) -> RackSpec:
@@ -178,6 +189,10 @@ def campus(spec: CampusSpec) -> dict[str, Any]:
         "rack_types": {LIQUID: {}, AIR: {}, "network-rack": {}},
         "demand": {LIQUID: {}, AIR: {}},
     }
+    if spec.mixed:
+        for name in MIXED:
+            data["rack_types"][name] = {}
+            data["demand"][name] = {}
     if spec.fabric:
         data["network"] = {"default_reach_m": spec.reach_m, "cell_slots": spec.cell_slots}
     if spec.utility_kw is not None:
@@ -205,6 +220,11 @@ def main(argv: list[str] | None = None) -> None:
         help="one utility limit (IT + cooling, kW) shared by all halls",
     )
     parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="GB200 and DGX B200 racks compete with GB300 and DGX H100 for the power",
+    )
+    parser.add_argument(
         "--supply-temp-c",
         type=float,
         default=None,
@@ -224,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         cell_slots=args.cell_slots,
         utility_kw=args.utility_kw,
         supply_temp_c=args.supply_temp_c,
+        mixed=args.mixed,
     )
     args.output.write_text(yaml.safe_dump(campus(spec), sort_keys=False))
     print(f"wrote {args.output}: {spec.halls * spec.rows * spec.slots} slots")

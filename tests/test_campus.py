@@ -4,6 +4,8 @@ and against brute force."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from factory import EXACT, brute_force_best, instance, rack, row, site_of
 
@@ -16,7 +18,10 @@ from optimizer.solve.campus import (
     campus_parts,
 )
 from optimizer.solve.pipeline import solve_site
+from optimizer.solve.progress import Progress
 
+FRONTIERS = replace(EXACT, campus_frontiers=True)
+SINGLE = replace(EXACT, split_parts=False)
 RACKS = {"big": rack(72, 136), "small": rack(56, 100), "half": rack(32, 60)}
 """GPUs per kW: big 0.53, small 0.56, half 0.53; none dominates once the UPS binds."""
 
@@ -50,12 +55,13 @@ def _gpus(site, placement: np.ndarray) -> int:
 def test_frontiers_and_the_single_model_agree_on_a_coupled_campus(tmp_path):
     site = _campus(tmp_path, [500, 400, 300], slots=4, utility_kw=900)
     assert campus_parts(build_model_data(site)) is not None
-    single = solve_site(site, EXACT.__class__(gap=0.0, split_parts=False))
+    single = solve_site(site, SINGLE)
     assert single.solved_as == SOLVED_AS_SINGLE
     for utility_kw in (450, 700, 900, 1150):
         site = _campus(tmp_path / str(utility_kw), [500, 400, 300], 4, utility_kw)
-        campus = solve_site(site, EXACT)
-        whole = solve_site(site, EXACT.__class__(gap=0.0, split_parts=False))
+        seen: list[Progress] = []
+        campus = solve_site(site, FRONTIERS, seen.append)
+        whole = solve_site(site, SINGLE)
         assert campus.solved_as == SOLVED_AS_CAMPUS
         assert campus.model_size["parts"] == 3
         assert campus.outcome.status == "optimal" and campus.outcome.gap == 0.0
@@ -63,6 +69,13 @@ def test_frontiers_and_the_single_model_agree_on_a_coupled_campus(tmp_path):
         # The layout, recounted, holds that many GPUs within the limit, and passed the check.
         assert _gpus(site, campus.placement) == campus.outcome.objective
         assert campus.check.ok and campus.check.loads.facility_kw <= utility_kw + 1e-6
+        # Progress during the frontiers: the incumbent never falls, the bound never rises,
+        # and they meet at the optimum.
+        assert [p.stage for p in seen] == ["frontiers"] * len(seen)
+        known = [p for p in seen if p.incumbent is not None and p.bound is not None]
+        assert [p.incumbent for p in known] == sorted(p.incumbent for p in known)
+        assert [p.bound for p in known] == sorted((p.bound for p in known), reverse=True)
+        assert known[-1].incumbent == known[-1].bound == campus.outcome.objective
 
 
 def test_frontiers_match_brute_force_on_a_tiny_campus(tmp_path):
@@ -70,7 +83,7 @@ def test_frontiers_match_brute_force_on_a_tiny_campus(tmp_path):
     # 4^4 layouts, each judged by the independent check.
     site = _campus(tmp_path, [300, 200], slots=2, utility_kw=420)
     best, _ = brute_force_best(site, np.array(primary_weights(build_model_data(site))))
-    report = solve_site(site, EXACT)
+    report = solve_site(site, FRONTIERS)
     assert report.solved_as == SOLVED_AS_CAMPUS
     assert report.outcome.objective == best
 
@@ -78,14 +91,14 @@ def test_frontiers_match_brute_force_on_a_tiny_campus(tmp_path):
 def test_halls_sharing_a_device_or_a_site_wide_demand_bound_are_one_model(tmp_path):
     shared = _campus(tmp_path / "ups", [500, 400], slots=3, utility_kw=700, shared=True)
     assert campus_parts(build_model_data(shared)) is None
-    assert solve_site(shared, EXACT).solved_as == SOLVED_AS_SINGLE
+    assert solve_site(shared, FRONTIERS).solved_as == SOLVED_AS_SINGLE
     site = _campus(tmp_path / "free", [500, 400], slots=3, utility_kw=700)
     assert campus_parts(build_model_data(site)) is not None
+    # Frontiers are asked for: without --campus-frontiers the campus is one model.
+    assert solve_site(site, EXACT).solved_as == SOLVED_AS_SINGLE
     # A minimum of big racks counted over both halls couples them beyond the utility.
     capped = site.demand_min.copy()
     capped[0] = 1
-    from dataclasses import replace
-
     demanded = replace(site, demand_min=capped)
     assert campus_parts(build_model_data(demanded)) is None
 

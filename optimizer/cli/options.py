@@ -137,6 +137,13 @@ _SPLIT = click.option(
     show_default=True,
     help="Solve parts of the facility that share no constraint in parallel.",
 )
+_CAMPUS = click.option(
+    "--campus-frontiers/--no-campus-frontiers",
+    default=False,
+    show_default=True,
+    help="Solve halls that share only the utility limit through each hall's frontier of "
+    "GPUs per facility-power budget and an exact choice of one point per hall.",
+)
 _WORKERS = click.option(
     "--workers",
     type=click.IntRange(min=1, max=MAX_THREADS),
@@ -171,7 +178,15 @@ study_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODE
 """The search settings plus the second-stage budget and warm start, for ``batch``: each
 scenario already has a process of its own, so parts are never split inside one."""
 solver_options = _gathered(
-    _TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODES, _WARM_START, _SPLIT, _WORKERS
+    _TIME_LIMIT,
+    _GAP,
+    _THREADS,
+    _SEED,
+    _SECOND_STAGE_NODES,
+    _WARM_START,
+    _SPLIT,
+    _CAMPUS,
+    _WORKERS,
 )
 """Every solve setting, for ``solve``."""
 

@@ -134,6 +134,12 @@ class PartFrontier:
         if self.next_budget < 0:
             self.exhausted = True
 
+    def seed(self, result: Step) -> None:
+        """Take in a step made out of turn (a seed): its layout is usable at once; the
+        trace from the top finds its point again when it gets there."""
+        if result.point is not None:
+            self.feasible.append(result.point)
+
     def options(self, upper: bool) -> list[tuple[float, float, FrontierPoint | None]]:
         """(power, objective, point) choices for the master. With ``upper``, the untraced
         region is one more choice, at zero power and its proven bound."""
@@ -195,6 +201,16 @@ class _Tracer:
         self.lower: float | None = None
         self.upper: float = math.inf
         self.chosen: list[FrontierPoint] | None = None
+        steps = [int(f.step) for f in frontiers]
+        self.resolution = float(reduce(math.gcd, steps)) if all(steps) else 0.0
+        """No two campus objective values are closer than this (0 when not known)."""
+
+    @property
+    def proven(self) -> bool:
+        """Whether the bound meets the incumbent: no choice of points can do better."""
+        if self.lower is None:
+            return False
+        return self.upper - self.lower < max(self.resolution, 1e-9 * max(1.0, abs(self.lower)))
 
     def update(self) -> None:
         """Incumbent and bound from what is known now."""
@@ -254,45 +270,64 @@ def solve_campus(
     # Ctrl-C: as in decompose, the workers stop their own solve and hand back what they
     # have; the parent only waits, so it ignores the signal while they run.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop = context.Event()
     pools = [
         ProcessPoolExecutor(
             1,
             mp_context=context,
             initializer=install,
-            initargs=({p: subsets[p] for p in range(w, len(subsets), workers)}, options),
+            initargs=({p: subsets[p] for p in range(w, len(subsets), workers)}, options, stop),
         )
         for w in range(workers)
     ]
     try:
-        running: dict[Future, int] = {}
+        running: dict[Future, tuple[int, bool]] = {}  # -> (part, whether a seed)
 
-        def submit(p: int) -> None:
-            frontiers[p].pending = True
-            future = pools[p % workers].submit(frontier_step, p, frontiers[p].next_budget, left())
-            running[future] = p
+        def submit(p: int, budget_kw: float | None = None) -> None:
+            seed = budget_kw is not None
+            frontiers[p].pending |= not seed
+            budget_kw = frontiers[p].next_budget if budget_kw is None else budget_kw
+            future = pools[p % workers].submit(frontier_step, p, budget_kw, left())
+            running[future] = (p, seed)
 
         for p in range(len(frontiers)):
             submit(p)
+        seeded = False
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                p = running.pop(future)
+                p, seed = running.pop(future)
                 result = future.result()
+                if tracer.proven:
+                    frontiers[p].pending &= seed
+                    continue
                 interrupted |= result.status == "interrupted"
-                frontiers[p].record(result, resolution_kw)
+                if seed:
+                    frontiers[p].seed(result)
+                else:
+                    frontiers[p].record(result, resolution_kw)
             tracer.update()
             if progress is not None:
                 progress(_snapshot(tracer, started))
+            if tracer.proven:
+                stop.set()  # steps still running are no longer needed
+                continue
             out_of_time = deadline is not None and time.perf_counter() >= deadline
+            if not seeded and not interrupted and all(f.top for f in frontiers):
+                seeded = True
+                for p, budget_kw in enumerate(_proportional_split(frontiers, limit_kw)):
+                    if budget_kw is not None:
+                        submit(p, budget_kw)
             for p, part in enumerate(frontiers):
                 if interrupted or out_of_time:
                     part.stopped |= not part.exhausted and not part.pending
                 elif tracer.needs_step(p):
                     submit(p)
+        traced_s = time.perf_counter() - started
         if tracer.chosen is None:
             return CampusResult(
                 merge_layouts(data.site.n_slots, []),
-                _outcome(tracer, interrupted, time.perf_counter() - started),
+                _outcome(tracer, interrupted, traced_s, traced_s),
                 0.0,
                 0,
                 sum(len(f.points) for f in frontiers),
@@ -324,7 +359,7 @@ def solve_campus(
         else:
             interrupted |= result.outcome.status == "interrupted"
             ends.append(result.outcome.tie_break_status if better else "kept frontier layout")
-    outcome = _outcome(tracer, interrupted, wall)
+    outcome = _outcome(tracer, interrupted, traced_s, wall)
     outcome.tie_break_status = f"{len(layouts)} parts: " + "; ".join(sorted(set(ends)))
     variables = sum(r.variables for r in polished if r is not None)
     build_s = max((r.build_s for r in polished if r is not None), default=0.0)
@@ -337,6 +372,16 @@ def solve_campus(
     )
 
 
+def _proportional_split(frontiers: list[PartFrontier], limit_kw: float) -> list[float | None]:
+    """Budgets that share the utility limit in proportion to each part's top power, when
+    the tops do not fit together: one step at each gives an incumbent early, long before
+    the traces from the top reach the budgets the optimum uses."""
+    tops = [f.top.facility_kw for f in frontiers]
+    if sum(tops) <= limit_kw:
+        return [None] * len(tops)
+    return [limit_kw * kw / sum(tops) for kw in tops]
+
+
 def _snapshot(tracer: _Tracer, started: float) -> Progress:
     lower, upper = tracer.lower, tracer.upper
     finite = math.isfinite(upper)
@@ -346,15 +391,16 @@ def _snapshot(tracer: _Tracer, started: float) -> Progress:
     )
 
 
-def _outcome(tracer: _Tracer, interrupted: bool, wall: float) -> SolveOutcome:
-    """Status, incumbent and proven bound of the campus: optimal once every part's
-    frontier is traced as far as it can matter and the bound meets the incumbent."""
+def _outcome(tracer: _Tracer, interrupted: bool, traced_s: float, wall: float) -> SolveOutcome:
+    """Status, incumbent and proven bound of the campus: optimal once the bound meets the
+    incumbent, or every part's frontier is traced as far as it can matter. ``traced_s``
+    (the frontiers and the master) is the first stage's time; ``wall`` adds the second."""
     lower = tracer.lower
     if lower is None:
         stopped = any(f.stopped for f in tracer.frontiers)
         status = ("interrupted" if interrupted else "time_limit") if stopped else "infeasible"
-        return SolveOutcome(status=status, has_solution=False, solve_s=wall)
-    complete = all(f.exhausted and not f.stopped for f in tracer.frontiers)
+        return SolveOutcome(status=status, has_solution=False, solve_s=wall, primary_s=traced_s)
+    complete = tracer.proven or all(f.exhausted and not f.stopped for f in tracer.frontiers)
     bound = lower if complete else tracer.upper
     status = "optimal" if complete else ("interrupted" if interrupted else "time_limit")
     return SolveOutcome(
@@ -364,5 +410,5 @@ def _outcome(tracer: _Tracer, interrupted: bool, wall: float) -> SolveOutcome:
         bound=bound,
         gap=relative_gap(lower, bound),
         solve_s=wall,
-        primary_s=wall,
+        primary_s=traced_s,
     )

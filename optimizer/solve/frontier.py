@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 import highspy
 import numpy as np
@@ -69,7 +70,8 @@ class Step:
     bound: float
     """Proven upper bound on G(budget); -inf when no layout of the part fits the budget."""
     status: str
-    """HiGHS's status of stage 1 (optimal, time_limit, infeasible, interrupted, ...)."""
+    """HiGHS's status of stage 1 (optimal, time_limit, infeasible, interrupted, ...), or
+    'stopped' when the campus no longer needed the step."""
 
 
 class PartSolver:
@@ -110,7 +112,15 @@ class PartSolver:
         )
         self.floor_row = compiled.lp.num_row_
         self.watch = SolveWatch(None)
-        self.h.cbMipInterrupt.subscribe(self.watch)
+        self.h.cbMipInterrupt.subscribe(self._poll)
+
+    def _poll(self, event: object) -> None:
+        """HiGHS's interrupt poll: Ctrl-C (the watch), or the campus no longer needing
+        this step (the stop event, set once the incumbent is proven optimal)."""
+        if _STOP and _STOP[0].is_set():
+            event.interrupt()
+            return
+        self.watch(event)
 
     def _run(self, cost: np.ndarray, sense: highspy.ObjSense, deadline: float | None) -> str:
         """Solve with ``cost``; the status, or 'time_limit' when no time is left."""
@@ -125,6 +135,8 @@ class PartSolver:
             self.h.run()
         if self.watch.interrupted:
             return "interrupted"
+        if _STOP and _STOP[0].is_set():
+            return "stopped"
         status = self.h.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
             return "optimal"
@@ -176,14 +188,18 @@ _SOLVERS: dict[int, PartSolver] = {}
 """In a worker process: the solver of each part it was given, built on first use."""
 _PARTS: dict[int, ModelData] = {}
 _OPTIONS: list[SolveOptions] = []
+_STOP: list[Any] = []
+"""The campus's stop event (a multiprocessing.Event), when one was given."""
 
 
-def install(parts: dict[int, ModelData], options: SolveOptions) -> None:
-    """Worker initializer: the parts this worker steps through, and the solve settings."""
+def install(parts: dict[int, ModelData], options: SolveOptions, stop: Any = None) -> None:
+    """Worker initializer: the parts this worker steps through, the solve settings, and
+    the event that tells a running step it is no longer needed."""
     _PARTS.clear()
     _PARTS.update(parts)
     _SOLVERS.clear()
     _OPTIONS[:] = [options]
+    _STOP[:] = [stop] if stop is not None else []
 
 
 def frontier_step(part: int, budget_kw: float, time_limit: float | None) -> Step:

@@ -96,7 +96,8 @@ def solve_site(
     if impossible:
         raise InfeasibleError(f"{site.name}: the demand cannot be met: " + "; ".join(impossible))
     groups = parts(data) if options.split_parts else [list(range(len(data.classes)))]
-    campus = campus_parts(data) if options.split_parts and len(groups) == 1 else None
+    frontiers = options.split_parts and options.campus_frontiers and len(groups) == 1
+    campus = campus_parts(data) if frontiers else None
     solved_as = SOLVED_AS_SINGLE
     if campus is not None:
         timings["build_s"] = time.perf_counter() - started
