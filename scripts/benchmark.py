@@ -141,7 +141,9 @@ NOTES = [
 PHASES = ("load_s", "build_s", "handoff_s", "solve_s", "check_s", "write_s")
 
 
-def measure(path: Path, out: Path, time_limit: float | None, workers: int = 0) -> dict:
+def measure(
+    path: Path, out: Path, time_limit: float | None, workers: int = 0, frontiers: bool = False
+) -> dict:
     """One run, in the process that calls it: the pipeline, the layout written, and the
     greedy baseline on the same site. :func:`run_once` calls it in a fresh process."""
     import resource
@@ -154,7 +156,8 @@ def measure(path: Path, out: Path, time_limit: float | None, workers: int = 0) -
     from optimizer.solve.pipeline import solve_instance
     from optimizer.verify.check import check_layout
 
-    report = solve_instance(path, SolveOptions(time_limit=time_limit, workers=workers))
+    options = SolveOptions(time_limit=time_limit, workers=workers, campus_frontiers=frontiers)
+    report = solve_instance(path, options)
     # Parts run in up to two worker processes at once: count the largest worker twice. Read
     # now, before writing the layout (the NetCDF writer starts a helper process of its own).
     workers_kb = 2 * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -190,7 +193,7 @@ def measure(path: Path, out: Path, time_limit: float | None, workers: int = 0) -
     }
 
 
-def run_once(case: Case, folder: Path, workers: int = 0) -> dict:
+def run_once(case: Case, folder: Path, workers: int = 0, frontiers: bool = False) -> dict:
     """:func:`measure` in a fresh (spawned) process, so that peak memory and import costs
     are per run."""
     if case.instance:
@@ -200,7 +203,7 @@ def run_once(case: Case, folder: Path, workers: int = 0) -> dict:
         path.write_text(yaml.safe_dump(campus(case.spec), sort_keys=False))
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         out = folder / f"{case.name}.nc"
-        return pool.submit(measure, path, out, case.time_limit, workers).result()
+        return pool.submit(measure, path, out, case.time_limit, workers, frontiers).result()
 
 
 def median(runs: list[dict], key: str) -> float:
@@ -288,6 +291,11 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="processes tracing a campus's frontiers (0: one per CPU)",
     )
+    parser.add_argument(
+        "--campus-frontiers",
+        action="store_true",
+        help="solve utility-coupled campuses through per-hall frontiers",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the table here")
     parser.add_argument("--json", type=Path, default=None, help="write every run here")
     parser.add_argument(
@@ -306,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             results[case.name] = []
             for i in range(args.repeats):
-                run = run_once(case, Path(tmp), args.workers)
+                run = run_once(case, Path(tmp), args.workers, args.campus_frontiers)
                 results[case.name].append(run)
                 print(
                     f"{case.name} run {i + 1}: {run['status']} gap {run['gap']:.3%} "

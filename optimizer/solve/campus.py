@@ -264,8 +264,7 @@ def solve_campus(
     context = multiprocessing.get_context("fork")
     interrupted = False
 
-    def left() -> float | None:
-        return None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+    until = None if options.time_limit is None else time.time() + options.time_limit
 
     # Ctrl-C: as in decompose, the workers stop their own solve and hand back what they
     # have; the parent only waits, so it ignores the signal while they run.
@@ -287,7 +286,7 @@ def solve_campus(
             seed = budget_kw is not None
             frontiers[p].pending |= not seed
             budget_kw = frontiers[p].next_budget if budget_kw is None else budget_kw
-            future = pools[p % workers].submit(frontier_step, p, budget_kw, left())
+            future = pools[p % workers].submit(frontier_step, p, budget_kw, until)
             running[future] = (p, seed)
 
         for p in range(len(frontiers)):
@@ -335,7 +334,7 @@ def solve_campus(
         polished: list[PartResult | None] = [None] * len(frontiers)
         if not interrupted and (deadline is None or time.perf_counter() < deadline):
             jobs = {
-                pools[p % workers].submit(polish, p, point.facility_kw, left()): p
+                pools[p % workers].submit(polish, p, point.facility_kw, until): p
                 for p, point in enumerate(tracer.chosen)
             }
             for future, p in jobs.items():

@@ -202,17 +202,30 @@ def install(parts: dict[int, ModelData], options: SolveOptions, stop: Any = None
     _STOP[:] = [stop] if stop is not None else []
 
 
-def frontier_step(part: int, budget_kw: float, time_limit: float | None) -> Step:
-    """One frontier step of ``part`` (run in the worker that holds it)."""
-    deadline = None if time_limit is None else time.perf_counter() + time_limit
+def _deadline(until: float | None) -> float | None:
+    """A wall-clock deadline (``time.time()``), given when the step was queued, as this
+    process's ``perf_counter`` deadline: a step that waited behind others in its worker
+    gets only the time left, not the time left when it was queued."""
+    return None if until is None else time.perf_counter() + (until - time.time())
+
+
+def frontier_step(part: int, budget_kw: float, until: float | None) -> Step:
+    """One frontier step of ``part`` (run in the worker that holds it) that ends by the
+    wall-clock time ``until``."""
+    deadline = _deadline(until)
     if part not in _SOLVERS:
         _SOLVERS[part] = PartSolver(_PARTS[part], _OPTIONS[0])
     return _SOLVERS[part].step(budget_kw, deadline)
 
 
-def polish(part: int, budget_kw: float, time_limit: float | None) -> PartResult:
+def polish(part: int, budget_kw: float, until: float | None) -> PartResult | None:
     """The chosen point's layout again, through the whole lexicographic solve (shorter
-    cables, the tie-break) at the point's own facility power as the part's limit."""
+    cables, the tie-break) at the point's own facility power as the part's limit; None
+    when the wall-clock time ``until`` has passed."""
+    deadline = _deadline(until)
+    time_limit = None if deadline is None else deadline - time.perf_counter()
+    if time_limit is not None and time_limit <= 0:
+        return None
     data = _PARTS[part]
     limited = replace(data, site=replace(data.site, utility_limit_kw=budget_kw))
     return solve_part(limited, replace(_OPTIONS[0], time_limit=time_limit))
