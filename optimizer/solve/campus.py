@@ -312,7 +312,7 @@ def solve_campus(
                 stop.set()  # steps still running are no longer needed
                 continue
             out_of_time = deadline is not None and time.perf_counter() >= deadline
-            if not seeded and not interrupted and all(f.top for f in frontiers):
+            if not seeded and not interrupted and all(f.top or f.exhausted for f in frontiers):
                 seeded = True
                 for p, budget_kw in enumerate(_proportional_split(frontiers, limit_kw)):
                     if budget_kw is not None:
@@ -320,7 +320,8 @@ def solve_campus(
             for p, part in enumerate(frontiers):
                 if interrupted or out_of_time:
                     part.stopped |= not part.exhausted and not part.pending
-                elif tracer.needs_step(p):
+                elif seeded and tracer.needs_step(p):
+                    # Only once every top is known and the seeds are queued ahead.
                     submit(p)
         traced_s = time.perf_counter() - started
         if tracer.chosen is None:
@@ -375,7 +376,7 @@ def _proportional_split(frontiers: list[PartFrontier], limit_kw: float) -> list[
     """Budgets that share the utility limit in proportion to each part's top power, when
     the tops do not fit together: one step at each gives an incumbent early, long before
     the traces from the top reach the budgets the optimum uses."""
-    tops = [f.top.facility_kw for f in frontiers]
+    tops = [f.top.facility_kw if f.top else 0.0 for f in frontiers]
     if sum(tops) <= limit_kw:
         return [None] * len(tops)
     return [limit_kw * kw / sum(tops) for kw in tops]
