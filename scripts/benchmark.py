@@ -126,6 +126,9 @@ NOTES = [
     "power, as in the 4N/3 retrofit hall, and where recirculation binds: first-fit packs "
     "the front of the hall hot and strands the rest (8% fewer GPUs in air-hall, 17% in "
     "hall-300-thermal).",
+    "- campus-2000-mixed and campus-8000-mixed run the default path (one model); "
+    "--campus-frontiers --workers N measures the frontier path (docs/benchmarks.md keeps "
+    "those runs, issue 17, in a section of their own below the notes).",
     "- The campus-2000-utility solve time is the time limit: the GPU count is proven "
     "first ('GPUs proven'), then the cable stage uses what is left of the 60 s.",
     "- hall-300-thermal is hall-300 with 23 C supply air and the parametric recirculation "
