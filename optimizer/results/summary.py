@@ -59,6 +59,17 @@ def fabric_lines(report: SolveReport) -> list[str]:
     ]
 
 
+def cable_plan_line(report: SolveReport) -> str:
+    """The cable plan and how far the second stage (cables and tie-break) may be from its
+    best, so a planner sees what stopping early cost."""
+    outcome = report.outcome
+    gap = "n/a" if outcome.second_stage_gap is None else f"{outcome.second_stage_gap:.1%}"
+    metres = (
+        "no fabric" if report.site.network is None else f"{report.check.loads.cable_m.sum():,.0f} m"
+    )
+    return f"cable plan: {metres}, gap {gap} (second stage: {outcome.tie_break_status})"
+
+
 def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
     site, outcome = report.site, report.outcome
     placed = report.placement
@@ -91,6 +102,7 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
         f"status {outcome.status}, objective {outcome.objective:,.6g}{unit}, "
         f"bound {outcome.bound + 0.0:,.6g}{unit}, gap {gap}"  # + 0.0: no "-0"
     )
+    lines.append(cable_plan_line(report))
     timing = ", ".join(f"{k.removesuffix('_s')} {v:.2f}s" for k, v in report.timings.items())
     lines.append(f"times: {timing}")
     return lines

@@ -224,5 +224,17 @@ def _merge(
         primary_s=max(o.primary_s for o in outcomes),
         tie_break_status=f"{len(results)} parts: " + "; ".join(ends),
     )
+    if has_solution:
+        _merge_second_stage(outcome, outcomes)
     timings = {"build_s": max(r.build_s for r in results)}
     return Assignment(placement, su, hubs), outcome, timings, sum(r.variables for r in results)
+
+
+def _merge_second_stage(outcome: SolveOutcome, parts: list[SolveOutcome]) -> None:
+    """The facility's second stage: costs and bounds add up over the parts, and its gap is
+    the worst part's, so no part's cable plan is further from its best than it says."""
+    outcome.second_stage_objective = sum(o.second_stage_objective or 0.0 for o in parts)
+    if any(o.second_stage_bound is None for o in parts):
+        return
+    outcome.second_stage_bound = sum(o.second_stage_bound or 0.0 for o in parts)
+    outcome.second_stage_gap = max(o.second_stage_gap or 0.0 for o in parts)
