@@ -89,7 +89,8 @@ def test_a_written_layout_holds_every_declared_variable_with_its_attributes(tmp_
         assert ds["cdu_flow_lpm"].attrs["units"] == "L/min"
         assert ds["rack_count"].attrs["units"] == "1"
         assert "units" not in ds["rack_type"].attrs
-        assert ds["rack_type"].dtype.kind == "U" and ds["su"].dtype == np.int64
+        assert ds["rack_type"].dtype.kind == "U" and ds["rack_count"].dtype == np.int64
+        assert ds.attrs["Conventions"] == "CF-1.13" and ds.attrs["layout_format_version"] == 2
 
 
 def test_the_public_name_of_the_device_limit_is_the_datasets():
@@ -123,7 +124,12 @@ def _values() -> dict[str, object]:
 
 def test_the_writer_builds_from_the_schema_and_refuses_what_it_does_not_declare():
     ds = build_dataset(_values(), {"layout_format_version": 1})
-    assert ds["x_m"].attrs == {"long_name": "x of the slot centre", "units": "m"}
+    assert ds["x_m"].attrs == {
+        "long_name": "x of the slot centre",
+        "units": "m",
+        "standard_name": "projection_x_coordinate",
+        "axis": "X",
+    }
     with pytest.raises(ValueError, match=r"undeclared \['device_limit_kw'\]"):
         build_dataset({**_values(), "device_limit_kw": np.ones(1)}, {})
     values = _values()
