@@ -339,7 +339,7 @@ def test_compare_figures_match_an_independent_recomputation(solved_study, tmp_pa
     # fails, limit 400 kW; CDU 250 - 2 x 116.96; air zone 200 - 154.08
     ref = rows["ref"]
     assert (ref.gpus, ref.racks) == (208, {"gb300-nvl72": 2, "dgx-b300-rack": 2})
-    assert ref.it_mw == pytest.approx(0.388)
+    assert ref.it_kw == pytest.approx(388.0)
     assert ref.worst_failover_headroom_kw == pytest.approx(12.0)
     assert ref.stranded_power_kw == pytest.approx(2 * 12.0)
     assert ref.stranded_liquid_kw == pytest.approx(250 - 2 * 116.96)

@@ -27,7 +27,7 @@ import xarray as xr
 
 from optimizer.errors import InstanceError
 from optimizer.instance.netbox_fragment import MAP_FORMAT, MAP_VERSION
-from optimizer.output import write_files
+from optimizer.output import check_folder, write_files
 from optimizer.results.reader import LayoutFileError, open_layout
 
 DEVICE_COLUMNS = (
@@ -249,8 +249,7 @@ def export_netbox(
     mapping = read_netbox_map(map_path)
     tables, warnings = netbox_tables(ds, mapping, names, str(layout), str(map_path))
     folder = Path(output)
-    if folder.exists() and not folder.is_dir():
-        raise InstanceError(str(folder), "", "is a file", "give a folder for the CSV files")
+    check_folder(folder)
     files = {folder / FILES[key]: text for key, text in tables.items()}
     write_files({path: text.encode("utf-8") for path, text in files.items()})
     return list(files), warnings
