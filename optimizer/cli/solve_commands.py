@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from optimizer.cli.documents import json_option
 from optimizer.cli.options import (
     common,
     output_option,
@@ -23,10 +24,16 @@ from optimizer.solve.options import SolveOptions
 @output_option("Layout file to write (NetCDF).")
 @solver_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@json_option
 @paths_option
 @common
 def solve(
-    instance: str, output: str, options: SolveOptions, quiet: bool, allow_paths_outside: bool
+    instance: str,
+    output: str,
+    options: SolveOptions,
+    quiet: bool,
+    as_json: bool,
+    allow_paths_outside: bool,
 ) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout."""
     from optimizer.results.layout import layout_dataset, write_layout
@@ -39,8 +46,13 @@ def solve(
     finally:
         if live:  # end the progress line, also before an error
             click.echo("", err=True)
-    write_layout(layout_dataset(report), output)
-    if not quiet:
+    ds = layout_dataset(report)
+    write_layout(ds, output)
+    if as_json:
+        from optimizer.cli.documents import emit, solve_document
+
+        emit("solve", solve_document(ds, output))
+    elif not quiet:
         for line in summary_lines(report):
             click.echo(line)
         click.echo(f"layout written to {output}")
@@ -52,9 +64,12 @@ def solve(
 @click.command(name="explain")
 @click.argument("instance", type=click.Path(dir_okay=False))
 @search_options
+@json_option
 @paths_option
 @common
-def explain_command(instance: str, options: SolveOptions, allow_paths_outside: bool) -> None:
+def explain_command(
+    instance: str, options: SolveOptions, as_json: bool, allow_paths_outside: bool
+) -> None:
     """Say which resources fall short of INSTANCE's demand minimums, and by how much."""
     from optimizer.instance.loader import load_instance
     from optimizer.site.build import build_site
@@ -62,6 +77,13 @@ def explain_command(instance: str, options: SolveOptions, allow_paths_outside: b
 
     site = build_site(load_instance(instance, allow_paths_outside))
     shortfalls = explain(site, options)
+    if as_json:
+        from optimizer.cli.documents import emit, explain_document
+
+        emit("explain", explain_document(site, demand_text(site), shortfalls))
+        if shortfalls:
+            sys.exit(EXIT_INFEASIBLE)
+        return
     if not shortfalls:
         click.echo(
             f"{site.name}: the demand minimums ({demand_text(site)}) fit; nothing falls short"
@@ -76,9 +98,10 @@ def explain_command(instance: str, options: SolveOptions, allow_paths_outside: b
 @click.command()
 @click.argument("instance", type=click.Path(dir_okay=False))
 @click.argument("layout", type=click.Path(dir_okay=False))
+@json_option
 @paths_option
 @common
-def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
+def verify(instance: str, layout: str, as_json: bool, allow_paths_outside: bool) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
     from optimizer.instance.loader import load_instance
     from optimizer.results.reader import read_layout
@@ -89,6 +112,13 @@ def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
     placed = read_layout(site, layout)
     report = check_layout(site, placed.placement, placed.su, placed.su_network_slot)
     racks = int((placed.placement >= 0).sum())
+    if as_json:
+        from optimizer.cli.documents import emit, verify_document
+
+        emit("verify", verify_document(site, layout, racks, report))
+        if not report.ok:
+            sys.exit(EXIT_VIOLATIONS)
+        return
     if report.ok:
         click.echo(
             f"{layout}: {racks} racks pass every rule of {site.name} "
@@ -107,10 +137,11 @@ def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
 @click.argument("layout", type=click.Path(dir_okay=False))
 @click.option("--type", "type_name", required=True, help="Rack type of the next rack.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@json_option
 @paths_option
 @common
 def next_command(
-    instance: str, layout: str, type_name: str, top: int, allow_paths_outside: bool
+    instance: str, layout: str, type_name: str, top: int, as_json: bool, allow_paths_outside: bool
 ) -> None:
     """Rank the empty slots of LAYOUT for one more rack of --type."""
     from optimizer.errors import InstanceError, did_you_mean
@@ -126,6 +157,11 @@ def next_command(
             "--type", "", f"unknown rack type {type_name!r}", did_you_mean(type_name, names)
         )
     answer = next_rack(site, read_layout(site, layout), type_name)
+    if as_json:
+        from optimizer.cli.documents import emit, next_document
+
+        emit("next", next_document(site, layout, answer, top))
+        return
     if answer.ranked:
         click.echo(f"best slots for one more {type_name} (tightest resource after adding it):")
         for c in answer.ranked[:top]:
