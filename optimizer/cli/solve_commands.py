@@ -103,15 +103,10 @@ def explain_command(
 @common
 def verify(instance: str, layout: str, as_json: bool, allow_paths_outside: bool) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
-    from optimizer.instance.loader import load_instance
-    from optimizer.results.reader import read_layout
-    from optimizer.site.build import build_site
-    from optimizer.verify.check import check_layout
+    from optimizer import api
 
-    site = build_site(load_instance(instance, allow_paths_outside))
-    placed = read_layout(site, layout)
-    report = check_layout(site, placed.placement, placed.su, placed.su_network_slot)
-    racks = int((placed.placement >= 0).sum())
+    checked = api.verify(instance, layout, allow_paths_outside=allow_paths_outside)
+    site, report, racks = checked.site, checked.report, checked.racks
     if as_json:
         from optimizer.cli.documents import emit, verify_document
 
