@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cf_xarray  # noqa: F401  (registers the .cf accessor)
+import h5netcdf
 import numpy as np
 import pytest
 import xarray as xr
@@ -113,10 +114,14 @@ def test_a_format_1_layout_still_reads(layout, tmp_path):
         ds = ds.load()
     ds["su"] = ds["su"].fillna(-1).astype(np.int64)
     ds["su"].encoding = {}
+    ds["installed"] = ds["installed"].astype(bool)
+    ds = ds.assign_coords(slot_liquid=ds["slot_liquid"].astype(bool))
+    ds["installed"].encoding = ds["slot_liquid"].encoding = {}
     ds.attrs = {"layout_format_version": 1}
     ds.to_netcdf(old, engine="h5netcdf")
-    with xr.open_dataset(old, mask_and_scale=False) as raw:
-        assert raw["su"].values.tolist() == [-1] * 8 and "_FillValue" not in raw["su"].attrs
+    with h5netcdf.File(old, "r") as raw:
+        assert raw["su"][...].tolist() == [-1] * 8 and "_FillValue" not in raw["su"].attrs
+        assert raw["installed"].attrs["dtype"] == "bool"  # xarray's own bool storage
     from optimizer.instance.loader import load_instance
     from optimizer.site.build import build_site
 

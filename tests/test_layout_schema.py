@@ -149,3 +149,19 @@ def test_the_docs_list_the_optional_groups_as_declared():
     fabric, thermal = (re.findall(r"`(\w+)`", part.split(")")[0]) for part in row.split("(")[1:3])
     assert set(fabric) == {f.name for f in FIELDS.values() if f.group is Group.FABRIC}
     assert set(thermal) == {f.name for f in FIELDS.values() if f.group is Group.THERMAL}
+
+
+def test_the_cf_metadata_comes_from_the_declarations():
+    for field in FIELDS.values():
+        attrs = field.attrs()
+        assert attrs["long_name"] == field.long_name
+        assert ("units_metadata" in attrs) == (field.unit == "C"), field.name
+        assert ("flag_meanings" in attrs) == (field.dtype == "bool"), field.name
+        if field.dtype == "bool":
+            assert attrs["flag_values"].tolist() == [0, 1]
+            assert len(attrs["flag_meanings"].split()) == 2
+        # only integers that can say "none" carry the fill; labels never do
+        assert field.fill(study=False) == (-1 if field.name == "su" else None), field.name
+        study_fill = field.fill(study=True)
+        assert study_fill == (-1 if field.dtype == "int64" and not field.index else None)
+    assert {f.name: f.axis for f in FIELDS.values() if f.axis} == {"x_m": "X", "y_m": "Y"}
