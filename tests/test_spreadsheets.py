@@ -130,3 +130,12 @@ def test_a_file_that_is_no_workbook_is_refused(tmp_path):
     (tmp_path / "cdus.xlsx").write_text("id,unit_kw\n", encoding="utf-8")
     with pytest.raises(InstanceError, match=r"cdus.xlsx: not a readable \.xlsx workbook"):
         load_instance(path)
+
+
+def test_a_workbook_that_unpacks_past_the_table_limit_is_refused(tmp_path, monkeypatch):
+    # A compressed sheet can unpack to far more than its file size: the text is capped.
+    path = tutorial_with_tables(tmp_path)
+    workbook(tmp_path / "cdus.xlsx", [["id", "unit_kw"], *[[f"C{i}", 1] for i in range(200)]])
+    monkeypatch.setattr("optimizer.instance.tables.MAX_TABLE_BYTES", 1024)
+    with pytest.raises(InstanceError, match=r"cdus\.xlsx: the first sheet holds more than"):
+        load_instance(path)

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from optimizer.errors import FieldProblem, InstanceError
+from optimizer.instance.files import MAX_TABLE_BYTES, MIB
 
 MAX_REPORTED = 10
 """Bad lines spelt out in one message; the rest are counted."""
@@ -82,18 +83,24 @@ def xlsx_text(raw: bytes) -> str:
     computed (a workbook never opened in Excel has none: an empty cell)."""
     import openpyxl  # only when a workbook is given
 
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
     try:
         book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-        rows = list(book.worksheets[0].iter_rows(values_only=True))
+        for row in book.worksheets[0].iter_rows(values_only=True):
+            writer.writerow([_cell_text(value) for value in row])
+            if text.tell() > MAX_TABLE_BYTES:  # a small compressed file may unpack to GBs
+                raise FieldProblem(
+                    f"the first sheet holds more than {MAX_TABLE_BYTES // MIB} MiB of cells",
+                    "split the table or save it as CSV",
+                )
+    except FieldProblem:
+        raise
     except Exception as exc:  # a zip, XML or workbook error of a file that is no .xlsx
         raise FieldProblem(
             f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})",
             "save the table as an Excel workbook (.xlsx) or as CSV UTF-8",
         ) from None
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    for row in rows:
-        writer.writerow([_cell_text(value) for value in row])
     return text.getvalue()
 
 
