@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import textwrap
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +18,9 @@ from optimizer.cli.options import (
 )
 from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS
 from optimizer.solve.options import SolveOptions
+
+if TYPE_CHECKING:
+    from optimizer.verify.headroom import NextRack
 
 
 @click.command()
@@ -112,7 +117,9 @@ def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
 def next_command(
     instance: str, layout: str, type_name: str, top: int, allow_paths_outside: bool
 ) -> None:
-    """Rank the empty slots of LAYOUT for one more rack of --type."""
+    """Rank the places in LAYOUT for one more rack of --type (one more whole SU with its
+    network rack, for a type that grows by SUs), naming what blocks the others and by how
+    much."""
     from optimizer.errors import InstanceError, did_you_mean
     from optimizer.instance.loader import load_instance
     from optimizer.results.reader import read_layout
@@ -125,14 +132,49 @@ def next_command(
         raise InstanceError(
             "--type", "", f"unknown rack type {type_name!r}", did_you_mean(type_name, names)
         )
-    answer = next_rack(site, read_layout(site, layout), type_name)
+    for line in next_lines(next_rack(site, read_layout(site, layout), type_name), top):
+        click.echo(line)
+
+
+def next_lines(answer: NextRack, top: int) -> list[str]:
+    """``next``'s answer as text: the best places, or the closest blocked ones with their
+    binding limit and margin; then what blocks how many places, at least by how much."""
+    from optimizer.verify.resources import amount
+
+    name = answer.rack_type
+    unit = f"SU of {answer.racks} {name}" if answer.racks > 1 else name
+    where = "places" if answer.racks > 1 else "slots"
+    width = max((len(c.place.describe()) for c in answer.ranked[:top]), default=0)
+    lines = []
     if answer.ranked:
-        click.echo(f"best slots for one more {type_name} (tightest resource after adding it):")
+        lines.append(f"best {where} for one more {unit} (tightest resource after adding it):")
         for c in answer.ranked[:top]:
-            click.echo(f"  {c.slot:<16} {c.utilization:7.1%}  {c.tightest}")
+            lines.append(f"  {c.place.describe():<{width}} {c.utilization:7.1%}  {c.tightest}")
         if len(answer.ranked) > top:
-            click.echo(f"  ... {len(answer.ranked) - top} more slots fit")
+            lines.append(f"  ... {len(answer.ranked) - top} more {where} fit")
+    elif answer.no_room:
+        lines.append(f"no place for one more {unit}: {answer.no_room}")
     else:
-        click.echo(f"no empty slot takes one more {type_name}")
-    for resource, slots in answer.blocked.most_common(5):
-        click.echo(f"  blocked in {slots} slots by {resource}")
+        lines.append(f"no empty {where[:-1]} takes one more {unit}; the closest, over by:")
+        for b in answer.closest()[:top]:
+            lines.extend(
+                textwrap.wrap(
+                    f"{b.place.describe()}: {b.binding} by {amount(b.excess, b.unit)}",
+                    80,
+                    initial_indent="  ",
+                    subsequent_indent="      ",
+                )
+            )
+    for binding, count, closest in answer.blocked_by()[:5]:
+        lines.extend(
+            textwrap.wrap(
+                f"blocked in {count} {where} by {binding}: over by "
+                f"{amount(closest.excess, closest.unit)} or more",
+                80,
+                initial_indent="  ",
+                subsequent_indent="      ",
+            )
+        )
+    if answer.tried < answer.places:
+        lines.append(f"  ({answer.tried} of {answer.places} {where} tried, spread over the floor)")
+    return lines
