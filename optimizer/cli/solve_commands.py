@@ -20,6 +20,8 @@ from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS
 from optimizer.solve.options import SolveOptions
 
 if TYPE_CHECKING:
+    from optimizer.solve.explain import DemandAsk
+    from optimizer.solve.progress import Progress
     from optimizer.verify.headroom import NextRack
 
 
@@ -54,19 +56,70 @@ def solve(
         sys.exit(EXIT_INTERRUPTED)
 
 
+def _demand_asks(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> list[DemandAsk]:
+    """``TYPE=N`` (a minimum of N) or ``TYPE=+N`` (N more than asked now) per --demand."""
+    from optimizer.solve.explain import DemandAsk
+
+    asks = []
+    for value in values:
+        name, sep, count = value.partition("=")
+        digits = count.removeprefix("+")
+        if not sep or not name.strip() or not digits.isdigit():
+            raise click.BadParameter(
+                f"{value!r} is not TYPE=N or TYPE=+N (for example gb300-nvl72=+8)"
+            )
+        asks.append(DemandAsk(name.strip(), int(digits), count.startswith("+")))
+    return asks
+
+
+def _explain_progress(p: Progress) -> None:
+    """A plain line on stderr every few seconds while explain searches (the objective is
+    the sum of relative overflows, 1.0 = one capacity doubled)."""
+    if p.elapsed_s < 1.0:  # the search's first poll: nothing to tell yet
+        return
+    best = "-" if p.incumbent is None else f"{p.incumbent:.3g}"
+    bound = "-" if p.bound is None else f"{p.bound:.3g}"
+    click.echo(
+        f"explain: {p.elapsed_s:.0f} s, smallest overflow found {best}, bound {bound}", err=True
+    )
+
+
 @click.command(name="explain")
 @click.argument("instance", type=click.Path(dir_okay=False))
+@click.option(
+    "--demand",
+    "asks",
+    multiple=True,
+    callback=_demand_asks,
+    metavar="TYPE=N",
+    help="Ask about another demand without editing INSTANCE: TYPE=N sets the minimum of "
+    "TYPE to N, TYPE=+N asks for N more than now (its minimum, or its installed racks "
+    "if more). Repeatable.",
+)
 @search_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @paths_option
 @common
-def explain_command(instance: str, options: SolveOptions, allow_paths_outside: bool) -> None:
-    """Say which resources fall short of INSTANCE's demand minimums, and by how much."""
+def explain_command(
+    instance: str,
+    asks: list[DemandAsk],
+    options: SolveOptions,
+    quiet: bool,
+    allow_paths_outside: bool,
+) -> None:
+    """Say which resources fall short of INSTANCE's demand minimums (or of --demand), and
+    by how much."""
     from optimizer.instance.loader import load_instance
+    from optimizer.results.summary import fitted
     from optimizer.site.build import build_site
-    from optimizer.solve.explain import demand_text, explain
+    from optimizer.solve.explain import asked_site, demand_text, explain
 
-    site = build_site(load_instance(instance, allow_paths_outside))
-    shortfalls = explain(site, options)
+    site = asked_site(build_site(load_instance(instance, allow_paths_outside)), asks)
+    if not quiet and sys.stderr.isatty():  # a log gets the periodic lines alone
+        click.echo(f"explain: looking for what {demand_text(site)} would lack ...", err=True)
+    shortfalls = explain(site, options, None if quiet else _explain_progress)
     if not shortfalls:
         click.echo(
             f"{site.name}: the demand minimums ({demand_text(site)}) fit; nothing falls short"
@@ -74,7 +127,8 @@ def explain_command(instance: str, options: SolveOptions, allow_paths_outside: b
         return
     click.echo(f"{site.name}: to place {demand_text(site)}, these resources fall short:")
     for shortfall in shortfalls:
-        click.echo(f"  {shortfall.describe()}")
+        for line in fitted(f"  {shortfall.describe()}"):
+            click.echo(line)
     sys.exit(EXIT_INFEASIBLE)
 
 
