@@ -18,6 +18,7 @@ from factory import EXACT, instance, rack, row, site_of
 
 from optimizer.results.summary import (
     WIDTH,
+    ToPlaceMore,
     fitted,
     row_fill,
     second_stage_text,
@@ -77,10 +78,7 @@ def test_a_demanded_type_with_no_rack_is_listed_with_its_reason(solved):
 
 def test_to_place_more_names_what_one_more_rack_would_need(solved):
     site = solved.site
-    answers = {
-        t: next_rack(site, solved.layout, spec.name) for t, spec in enumerate(site.rack_types)
-    }
-    more = to_place_more(site, answers)
+    more = to_place_more(site, lambda t: next_rack(site, solved.layout, site.rack_types[t].name))
     assert (more.rack_type, more.racks, more.gpus) == ("r", 1, 8)
     (needs,) = more.options  # every free slot needs the same
     assert [(r.label, round(r.excess, 6)) for r in needs] == [
@@ -110,3 +108,10 @@ def test_a_long_line_breaks_after_commas_within_the_width():
     parts = fitted(line)
     assert len(parts) > 1 and all(len(p) <= WIDTH for p in parts)
     assert " ".join(p.strip() for p in parts) == line
+
+
+def test_when_no_place_is_left_the_line_says_why_instead_of_what_to_add():
+    more = ToPlaceMore("gpu", 8, 576, (), "7 free slots take gpu, an SU needs 8")
+    assert more.describe() == (
+        "to place 8 more gpu (576 GPUs): no place, 7 free slots take gpu, an SU needs 8"
+    )

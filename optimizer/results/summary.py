@@ -13,6 +13,7 @@ from it at the end.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,9 @@ MAX_ROWS = 8
 """Rows listed per hall; the rest are summed up in one line."""
 MAX_HALLS = 6
 """Halls listed; the rest are summed up in one line."""
+SUMMARY_CANDIDATES = 50
+"""Places tried per rack type for the summary's reasons (``next`` tries more): enough to
+find the closest one on a hall's floor, few enough to keep the summary quick on a campus."""
 
 OBJECTIVE_UNITS = {
     Objective.MAX_GPUS: " GPUs",
@@ -228,25 +232,47 @@ class ToPlaceMore:
     options: tuple[tuple[Resource, ...], ...]
     """One set of overloaded capacities per alternative place (at most two, the closest
     first), each with its load after the racks are added."""
+    no_room: str = ""
+    """When no type is held back by capacities alone: why the GPU-richest one has no place
+    at all (then ``options`` is empty: more capacity alone would not help)."""
 
     def describe(self) -> str:
+        head = f"to place {self.racks} more {self.rack_type} ({self.gpus:,} GPUs)"
+        if not self.options:
+            return f"{head}: no place, {self.no_room}"
         wants = " or ".join(_and([need(r) for r in needs]) for needs in self.options)
-        return f"to place {self.racks} more {self.rack_type} ({self.gpus:,} GPUs): add {wants}"
+        return f"{head}: add {wants}"
 
 
 def _and(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+def racks_per_place(site: Site, t: int) -> int:
+    """Racks of type ``t`` one more place takes: an SU with a fabric, else one."""
+    return site.rack_types[t].su_size if site.network_type(t) != NO_INDEX else 1
+
+
 def to_place_more(
-    site: Site, answers: dict[int, NextRack], max_options: int = 2
+    site: Site, answer_for: Callable[[int], NextRack], max_options: int = 2
 ) -> ToPlaceMore | None:
     """For the demanded type with the most GPUs per rack or SU that fits nowhere more but
     is held back by capacities alone (not a slot rule or its demand maximum): what its
-    closest places would need. None when no such type exists (nothing binds)."""
-    by_gpus = sorted(answers, key=lambda t: -site.rack_types[t].gpus * answers[t].racks)
+    closest places would need. Failing that, why the GPU-richest type that has no place
+    at all has none; None when neither exists (nothing binds). ``answer_for`` answers
+    "where would one more go?" for a type; it is asked in order of GPUs per place, until
+    a type gives the answer."""
+    by_gpus = sorted(
+        demanded_types(site), key=lambda t: -site.rack_types[t].gpus * racks_per_place(site, t)
+    )
+    roomless: ToPlaceMore | None = None
     for t in by_gpus:
-        answer = answers[t]
+        answer = answer_for(t)
+        spec = site.rack_types[t]
+        if answer.no_room and roomless is None:
+            roomless = ToPlaceMore(
+                spec.name, answer.racks, spec.gpus * answer.racks, (), answer.no_room
+            )
         if answer.ranked or not answer.blocked:
             continue
         options: list[tuple[Resource, ...]] = []
@@ -258,9 +284,8 @@ def to_place_more(
             if len(options) == max_options:
                 break
         if options:
-            spec = site.rack_types[t]
             return ToPlaceMore(spec.name, answer.racks, spec.gpus * answer.racks, tuple(options))
-    return None
+    return roomless
 
 
 def _capacities_only(b: Blocked) -> tuple[Resource, ...]:
@@ -274,9 +299,15 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
     site, outcome = report.site, report.outcome
     placed = report.placement
     counts = np.bincount(placed[placed != EMPTY], minlength=len(site.rack_types))
-    answers = {
-        t: next_rack(site, report.layout, site.rack_types[t].name) for t in demanded_types(site)
-    }
+    answers: dict[int, NextRack] = {}
+
+    def answer_for(t: int) -> NextRack:
+        if t not in answers:
+            name = site.rack_types[t].name
+            answers[t] = next_rack(site, report.layout, name, SUMMARY_CANDIDATES)
+        return answers[t]
+
+    wanted = demanded_types(site)
     lines = [f"{site.name}: {site.n_slots} slots"]
     total_gpus = 0
     for t, spec in enumerate(site.rack_types):
@@ -284,8 +315,8 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
             gpus = int(counts[t]) * spec.gpus
             total_gpus += gpus
             lines.append(f"  {spec.name:<22} {counts[t]:>5} racks {gpus:>8,} GPUs")
-        elif t in answers:
-            lines.append(f"  {spec.name:<22} {0:>5} racks: {why_none(answers[t])}")
+        elif t in wanted:
+            lines.append(f"  {spec.name:<22} {0:>5} racks: {why_none(answer_for(t))}")
     lines.append(f"  {'total':<22} {int(counts.sum()):>5} racks {total_gpus:>8,} GPUs")
     lines.extend(row_lines(row_fill(site, placed)))
     loads = report.check.loads
@@ -302,7 +333,7 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
         lines.append(
             f"  {r.label:<34} {r.utilization:>7.1%}  ({r.load:,.1f} of {r.limit:,.1f} {r.unit})"
         )
-    more = to_place_more(site, answers)
+    more = to_place_more(site, answer_for)
     if more is not None:
         lines.append(more.describe())
     gap = "n/a" if outcome.gap is None else f"{outcome.gap:.4%}"

@@ -172,7 +172,7 @@ def _single_places(site: Site, layout: Assignment, t: int) -> list[tuple[list[in
     return [([int(s)], NO_INDEX, False) for s in np.flatnonzero(free)]
 
 
-def _su_places(site: Site, layout: Assignment, t: int) -> tuple[list, str]:
+def _su_places(site: Site, layout: Assignment, t: int, limit: int) -> tuple[list, str]:
     """One SU of type ``t`` per network rack that could serve it, with the nearest free
     slots within reach; and why there is none when there is none."""
     assert site.network is not None
@@ -190,7 +190,7 @@ def _su_places(site: Site, layout: Assignment, t: int) -> tuple[list, str]:
         return [], f"{len(pool)} free slots take {spec.name}, an SU needs {spec.su_size}"
     if not spare and not new:
         return [], f"no network slot is free for a {spec.network_rack} and none has a spare port"
-    hubs = spare + _spread(new, max(MAX_CANDIDATES - len(spare), 0))
+    hubs = spare + _spread(new, max(limit - len(spare), 0))
     allowed = {"row": 0, "adjacent_rows": 1}.get(site.network.su_locality)
     places = []
     for hub in hubs:
@@ -210,19 +210,21 @@ def _su_places(site: Site, layout: Assignment, t: int) -> tuple[list, str]:
     return places, ""
 
 
-def next_rack(site: Site, layout: Assignment, type_name: str) -> NextRack:
+def next_rack(
+    site: Site, layout: Assignment, type_name: str, limit: int = MAX_CANDIDATES
+) -> NextRack:
     """Rank the places for one more rack of ``type_name``, or one more SU of it when the
-    type grows by whole SUs."""
+    type grows by whole SUs; at most ``limit`` places are tried."""
     names = [spec.name for spec in site.rack_types]
     t = names.index(type_name)
     spec = site.rack_types[t]
     network = site.network_type(t)
     if network != NO_INDEX:
-        found, no_room = _su_places(site, layout, t)
+        found, no_room = _su_places(site, layout, t, limit)
     else:
         found = _single_places(site, layout, t)
         no_room = "" if found else "no free slot may take it"
-    tried = _spread(list(range(len(found))), MAX_CANDIDATES)
+    tried = _spread(list(range(len(found))), limit)
     base = check_layout(site, layout.placement, layout.su, layout.su_network_slot)
     already = {v.describe() for v in base.violations}
     before = {r.label: r.load for r in resources(site, base.loads, layout.placement)}
