@@ -186,15 +186,18 @@ def demanded_types(site: Site) -> list[int]:
     ]
 
 
-def why_none(answer: NextRack) -> str:
-    """Why a rack type got no rack, from the answer to "where would one more go?"."""
+def why_none(answer: NextRack, proven: bool) -> str:
+    """Why a rack type got no rack, from the answer to "where would one more go?";
+    ``proven``: whether the solve proved its layout optimal."""
     if answer.no_room:
         return f"no place: {answer.no_room}"
     if answer.ranked:
-        return (
-            f"one more fits at {answer.ranked[0].place.describe()}, but the objective "
-            "gains more from the other types"
+        why = (
+            "the objective gains more from the other types"
+            if proven
+            else "the solve stopped before it was proven"
         )
+        return f"one more fits at {answer.ranked[0].place.describe()}, but {why}"
     closest = answer.closest()[0]
     return (
         f"blocked in every place; closest {closest.place.describe()}: "
@@ -316,7 +319,8 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
             total_gpus += gpus
             lines.append(f"  {spec.name:<22} {counts[t]:>5} racks {gpus:>8,} GPUs")
         elif t in wanted:
-            lines.append(f"  {spec.name:<22} {0:>5} racks: {why_none(answer_for(t))}")
+            reason = why_none(answer_for(t), proven=outcome.status == "optimal")
+            lines.append(f"  {spec.name:<22} {0:>5} racks: {reason}")
     lines.append(f"  {'total':<22} {int(counts.sum()):>5} racks {total_gpus:>8,} GPUs")
     lines.extend(row_lines(row_fill(site, placed)))
     loads = report.check.loads
