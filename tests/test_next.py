@@ -68,6 +68,17 @@ def test_an_su_type_is_tried_as_a_whole_su_on_the_leaf_with_a_spare_port(tmp_pat
     assert "H-R-01" not in fits.place.slots
 
 
+def test_on_an_empty_floor_the_su_brings_its_leaf_to_the_network_slot(tmp_path):
+    # H-R-01 is the only network slot: the one place is a new leaf there with the two
+    # nearest free slots (1 m and 2 m away), 2 x 10 + 5 = 25 kW of 60 on the surviving UPS.
+    site = site_of(tmp_path, fabric_row(ups_kw=60))
+    empty = Assignment(np.full(site.n_slots, EMPTY), np.full(site.n_slots, EMPTY))
+    (fits,) = next_rack(site, empty, "gpu").ranked
+    assert fits.place.network_slot == "H-R-01" and fits.place.new_network_rack
+    assert fits.place.slots == ("H-R-02", "H-R-03")
+    assert fits.utilization == pytest.approx(25 / 60)
+
+
 def test_a_single_rack_type_never_takes_the_network_slot(tmp_path):
     # The network slot H-R-01 is free here: the cpu rack is offered the 7 others only.
     site = site_of(tmp_path, fabric_row(ups_kw=60))
@@ -101,7 +112,7 @@ def test_next_prints_the_su_and_the_margin(tmp_path):
     result = run("next", path, layout, "--type", "gpu")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "no empty place takes one more SU of 2 gpu; the closest, over by:"
+    assert lines[0] == "no place takes one more SU of 2 gpu; the closest, over by:"
     assert lines[1].endswith("via H-R-01: UPS-A (if UPS-B fails) by 5.0 kW")
     assert lines[2] == "  blocked in 1 places by UPS-A (if UPS-B fails): over by 5.0 kW or more"
     assert all(len(line) <= 80 for line in lines)

@@ -209,7 +209,8 @@ def next_lines(answer: NextRack, top: int) -> list[str]:
     elif answer.no_room:
         lines.append(f"no place for one more {unit}: {answer.no_room}")
     else:
-        lines.append(f"no empty {where[:-1]} takes one more {unit}; the closest, over by:")
+        nowhere = "no place" if answer.racks > 1 else "no empty slot"
+        lines.append(f"{nowhere} takes one more {unit}; the closest, over by:")
         for b in answer.closest()[:top]:
             lines.extend(
                 textwrap.wrap(
