@@ -82,7 +82,9 @@ def _explain_progress(p: Progress) -> None:
     best = "-" if p.incumbent is None else f"{p.incumbent:.3g}"
     bound = "-" if p.bound is None else f"{p.bound:.3g}"
     click.echo(
-        f"explain: {p.elapsed_s:.0f} s, smallest overflow found {best}, bound {bound}", err=True
+        f"explain: {p.elapsed_s:.0f} s; overflow (sum of shortfall/capacity) "
+        f"found {best}, at least {bound}",
+        err=True,
     )
 
 
