@@ -35,6 +35,10 @@ from optimizer.verify.resources import Kind, Resource, binding, ranked, resource
 MAX_CANDIDATES = 200
 """Most places (single slots or whole SUs) tried per question."""
 
+Trial = tuple[list[int], int, bool]
+"""Slot indices of the compute racks, of the network rack (-1: none) and whether that
+network rack is new."""
+
 _CAPACITY_RULES = frozenset(str(kind) for kind in Kind)
 """Checker rules that guard a capacity of the resource table (the rule names are the kinds)."""
 
@@ -161,8 +165,8 @@ def _blocked(place: Place, new: list[Violation], overloads: list[Resource]) -> B
     return Blocked(place, worst.label, worst.excess, worst.unit, share, tuple(overloads))
 
 
-def _single_places(site: Site, layout: Assignment, t: int) -> list[tuple[list[int], int, bool]]:
-    """(compute slots, network slot, new network rack) for one rack in each free slot that
+def _single_places(site: Site, layout: Assignment, t: int) -> list[Trial]:
+    """One rack in each free slot that
     can cool it and may take its kind of rack; a slot whose floor, air-heat, water or
     inlet rule refuses it is tried too, so that its margin (kg, kW, K) is reported."""
     rules = slot_rules(site, t)
@@ -172,7 +176,7 @@ def _single_places(site: Site, layout: Assignment, t: int) -> list[tuple[list[in
     return [([int(s)], NO_INDEX, False) for s in np.flatnonzero(free)]
 
 
-def _su_places(site: Site, layout: Assignment, t: int, limit: int) -> tuple[list, str]:
+def _su_places(site: Site, layout: Assignment, t: int, limit: int) -> tuple[list[Trial], str]:
     """One SU of type ``t`` per network rack that could serve it, with the nearest free
     slots within reach; and why there is none when there is none."""
     assert site.network is not None
@@ -192,7 +196,8 @@ def _su_places(site: Site, layout: Assignment, t: int, limit: int) -> tuple[list
         return [], f"no network slot is free for a {spec.network_rack} and none has a spare port"
     hubs = spare + _spread(new, max(limit - len(spare), 0))
     allowed = {"row": 0, "adjacent_rows": 1}.get(site.network.su_locality)
-    places = []
+    places: list[Trial] = []
+    fresh = set(new)
     for hub in hubs:
         members = pool[pool != hub]
         lengths = site.network.geometry.between(members, np.full(len(members), hub))
@@ -204,7 +209,7 @@ def _su_places(site: Site, layout: Assignment, t: int, limit: int) -> tuple[list
         if near.sum() < spec.su_size:
             continue
         order = np.lexsort((members[near], lengths[near]))[: spec.su_size]
-        places.append((sorted(members[near][order].tolist()), hub, hub in new))
+        places.append((sorted(members[near][order].tolist()), hub, hub in fresh))
     if not places:
         return [], f"no network slot has {spec.su_size} free slots within reach"
     return places, ""
