@@ -116,3 +116,18 @@ def test_next_prints_the_su_and_the_margin(tmp_path):
     assert lines[1].endswith("via H-R-01: UPS-A (if UPS-B fails) by 5.0 kW")
     assert lines[2] == "  blocked in 1 places by UPS-A (if UPS-B fails): over by 5.0 kW or more"
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_a_type_whose_slots_are_all_taken_says_so(tmp_path):
+    # One liquid slot (H-R-01) of four; a liquid rack stands there, so the next has none.
+    data = instance(
+        rows={"R": {**row(4, ["UPS-A"]), "overrides": {1: {"liquid": True, "cdu": "C"}}}},
+        devices={"UPS-A": {"rating_kw": 1000}},
+        rack_types={"liq": rack(8, 10, liquid=0.8)},
+    )
+    site = site_of(tmp_path, data)
+    placement = np.full(site.n_slots, EMPTY)
+    placement[0] = 0
+    answer = next_rack(site, Assignment(placement, np.full(site.n_slots, EMPTY)), "liq")
+    assert answer.places == 0 and answer.ranked == [] and answer.blocked == []
+    assert answer.no_room == "the 1 slots that may take it are all taken"

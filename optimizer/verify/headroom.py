@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.site.arrays import NO_INDEX, Site
+from optimizer.site.demand import misfit
 from optimizer.site.eligibility import slot_rules
 from optimizer.site.placement import Assignment
 from optimizer.verify.check import EMPTY, Loads, Violation, check_layout
@@ -176,6 +177,16 @@ def _single_places(site: Site, layout: Assignment, t: int) -> list[Trial]:
     return [([int(s)], NO_INDEX, False) for s in np.flatnonzero(free)]
 
 
+def _no_free_slot(site: Site, layout: Assignment, t: int) -> str:
+    """Why no free slot is worth trying for one rack of type ``t``: the slots that may take
+    it are all taken, or the first slot rule that shuts it out of every free slot."""
+    free = layout.placement == EMPTY
+    taken = int((~free & site.eligible[:, t]).sum())
+    if taken or not free.any():
+        return f"the {taken} slots that may take it are all taken"
+    return misfit(site, t, free, "any free slot")[0]
+
+
 def _su_places(site: Site, layout: Assignment, t: int, limit: int) -> tuple[list[Trial], str]:
     """One SU of type ``t`` per network rack that could serve it, with the nearest free
     slots within reach; and why there is none when there is none."""
@@ -228,7 +239,7 @@ def next_rack(
         found, no_room = _su_places(site, layout, t, limit)
     else:
         found = _single_places(site, layout, t)
-        no_room = "" if found else "no free slot may take it"
+        no_room = "" if found else _no_free_slot(site, layout, t)
     tried = _spread(list(range(len(found))), limit)
     base = check_layout(site, layout.placement, layout.su, layout.su_network_slot)
     already = {v.describe() for v in base.violations}
