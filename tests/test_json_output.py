@@ -76,17 +76,26 @@ def test_explain_names_the_short_resource(tmp_path):
     assert document("explain", TUTORIAL)["fits"] is True
 
 
-def test_next_ranks_the_same_slots_as_the_headroom_search(tmp_path):
+def test_next_ranks_the_same_places_as_the_headroom_search(tmp_path, solved):
     layout = tmp_path / "two.csv"
     layout.write_text("slot,rack_type\nH1-A-01,dgx-b300-rack\n", encoding="utf-8")
     doc = document("next", TUTORIAL, layout, "--type", "dgx-b300-rack", "--top", 2)
     site = build_site(load_instance(TUTORIAL))
     answer = next_rack(site, read_layout(site, layout), "dgx-b300-rack")
-    assert [c["slot"] for c in doc["ranked"]] == [c.slot for c in answer.ranked[:2]]
+    assert doc["racks"] == 1 and doc["places"] == answer.places
+    assert [c["slots"] for c in doc["ranked"]] == [list(c.place.slots) for c in answer.ranked[:2]]
     assert doc["more"] == len(answer.ranked) - 2
     first = doc["ranked"][0]
     assert first["utilization"] == round(answer.ranked[0].utilization, 4)
     assert first["tightest"] == answer.ranked[0].tightest
+    # the solved tutorial: one more GB300 (116.96 kW to liquid) finds CDU1 with 16.08 kW left
+    out, _ = solved
+    full = document("next", TUTORIAL, out, "--type", "gb300-nvl72")
+    assert full["ranked"] == []
+    (blocked,) = [b for b in full["blocked"] if b["binding"] == "CDU CDU1 heat"]
+    assert blocked["places"] == 2  # the two free liquid slots
+    assert blocked["closest"]["excess"] == pytest.approx(116.96 - 16.08, abs=1e-3)
+    assert blocked["closest"]["unit"] == "kW"
 
 
 def test_compare_prints_the_csv_columns_in_kw(solved, tmp_path):

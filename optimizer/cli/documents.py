@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # verify --json must not load the solver stack
     from optimizer.solve.explain import Shortfall
     from optimizer.studies.compare import Kpis
     from optimizer.verify.check import CheckReport
-    from optimizer.verify.headroom import NextRack
+    from optimizer.verify.headroom import NextRack, Place
 
 VERSION = 1
 """Changes when a key is removed or changes meaning; keys may be added within it."""
@@ -125,20 +125,43 @@ def explain_document(site: Site, demand: str, shortfalls: list[Shortfall]) -> di
     }
 
 
+def _place(place: Place) -> dict[str, Any]:
+    return {
+        "place": place.describe(),
+        "slots": list(place.slots),
+        "network_slot": place.network_slot,
+        "new_network_rack": place.new_network_rack,
+    }
+
+
 def next_document(site: Site, layout: str, answer: NextRack, top: int) -> dict[str, Any]:
-    """The best ``top`` slots for one more rack, how many more fit, and what blocks the rest."""
+    """The best ``top`` places for one more rack (or SU), how many more fit, and for each
+    limit that blocks places, how many and the place closest to fitting."""
     return {
         "instance": site.name,
         "layout": layout,
         "rack_type": answer.rack_type,
+        "racks": answer.racks,
+        "places": answer.places,
+        "tried": answer.tried,
+        "no_room": answer.no_room,
         "ranked": [
-            {"slot": c.slot, "utilization": round(c.utilization, 4), "tightest": c.tightest}
+            {**_place(c.place), "utilization": round(c.utilization, 4), "tightest": c.tightest}
             for c in answer.ranked[:top]
         ],
         "more": max(len(answer.ranked) - top, 0),
         "blocked": [
-            {"resource": resource, "slots": slots}
-            for resource, slots in answer.blocked.most_common()
+            {
+                "binding": binding,
+                "places": count,
+                "closest": {
+                    **_place(closest.place),
+                    "excess": round(closest.excess, 3),
+                    "unit": closest.unit,
+                    "share": round(closest.share, 4),
+                },
+            }
+            for binding, count, closest in answer.blocked_by()
         ],
     }
 
