@@ -213,6 +213,7 @@ def _merge(
     unbounded = -math.inf if minimize else math.inf
     bound = sum(o.bound if o.bound is not None else unbounded for o in outcomes)
     ends = sorted({o.tie_break_status for o in outcomes})
+    second_gaps = [o.second_stage_gap for o in outcomes if o.second_stage_gap is not None]
     outcome = SolveOutcome(
         status=status,
         has_solution=has_solution,
@@ -223,6 +224,7 @@ def _merge(
         solve_s=wall,
         primary_s=max(o.primary_s for o in outcomes),
         tie_break_status=f"{len(results)} parts: " + "; ".join(ends),
+        second_stage_gap=max(second_gaps) if second_gaps else None,  # the worst part's
     )
     if has_solution:
         _merge_second_stage(outcome, outcomes)
@@ -231,10 +233,9 @@ def _merge(
 
 
 def _merge_second_stage(outcome: SolveOutcome, parts: list[SolveOutcome]) -> None:
-    """The facility's second stage: costs and bounds add up over the parts, and its gap is
-    the worst part's, so no part's cable plan is further from its best than it says."""
+    """The facility's second-stage cost and bound: they add up over the parts (its gap is
+    the worst part's, set by :func:`_merge`). A part without a bound leaves the facility
+    without one."""
     outcome.second_stage_objective = sum(o.second_stage_objective or 0.0 for o in parts)
-    if any(o.second_stage_bound is None for o in parts):
-        return
-    outcome.second_stage_bound = sum(o.second_stage_bound or 0.0 for o in parts)
-    outcome.second_stage_gap = max(o.second_stage_gap or 0.0 for o in parts)
+    if all(o.second_stage_bound is not None for o in parts):
+        outcome.second_stage_bound = sum(o.second_stage_bound or 0.0 for o in parts)
