@@ -8,10 +8,12 @@ import click
 
 from optimizer.cli.options import (
     common,
+    instance_options,
+    linted_site,
     output_option,
-    paths_option,
     progress_printer,
     search_options,
+    show_warnings,
     solver_options,
 )
 from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS
@@ -23,10 +25,15 @@ from optimizer.solve.options import SolveOptions
 @output_option("Layout file to write (NetCDF).")
 @solver_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-@paths_option
+@instance_options
 @common
 def solve(
-    instance: str, output: str, options: SolveOptions, quiet: bool, allow_paths_outside: bool
+    instance: str,
+    output: str,
+    options: SolveOptions,
+    quiet: bool,
+    allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout."""
     from optimizer.results.layout import layout_dataset, write_layout
@@ -35,7 +42,13 @@ def solve(
 
     live = sys.stderr.isatty() and not quiet
     try:
-        report = solve_instance(instance, options, progress_printer(quiet), allow_paths_outside)
+        report = solve_instance(
+            instance,
+            options,
+            progress_printer(quiet),
+            allow_paths_outside,
+            lambda site: show_warnings([("", site.warnings)], strict, instance),
+        )
     finally:
         if live:  # end the progress line, also before an error
             click.echo("", err=True)
@@ -52,15 +65,15 @@ def solve(
 @click.command(name="explain")
 @click.argument("instance", type=click.Path(dir_okay=False))
 @search_options
-@paths_option
+@instance_options
 @common
-def explain_command(instance: str, options: SolveOptions, allow_paths_outside: bool) -> None:
+def explain_command(
+    instance: str, options: SolveOptions, allow_paths_outside: bool, strict: bool
+) -> None:
     """Say which resources fall short of INSTANCE's demand minimums, and by how much."""
-    from optimizer.instance.loader import load_instance
-    from optimizer.site.build import build_site
     from optimizer.solve.explain import demand_text, explain
 
-    site = build_site(load_instance(instance, allow_paths_outside))
+    site = linted_site(instance, allow_paths_outside, strict)
     shortfalls = explain(site, options)
     if not shortfalls:
         click.echo(
@@ -76,16 +89,14 @@ def explain_command(instance: str, options: SolveOptions, allow_paths_outside: b
 @click.command()
 @click.argument("instance", type=click.Path(dir_okay=False))
 @click.argument("layout", type=click.Path(dir_okay=False))
-@paths_option
+@instance_options
 @common
-def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
+def verify(instance: str, layout: str, allow_paths_outside: bool, strict: bool) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
-    from optimizer.instance.loader import load_instance
     from optimizer.results.reader import read_layout
-    from optimizer.site.build import build_site
     from optimizer.verify.check import check_layout
 
-    site = build_site(load_instance(instance, allow_paths_outside))
+    site = linted_site(instance, allow_paths_outside, strict)
     placed = read_layout(site, layout)
     report = check_layout(site, placed.placement, placed.su, placed.su_network_slot)
     racks = int((placed.placement >= 0).sum())
@@ -107,19 +118,17 @@ def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
 @click.argument("layout", type=click.Path(dir_okay=False))
 @click.option("--type", "type_name", required=True, help="Rack type of the next rack.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
-@paths_option
+@instance_options
 @common
 def next_command(
-    instance: str, layout: str, type_name: str, top: int, allow_paths_outside: bool
+    instance: str, layout: str, type_name: str, top: int, allow_paths_outside: bool, strict: bool
 ) -> None:
     """Rank the empty slots of LAYOUT for one more rack of --type."""
     from optimizer.errors import InstanceError, did_you_mean
-    from optimizer.instance.loader import load_instance
     from optimizer.results.reader import read_layout
-    from optimizer.site.build import build_site
     from optimizer.verify.headroom import next_rack
 
-    site = build_site(load_instance(instance, allow_paths_outside))
+    site = linted_site(instance, allow_paths_outside, strict)
     names = [t.name for t in site.rack_types]
     if type_name not in names:
         raise InstanceError(

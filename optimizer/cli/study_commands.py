@@ -16,8 +16,9 @@ import click
 
 from optimizer.cli.options import (
     common,
+    instance_options,
     output_option,
-    paths_option,
+    show_warnings,
     study_options,
     writable_target,
 )
@@ -100,7 +101,7 @@ def _progress_bar(quiet: bool):
 )
 @study_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-@paths_option
+@instance_options
 @common
 def batch(
     study: str,
@@ -113,6 +114,7 @@ def batch(
     options: SolveOptions,
     quiet: bool,
     allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Solve every scenario of STUDY and combine the layouts along a scenario dimension.
 
@@ -122,10 +124,11 @@ def batch(
     from optimizer.studies.batch import run_batch, scenario_folder
     from optimizer.studies.cluster import Cluster
     from optimizer.studies.compare import compare, table_lines
-    from optimizer.studies.study import load_study
+    from optimizer.studies.study import load_study, scenario_warnings
 
     cluster = Cluster.of(scheduler, tls_ca_file, tls_cert, tls_key)
     loaded = load_study(study, allow_paths_outside)
+    show_warnings(scenario_warnings(loaded), strict, study)
     try:
         report = run_batch(loaded, output, options, workers, cluster, _progress_bar(quiet))
     except KeyboardInterrupt:

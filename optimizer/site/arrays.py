@@ -178,6 +178,9 @@ class Site:
     slot_network_ok: np.ndarray
     """Whether a network rack may stand in the slot (marked, and within spine reach)."""
     network: NetworkSettings | None = None
+    warnings: tuple[str, ...] = ()
+    """What the instance lint (:mod:`optimizer.site.lint`) found: valid input that is
+    almost surely not what was meant, one located line each."""
 
     def network_type(self, t: int) -> int:
         """Index of the network rack type serving SU type t; -1 when t has no SUs."""

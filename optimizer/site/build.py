@@ -34,6 +34,7 @@ from optimizer.site.fabric import (
     network_slots,
     row_codes,
 )
+from optimizer.site.lint import lint
 from optimizer.site.power_tree import PowerTree, resolve_power_tree
 from optimizer.site.rack_types import resolve
 from optimizer.site.slots import SlotRecord, slot_records
@@ -137,7 +138,7 @@ def build_site(loaded: LoadedInstance) -> Site:
     installed, demand_max = installed_racks(unchecked, inst, eligible, error)
     site = replace(unchecked, eligible=eligible, installed=installed, demand_max=demand_max)
     check_demand_placeable(site, inst, eligible, error)
-    return site
+    return replace(site, warnings=lint(loaded, records, site))
 
 
 def _device_ratings(inst: Instance, error: ErrorAt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
