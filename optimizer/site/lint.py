@@ -55,9 +55,12 @@ def _shared_failures(
     """Dual-corded slots whose two feeds hang below one device that can fail, one warning
     per place the feeds were written (a row's defaults, an override, a slot table)."""
     found: dict[tuple, tuple[SlotRecord, int, list[str]]] = {}
+    shared: dict[tuple[int, int], int] = {}  # a facility has few distinct feed pairs
     for s in np.flatnonzero(site.slot_feeds[:, 1] != NO_INDEX):
         a, b = (int(f) for f in site.slot_feeds[s])
-        common = _shared_failure(site, a, b)
+        if (a, b) not in shared:
+            shared[a, b] = _shared_failure(site, a, b)
+        common = shared[a, b]
         if common == NO_INDEX:
             continue
         source = records[s].source
@@ -139,16 +142,18 @@ def _unplaceable_types(loaded: LoadedInstance, site: Site) -> Iterator[str]:
             every = np.ones(site.n_slots, dtype=bool)
             yield str(loaded.locate_error(field, *misfit(site, t, every, "any slot")))
             continue
-        over = [_alone_over(site, t, int(s)) for s in np.flatnonzero(slots)]
-        if all(over):
-            yield str(
-                loaded.locate_error(
-                    field,
-                    f"no slot can hold even one {spec.name}: in each of the {len(over)} slots "
-                    f"its rules allow, one rack alone is over a limit ({over[0]})",
-                    "raise that capacity, or use a rack type that fits",
-                )
+        candidates = np.flatnonzero(slots)
+        if any(not _alone_over(site, t, int(s)) for s in candidates):
+            continue
+        yield str(
+            loaded.locate_error(
+                field,
+                f"no slot can hold even one {spec.name}: in each of the {len(candidates)} "
+                f"slots its rules allow, one rack alone is over a limit "
+                f"({_alone_over(site, t, int(candidates[0]))})",
+                "raise that capacity, or use a rack type that fits",
             )
+        )
 
 
 def _alone_over(site: Site, t: int, s: int) -> str:
