@@ -180,7 +180,7 @@ def instance_options(command: Callable[..., Any]) -> Callable[..., Any]:
         is_flag=True,
         help="Treat the instance's lint warnings (wiring that defeats redundancy, equipment "
         "that feeds nothing, rack types that fit nowhere) as input errors: exit 2 before "
-        "any solve.",
+        "anything is solved, checked or written.",
     )(command)
     return click.option(
         "--allow-paths-outside",
