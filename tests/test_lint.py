@@ -247,3 +247,18 @@ def test_batch_names_the_scenario_and_strict_solves_nothing(tmp_path):
     assert all("power.devices.UPS-C: device UPS-C feeds no slot" in line for line in lines)
     assert f"error: {study}: --strict: 2 lint warnings above" in result.stderr
     assert not out.exists() and not (tmp_path / "study.nc.d").exists()
+
+
+def test_report_lints_the_instance_it_draws_and_strict_draws_nothing(tmp_path):
+    path = write_instance(tmp_path, _under_one_ups())
+    layout = tmp_path / "layout.nc"
+    assert run("solve", path, "-o", layout, "-q").exit_code == 0
+    plan = tmp_path / "plan.html"
+    lenient = run("report", layout, "-o", plan, "--instance", path)
+    assert lenient.exit_code == 0, lenient.output
+    assert lenient.stderr.count("below UPS, whose failure darkens the rack") == 1
+    plan.unlink()
+    strict = run("report", layout, "-o", plan, "--instance", path, "--strict")
+    assert strict.exit_code == 2
+    assert f"error: {path}: --strict: 1 lint warning above" in strict.stderr
+    assert not plan.exists()

@@ -172,23 +172,26 @@ solver_options = _gathered(
 """Every solve setting, for ``solve``."""
 
 
+strict_option = click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat the instance's lint warnings (wiring that defeats redundancy, equipment "
+    "that feeds nothing, rack types that fit nowhere) as input errors: exit 2 before "
+    "anything is solved, checked or written.",
+)
+"""--strict, for every command that reads an instance: whether the lint's warnings stop it."""
+
+
 def instance_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--allow-paths-outside and --strict for every command that reads an instance or a
     study: how far its files may reach, and whether the lint's warnings stop the command."""
-    command = click.option(
-        "--strict",
-        is_flag=True,
-        help="Treat the instance's lint warnings (wiring that defeats redundancy, equipment "
-        "that feeds nothing, rack types that fit nowhere) as input errors: exit 2 before "
-        "anything is solved, checked or written.",
-    )(command)
     return click.option(
         "--allow-paths-outside",
         is_flag=True,
         help="Let the instance (or study) read files outside its own folder tree: "
         "includes, tables and matrices named with '..', absolute paths or symlinks. "
         "Only for files you trust.",
-    )(command)
+    )(strict_option(command))
 
 
 def show_warnings(found: Sequence[tuple[str, Sequence[str]]], strict: bool, file: str) -> None:

@@ -17,8 +17,10 @@ import click
 from optimizer.cli.options import (
     common,
     instance_options,
+    linted_site,
     output_option,
     show_warnings,
+    strict_option,
     study_options,
     writable_target,
 )
@@ -188,13 +190,19 @@ def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
     default=None,
     help="The instance LAYOUT was solved from: adds each slot's power path to the .html plan.",
 )
+@strict_option
 @common
-def report(layout: str, output: str, scenario: str | None, instance: str | None) -> None:
+def report(
+    layout: str, output: str, scenario: str | None, instance: str | None, strict: bool
+) -> None:
     """Draw the floor plan of LAYOUT with the utilization of every device, CDU and zone.
 
     .html writes an interactive plan (zoom, hover on a slot, colour modes; see
     docs/studies.md); .png and .svg a picture."""
     from optimizer.studies.report import write_report
+
+    if instance is not None:  # its lint warnings first, and under --strict before drawing
+        linted_site(instance, False, strict)
 
     warnings = write_report(
         Path(layout), Path(output), scenario, Path(instance) if instance else None
