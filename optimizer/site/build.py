@@ -7,7 +7,7 @@ also checks every cross-reference, since only here is each slot fully known. The
 parts are composed in a fixed order (power tree, device limits, slots and their
 references, fabric, rack types and demand, thermal model, plant factors, installed
 racks, placeability), so an instance with several problems always reports the same
-first one.
+first one. Last, the lint (:mod:`optimizer.site.lint`) adds its warnings to the site.
 """
 
 from __future__ import annotations
