@@ -46,7 +46,8 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 instance; everything after parsing (tags, keys, merges, lines) is the same Python code."""
 _LIBYAML_DIFFERS = re.compile(r"[\t!?|>%]")
 _COMMENT = re.compile(r"^([^'\"#\n]*?)(?:(?<=\s)|^)#[^\n]*", re.MULTILINE)
-"""A comment on a line with no quote or ``#`` before it, and the text before it."""
+"""What looks like a comment (no quote or ``#`` before it on its line), and the text
+before it."""
 _NESTED_TOO_DEEPLY = ("the YAML is nested too deeply", "flatten it")
 
 
@@ -217,9 +218,11 @@ def _libyaml_reads_alike(text: str) -> bool:
     a tab, a tag or a non-specific tag (``!``), a complex key (``?``), a block scalar
     (``|``, ``>``) or a directive (``%``), where libyaml accepts what the Python parser
     refuses (or resolves an empty value differently); nor a character the Python reader
-    refuses. Comments may hold them (``# 80%``, ``# >= 8 x 136 kW``): they are left out
-    of the search where they are surely comments. Instance files seldom use any of these
-    outside comments; those that do are read in Python."""
+    refuses. Comments may hold them (``# 80%``, ``# >= 8 x 136 kW``), so what looks like
+    a comment (a ``#`` after a space, with no quote before it on its line) is left out
+    of the search; should that be the inside of a quoted text instead, it is content,
+    which both parsers read alike. Instance files seldom use any of these characters
+    outside comments and quotes; those that do are read in Python."""
     if yaml.reader.Reader.NON_PRINTABLE.search(text):
         return False
     return not _LIBYAML_DIFFERS.search(_COMMENT.sub(r"\1", text))
