@@ -24,7 +24,7 @@ from optimizer.solve.options import SolveOptions
 @click.argument("instance", type=click.Path(dir_okay=False))
 @output_option("Layout file to write (NetCDF).")
 @solver_options
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
 @instance_options
 @common
 def solve(

@@ -102,7 +102,7 @@ def _progress_bar(quiet: bool):
     help="For a tls:// scheduler: this client's private key, if not in --tls-cert.",
 )
 @study_options
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
 @instance_options
 @common
 def batch(
