@@ -262,3 +262,17 @@ def test_report_lints_the_instance_it_draws_and_strict_draws_nothing(tmp_path):
     assert strict.exit_code == 2
     assert f"error: {path}: --strict: 1 lint warning above" in strict.stderr
     assert not plan.exists()
+
+
+def test_a_network_rack_no_slot_may_take_names_the_rule(tmp_path):
+    """Without a place for its network rack no SU can stand, so the optimum holds no
+    GB300 at all: the network rack type is not in the demand, so this is a warning."""
+    data = yaml.safe_load((ROOT / "instances" / "gb300-hall.yaml").read_text())
+    data["rack_types"]["network-rack"] = {"weight_kg": 99_999}
+    path = write_instance(tmp_path, data)
+    (warning,) = site_of(tmp_path, data).warnings
+    assert warning == (
+        f"{path}:{_line_of(path, 'network-rack:')}: rack_types.network-rack: network-rack "
+        "weighs 99999 kg, more than the floor rating of any slot (at most 1900 kg) (fix: "
+        "raise floor_kg where the floor is reinforced, or use a lighter rack type)"
+    )
