@@ -111,7 +111,7 @@ def test_one_label_in_solve_next_compare_report_and_explain(solved, tmp_path):
     short = write_instance(tmp_path, _failover_bound({"r": {"min": 4}}), "short.yaml")
     result = run("explain", short)
     assert result.exit_code == 3
-    assert result.stdout.splitlines()[1:] == [
+    assert result.output.splitlines()[1:] == [
         f"  {BINDING} short by 56.0 kW (needs 256.0, has 200.0)",
         "  UPS-B (if UPS-A fails) short by 16.0 kW (needs 256.0, has 240.0)",
     ]
