@@ -11,10 +11,12 @@ import click
 from optimizer.cli.documents import json_option
 from optimizer.cli.options import (
     common,
+    instance_options,
+    linted_site,
     output_option,
-    paths_option,
     progress_printer,
     search_options,
+    show_warnings,
     solver_options,
 )
 from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS
@@ -30,9 +32,9 @@ if TYPE_CHECKING:
 @click.argument("instance", type=click.Path(dir_okay=False))
 @output_option("Layout file to write (NetCDF).")
 @solver_options
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
 @json_option
-@paths_option
+@instance_options
 @common
 def solve(
     instance: str,
@@ -41,6 +43,7 @@ def solve(
     quiet: bool,
     as_json: bool,
     allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout."""
     from optimizer.results.layout import layout_dataset, write_layout
@@ -49,7 +52,13 @@ def solve(
 
     live = sys.stderr.isatty() and not quiet
     try:
-        report = solve_instance(instance, options, progress_printer(quiet), allow_paths_outside)
+        report = solve_instance(
+            instance,
+            options,
+            progress_printer(quiet),
+            allow_paths_outside,
+            lambda site: show_warnings([("", site.warnings)], strict, instance),
+        )
     finally:
         if live:  # end the progress line, also before an error
             click.echo("", err=True)
@@ -115,7 +124,7 @@ def _explain_progress(p: Progress) -> None:
 @search_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @json_option
-@paths_option
+@instance_options
 @common
 def explain_command(
     instance: str,
@@ -124,15 +133,14 @@ def explain_command(
     quiet: bool,
     as_json: bool,
     allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Say which resources fall short of INSTANCE's demand minimums (or of --demand), and
     by how much."""
-    from optimizer.instance.loader import load_instance
     from optimizer.results.summary import fitted
-    from optimizer.site.build import build_site
     from optimizer.solve.explain import asked_site, demand_text, explain
 
-    site = asked_site(build_site(load_instance(instance, allow_paths_outside)), asks)
+    site = asked_site(linted_site(instance, allow_paths_outside, strict), asks)
     if not quiet and sys.stderr.isatty():  # a log gets the periodic lines alone
         click.echo(f"explain: looking for what {demand_text(site)} would lack ...", err=True)
     shortfalls = explain(site, options, None if quiet else _explain_progress)
@@ -159,14 +167,17 @@ def explain_command(
 @click.argument("instance", type=click.Path(dir_okay=False))
 @click.argument("layout", type=click.Path(dir_okay=False))
 @json_option
-@paths_option
+@instance_options
 @common
-def verify(instance: str, layout: str, as_json: bool, allow_paths_outside: bool) -> None:
+def verify(
+    instance: str, layout: str, as_json: bool, allow_paths_outside: bool, strict: bool
+) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
     from optimizer import api
 
-    checked = api.verify(instance, layout, allow_paths_outside=allow_paths_outside)
-    site, report, racks = checked.site, checked.report, checked.racks
+    site = linted_site(instance, allow_paths_outside, strict)
+    checked = api.verify_site(site, layout)
+    report, racks = checked.report, checked.racks
     if as_json:
         from optimizer.cli.documents import emit, verify_document
 
@@ -193,21 +204,25 @@ def verify(instance: str, layout: str, as_json: bool, allow_paths_outside: bool)
 @click.option("--type", "type_name", required=True, help="Rack type of the next rack.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
 @json_option
-@paths_option
+@instance_options
 @common
 def next_command(
-    instance: str, layout: str, type_name: str, top: int, as_json: bool, allow_paths_outside: bool
+    instance: str,
+    layout: str,
+    type_name: str,
+    top: int,
+    as_json: bool,
+    allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Rank the places in LAYOUT for one more rack of --type (one more whole SU with its
     network rack, for a type that grows by SUs), naming what blocks the others and by how
     much."""
     from optimizer.errors import InstanceError, did_you_mean
-    from optimizer.instance.loader import load_instance
     from optimizer.results.reader import read_layout
-    from optimizer.site.build import build_site
     from optimizer.verify.headroom import next_rack
 
-    site = build_site(load_instance(instance, allow_paths_outside))
+    site = linted_site(instance, allow_paths_outside, strict)
     names = [t.name for t in site.rack_types]
     if type_name not in names:
         raise InstanceError(
