@@ -68,6 +68,14 @@ def test_commands_that_do_not_solve_import_no_solver(tmp_path, layouts, command)
     assert "optimizer.solve.pipeline" not in loaded
 
 
+@pytest.mark.parametrize("command", [["--help"], ["--version"], ["verify", "--help"]])
+def test_help_and_version_load_not_even_numpy(tmp_path, command):
+    # They print text that click knows; numpy alone is about 0.1 s of start-up.
+    code, loaded = _loaded(tmp_path, *command)
+    assert code in (0, None)
+    assert not loaded & {"numpy", "xarray", "yaml", "pydantic"}
+
+
 def test_solve_imports_the_solver_when_it_solves(tmp_path):
     # The probe itself sees a solve's imports: the assertions above are not vacuous.
     code, loaded = _loaded(tmp_path, "solve", TUTORIAL, "-o", tmp_path / "t.nc", "-q")
