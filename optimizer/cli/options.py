@@ -137,6 +137,12 @@ _SPLIT = click.option(
     show_default=True,
     help="Solve parts of the facility that share no constraint in parallel.",
 )
+_CAPPING_BASELINE = click.option(
+    "--capping-baseline",
+    is_flag=True,
+    help="Where rack types declare a capped draw, also solve with no rack capped and "
+    "report the GPUs capped failover gains (a second solve).",
+)
 _OPTION_FIELDS = frozenset(f.name for f in fields(SolveOptions))
 
 
@@ -164,7 +170,7 @@ study_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODE
 """The search settings plus the second-stage budget and warm start, for ``batch``: each
 scenario already has a process of its own, so parts are never split inside one."""
 solver_options = _gathered(
-    _TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODES, _WARM_START, _SPLIT
+    _TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODES, _WARM_START, _SPLIT, _CAPPING_BASELINE
 )
 """Every solve setting, for ``solve``."""
 

@@ -289,6 +289,22 @@ class RackType(Strict):
     """Air inlet class the rack is rated for; ``thermal.inlet_class`` if unset."""
     water_class: WaterClass | None = None
     """For a liquid rack: the warmest facility water it accepts (no limit if unset)."""
+    capped_kw: PositiveFloat | None = None
+    """Power the rack draws once the power-management system caps it after a feed
+    failure; failover rows count this instead of ``it_kw`` (docs/formulation.md, capped
+    failover). Not capped when neither this nor ``capped_fraction`` is given."""
+    capped_fraction: Annotated[Number, Field(gt=0, le=1)] | None = None
+    """The capped draw as a fraction of ``it_kw`` (the other way to give ``capped_kw``)."""
+
+    @field_validator("capped_fraction")
+    @classmethod
+    def _one_capped_draw(cls, fraction: float | None, info: ValidationInfo) -> float | None:
+        if fraction is not None and info.data.get("capped_kw") is not None:
+            raise FieldProblem(
+                "both capped_kw and capped_fraction are given",
+                "keep one: the capped draw in kW, or as a fraction of it_kw",
+            )
+        return fraction
 
 
 class DemandEntry(Strict):

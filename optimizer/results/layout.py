@@ -111,6 +111,21 @@ def _thermal_variables(report: SolveReport) -> dict[str, Any]:
     }
 
 
+def _capping_variables(report: SolveReport) -> dict[str, Any]:
+    """Capped draws, failover loads without capping, what each failure relies on capping
+    for, and the GPUs of the solve without capping (-1 when not made or infeasible)."""
+    site, capping = report.site, report.check.loads.capping
+    baseline = report.capping_baseline
+    return {
+        "capped_if_failed": [" ".join(cases) for cases in capping.slot_cases],
+        "type_capped_kw": [t.failover_kw for t in site.rack_types],
+        "device_failover_uncapped_kw": capping.uncapped_failover_kw,
+        "failure_capped_racks": capping.racks,
+        "failure_shed_kw": capping.shed_kw,
+        "gpus_without_capping": -1 if baseline is None or baseline.gpus is None else baseline.gpus,
+    }
+
+
 def _typed(field: Field, value: Any) -> np.ndarray:
     """``value`` as the field's declared dtype; a value of another kind is a bug here,
     not something to convert quietly (a float where an int belongs, say)."""
@@ -190,6 +205,7 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "total_gpus": int(gpus.sum()),
         **_fabric_variables(report),
         **_thermal_variables(report),
+        **_capping_variables(report),
     }
     attrs = {
         "title": f"rackopt layout of {site.name}",

@@ -42,6 +42,9 @@ class Group(StrEnum):
     a ``network`` section."""
     THERMAL = "thermal"
     """Inlet and supply temperatures, cooling power and PUE, added in rackopt 0.2."""
+    CAPPING = "capping"
+    """Capped failover: capped draws, loads without capping, and what each failure
+    relies on capping for; added with capped failover (no capped type: zeros and '')."""
 
 
 TEXT, INTEGER, REAL, FLAG = "str", "int64", "float64", "bool"
@@ -107,7 +110,7 @@ DIMENSIONS = (
 )
 DIMENSION_NAMES = tuple(d.name for d in DIMENSIONS)
 
-_FABRIC, _THERMAL = Group.FABRIC, Group.THERMAL
+_FABRIC, _THERMAL, _CAPPING = Group.FABRIC, Group.THERMAL, Group.CAPPING
 _SLOT, _TYPE, _DEVICE, _CDU, _ZONE = ("slot",), ("type",), ("device",), ("cdu",), ("air_zone",)
 
 COORDINATES = (
@@ -144,6 +147,14 @@ VARIABLES = (
     ),
     Field("inlet_limit_c", _SLOT, REAL, "C", "inlet limit of the rack's class", _THERMAL),
     Field("cable_m", _SLOT, REAL, "m", "fabric cable of the slot's rack", _FABRIC),
+    Field(
+        "capped_if_failed",
+        _SLOT,
+        TEXT,
+        "",
+        "failed devices whose failover relies on capping the rack",
+        _CAPPING,
+    ),
     # per rack type
     Field("rack_count", _TYPE, INTEGER, "racks", "racks of the type"),
     Field("gpus", _TYPE, INTEGER, "GPUs", "GPUs in racks of the type"),
@@ -154,6 +165,9 @@ VARIABLES = (
         "type_water_max_c", _TYPE, REAL, "C", "warmest facility water the type accepts", _THERMAL
     ),
     Field("cable_m_by_type", _TYPE, REAL, "m", "fabric cable of the type's racks", _FABRIC),
+    Field(
+        "type_capped_kw", _TYPE, REAL, "kW", "draw of one rack of the type in a failure", _CAPPING
+    ),
     # per power device
     Field("device_kind", _DEVICE, TEXT, "", "kind of power device"),
     Field("device_parent", _DEVICE, TEXT, "", "parent power device"),
@@ -170,6 +184,30 @@ VARIABLES = (
     Field("device_load_kw", _DEVICE, REAL, "kW", "load in normal operation"),
     Field("device_failover_load_kw", _DEVICE, REAL, "kW", "worst load over single failures"),
     Field("device_worst_failure", _DEVICE, TEXT, "", "failed device causing the worst load"),
+    Field(
+        "device_failover_uncapped_kw",
+        _DEVICE,
+        REAL,
+        "kW",
+        "worst load over single failures with no rack capped",
+        _CAPPING,
+    ),
+    Field(
+        "failure_capped_racks",
+        _DEVICE,
+        INTEGER,
+        "racks",
+        "racks capped if the device fails",
+        _CAPPING,
+    ),
+    Field(
+        "failure_shed_kw",
+        _DEVICE,
+        REAL,
+        "kW",
+        "power shed by capping if the device fails",
+        _CAPPING,
+    ),
     # per CDU group and air zone
     Field("cdu_heat_kw", _CDU, REAL, "kW", "heat to liquid"),
     Field("cdu_capacity_kw", _CDU, REAL, "kW", "usable heat capacity"),
@@ -197,6 +235,14 @@ VARIABLES = (
     Field("utility_limit_kw", (), REAL, "kW", "utility limit"),
     Field("total_gpus", (), INTEGER, "GPUs", "GPUs in all racks"),
     Field("total_cable_m", (), REAL, "m", "fabric cable in all", _FABRIC),
+    Field(
+        "gpus_without_capping",
+        (),
+        INTEGER,
+        "GPUs",
+        "GPUs of the solve with no rack capped",
+        _CAPPING,
+    ),
     # per SU and per cable class
     Field("su_network_slot", ("su_id",), TEXT, "", "slot of the SU's network rack", _FABRIC),
     Field("su_rack_type", ("su_id",), TEXT, "", "rack type of the SU's racks", _FABRIC),

@@ -59,6 +59,34 @@ def fabric_lines(report: SolveReport) -> list[str]:
     ]
 
 
+def capping_lines(report: SolveReport) -> list[str]:
+    """What capped failover relies on: the failure that needs the most racks capped, and
+    the GPUs with and without capping, when some rack type declares a capped draw."""
+    site = report.site
+    if not site.capping:
+        return []
+    capping = report.check.loads.capping
+    placed = report.placement
+    gpus = int(sum(site.rack_types[t].gpus for t in placed[placed != EMPTY]))
+    baseline = report.capping_baseline
+    if baseline is None:
+        without = "not solved (add --capping-baseline)"
+    elif baseline.gpus is None:
+        without = "none: the demand minimums cannot be met"
+    else:
+        without = f"{baseline.gpus:,}"
+    if capping.racks.any():
+        d = int(np.argmax(capping.shed_kw))
+        relies = (
+            f"{int((capping.racks > 0).sum())} failure cases rely on capping; the most, "
+            f"{site.device_ids[d]} failing, caps {int(capping.racks[d])} racks "
+            f"({capping.shed_kw[d]:,.1f} kW shed)"
+        )
+    else:
+        relies = "no failure case relies on capping"
+    return [f"capped failover: {relies}; GPUs {gpus:,} with capping, without: {without}"]
+
+
 def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
     site, outcome = report.site, report.outcome
     placed = report.placement
@@ -80,6 +108,7 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
     table = utilizations(report)
     lines.extend(thermal_lines(report, table))
     lines.extend(fabric_lines(report))
+    lines.extend(capping_lines(report))
     lines.append(f"most loaded resources (of {len(table)}):")
     for r in table[:top]:
         lines.append(

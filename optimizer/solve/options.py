@@ -31,6 +31,10 @@ class SolveOptions:
     objective is already proven by then, so a cut-short second stage only means a
     possibly longer cable plan or a less tidy tie-break, reported as its status."""
 
+    capping_baseline: bool = False
+    """Where some rack type declares a capped draw, also solve with no rack capped, so
+    the summary and the layout show the GPUs capped failover gains (a second solve)."""
+
     def highs_options(self) -> dict[str, float | int | bool | str]:
         """The settings HiGHS takes, under HiGHS's own option names."""
         options: dict[str, float | int | bool | str] = {

@@ -18,7 +18,7 @@ which reads :class:`SolveReport` and so cannot be imported from here.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,13 +59,35 @@ class SolveReport:
     options: SolveOptions
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per phase: load_s (read and validate the instance, build the site), build_s,
-    handoff_s, solve_s, primary_s (the first stage, within solve_s) and check_s."""
+    handoff_s, solve_s, primary_s (the first stage, within solve_s), check_s and, with a
+    capping baseline, baseline_s."""
     model_size: dict[str, int] = field(default_factory=dict)
+    capping_baseline: CappingBaseline | None = None
+    """The solve with no rack capped, when asked for and some rack type is capped."""
 
     @property
     def placement(self) -> np.ndarray:
         """Rack type index per slot; -1 for an empty slot."""
         return self.layout.placement
+
+
+@dataclass(frozen=True)
+class CappingBaseline:
+    """The same site solved with every rack drawing in full in every failure."""
+
+    gpus: int | None
+    """GPUs of that layout; None when no layout meets the demand minimums without capping."""
+
+
+def capping_baseline(site: Site, options: SolveOptions) -> CappingBaseline:
+    """Solve ``site`` again with capping off (:meth:`Site.uncapped`), for the GPUs it
+    would hold without relying on the power-management system."""
+    try:
+        report = solve_site(site.uncapped(), replace(options, capping_baseline=False))
+    except InfeasibleError:
+        return CappingBaseline(None)
+    placed = report.placement
+    return CappingBaseline(int(sum(site.rack_types[t].gpus for t in placed[placed >= 0])))
 
 
 def _model_size(m: pyo.ConcreteModel) -> dict[str, int]:
@@ -112,7 +134,12 @@ def solve_site(
             f"{site.name}: the solver's layout failed the independent check, so it was not "
             f"written (a bug in rackopt; please report it with the instance): {details}"
         )
-    return SolveReport(site, layout, outcome, check, options, timings, model_size)
+    baseline = None
+    if options.capping_baseline and site.capping:
+        started = time.perf_counter()
+        baseline = capping_baseline(site, options)
+        timings["baseline_s"] = time.perf_counter() - started
+    return SolveReport(site, layout, outcome, check, options, timings, model_size, baseline)
 
 
 def _no_layout(site: Site, outcome: SolveOutcome, options: SolveOptions) -> RackoptError:
