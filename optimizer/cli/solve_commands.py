@@ -23,26 +23,64 @@ from optimizer.solve.options import SolveOptions
 @output_option("Layout file to write (NetCDF).")
 @solver_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option(
+    "--installed-from",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="An earlier layout (NetCDF or CSV) whose racks stay where they are; the next "
+    "wave is placed around them and its install list written beside the layout.",
+)
 @paths_option
 @common
 def solve(
-    instance: str, output: str, options: SolveOptions, quiet: bool, allow_paths_outside: bool
+    instance: str,
+    output: str,
+    options: SolveOptions,
+    quiet: bool,
+    installed_from: str | None,
+    allow_paths_outside: bool,
 ) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout."""
-    from optimizer.results.layout import layout_dataset, write_layout
+    from optimizer.instance.loader import LoadedInstance
+    from optimizer.output import check_target, write_files
+    from optimizer.results.install import install_csv, install_lines, install_list, install_path
+    from optimizer.results.layout import layout_dataset, netcdf_bytes
+    from optimizer.results.reader import read_layout
     from optimizer.results.summary import summary_lines
+    from optimizer.site.arrays import Site
+    from optimizer.site.demand import carry_forward
     from optimizer.solve.pipeline import solve_instance
 
+    def carry(loaded: LoadedInstance, site: Site) -> Site:
+        placement = read_layout(site, installed_from).placement
+        return carry_forward(site, loaded.instance, placement, installed_from, loaded.locate_error)
+
+    if installed_from is not None:
+        check_target(install_path(output))
     live = sys.stderr.isatty() and not quiet
     try:
-        report = solve_instance(instance, options, progress_printer(quiet), allow_paths_outside)
+        report = solve_instance(
+            instance,
+            options,
+            progress_printer(quiet),
+            allow_paths_outside,
+            carry if installed_from is not None else None,
+        )
     finally:
         if live:  # end the progress line, also before an error
             click.echo("", err=True)
-    write_layout(layout_dataset(report), output)
+    files = {output: netcdf_bytes(layout_dataset(report), output)}
+    new_racks = install_list(report.site, report.placement)
+    if installed_from is not None:
+        files[install_path(output)] = install_csv(new_racks)
+    write_files(files)
     if not quiet:
         for line in summary_lines(report):
             click.echo(line)
+        if installed_from is not None:
+            for line in install_lines(new_racks, len(report.site.installed)):
+                click.echo(line)
+            click.echo(f"install list written to {install_path(output)}")
         click.echo(f"layout written to {output}")
     if report.outcome.status == "interrupted":
         click.secho("interrupted: the best layout found so far was written", fg="yellow", err=True)

@@ -18,6 +18,7 @@ which reads :class:`SolveReport` and so cannot be imported from here.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -176,16 +177,20 @@ def solve_instance(
     options: SolveOptions,
     progress: ProgressFn | None = None,
     allow_paths_outside: bool = False,
+    carry: Callable[[LoadedInstance, Site], Site] | None = None,
 ) -> SolveReport:
     """The whole pipeline for one instance file (or one already loaded and validated, as
     a study's scenarios are): load, build the site, solve, check. ``timings`` include
     ``load_s``. A file may name files outside its folder tree only with
-    ``allow_paths_outside``."""
+    ``allow_paths_outside``. ``carry`` fixes racks of an earlier layout on the built site
+    (``solve --installed-from``; reading the layout is the results stage's job)."""
     started = time.perf_counter()
     loaded = (
         source if isinstance(source, LoadedInstance) else load_instance(source, allow_paths_outside)
     )
     site = build_site(loaded)
+    if carry is not None:
+        site = carry(loaded, site)
     load_s = time.perf_counter() - started
     report = solve_site(site, options, progress)
     report.timings = {"load_s": load_s, **report.timings}
