@@ -177,7 +177,7 @@ def _bomb(path: Path, dims: dict[str, int], variable: str, attrs: dict[str, int]
 
 
 def test_a_huge_slot_dimension_is_refused_against_the_instance_before_loading(tmp_path):
-    bomb = _bomb(tmp_path / "b.nc", {"slot": 40000 * 40000}, "x_m", {"layout_format_version": 1})
+    bomb = _bomb(tmp_path / "b.nc", {"slot": 40000 * 40000}, "x_m", {"layout_format_version": 2})
     refused(
         run("verify", TUTORIAL, bomb),
         "slot: 1,600,000,000 entries along 'slot', more than the 8 the instance has",
@@ -187,7 +187,7 @@ def test_a_huge_slot_dimension_is_refused_against_the_instance_before_loading(tm
 
 def test_a_huge_declared_variable_of_the_wrong_shape_is_refused_before_loading(tmp_path):
     bomb = _bomb(
-        tmp_path / "b.nc", {"slot": 40000, "x": 40000}, "x_m", {"layout_format_version": 1}
+        tmp_path / "b.nc", {"slot": 40000, "x": 40000}, "x_m", {"layout_format_version": 2}
     )
     refused(run("verify", TUTORIAL, bomb), "x_m: has dimensions ('slot', 'x')")
 
@@ -238,11 +238,11 @@ def test_a_study_naming_a_scenario_twice_is_refused(tmp_path):
 
 def test_a_layout_of_another_format_is_refused(layout, tmp_path):
     def newer(ds: xr.Dataset) -> xr.Dataset:
-        return ds.assign_attrs(layout_format_version=2)
+        return ds.assign_attrs(layout_format_version=3)
 
     refused(
         run("verify", TUTORIAL, edited(layout, tmp_path, newer)),
-        "layout_format_version: not a rackopt layout of format 1 (found 2)",
+        "layout_format_version: not a rackopt layout of format 2 (found 3)",
     )
 
 

@@ -114,6 +114,7 @@ def _values() -> dict[str, object]:
         "air_zone": 1,
         "su_id": 0,
         "reach_class": 0,
+        "phase": 0,
     }
     sample = {"str": "x", "int64": 1, "float64": 1.0, "bool": False}
     return {
@@ -122,7 +123,7 @@ def _values() -> dict[str, object]:
 
 
 def test_the_writer_builds_from_the_schema_and_refuses_what_it_does_not_declare():
-    ds = build_dataset(_values(), {"layout_format_version": 1})
+    ds = build_dataset(_values(), {"layout_format_version": 2})
     assert ds["x_m"].attrs == {"long_name": "x of the slot centre", "units": "m"}
     with pytest.raises(ValueError, match=r"undeclared \['device_limit_kw'\]"):
         build_dataset({**_values(), "device_limit_kw": np.ones(1)}, {})

@@ -404,6 +404,45 @@ class Thermal(Strict):
         return matrix
 
 
+class PhaseDevice(Strict):
+    """A power device's capacity in a phase (a UPS or busway not yet uprated, say)."""
+
+    rating_kw: PositiveFloat | None = None
+    failover_limit_kw: PositiveFloat | None = None
+
+
+class PhaseUnits(Strict):
+    """How many units of a CDU group or air zone are installed in a phase."""
+
+    units: Whole = Field(ge=1, le=1000)
+
+
+class Phase(Strict):
+    """One phase of a build-out: what is in place and what is demanded by then.
+
+    Settings hold from their phase on until a later phase changes them; a figure no
+    phase has set yet is the instance's own (the instance describes the finished
+    facility). Racks placed in a phase stay in every later phase (docs/formulation.md,
+    section 16)."""
+
+    name: Identifier
+    date: Text | None = None
+    """Free text for the planner (``2026-Q3``); not used by the model."""
+    duration: PositiveFloat = 1.0
+    """Length of the phase in any unit (months, say): the weight of its GPUs for the
+    ``gpu_time`` objective."""
+    utility_limit_kw: PositiveFloat | None = None
+    devices: dict[Identifier, PhaseDevice] = {}
+    cdus: dict[Identifier, PhaseUnits] = {}
+    air_zones: dict[Identifier, PhaseUnits] = {}
+    open: list[Text] = []
+    """Halls (``H2``) or rows (``H1/R03``) opened in this phase; they take no racks before
+    it. A hall or row no phase opens is open from the first phase."""
+    demand: dict[Identifier, DemandEntry] | None = Field(default=None, min_length=1)
+    """Cumulative: the racks of each type on the floor by the end of the phase. Required
+    but for the last phase, whose demand is the instance's ``demand`` when left out."""
+
+
 class Instance(Strict):
     """One facility and one demand: the whole input of a solve."""
 
@@ -424,3 +463,5 @@ class Instance(Strict):
     """The compute fabric; without it, SU and cable rules do not apply."""
     thermal: Thermal | None = None
     """Inlet temperature rules; without it, air heat is judged per zone and slot only."""
+    phases: list[Phase] = []
+    """An ordered build-out; without it the instance is one phase (its ``demand``)."""

@@ -1,4 +1,4 @@
-"""The layout dataset's schema (layout format version 1), declared once.
+"""The layout dataset's schema (layout format version 2), declared once.
 
 Every dimension, coordinate and data variable of a layout, with its dimensions, dtype,
 unit and a short description. The writer (:func:`optimizer.results.layout.layout_dataset`)
@@ -11,7 +11,7 @@ place to grow.
 
 One quantity, one name: the public name is the dataset's. ``device_capacity_kw`` is
 what the site calls ``Site.device_limit_kw`` (the normal continuous limit,
-``rating_kw x derating``); renaming the variable would break layout format 1, so the
+``rating_kw x derating``); renaming the variable would break the layout format, so the
 dataset keeps it and this schema records the mapping (``site_field``).
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-LAYOUT_FORMAT_VERSION = 1
+LAYOUT_FORMAT_VERSION = 2
 STUDY_FORMAT_VERSION = 1
 """A study dataset: the layouts of its scenarios along a leading ``scenario`` dimension
 (docs/studies.md)."""
@@ -32,7 +32,7 @@ STUDY_FORMAT_VERSION = 1
 class Group(StrEnum):
     """Which part of rackopt a variable belongs to; only ``core`` ones are required.
 
-    A reader accepts a format-1 file without the fabric or thermal variables (layouts
+    A reader accepts a layout file without the fabric or thermal variables (layouts
     written before those features, or trimmed by another tool), but not a group half
     present: rackopt always writes a whole group."""
 
@@ -42,6 +42,10 @@ class Group(StrEnum):
     a ``network`` section."""
     THERMAL = "thermal"
     """Inlet and supply temperatures, cooling power and PUE, added in rackopt 0.2."""
+    PHASES = "phases"
+    """A phased build-out: the ``phase`` dimension, each rack's install phase and every
+    phase's GPUs and loads; added in layout format 2 (no phases: a ``phase`` of length 0
+    and ``install_phase`` all '')."""
     CAPPING = "capping"
     """Capped failover: capped draws, loads without capping, and what each failure
     relies on capping for; added with capped failover (no capped type: zeros and '')."""
@@ -107,10 +111,12 @@ DIMENSIONS = (
     Dimension("air_zone", "air_zone_capacity_kw"),
     Dimension("su_id", "su_network_slot"),
     Dimension("reach_class", "cable_m_by_class"),
+    Dimension("phase", "phase_duration"),
 )
 DIMENSION_NAMES = tuple(d.name for d in DIMENSIONS)
 
-_FABRIC, _THERMAL, _CAPPING = Group.FABRIC, Group.THERMAL, Group.CAPPING
+_FABRIC, _THERMAL, _CAPPING, _PHASES = Group.FABRIC, Group.THERMAL, Group.CAPPING, Group.PHASES
+_PHASE = ("phase",)
 _SLOT, _TYPE, _DEVICE, _CDU, _ZONE = ("slot",), ("type",), ("device",), ("cdu",), ("air_zone",)
 
 COORDINATES = (
@@ -129,6 +135,7 @@ COORDINATES = (
     Field("air_zone", _ZONE, TEXT, "", "air zone id", coordinate=True),
     Field("su_id", ("su_id",), INTEGER, "", "scalable unit id", _FABRIC, coordinate=True),
     Field("reach_class", ("reach_class",), TEXT, "", "cable reach class", _FABRIC, coordinate=True),
+    Field("phase", _PHASE, TEXT, "", "build-out phase", _PHASES, coordinate=True),
 )
 
 VARIABLES = (
@@ -248,6 +255,78 @@ VARIABLES = (
     Field("su_rack_type", ("su_id",), TEXT, "", "rack type of the SU's racks", _FABRIC),
     Field(
         "cable_m_by_class", ("reach_class",), REAL, "m", "fabric cable of the reach class", _FABRIC
+    ),
+    # per build-out phase
+    Field("install_phase", _SLOT, TEXT, "", "phase in which the rack is installed", _PHASES),
+    Field("phase_date", _PHASE, TEXT, "", "date of the phase", _PHASES),
+    Field("phase_duration", _PHASE, REAL, "", "duration of the phase (gpu_time weight)", _PHASES),
+    Field("phase_gpus", _PHASE, INTEGER, "GPUs", "GPUs on the floor in the phase", _PHASES),
+    Field(
+        "phase_rack_count",
+        (*_PHASE, *_TYPE),
+        INTEGER,
+        "racks",
+        "racks of the type in the phase",
+        _PHASES,
+    ),
+    Field("phase_it_kw", _PHASE, REAL, "kW", "IT load in the phase", _PHASES),
+    Field(
+        "phase_facility_kw", _PHASE, REAL, "kW", "IT load plus cooling power in the phase", _PHASES
+    ),
+    Field("phase_utility_limit_kw", _PHASE, REAL, "kW", "utility limit in the phase", _PHASES),
+    Field(
+        "phase_device_load_kw",
+        (*_PHASE, *_DEVICE),
+        REAL,
+        "kW",
+        "device load in normal operation in the phase",
+        _PHASES,
+    ),
+    Field(
+        "phase_device_capacity_kw",
+        (*_PHASE, *_DEVICE),
+        REAL,
+        "kW",
+        "normal continuous limit in the phase",
+        _PHASES,
+    ),
+    Field(
+        "phase_device_failover_load_kw",
+        (*_PHASE, *_DEVICE),
+        REAL,
+        "kW",
+        "worst load over single failures in the phase",
+        _PHASES,
+    ),
+    Field(
+        "phase_device_failover_limit_kw",
+        (*_PHASE, *_DEVICE),
+        REAL,
+        "kW",
+        "failover limit in the phase",
+        _PHASES,
+    ),
+    Field(
+        "phase_cdu_heat_kw", (*_PHASE, *_CDU), REAL, "kW", "heat to liquid in the phase", _PHASES
+    ),
+    Field(
+        "phase_cdu_capacity_kw",
+        (*_PHASE, *_CDU),
+        REAL,
+        "kW",
+        "usable heat capacity in the phase",
+        _PHASES,
+    ),
+    Field(
+        "phase_air_zone_heat_kw", (*_PHASE, *_ZONE), REAL, "kW", "heat to air in the phase", _PHASES
+    ),
+    Field(
+        "phase_air_zone_capacity_kw",
+        (*_PHASE, *_ZONE),
+        REAL,
+        "kW",
+        "usable air cooling capacity in the phase",
+        _PHASES,
     ),
 )
 

@@ -87,6 +87,27 @@ def capping_lines(report: SolveReport) -> list[str]:
     return [f"capped failover: {relies}; GPUs {gpus:,} with capping, without: {without}"]
 
 
+def phase_lines(report: SolveReport) -> list[str]:
+    """GPUs, racks, IT load and utility headroom left unused per phase, for a phased plan."""
+    plan = report.plan
+    if plan is None:
+        return []
+    how = "myopic, phase by phase" if plan.myopic else f"one plan, {plan.objective}"
+    lines = [f"phases ({how}):"]
+    for phase in plan.phases:
+        placed = phase.placement[phase.placement != EMPTY]
+        gpus = int(sum(phase.site.rack_types[t].gpus for t in placed))
+        loads = phase.check.loads
+        limit = phase.site.utility_limit_kw
+        unused = "" if limit is None else f", {(limit - loads.facility_kw) / 1000:.3f} MW unused"
+        when = f" ({phase.date})" if phase.date else ""
+        lines.append(
+            f"  {phase.name + when:<22} {len(placed):>5} racks {gpus:>8,} GPUs  "
+            f"IT {loads.it_kw / 1000:.3f} MW{unused}"
+        )
+    return lines
+
+
 def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
     site, outcome = report.site, report.outcome
     placed = report.placement
@@ -109,6 +130,7 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
     lines.extend(thermal_lines(report, table))
     lines.extend(fabric_lines(report))
     lines.extend(capping_lines(report))
+    lines.extend(phase_lines(report))
     lines.append(f"most loaded resources (of {len(table)}):")
     for r in table[:top]:
         lines.append(

@@ -27,8 +27,10 @@ import pyomo.environ as pyo
 
 from models.build import build_model
 from models.data import build_model_data, unplaceable_minimums
+from models.phases import PhaseObjective
 from optimizer.errors import (
     InfeasibleError,
+    InstanceError,
     InternalError,
     Interrupted,
     LayoutCheckError,
@@ -36,8 +38,9 @@ from optimizer.errors import (
     RackoptError,
 )
 from optimizer.instance.loader import LoadedInstance, load_instance
-from optimizer.site.arrays import Site
+from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.build import build_site
+from optimizer.site.phases import phased_site
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
 from optimizer.solve.decompose import parts, solve_parts
@@ -45,6 +48,7 @@ from optimizer.solve.explain import demand_text, explain
 from optimizer.solve.greedy import greedy_start
 from optimizer.solve.highs import SolveOutcome, solve
 from optimizer.solve.options import SolveOptions
+from optimizer.solve.phases import PhasePlan, solve_phased
 from optimizer.solve.progress import ProgressFn
 from optimizer.verify.check import CheckReport, check_layout
 
@@ -65,6 +69,9 @@ class SolveReport:
     model_size: dict[str, int] = field(default_factory=dict)
     capping_baseline: CappingBaseline | None = None
     """The solve with no rack capped, when asked for and some rack type is capped."""
+    plan: PhasePlan | None = None
+    """For an instance with phases: every phase's checked layout; ``site``, ``layout`` and
+    ``check`` are then the last phase's."""
 
     @property
     def placement(self) -> np.ndarray:
@@ -188,6 +195,15 @@ def solve_instance(
     loaded = (
         source if isinstance(source, LoadedInstance) else load_instance(source, allow_paths_outside)
     )
+    if loaded.instance.phases:
+        if carry is not None:
+            raise InstanceError(
+                "--installed-from",
+                "",
+                f"{loaded.path} plans its own phases",
+                "give the racks already on the floor under installed:, or solve without phases",
+            )
+        return _solve_phases(loaded, options, progress, started)
     site = build_site(loaded)
     if carry is not None:
         site = carry(loaded, site)
@@ -195,3 +211,40 @@ def solve_instance(
     report = solve_site(site, options, progress)
     report.timings = {"load_s": load_s, **report.timings}
     return report
+
+
+def _one_phase(site: Site, options: SolveOptions) -> tuple[np.ndarray, SolveOutcome]:
+    """One phase of a myopic plan, solved and checked like any one-shot site."""
+    report = solve_site(site, options)
+    return report.placement, report.outcome
+
+
+def _solve_phases(
+    loaded: LoadedInstance, options: SolveOptions, progress: ProgressFn | None, started: float
+) -> SolveReport:
+    """A build-out over the instance's phases (optimizer.solve.phases), reported as the
+    last phase's layout with every phase attached."""
+    phased = phased_site(loaded)
+    timings = {"load_s": time.perf_counter() - started}
+    started = time.perf_counter()
+    plan = solve_phased(
+        phased,
+        options,
+        _one_phase,
+        PhaseObjective(options.phase_objective),
+        options.myopic,
+        progress,
+    )
+    timings["solve_s"] = time.perf_counter() - started
+    final = plan.phases[-1]
+    layout = Assignment(final.placement, np.full(final.site.n_slots, NO_INDEX, dtype=np.int64))
+    return SolveReport(
+        final.site,
+        layout,
+        plan.outcome,
+        final.check,
+        options,
+        timings,
+        plan.model_size,
+        plan=plan,
+    )
