@@ -12,6 +12,7 @@ is returned.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -37,6 +38,9 @@ from optimizer.solve.progress import ProgressFn
 from optimizer.verify.check import EMPTY, CheckReport
 from optimizer.verify.phases import check_phases
 
+MIN_STAGE_S = 0.01
+"""A stage reached after the time limit still runs this long, to return the layout the
+earlier stages found (HiGHS starts from it)."""
 HOLD_TOLERANCE = 1e-6
 """A stage's optimum is held at >= value - 1e-6 x max(1, |value|), as the second stage
 holds the primary (optimizer.solve.highs)."""
@@ -120,10 +124,14 @@ def _joint(
     m = build_phased_model(data)
     stages = objective.stages(len(data.phases), durations)
     outcome, start = SolveOutcome(status="not solved", has_solution=False), None
+    deadline = None if options.time_limit is None else time.perf_counter() + options.time_limit
     for i, weights in enumerate(stages):
         set_phase_objective(m, data, weights)
         last = i == len(stages) - 1
         stage_options = options if last else replace(options, second_stage_nodes=0)
+        if deadline is not None:  # --time-limit covers every stage together
+            left = max(deadline - time.perf_counter(), MIN_STAGE_S)
+            stage_options = replace(stage_options, time_limit=left)
         outcome = solve(m, stage_options, progress, start)
         if not outcome.has_solution:
             raise _no_plan(phased.final.name, outcome, "plan")
