@@ -69,7 +69,9 @@ def capping_lines(report: SolveReport) -> list[str]:
     placed = report.placement
     gpus = int(sum(site.rack_types[t].gpus for t in placed[placed != EMPTY]))
     baseline = report.capping_baseline
-    if baseline is None:
+    if report.plan is not None:
+        without = "not solved for a phased plan"
+    elif baseline is None:
         without = "not solved (add --capping-baseline)"
     elif baseline.gpus is None:
         without = "none: the demand minimums cannot be met"
