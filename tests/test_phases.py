@@ -19,6 +19,7 @@ lexicographic optimum.
 
 from __future__ import annotations
 
+import csv
 import itertools
 
 import numpy as np
@@ -237,3 +238,20 @@ def test_a_row_opened_later_takes_no_rack_before(tmp_path):
     ids = report.site.slot_ids
     assert all(ids[s].startswith("H-S-") for s in np.flatnonzero(p1 != EMPTY))
     assert _phase_gpus(report) == [16, 88]
+
+
+def test_compare_shows_the_plan_and_the_myopic_plan_phase_by_phase(tmp_path):
+    path = write_instance(tmp_path, uprate_hall())
+    plan, myopic = tmp_path / "plan.nc", tmp_path / "myopic.nc"
+    assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
+    assert run("solve", path, "-o", myopic, "--gap", 0, "--myopic", "-q").exit_code == 0
+    table = tmp_path / "table.csv"
+    result = run("compare", plan, myopic, "--csv", table)
+    assert result.exit_code == 0, result.output
+    # No utility limit in this hall: the unused utility power is '-'.
+    assert "  plan    p1 16 (- MW)  p2 88 (- MW)" in result.output
+    assert "  myopic  p1 16 (- MW)  p2 16 (- MW)" in result.output
+    with table.open(encoding="utf-8") as handle:
+        rows = {r["scenario"]: r for r in csv.DictReader(handle)}
+    assert (rows["plan"]["gpus_p1"], rows["plan"]["gpus_p2"]) == ("16", "88")
+    assert (rows["myopic"]["gpus_p1"], rows["myopic"]["gpus_p2"]) == ("16", "16")
