@@ -255,3 +255,30 @@ def test_compare_shows_the_plan_and_the_myopic_plan_phase_by_phase(tmp_path):
         rows = {r["scenario"]: r for r in csv.DictReader(handle)}
     assert (rows["plan"]["gpus_p1"], rows["plan"]["gpus_p2"]) == ("16", "88")
     assert (rows["myopic"]["gpus_p1"], rows["myopic"]["gpus_p2"]) == ("16", "16")
+
+
+def test_verify_checks_every_phase_of_a_plan(tmp_path):
+    path = write_instance(tmp_path, uprate_hall())
+    plan = tmp_path / "plan.nc"
+    assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
+    result = run("verify", path, plan)
+    assert result.exit_code == 0, result.output
+    assert f"{plan}: phase p1: 2 racks pass every rule" in result.output
+    assert f"{plan}: phase p2: 3 racks pass every rule" in result.output
+    # The big rack installed in p1: p1 demands none, and PDU-A has 100 kW then.
+    early = tmp_path / "early.csv"
+    early.write_text(
+        "slot,rack_type,install_phase\nH-R-01,big,p1\nH-R-03,small,p1\n", encoding="utf-8"
+    )
+    result = run("verify", path, early)
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "phase p1: 2 violations:" in text
+    assert "power-normal: PDU-A: 150.0 kW > limit 100.0 kW" in text
+    assert "demand-max: big: 1.0 racks > limit 0.0 racks" in text
+    assert "phase p2: 2 racks pass every rule" in text
+    unphased = tmp_path / "unphased.csv"
+    unphased.write_text("slot,rack_type\nH-R-01,small\n", encoding="utf-8")
+    result = run("verify", path, unphased)
+    assert result.exit_code == 2, result.output
+    assert "install_phase: the rack in H-R-01 has install_phase ''" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,9 @@ from optimizer.cli.options import (
 )
 from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS
 from optimizer.solve.options import SolveOptions
+
+if TYPE_CHECKING:
+    from optimizer.instance.loader import LoadedInstance
 
 
 @click.command()
@@ -41,7 +45,6 @@ def solve(
     allow_paths_outside: bool,
 ) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout."""
-    from optimizer.instance.loader import LoadedInstance
     from optimizer.output import check_target, write_files
     from optimizer.results.install import install_csv, install_lines, install_list, install_path
     from optimizer.results.layout import layout_dataset, netcdf_bytes
@@ -123,7 +126,11 @@ def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
     from optimizer.site.build import build_site
     from optimizer.verify.check import check_layout
 
-    site = build_site(load_instance(instance, allow_paths_outside))
+    loaded = load_instance(instance, allow_paths_outside)
+    if loaded.instance.phases:
+        _verify_phases(loaded, layout)
+        return
+    site = build_site(loaded)
     placed = read_layout(site, layout)
     report = check_layout(site, placed.placement, placed.su, placed.su_network_slot)
     racks = int((placed.placement >= 0).sum())
@@ -138,6 +145,46 @@ def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
     for violation in report.violations:
         click.echo(f"  {violation.describe()}")
     sys.exit(EXIT_VIOLATIONS)
+
+
+def _verify_phases(loaded: LoadedInstance, layout: str) -> None:
+    """``verify`` of a plan of a phased build-out: every phase's placement (each rack from
+    its ``install_phase`` on) against that phase's rules, and no rack moved."""
+    from optimizer.errors import InstanceError
+    from optimizer.results.reader import read_layout
+    from optimizer.site.phases import phased_site
+    from optimizer.verify.phases import check_phases, phase_placements
+
+    phased = phased_site(loaded)
+    placed = read_layout(phased.final, layout)
+    placements = phase_placements(
+        phased.final.slot_ids, placed.placement, placed.install_phase, phased.names
+    )
+    if isinstance(placements, str):
+        raise InstanceError(
+            layout,
+            "install_phase",
+            placements,
+            "give the plan rackopt solve wrote for this instance, or a CSV column "
+            "install_phase naming each rack's phase",
+        )
+    reports = check_phases([p.site for p in phased.phases], placements)
+    broken = 0
+    for phase, placement, report in zip(phased.phases, placements, reports, strict=True):
+        racks = int((placement >= 0).sum())
+        if report.ok:
+            click.echo(
+                f"{layout}: phase {phase.name}: {racks} racks pass every rule "
+                f"(IT {report.loads.it_kw / 1000:.3f} MW, facility "
+                f"{report.loads.facility_kw / 1000:.3f} MW)"
+            )
+            continue
+        broken += len(report.violations)
+        click.echo(f"{layout}: phase {phase.name}: {len(report.violations)} violations:")
+        for violation in report.violations:
+            click.echo(f"  {violation.describe()}")
+    if broken:
+        sys.exit(EXIT_VIOLATIONS)
 
 
 @click.command(name="next")

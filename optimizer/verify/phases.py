@@ -36,3 +36,23 @@ def check_phases(sites: list[Site], placements: list[np.ndarray]) -> list[CheckR
                 )
         reports.append(report)
     return reports
+
+
+def phase_placements(
+    slot_ids: tuple[str, ...], placement: np.ndarray, install_phase: list[str], names: list[str]
+) -> list[np.ndarray] | str:
+    """The placement of every phase of a plan read back from a file (``names``: the
+    instance's phases, in order): a rack is on the floor from its install phase on. A
+    text saying what is wrong when a placed rack has no install phase, or one the
+    instance does not list."""
+    index = {name: p for p, name in enumerate(names)}
+    first = np.full(len(placement), len(names), dtype=np.int64)
+    for s in np.flatnonzero(placement != EMPTY):
+        name = install_phase[s] if install_phase else ""
+        if name not in index:
+            return (
+                f"the rack in {slot_ids[s]} has install_phase {name!r}, which is not a phase "
+                f"of the instance ({', '.join(names)})"
+            )
+        first[s] = index[name]
+    return [np.where(first <= p, placement, EMPTY) for p in range(len(names))]
