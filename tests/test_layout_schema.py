@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from optimizer.cli import main
 from optimizer.results.layout import build_dataset
-from optimizer.results.schema import DIMENSION_NAMES, FIELDS, Group
+from optimizer.results.schema import ATTRIBUTES, DIMENSION_NAMES, FIELDS, Group
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "output-format.md"
@@ -60,6 +60,16 @@ def test_the_docs_describe_exactly_the_declared_schema():
     assert wrong == {}
 
 
+def documented_attributes() -> dict[str, str]:
+    """Section 5 of docs/output-format.md: attribute name -> type."""
+    section = DOC.read_text(encoding="utf-8").split("## 5. Attributes")[1].split("### 5.1")[0]
+    return dict(re.findall(r"^\| `(\w+)` \| ([^|]+?) \|", section, flags=re.M))
+
+
+def test_the_docs_list_exactly_the_declared_attributes():
+    assert documented_attributes() == ATTRIBUTES
+
+
 def test_the_docs_reader_sees_a_wrong_unit(tmp_path, monkeypatch):
     # The comparison above can fail: a doc with cdu_flow_lpm in m3/h disagrees.
     broken = tmp_path / "output-format.md"
@@ -90,6 +100,9 @@ def test_a_written_layout_holds_every_declared_variable_with_its_attributes(tmp_
         assert ds["rack_count"].attrs["units"] == "1"
         assert "units" not in ds["rack_type"].attrs
         assert ds["rack_type"].dtype.kind == "U" and ds["su"].dtype == np.int64
+        assert set(ds.attrs) == set(ATTRIBUTES)
+        # The tutorial's second stage is proven optimal: no shorter plan remains.
+        assert ds.attrs["second_stage_gap"] == 0.0
 
 
 def test_the_public_name_of_the_device_limit_is_the_datasets():

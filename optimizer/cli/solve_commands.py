@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from typing import TYPE_CHECKING
 
 import click
@@ -20,6 +21,9 @@ from optimizer.solve.options import SolveOptions
 
 if TYPE_CHECKING:
     from optimizer.instance.loader import LoadedInstance
+    from optimizer.solve.explain import DemandAsk
+    from optimizer.solve.progress import Progress
+    from optimizer.verify.headroom import NextRack
 
 
 @click.command()
@@ -90,19 +94,72 @@ def solve(
         sys.exit(EXIT_INTERRUPTED)
 
 
+def _demand_asks(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> list[DemandAsk]:
+    """``TYPE=N`` (a minimum of N) or ``TYPE=+N`` (N more than asked now) per --demand."""
+    from optimizer.solve.explain import DemandAsk
+
+    asks = []
+    for value in values:
+        name, sep, count = value.partition("=")
+        digits = count.removeprefix("+")
+        if not sep or not name.strip() or not digits.isdigit():
+            raise click.BadParameter(
+                f"{value!r} is not TYPE=N or TYPE=+N (for example gb300-nvl72=+8)"
+            )
+        asks.append(DemandAsk(name.strip(), int(digits), count.startswith("+")))
+    return asks
+
+
+def _explain_progress(p: Progress) -> None:
+    """A plain line on stderr every few seconds while explain searches (the objective is
+    the sum of relative overflows, 1.0 = one capacity doubled)."""
+    if p.elapsed_s < 1.0:  # the search's first poll: nothing to tell yet
+        return
+    best = "-" if p.incumbent is None else f"{p.incumbent:.3g}"
+    bound = "-" if p.bound is None else f"{p.bound:.3g}"
+    click.echo(
+        f"explain: {p.elapsed_s:.0f} s; overflow (sum of shortfall/capacity) "
+        f"found {best}, at least {bound}",
+        err=True,
+    )
+
+
 @click.command(name="explain")
 @click.argument("instance", type=click.Path(dir_okay=False))
+@click.option(
+    "--demand",
+    "asks",
+    multiple=True,
+    callback=_demand_asks,
+    metavar="TYPE=N",
+    help="Ask about another demand without editing INSTANCE: TYPE=N sets the minimum of "
+    "TYPE to N, TYPE=+N asks for N more than now (its minimum, or its installed racks "
+    "if more). Repeatable.",
+)
 @search_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @paths_option
 @common
-def explain_command(instance: str, options: SolveOptions, allow_paths_outside: bool) -> None:
-    """Say which resources fall short of INSTANCE's demand minimums, and by how much."""
+def explain_command(
+    instance: str,
+    asks: list[DemandAsk],
+    options: SolveOptions,
+    quiet: bool,
+    allow_paths_outside: bool,
+) -> None:
+    """Say which resources fall short of INSTANCE's demand minimums (or of --demand), and
+    by how much."""
     from optimizer.instance.loader import load_instance
+    from optimizer.results.summary import fitted
     from optimizer.site.build import build_site
-    from optimizer.solve.explain import demand_text, explain
+    from optimizer.solve.explain import asked_site, demand_text, explain
 
-    site = build_site(load_instance(instance, allow_paths_outside))
-    shortfalls = explain(site, options)
+    site = asked_site(build_site(load_instance(instance, allow_paths_outside)), asks)
+    if not quiet and sys.stderr.isatty():  # a log gets the periodic lines alone
+        click.echo(f"explain: looking for what {demand_text(site)} would lack ...", err=True)
+    shortfalls = explain(site, options, None if quiet else _explain_progress)
     if not shortfalls:
         click.echo(
             f"{site.name}: the demand minimums ({demand_text(site)}) fit; nothing falls short"
@@ -110,7 +167,8 @@ def explain_command(instance: str, options: SolveOptions, allow_paths_outside: b
         return
     click.echo(f"{site.name}: to place {demand_text(site)}, these resources fall short:")
     for shortfall in shortfalls:
-        click.echo(f"  {shortfall.describe()}")
+        for line in fitted(f"  {shortfall.describe()}"):
+            click.echo(line)
     sys.exit(EXIT_INFEASIBLE)
 
 
@@ -197,7 +255,9 @@ def _verify_phases(loaded: LoadedInstance, layout: str) -> None:
 def next_command(
     instance: str, layout: str, type_name: str, top: int, allow_paths_outside: bool
 ) -> None:
-    """Rank the empty slots of LAYOUT for one more rack of --type."""
+    """Rank the places in LAYOUT for one more rack of --type (one more whole SU with its
+    network rack, for a type that grows by SUs), naming what blocks the others and by how
+    much."""
     from optimizer.errors import InstanceError, did_you_mean
     from optimizer.instance.loader import load_instance
     from optimizer.results.reader import read_layout
@@ -210,14 +270,50 @@ def next_command(
         raise InstanceError(
             "--type", "", f"unknown rack type {type_name!r}", did_you_mean(type_name, names)
         )
-    answer = next_rack(site, read_layout(site, layout), type_name)
+    for line in next_lines(next_rack(site, read_layout(site, layout), type_name), top):
+        click.echo(line)
+
+
+def next_lines(answer: NextRack, top: int) -> list[str]:
+    """``next``'s answer as text: the best places, or the closest blocked ones with their
+    binding limit and margin; then what blocks how many places, at least by how much."""
+    from optimizer.verify.resources import amount
+
+    name = answer.rack_type
+    unit = f"SU of {answer.racks} {name}" if answer.racks > 1 else name
+    where = "places" if answer.racks > 1 else "slots"
+    width = max((len(c.place.describe()) for c in answer.ranked[:top]), default=0)
+    lines = []
     if answer.ranked:
-        click.echo(f"best slots for one more {type_name} (tightest resource after adding it):")
+        lines.append(f"best {where} for one more {unit} (tightest resource after adding it):")
         for c in answer.ranked[:top]:
-            click.echo(f"  {c.slot:<16} {c.utilization:7.1%}  {c.tightest}")
+            lines.append(f"  {c.place.describe():<{width}} {c.utilization:7.1%}  {c.tightest}")
         if len(answer.ranked) > top:
-            click.echo(f"  ... {len(answer.ranked) - top} more slots fit")
+            lines.append(f"  ... {len(answer.ranked) - top} more {where} fit")
+    elif answer.no_room:
+        lines.append(f"no place for one more {unit}: {answer.no_room}")
     else:
-        click.echo(f"no empty slot takes one more {type_name}")
-    for resource, slots in answer.blocked.most_common(5):
-        click.echo(f"  blocked in {slots} slots by {resource}")
+        nowhere = "no place" if answer.racks > 1 else "no empty slot"
+        lines.append(f"{nowhere} takes one more {unit}; the closest, over by:")
+        for b in answer.closest()[:top]:
+            lines.extend(
+                textwrap.wrap(
+                    f"{b.place.describe()}: {b.binding} by {amount(b.excess, b.unit)}",
+                    80,
+                    initial_indent="  ",
+                    subsequent_indent="      ",
+                )
+            )
+    for binding, count, closest in answer.blocked_by()[:5]:
+        lines.extend(
+            textwrap.wrap(
+                f"blocked in {count} {where} by {binding}: over by "
+                f"{amount(closest.excess, closest.unit)} or more",
+                80,
+                initial_indent="  ",
+                subsequent_indent="      ",
+            )
+        )
+    if answer.tried < answer.places:
+        lines.append(f"  ({answer.tried} of {answer.places} {where} tried, spread over the floor)")
+    return lines

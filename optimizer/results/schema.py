@@ -332,6 +332,28 @@ VARIABLES = (
 
 FIELDS: dict[str, Field] = {f.name: f for f in (*COORDINATES, *VARIABLES)}
 
+ATTRIBUTES: dict[str, str] = {
+    "title": "str",
+    "layout_format_version": "int",
+    "instance_name": "str",
+    "instance_sha256": "str",
+    "objective_kind": "str",
+    "status": "str",
+    "objective": "float",
+    "best_bound": "float",
+    "gap": "float",
+    "tie_break_status": "str",
+    "second_stage_gap": "float",
+    "phase_plan": "str",
+    "timings_s": "JSON object",
+    "model_size": "JSON object",
+    "solver_options": "JSON object",
+    "versions": "JSON object",
+    "created_utc": "str",
+}
+"""Every global attribute a solved layout carries, with its type as docs/output-format.md
+section 5 spells it (metadata of the solve, not data over the dimensions)."""
+
 
 def fill_value(dtype: np.dtype) -> Any:
     """What a study dataset holds where a scenario lacks an entry: '', False, -1 or NaN."""
