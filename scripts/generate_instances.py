@@ -845,7 +845,11 @@ def phased_campus(catalog: dict[str, RackSpec]) -> tuple[dict[Any, Any], str]:
             if not liquid:
                 slot["air_kw_max"] = CAMPUS_AIR_KW_MAX
             slot["feeds"] = [f"BUS-A-{hall}-{name}", f"BUS-B-{hall}-{name}"]
-            rows[name] = {"slots": CAMPUS_SLOTS_PER_ROW, "slot": Flow(slot)}
+            rows[name] = {
+                "slots": CAMPUS_SLOTS_PER_ROW,
+                "origin_m": [0.0, (r - 1) * ROW_SPACING_M],
+                "slot": Flow(slot),
+            }
             for side in "AB":
                 devices[f"BUS-{side}-{hall}-{name}"] = Flow(
                     {"kind": "busway", "parent": f"UPS-{hall}-{side}{pair}", "rating_kw": bus_kw}
