@@ -219,7 +219,7 @@ def test_verify_refuses_a_missing_or_foreign_layout_file(tmp_path):
     result = run("verify", TUTORIAL, foreign)
     assert result.exit_code == 2
     assert result.output.count("\n") == 1
-    assert "layout_format_version: not a rackopt layout of format 2" in result.output
+    assert "layout_format_version: not a rackopt layout of format 1" in result.output
 
 
 def test_verify_refuses_an_su_with_two_network_racks(tmp_path):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from optimizer.cli.documents import json_option
 from optimizer.cli.options import (
     common,
     output_option,
@@ -16,11 +17,12 @@ from optimizer.cli.options import (
     search_options,
     solver_options,
 )
-from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS
+from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS, InstanceError
 from optimizer.solve.options import SolveOptions
 
 if TYPE_CHECKING:
     from optimizer.instance.loader import LoadedInstance
+    from optimizer.site.arrays import Site
     from optimizer.solve.explain import DemandAsk
     from optimizer.solve.progress import Progress
     from optimizer.verify.headroom import NextRack
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     help="An earlier layout (NetCDF or CSV) whose racks stay where they are; the next "
     "wave is placed around them and its install list written beside the layout.",
 )
+@json_option
 @paths_option
 @common
 def solve(
@@ -46,6 +49,7 @@ def solve(
     options: SolveOptions,
     quiet: bool,
     installed_from: str | None,
+    as_json: bool,
     allow_paths_outside: bool,
 ) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout."""
@@ -54,7 +58,6 @@ def solve(
     from optimizer.results.layout import layout_dataset, netcdf_bytes
     from optimizer.results.reader import read_layout
     from optimizer.results.summary import summary_lines
-    from optimizer.site.arrays import Site
     from optimizer.site.demand import carry_forward
     from optimizer.solve.pipeline import solve_instance
 
@@ -76,12 +79,17 @@ def solve(
     finally:
         if live:  # end the progress line, also before an error
             click.echo("", err=True)
-    files = {output: netcdf_bytes(layout_dataset(report), output)}
+    ds = layout_dataset(report)
+    files = {output: netcdf_bytes(ds, output)}
     new_racks = install_list(report.site, report.placement)
     if installed_from is not None:
         files[install_path(output)] = install_csv(new_racks)
     write_files(files)
-    if not quiet:
+    if as_json:
+        from optimizer.cli.documents import emit, solve_document
+
+        emit("solve", solve_document(ds, output))
+    elif not quiet:
         for line in summary_lines(report):
             click.echo(line)
         if installed_from is not None:
@@ -140,6 +148,7 @@ def _explain_progress(p: Progress) -> None:
 )
 @search_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@json_option
 @paths_option
 @common
 def explain_command(
@@ -147,6 +156,7 @@ def explain_command(
     asks: list[DemandAsk],
     options: SolveOptions,
     quiet: bool,
+    as_json: bool,
     allow_paths_outside: bool,
 ) -> None:
     """Say which resources fall short of INSTANCE's demand minimums (or of --demand), and
@@ -160,6 +170,13 @@ def explain_command(
     if not quiet and sys.stderr.isatty():  # a log gets the periodic lines alone
         click.echo(f"explain: looking for what {demand_text(site)} would lack ...", err=True)
     shortfalls = explain(site, options, None if quiet else _explain_progress)
+    if as_json:
+        from optimizer.cli.documents import emit, explain_document
+
+        emit("explain", explain_document(site, demand_text(site), shortfalls))
+        if shortfalls:
+            sys.exit(EXIT_INFEASIBLE)
+        return
     if not shortfalls:
         click.echo(
             f"{site.name}: the demand minimums ({demand_text(site)}) fit; nothing falls short"
@@ -175,23 +192,31 @@ def explain_command(
 @click.command()
 @click.argument("instance", type=click.Path(dir_okay=False))
 @click.argument("layout", type=click.Path(dir_okay=False))
+@json_option
 @paths_option
 @common
-def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
+def verify(instance: str, layout: str, as_json: bool, allow_paths_outside: bool) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
+    from optimizer import api
     from optimizer.instance.loader import load_instance
-    from optimizer.results.reader import read_layout
-    from optimizer.site.build import build_site
-    from optimizer.verify.check import check_layout
 
     loaded = load_instance(instance, allow_paths_outside)
     if loaded.instance.phases:
+        if as_json:
+            raise InstanceError(
+                "--json", "", "a plan of a phased build-out is verified as text only", "drop --json"
+            )
         _verify_phases(loaded, layout)
         return
-    site = build_site(loaded)
-    placed = read_layout(site, layout)
-    report = check_layout(site, placed.placement, placed.su, placed.su_network_slot)
-    racks = int((placed.placement >= 0).sum())
+    checked = api.verify(instance, layout, allow_paths_outside=allow_paths_outside)
+    site, report, racks = checked.site, checked.report, checked.racks
+    if as_json:
+        from optimizer.cli.documents import emit, verify_document
+
+        emit("verify", verify_document(site, layout, racks, report))
+        if not report.ok:
+            sys.exit(EXIT_VIOLATIONS)
+        return
     if report.ok:
         click.echo(
             f"{layout}: {racks} racks pass every rule of {site.name} "
@@ -208,7 +233,6 @@ def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
 def _verify_phases(loaded: LoadedInstance, layout: str) -> None:
     """``verify`` of a plan of a phased build-out: every phase's placement (each rack from
     its ``install_phase`` on) against that phase's rules, and no rack moved."""
-    from optimizer.errors import InstanceError
     from optimizer.results.reader import read_layout
     from optimizer.site.phases import phased_site
     from optimizer.verify.phases import check_phases, phase_placements
@@ -250,10 +274,11 @@ def _verify_phases(loaded: LoadedInstance, layout: str) -> None:
 @click.argument("layout", type=click.Path(dir_okay=False))
 @click.option("--type", "type_name", required=True, help="Rack type of the next rack.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@json_option
 @paths_option
 @common
 def next_command(
-    instance: str, layout: str, type_name: str, top: int, allow_paths_outside: bool
+    instance: str, layout: str, type_name: str, top: int, as_json: bool, allow_paths_outside: bool
 ) -> None:
     """Rank the places in LAYOUT for one more rack of --type (one more whole SU with its
     network rack, for a type that grows by SUs), naming what blocks the others and by how
@@ -270,7 +295,13 @@ def next_command(
         raise InstanceError(
             "--type", "", f"unknown rack type {type_name!r}", did_you_mean(type_name, names)
         )
-    for line in next_lines(next_rack(site, read_layout(site, layout), type_name), top):
+    answer = next_rack(site, read_layout(site, layout), type_name)
+    if as_json:
+        from optimizer.cli.documents import emit, next_document
+
+        emit("next", next_document(site, layout, answer, top))
+        return
+    for line in next_lines(answer, top):
         click.echo(line)
 
 
