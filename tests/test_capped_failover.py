@@ -95,6 +95,8 @@ def test_solve_reports_gpus_with_and_without_capping(tmp_path):
     text = " ".join(result.output.split())  # the summary wraps long lines
     assert "GPUs 24 with capping, without: 16" in text
     assert "UPS-A failing, caps 3 racks (120.0 kW shed)" in text
+    # The row's 300 kW of IT exceeds its feeds' 200 kW failover limit only uncapped.
+    assert "300.0 (180.0 capped) of 200.0 kW" in text
     with xr.open_dataset(out) as ds:
         assert int(ds["gpus_without_capping"]) == 16
         assert ds["type_capped_kw"].values.tolist() == [60.0, 100.0]

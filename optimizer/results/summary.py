@@ -159,6 +159,9 @@ class RowFill:
     limit; a feed of a single-corded slot carries it always, so its normal limit."""
     limited_by: str
     """The device whose limit that is."""
+    capped_kw: float
+    """What the row's racks draw once capped after a failure (``it_kw`` when none of them
+    is capped): with capped failover, the figure a failover limit is held to."""
 
 
 def row_fill(site: Site, placement: np.ndarray) -> list[RowFill]:
@@ -166,6 +169,7 @@ def row_fill(site: Site, placement: np.ndarray) -> list[RowFill]:
     occupied = placement != EMPTY
     gpus = np.array([spec.gpus for spec in site.rack_types])
     it_kw = np.array([spec.it_kw for spec in site.rack_types])
+    failover_kw = np.array([spec.failover_kw for spec in site.rack_types])
     fills = []
     for code in np.unique(site.slot_row_code):
         slots = np.flatnonzero(site.slot_row_code == code)
@@ -190,6 +194,7 @@ def row_fill(site: Site, placement: np.ndarray) -> list[RowFill]:
                 float(it_kw[placed].sum()),
                 limits[feed],
                 site.device_ids[feed],
+                float(failover_kw[placed].sum()),
             )
         )
     return fills
@@ -210,9 +215,10 @@ def row_lines(fills: list[RowFill]) -> list[str]:
         lines.append(f"  hall {hall}: {_totals(rows)}")
         width = max(len(f.row) for f in rows[:MAX_ROWS])
         for f in rows[:MAX_ROWS]:
+            capped = f" ({f.capped_kw:,.1f} capped)" if f.capped_kw < f.it_kw - 1e-9 else ""
             lines.append(
                 f"    {f.row:<{width}} {f.racks:>4} racks {f.gpus:>7,} GPUs "
-                f"{f.it_kw:>9,.1f} of {f.limit_kw:,.1f} kW"
+                f"{f.it_kw:>9,.1f}{capped} of {f.limit_kw:,.1f} kW"
             )
         if len(rows) > MAX_ROWS:
             lines.append(f"    ... {len(rows) - MAX_ROWS} more rows: {_totals(rows[MAX_ROWS:])}")
