@@ -102,3 +102,12 @@ def test_a_layout_that_contradicts_the_instance_installed_racks_is_refused(tmp_p
 def test_more_carried_racks_than_the_demand_allows_are_refused(tmp_path):
     message = _refused(tmp_path, hall(demand={"a": {"max": 1}}), ["H-R-05,a", "H-R-06,a"])
     assert "demand.a.max: 2 a racks are installed but max is 1" in message
+
+
+def test_an_instance_with_phases_plans_its_own_waves(tmp_path):
+    phases = [{"name": "p1", "demand": {"a": {"max": 2}}}, {"name": "p2"}]
+    path = write_instance(tmp_path, hall(phases=phases))
+    wave1 = earlier(tmp_path, ["H-R-05,a"])
+    result = run("solve", path, "-o", tmp_path / "wave2.nc", "--installed-from", wave1)
+    assert result.exit_code == 2, result.output
+    assert "--installed-from: " in result.output and "plans its own phases" in result.output
