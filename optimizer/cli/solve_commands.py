@@ -11,10 +11,12 @@ import click
 from optimizer.cli.documents import json_option
 from optimizer.cli.options import (
     common,
+    instance_options,
+    linted_site,
     output_option,
-    paths_option,
     progress_printer,
     search_options,
+    show_warnings,
     solver_options,
 )
 from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS, InstanceError
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 @click.argument("instance", type=click.Path(dir_okay=False))
 @output_option("Layout file to write (NetCDF).")
 @solver_options
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
 @click.option(
     "--installed-from",
     type=click.Path(dir_okay=False),
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     "wave is placed around them and its install list written beside the layout.",
 )
 @json_option
-@paths_option
+@instance_options
 @common
 def solve(
     instance: str,
@@ -51,6 +53,7 @@ def solve(
     installed_from: str | None,
     as_json: bool,
     allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout."""
     from optimizer.output import check_target, write_files
@@ -74,6 +77,7 @@ def solve(
             options,
             progress_printer(quiet),
             allow_paths_outside,
+            lambda site: show_warnings([("", site.warnings)], strict, instance),
             carry if installed_from is not None else None,
         )
     finally:
@@ -149,7 +153,7 @@ def _explain_progress(p: Progress) -> None:
 @search_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @json_option
-@paths_option
+@instance_options
 @common
 def explain_command(
     instance: str,
@@ -158,15 +162,14 @@ def explain_command(
     quiet: bool,
     as_json: bool,
     allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Say which resources fall short of INSTANCE's demand minimums (or of --demand), and
     by how much."""
-    from optimizer.instance.loader import load_instance
     from optimizer.results.summary import fitted
-    from optimizer.site.build import build_site
     from optimizer.solve.explain import asked_site, demand_text, explain
 
-    site = asked_site(build_site(load_instance(instance, allow_paths_outside)), asks)
+    site = asked_site(linted_site(instance, allow_paths_outside, strict), asks)
     if not quiet and sys.stderr.isatty():  # a log gets the periodic lines alone
         click.echo(f"explain: looking for what {demand_text(site)} would lack ...", err=True)
     shortfalls = explain(site, options, None if quiet else _explain_progress)
@@ -193,9 +196,11 @@ def explain_command(
 @click.argument("instance", type=click.Path(dir_okay=False))
 @click.argument("layout", type=click.Path(dir_okay=False))
 @json_option
-@paths_option
+@instance_options
 @common
-def verify(instance: str, layout: str, as_json: bool, allow_paths_outside: bool) -> None:
+def verify(
+    instance: str, layout: str, as_json: bool, allow_paths_outside: bool, strict: bool
+) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
     from optimizer import api
     from optimizer.instance.loader import load_instance
@@ -208,8 +213,9 @@ def verify(instance: str, layout: str, as_json: bool, allow_paths_outside: bool)
             )
         _verify_phases(loaded, layout)
         return
-    checked = api.verify(instance, layout, allow_paths_outside=allow_paths_outside)
-    site, report, racks = checked.site, checked.report, checked.racks
+    site = linted_site(instance, allow_paths_outside, strict)
+    checked = api.verify_site(site, layout)
+    report, racks = checked.report, checked.racks
     if as_json:
         from optimizer.cli.documents import emit, verify_document
 
@@ -275,21 +281,25 @@ def _verify_phases(loaded: LoadedInstance, layout: str) -> None:
 @click.option("--type", "type_name", required=True, help="Rack type of the next rack.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
 @json_option
-@paths_option
+@instance_options
 @common
 def next_command(
-    instance: str, layout: str, type_name: str, top: int, as_json: bool, allow_paths_outside: bool
+    instance: str,
+    layout: str,
+    type_name: str,
+    top: int,
+    as_json: bool,
+    allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Rank the places in LAYOUT for one more rack of --type (one more whole SU with its
     network rack, for a type that grows by SUs), naming what blocks the others and by how
     much."""
     from optimizer.errors import InstanceError, did_you_mean
-    from optimizer.instance.loader import load_instance
     from optimizer.results.reader import read_layout
-    from optimizer.site.build import build_site
     from optimizer.verify.headroom import next_rack
 
-    site = build_site(load_instance(instance, allow_paths_outside))
+    site = linted_site(instance, allow_paths_outside, strict)
     names = [t.name for t in site.rack_types]
     if type_name not in names:
         raise InstanceError(

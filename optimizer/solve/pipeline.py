@@ -184,13 +184,17 @@ def solve_instance(
     options: SolveOptions,
     progress: ProgressFn | None = None,
     allow_paths_outside: bool = False,
+    before_solve: Callable[[Site], None] | None = None,
     carry: Callable[[LoadedInstance, Site], Site] | None = None,
 ) -> SolveReport:
     """The whole pipeline for one instance file (or one already loaded and validated, as
     a study's scenarios are): load, build the site, solve, check. ``timings`` include
     ``load_s``. A file may name files outside its folder tree only with
-    ``allow_paths_outside``. ``carry`` fixes racks of an earlier layout on the built site
-    (``solve --installed-from``; reading the layout is the results stage's job)."""
+    ``allow_paths_outside``. ``before_solve`` sees the built site before anything is
+    solved: ``rackopt solve`` shows the lint's warnings there, and stops under --strict
+    (for a phased build-out, the finished facility's site). ``carry`` fixes racks of an
+    earlier layout on the built site (``solve --installed-from``; reading the layout is
+    the results stage's job)."""
     started = time.perf_counter()
     loaded = (
         source if isinstance(source, LoadedInstance) else load_instance(source, allow_paths_outside)
@@ -203,11 +207,13 @@ def solve_instance(
                 f"{loaded.path} plans its own phases",
                 "give the racks already on the floor under installed:, or solve without phases",
             )
-        return _solve_phases(loaded, options, progress, started)
+        return _solve_phases(loaded, options, progress, started, before_solve)
     site = build_site(loaded)
     if carry is not None:
         site = carry(loaded, site)
     load_s = time.perf_counter() - started
+    if before_solve is not None:
+        before_solve(site)
     report = solve_site(site, options, progress)
     report.timings = {"load_s": load_s, **report.timings}
     return report
@@ -220,12 +226,18 @@ def _one_phase(site: Site, options: SolveOptions) -> tuple[np.ndarray, SolveOutc
 
 
 def _solve_phases(
-    loaded: LoadedInstance, options: SolveOptions, progress: ProgressFn | None, started: float
+    loaded: LoadedInstance,
+    options: SolveOptions,
+    progress: ProgressFn | None,
+    started: float,
+    before_solve: Callable[[Site], None] | None,
 ) -> SolveReport:
     """A build-out over the instance's phases (optimizer.solve.phases), reported as the
     last phase's layout with every phase attached."""
     phased = phased_site(loaded)
     timings = {"load_s": time.perf_counter() - started}
+    if before_solve is not None:
+        before_solve(phased.final)
     started = time.perf_counter()
     plan = solve_phased(
         phased,
