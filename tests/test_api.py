@@ -50,6 +50,7 @@ def test_tables_are_one_frame_per_entity_in_kw(layout, tmp_path):
         "air_zones",
         "sus",
         "cable_classes",
+        "phases",
         "facility",
     ]
     devices = tables["devices"].set_index("device")

@@ -67,6 +67,7 @@ def test_the_slot_table_is_a_layout_csv_verify_accepts(tutorial, tmp_path):
         "cdus.csv",
         "devices.csv",
         "facility.csv",
+        "phases.csv",
         "rack_types.csv",
         "slots.csv",
         "sus.csv",
@@ -114,7 +115,16 @@ def test_the_workbook_holds_the_same_numbers_as_the_csv(tutorial, tmp_path):
 
 
 def _order(folder: Path) -> list[Path]:
-    names = ["slots", "rack_types", "devices", "cdus", "air_zones", "sus", "cable_classes"]
+    names = [
+        "slots",
+        "rack_types",
+        "devices",
+        "cdus",
+        "air_zones",
+        "sus",
+        "cable_classes",
+        "phases",
+    ]
     return [folder / f"{n}.csv" for n in [*names, "facility"]]
 
 

@@ -73,18 +73,19 @@ def _importers() -> dict[str, set[str]]:
 PIPELINE = "optimizer/solve/pipeline.py"
 PARTS = "optimizer/solve/decompose.py"
 EXPLAIN = "optimizer/solve/explain.py"
+PHASES = "optimizer/solve/phases.py"
 HIGHS = "optimizer/solve/highs.py"
 
 
 def test_only_the_pipeline_builds_the_model_and_calls_highs():
     importers = _importers()
-    # The model builder: the pipeline, its parts solved in workers, and explain's
-    # elastic copy of the model.
-    assert importers["models.build"] == {PIPELINE, PARTS, EXPLAIN}
+    # The model builder: the pipeline, its parts solved in workers, explain's elastic
+    # copy of the model, and the one plan over a build-out's phases.
+    assert importers["models.build"] == {PIPELINE, PARTS, EXPLAIN, PHASES}
     # HiGHS itself: the adapter, and explain, which adds its slack columns to the
     # compiled model through HiGHS's API.
     assert importers["highspy"] == {HIGHS, EXPLAIN}
-    assert importers["optimizer.solve.highs.solve"] == {PIPELINE, PARTS}
+    assert importers["optimizer.solve.highs.solve"] == {PIPELINE, PARTS, PHASES}
     assert importers["optimizer.solve.highs.compile_model"] == {EXPLAIN}
     assert importers["optimizer.solve.highs.new_highs"] == {EXPLAIN}
     assert importers["optimizer.solve.decompose.solve_parts"] == {PIPELINE}

@@ -156,6 +156,26 @@ _SPLIT = click.option(
     show_default=True,
     help="Solve parts of the facility that share no constraint in parallel.",
 )
+_CAPPING_BASELINE = click.option(
+    "--capping-baseline",
+    is_flag=True,
+    help="Where rack types declare a capped draw, also solve with no rack capped and "
+    "report the GPUs capped failover gains (a second solve).",
+)
+_PHASE_OBJECTIVE = click.option(
+    "--phase-objective",
+    type=click.Choice(["lexicographic", "gpu_time", "final_first"]),
+    default="lexicographic",
+    show_default=True,
+    help="For an instance with phases: most GPUs phase by phase in order, GPUs weighted "
+    "by phase duration, or the final phase first.",
+)
+_MYOPIC = click.option(
+    "--myopic",
+    is_flag=True,
+    help="For an instance with phases: solve each phase at its own optimum with the "
+    "earlier racks fixed (what planning without this model gives), not one plan.",
+)
 _OPTION_FIELDS = frozenset(f.name for f in fields(SolveOptions))
 
 
@@ -183,7 +203,18 @@ _SECOND_STAGE = (_SECOND_STAGE_NODES, _SECOND_STAGE_GAP, _SECOND_STAGE_SHARE)
 study_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED, *_SECOND_STAGE, _WARM_START)
 """The search settings plus the second-stage budget and warm start, for ``batch``: each
 scenario already has a process of its own, so parts are never split inside one."""
-solver_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED, *_SECOND_STAGE, _WARM_START, _SPLIT)
+solver_options = _gathered(
+    _TIME_LIMIT,
+    _GAP,
+    _THREADS,
+    _SEED,
+    *_SECOND_STAGE,
+    _WARM_START,
+    _SPLIT,
+    _CAPPING_BASELINE,
+    _PHASE_OBJECTIVE,
+    _MYOPIC,
+)
 """Every solve setting, for ``solve``."""
 
 

@@ -19,10 +19,12 @@ from optimizer.cli.options import (
     show_warnings,
     solver_options,
 )
-from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS
+from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS, InstanceError
 from optimizer.solve.options import SolveOptions
 
 if TYPE_CHECKING:
+    from optimizer.instance.loader import LoadedInstance
+    from optimizer.site.arrays import Site
     from optimizer.solve.explain import DemandAsk
     from optimizer.solve.progress import Progress
     from optimizer.verify.headroom import NextRack
@@ -33,6 +35,13 @@ if TYPE_CHECKING:
 @output_option("Layout file to write (NetCDF).")
 @solver_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
+@click.option(
+    "--installed-from",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="An earlier layout (NetCDF or CSV) whose racks stay where they are; the next "
+    "wave is placed around them and its install list written beside the layout.",
+)
 @json_option
 @instance_options
 @common
@@ -41,15 +50,26 @@ def solve(
     output: str,
     options: SolveOptions,
     quiet: bool,
+    installed_from: str | None,
     as_json: bool,
     allow_paths_outside: bool,
     strict: bool,
 ) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout."""
-    from optimizer.results.layout import layout_dataset, write_layout
+    from optimizer.output import check_target, write_files
+    from optimizer.results.install import install_csv, install_lines, install_list, install_path
+    from optimizer.results.layout import layout_dataset, netcdf_bytes
+    from optimizer.results.reader import read_layout
     from optimizer.results.summary import summary_lines
+    from optimizer.site.demand import carry_forward
     from optimizer.solve.pipeline import solve_instance
 
+    def carry(loaded: LoadedInstance, site: Site) -> Site:
+        placement = read_layout(site, installed_from).placement
+        return carry_forward(site, loaded.instance, placement, installed_from, loaded.locate_error)
+
+    if installed_from is not None:
+        check_target(install_path(output))
     live = sys.stderr.isatty() and not quiet
     try:
         report = solve_instance(
@@ -58,12 +78,17 @@ def solve(
             progress_printer(quiet),
             allow_paths_outside,
             lambda site: show_warnings([("", site.warnings)], strict, instance),
+            carry if installed_from is not None else None,
         )
     finally:
         if live:  # end the progress line, also before an error
             click.echo("", err=True)
     ds = layout_dataset(report)
-    write_layout(ds, output)
+    files = {output: netcdf_bytes(ds, output)}
+    new_racks = install_list(report.site, report.placement)
+    if installed_from is not None:
+        files[install_path(output)] = install_csv(new_racks)
+    write_files(files)
     if as_json:
         from optimizer.cli.documents import emit, solve_document
 
@@ -71,6 +96,10 @@ def solve(
     elif not quiet:
         for line in summary_lines(report):
             click.echo(line)
+        if installed_from is not None:
+            for line in install_lines(new_racks, len(report.site.installed)):
+                click.echo(line)
+            click.echo(f"install list written to {install_path(output)}")
         click.echo(f"layout written to {output}")
     if report.outcome.status == "interrupted":
         click.secho("interrupted: the best layout found so far was written", fg="yellow", err=True)
@@ -174,7 +203,16 @@ def verify(
 ) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
     from optimizer import api
+    from optimizer.instance.loader import load_instance
 
+    loaded = load_instance(instance, allow_paths_outside)
+    if loaded.instance.phases:
+        if as_json:
+            raise InstanceError(
+                "--json", "", "a plan of a phased build-out is verified as text only", "drop --json"
+            )
+        _verify_phases(loaded, layout)
+        return
     site = linted_site(instance, allow_paths_outside, strict)
     checked = api.verify_site(site, layout)
     report, racks = checked.report, checked.racks
@@ -196,6 +234,45 @@ def verify(
     for violation in report.violations:
         click.echo(f"  {violation.describe()}")
     sys.exit(EXIT_VIOLATIONS)
+
+
+def _verify_phases(loaded: LoadedInstance, layout: str) -> None:
+    """``verify`` of a plan of a phased build-out: every phase's placement (each rack from
+    its ``install_phase`` on) against that phase's rules, and no rack moved."""
+    from optimizer.results.reader import read_layout
+    from optimizer.site.phases import phased_site
+    from optimizer.verify.phases import check_phases, phase_placements
+
+    phased = phased_site(loaded)
+    placed = read_layout(phased.final, layout)
+    placements = phase_placements(
+        phased.final.slot_ids, placed.placement, placed.install_phase, phased.names
+    )
+    if isinstance(placements, str):
+        raise InstanceError(
+            layout,
+            "install_phase",
+            placements,
+            "give the plan rackopt solve wrote for this instance, or a CSV column "
+            "install_phase naming each rack's phase",
+        )
+    reports = check_phases([p.site for p in phased.phases], placements)
+    broken = 0
+    for phase, placement, report in zip(phased.phases, placements, reports, strict=True):
+        racks = int((placement >= 0).sum())
+        if report.ok:
+            click.echo(
+                f"{layout}: phase {phase.name}: {racks} racks pass every rule "
+                f"(IT {report.loads.it_kw / 1000:.3f} MW, facility "
+                f"{report.loads.facility_kw / 1000:.3f} MW)"
+            )
+            continue
+        broken += len(report.violations)
+        click.echo(f"{layout}: phase {phase.name}: {len(report.violations)} violations:")
+        for violation in report.violations:
+            click.echo(f"  {violation.describe()}")
+    if broken:
+        sys.exit(EXIT_VIOLATIONS)
 
 
 @click.command(name="next")

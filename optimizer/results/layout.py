@@ -115,6 +115,66 @@ def _thermal_variables(report: SolveReport) -> dict[str, Any]:
     }
 
 
+def _capping_variables(report: SolveReport) -> dict[str, Any]:
+    """Capped draws, failover loads without capping, what each failure relies on capping
+    for, and the GPUs of the solve without capping (-1 when not made or infeasible)."""
+    site, capping = report.site, report.check.loads.capping
+    baseline = report.capping_baseline
+    return {
+        "capped_if_failed": [" ".join(cases) for cases in capping.slot_cases],
+        "type_capped_kw": [t.failover_kw for t in site.rack_types],
+        "device_failover_uncapped_kw": capping.uncapped_failover_kw,
+        "failure_capped_racks": capping.racks,
+        "failure_shed_kw": capping.shed_kw,
+        "gpus_without_capping": -1 if baseline is None or baseline.gpus is None else baseline.gpus,
+    }
+
+
+def _phase_variables(report: SolveReport) -> dict[str, Any]:
+    """Every phase's GPUs, capacities and loads, each recomputed by the checker from that
+    phase's placement, and the phase each rack is installed in ('' where empty). Without
+    phases the ``phase`` dimension is empty."""
+    site = report.site
+    phases = report.plan.phases if report.plan is not None else ()
+    n_types, n_devices = len(site.rack_types), len(site.device_ids)
+    n_cdus, n_zones = len(site.cdu_ids), len(site.air_zone_ids)
+    installed_in = [""] * site.n_slots
+    for phase in reversed(phases):
+        for s in np.flatnonzero(phase.placement != EMPTY):
+            installed_in[s] = phase.name
+    counts = [np.bincount(p.placement[p.placement != EMPTY], minlength=n_types) for p in phases]
+    gpus = np.array([t.gpus for t in site.rack_types])
+
+    def table(values: list[np.ndarray], width: int, dtype: type = float) -> np.ndarray:
+        return np.array(values, dtype=dtype).reshape(len(phases), width)
+
+    return {
+        "phase": [p.name for p in phases],
+        "install_phase": installed_in,
+        "phase_date": [p.date for p in phases],
+        "phase_duration": np.array([p.duration for p in phases], dtype=float),
+        "phase_gpus": np.array([int(c @ gpus) for c in counts], dtype=np.int64),
+        "phase_rack_count": table(counts, n_types, np.int64),
+        "phase_it_kw": np.array([p.check.loads.it_kw for p in phases], dtype=float),
+        "phase_facility_kw": np.array([p.check.loads.facility_kw for p in phases], dtype=float),
+        "phase_utility_limit_kw": np.array(
+            [_finite_or_nan(p.site.utility_limit_kw) for p in phases], dtype=float
+        ),
+        "phase_device_load_kw": table([p.check.loads.device_normal_kw for p in phases], n_devices),
+        "phase_device_capacity_kw": table([p.site.device_limit_kw for p in phases], n_devices),
+        "phase_device_failover_load_kw": table(
+            [p.check.loads.device_failover_kw for p in phases], n_devices
+        ),
+        "phase_device_failover_limit_kw": table(
+            [p.site.device_failover_limit_kw for p in phases], n_devices
+        ),
+        "phase_cdu_heat_kw": table([p.check.loads.cdu_heat_kw for p in phases], n_cdus),
+        "phase_cdu_capacity_kw": table([p.site.cdu_heat_capacity_kw for p in phases], n_cdus),
+        "phase_air_zone_heat_kw": table([p.check.loads.air_zone_heat_kw for p in phases], n_zones),
+        "phase_air_zone_capacity_kw": table([p.site.air_zone_capacity_kw for p in phases], n_zones),
+    }
+
+
 def _typed(field: Field, value: Any) -> np.ndarray:
     """``value`` as the field's declared dtype; a value of another kind is a bug here,
     not something to convert quietly (a float where an int belongs, say)."""
@@ -145,6 +205,14 @@ def build_dataset(values: dict[str, Any], attrs: dict[str, Any]) -> xr.Dataset:
         coords={name: var for name, var in variables.items() if FIELDS[name].coordinate},
         attrs=attrs,
     )
+
+
+def _phase_plan(report: SolveReport) -> str:
+    """How a phased layout was planned: ``joint OBJECTIVE`` or ``myopic``; '' without phases."""
+    plan = report.plan
+    if plan is None:
+        return ""
+    return "myopic" if plan.myopic else f"joint {plan.objective}"
 
 
 def layout_dataset(report: SolveReport) -> xr.Dataset:
@@ -194,6 +262,8 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "total_gpus": int(gpus.sum()),
         **_fabric_variables(report),
         **_thermal_variables(report),
+        **_capping_variables(report),
+        **_phase_variables(report),
     }
     created = datetime.now(UTC).isoformat(timespec="seconds")
     attrs = {
@@ -212,6 +282,7 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "second_stage_objective": _finite_or_nan(outcome.second_stage_objective),
         "second_stage_bound": _finite_or_nan(outcome.second_stage_bound),
         "second_stage_gap": _finite_or_nan(outcome.second_stage_gap),
+        "phase_plan": _phase_plan(report),
         "timings_s": json.dumps({k: round(v, 6) for k, v in report.timings.items()}),
         "model_size": json.dumps(report.model_size),
         "solver_options": json.dumps(report.options.recorded(), sort_keys=True),

@@ -309,7 +309,12 @@ def _netcdf_assignment(site: Site, path: Path) -> Assignment:
         su[where] = ids
         names = [str(s) for s in ds["su_network_slot"].values]
         hubs = _slot_indices(site, names, file, [None] * len(names), "su_network_slot").tolist()
-    return Assignment(placement, su, hubs)
+    phases: list[str] = []
+    if "install_phase" in ds and (ds["install_phase"].values != "").any():
+        phases = [""] * site.n_slots
+        for s, name in zip(where, ds["install_phase"].values, strict=True):
+            phases[s] = str(name)
+    return Assignment(placement, su, hubs, phases)
 
 
 def _csv_text(path: Path) -> str:
@@ -333,7 +338,8 @@ def _csv_text(path: Path) -> str:
 
 def _csv_assignment(site: Site, path: Path) -> Assignment:
     """A layout made elsewhere: ``slot,rack_type`` lines, with optional ``su`` (an SU label)
-    and ``network_slot`` (the slot of that SU's network rack) for a fabric."""
+    and ``network_slot`` (the slot of that SU's network rack) for a fabric, and
+    ``install_phase`` for a plan of a phased build-out."""
     file = str(path)
     reader = csv.DictReader(io.StringIO(_csv_text(path)))
     try:
@@ -384,7 +390,12 @@ def _csv_assignment(site: Site, path: Path) -> Assignment:
                     line,
                 )
             su[slot] = labels[label]
-    return Assignment(placement, su, hubs)
+    phases: list[str] = []
+    if "install_phase" in header:
+        phases = [""] * site.n_slots
+        for (_, row), slot in zip(rows, slots, strict=True):
+            phases[slot] = (row.get("install_phase") or "").strip()
+    return Assignment(placement, su, hubs, phases)
 
 
 def read_layout(site: Site, path: str | Path) -> Assignment:

@@ -13,7 +13,7 @@ cf-xarray) reads a layout without knowing rackopt.
 
 One quantity, one name: the public name is the dataset's. ``device_capacity_kw`` is
 what the site calls ``Site.device_limit_kw`` (the normal continuous limit,
-``rating_kw x derating``); renaming the variable would break layout format 1, so the
+``rating_kw x derating``); renaming the variable would break the layout format, so the
 dataset keeps it and this schema records the mapping (``site_field``).
 
 Format 2 (after rackopt 0.2) differs from format 1 only in how values are stored (CF): booleans
@@ -47,7 +47,7 @@ INTEGER_FILL = -1
 class Group(StrEnum):
     """Which part of rackopt a variable belongs to; only ``core`` ones are required.
 
-    A reader accepts a format-1 file without the fabric or thermal variables (layouts
+    A reader accepts a layout file without the fabric or thermal variables (layouts
     written before those features, or trimmed by another tool), but not a group half
     present: rackopt always writes a whole group."""
 
@@ -57,6 +57,13 @@ class Group(StrEnum):
     a ``network`` section."""
     THERMAL = "thermal"
     """Inlet and supply temperatures, cooling power and PUE, added in rackopt 0.2."""
+    PHASES = "phases"
+    """A phased build-out: the ``phase`` dimension, each rack's install phase and every
+    phase's GPUs and loads; added in layout format 2 (no phases: a ``phase`` of length 0
+    and ``install_phase`` all '')."""
+    CAPPING = "capping"
+    """Capped failover: capped draws, loads without capping, and what each failure
+    relies on capping for; added with capped failover (no capped type: zeros and '')."""
 
 
 TEXT, INTEGER, REAL, FLAG = "str", "int64", "float64", "bool"
@@ -142,10 +149,12 @@ DIMENSIONS = (
     Dimension("air_zone", "air_zone_capacity_kw"),
     Dimension("su_id", "su_network_slot"),
     Dimension("reach_class", "cable_m_by_class"),
+    Dimension("phase", "phase_duration"),
 )
 DIMENSION_NAMES = tuple(d.name for d in DIMENSIONS)
 
-_FABRIC, _THERMAL = Group.FABRIC, Group.THERMAL
+_FABRIC, _THERMAL, _CAPPING, _PHASES = Group.FABRIC, Group.THERMAL, Group.CAPPING, Group.PHASES
+_PHASE = ("phase",)
 _SLOT, _TYPE, _DEVICE, _CDU, _ZONE = ("slot",), ("type",), ("device",), ("cdu",), ("air_zone",)
 
 COORDINATES = (
@@ -190,6 +199,7 @@ COORDINATES = (
     Field("air_zone", _ZONE, TEXT, "", "air zone id", coordinate=True),
     Field("su_id", ("su_id",), INTEGER, "", "scalable unit id", _FABRIC, coordinate=True),
     Field("reach_class", ("reach_class",), TEXT, "", "cable reach class", _FABRIC, coordinate=True),
+    Field("phase", _PHASE, TEXT, "", "build-out phase", _PHASES, coordinate=True),
 )
 
 VARIABLES = (
@@ -215,6 +225,14 @@ VARIABLES = (
     ),
     Field("inlet_limit_c", _SLOT, REAL, "C", "inlet limit of the rack's class", _THERMAL),
     Field("cable_m", _SLOT, REAL, "m", "fabric cable of the slot's rack", _FABRIC),
+    Field(
+        "capped_if_failed",
+        _SLOT,
+        TEXT,
+        "",
+        "failed devices whose failover relies on capping the rack",
+        _CAPPING,
+    ),
     # per rack type
     Field("rack_count", _TYPE, INTEGER, "racks", "racks of the type"),
     Field("gpus", _TYPE, INTEGER, "GPUs", "GPUs in racks of the type"),
@@ -225,6 +243,9 @@ VARIABLES = (
         "type_water_max_c", _TYPE, REAL, "C", "warmest facility water the type accepts", _THERMAL
     ),
     Field("cable_m_by_type", _TYPE, REAL, "m", "fabric cable of the type's racks", _FABRIC),
+    Field(
+        "type_capped_kw", _TYPE, REAL, "kW", "draw of one rack of the type in a failure", _CAPPING
+    ),
     # per power device
     Field("device_kind", _DEVICE, TEXT, "", "kind of power device"),
     Field("device_parent", _DEVICE, TEXT, "", "parent power device"),
@@ -241,6 +262,30 @@ VARIABLES = (
     Field("device_load_kw", _DEVICE, REAL, "kW", "load in normal operation"),
     Field("device_failover_load_kw", _DEVICE, REAL, "kW", "worst load over single failures"),
     Field("device_worst_failure", _DEVICE, TEXT, "", "failed device causing the worst load"),
+    Field(
+        "device_failover_uncapped_kw",
+        _DEVICE,
+        REAL,
+        "kW",
+        "worst load over single failures with no rack capped",
+        _CAPPING,
+    ),
+    Field(
+        "failure_capped_racks",
+        _DEVICE,
+        INTEGER,
+        "racks",
+        "racks capped if the device fails",
+        _CAPPING,
+    ),
+    Field(
+        "failure_shed_kw",
+        _DEVICE,
+        REAL,
+        "kW",
+        "power shed by capping if the device fails",
+        _CAPPING,
+    ),
     # per CDU group and air zone
     Field("cdu_heat_kw", _CDU, REAL, "kW", "heat to liquid"),
     Field("cdu_capacity_kw", _CDU, REAL, "kW", "usable heat capacity"),
@@ -268,11 +313,91 @@ VARIABLES = (
     Field("utility_limit_kw", (), REAL, "kW", "utility limit"),
     Field("total_gpus", (), INTEGER, "GPUs", "GPUs in all racks"),
     Field("total_cable_m", (), REAL, "m", "fabric cable in all", _FABRIC),
+    Field(
+        "gpus_without_capping",
+        (),
+        INTEGER,
+        "GPUs",
+        "GPUs of the solve with no rack capped",
+        _CAPPING,
+    ),
     # per SU and per cable class
     Field("su_network_slot", ("su_id",), TEXT, "", "slot of the SU's network rack", _FABRIC),
     Field("su_rack_type", ("su_id",), TEXT, "", "rack type of the SU's racks", _FABRIC),
     Field(
         "cable_m_by_class", ("reach_class",), REAL, "m", "fabric cable of the reach class", _FABRIC
+    ),
+    # per build-out phase
+    Field("install_phase", _SLOT, TEXT, "", "phase in which the rack is installed", _PHASES),
+    Field("phase_date", _PHASE, TEXT, "", "date of the phase", _PHASES),
+    Field("phase_duration", _PHASE, REAL, "", "duration of the phase (gpu_time weight)", _PHASES),
+    Field("phase_gpus", _PHASE, INTEGER, "GPUs", "GPUs on the floor in the phase", _PHASES),
+    Field(
+        "phase_rack_count",
+        (*_PHASE, *_TYPE),
+        INTEGER,
+        "racks",
+        "racks of the type in the phase",
+        _PHASES,
+    ),
+    Field("phase_it_kw", _PHASE, REAL, "kW", "IT load in the phase", _PHASES),
+    Field(
+        "phase_facility_kw", _PHASE, REAL, "kW", "IT load plus cooling power in the phase", _PHASES
+    ),
+    Field("phase_utility_limit_kw", _PHASE, REAL, "kW", "utility limit in the phase", _PHASES),
+    Field(
+        "phase_device_load_kw",
+        (*_PHASE, *_DEVICE),
+        REAL,
+        "kW",
+        "device load in normal operation in the phase",
+        _PHASES,
+    ),
+    Field(
+        "phase_device_capacity_kw",
+        (*_PHASE, *_DEVICE),
+        REAL,
+        "kW",
+        "normal continuous limit in the phase",
+        _PHASES,
+    ),
+    Field(
+        "phase_device_failover_load_kw",
+        (*_PHASE, *_DEVICE),
+        REAL,
+        "kW",
+        "worst load over single failures in the phase",
+        _PHASES,
+    ),
+    Field(
+        "phase_device_failover_limit_kw",
+        (*_PHASE, *_DEVICE),
+        REAL,
+        "kW",
+        "failover limit in the phase",
+        _PHASES,
+    ),
+    Field(
+        "phase_cdu_heat_kw", (*_PHASE, *_CDU), REAL, "kW", "heat to liquid in the phase", _PHASES
+    ),
+    Field(
+        "phase_cdu_capacity_kw",
+        (*_PHASE, *_CDU),
+        REAL,
+        "kW",
+        "usable heat capacity in the phase",
+        _PHASES,
+    ),
+    Field(
+        "phase_air_zone_heat_kw", (*_PHASE, *_ZONE), REAL, "kW", "heat to air in the phase", _PHASES
+    ),
+    Field(
+        "phase_air_zone_capacity_kw",
+        (*_PHASE, *_ZONE),
+        REAL,
+        "kW",
+        "usable air cooling capacity in the phase",
+        _PHASES,
     ),
 )
 
@@ -294,6 +419,7 @@ ATTRIBUTES: dict[str, str] = {
     "second_stage_objective": "float",
     "second_stage_bound": "float",
     "second_stage_gap": "float",
+    "phase_plan": "str",
     "timings_s": "JSON object",
     "model_size": "JSON object",
     "solver_options": "JSON object",

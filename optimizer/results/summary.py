@@ -93,6 +93,57 @@ def fabric_lines(report: SolveReport) -> list[str]:
     ]
 
 
+def capping_lines(report: SolveReport) -> list[str]:
+    """What capped failover relies on: the failure that needs the most racks capped, and
+    the GPUs with and without capping, when some rack type declares a capped draw."""
+    site = report.site
+    if not site.capping:
+        return []
+    capping = report.check.loads.capping
+    placed = report.placement
+    gpus = int(sum(site.rack_types[t].gpus for t in placed[placed != EMPTY]))
+    baseline = report.capping_baseline
+    if report.plan is not None:
+        without = "not solved for a phased plan"
+    elif baseline is None:
+        without = "not solved (add --capping-baseline)"
+    elif baseline.gpus is None:
+        without = "none: the demand minimums cannot be met"
+    else:
+        without = f"{baseline.gpus:,}"
+    if capping.racks.any():
+        d = int(np.argmax(capping.shed_kw))
+        relies = (
+            f"{int((capping.racks > 0).sum())} failure cases rely on capping; the most, "
+            f"{site.device_ids[d]} failing, caps {int(capping.racks[d])} racks "
+            f"({capping.shed_kw[d]:,.1f} kW shed)"
+        )
+    else:
+        relies = "no failure case relies on capping"
+    return [f"capped failover: {relies}; GPUs {gpus:,} with capping, without: {without}"]
+
+
+def phase_lines(report: SolveReport) -> list[str]:
+    """GPUs, racks, IT load and utility headroom left unused per phase, for a phased plan."""
+    plan = report.plan
+    if plan is None:
+        return []
+    how = "myopic, phase by phase" if plan.myopic else f"one plan, {plan.objective}"
+    lines = [f"phases ({how}):"]
+    for phase in plan.phases:
+        placed = phase.placement[phase.placement != EMPTY]
+        gpus = int(sum(phase.site.rack_types[t].gpus for t in placed))
+        loads = phase.check.loads
+        limit = phase.site.utility_limit_kw
+        unused = "" if limit is None else f", {(limit - loads.facility_kw) / 1000:.3f} MW unused"
+        when = f" ({phase.date})" if phase.date else ""
+        lines.append(
+            f"  {phase.name + when:<22} {len(placed):>5} racks {gpus:>8,} GPUs  "
+            f"IT {loads.it_kw / 1000:.3f} MW{unused}"
+        )
+    return lines
+
+
 @dataclass(frozen=True)
 class RowFill:
     """What stands in one row: racks, GPUs and IT kW against the row's feed limit."""
@@ -108,6 +159,9 @@ class RowFill:
     limit; a feed of a single-corded slot carries it always, so its normal limit."""
     limited_by: str
     """The device whose limit that is."""
+    capped_kw: float
+    """What the row's racks draw once capped after a failure (``it_kw`` when none of them
+    is capped): with capped failover, the figure a failover limit is held to."""
 
 
 def row_fill(site: Site, placement: np.ndarray) -> list[RowFill]:
@@ -115,6 +169,7 @@ def row_fill(site: Site, placement: np.ndarray) -> list[RowFill]:
     occupied = placement != EMPTY
     gpus = np.array([spec.gpus for spec in site.rack_types])
     it_kw = np.array([spec.it_kw for spec in site.rack_types])
+    failover_kw = np.array([spec.failover_kw for spec in site.rack_types])
     fills = []
     for code in np.unique(site.slot_row_code):
         slots = np.flatnonzero(site.slot_row_code == code)
@@ -139,6 +194,7 @@ def row_fill(site: Site, placement: np.ndarray) -> list[RowFill]:
                 float(it_kw[placed].sum()),
                 limits[feed],
                 site.device_ids[feed],
+                float(failover_kw[placed].sum()),
             )
         )
     return fills
@@ -159,9 +215,10 @@ def row_lines(fills: list[RowFill]) -> list[str]:
         lines.append(f"  hall {hall}: {_totals(rows)}")
         width = max(len(f.row) for f in rows[:MAX_ROWS])
         for f in rows[:MAX_ROWS]:
+            capped = f" ({f.capped_kw:,.1f} capped)" if f.capped_kw < f.it_kw - 1e-9 else ""
             lines.append(
                 f"    {f.row:<{width}} {f.racks:>4} racks {f.gpus:>7,} GPUs "
-                f"{f.it_kw:>9,.1f} of {f.limit_kw:,.1f} kW"
+                f"{f.it_kw:>9,.1f}{capped} of {f.limit_kw:,.1f} kW"
             )
         if len(rows) > MAX_ROWS:
             lines.append(f"    ... {len(rows) - MAX_ROWS} more rows: {_totals(rows[MAX_ROWS:])}")
@@ -332,6 +389,8 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
     table = utilizations(report)
     lines.extend(thermal_lines(report, table))
     lines.extend(fabric_lines(report))
+    lines.extend(capping_lines(report))
+    lines.extend(phase_lines(report))
     lines.append(f"most loaded resources (of {len(table)}):")
     for r in table[:top]:
         lines.append(

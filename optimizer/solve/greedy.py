@@ -133,9 +133,8 @@ class _Loads:
         types = site.rack_types
         n = len(data.classes)
         power = [data.normal_share[:, d] for d in range(len(site.device_ids))]
-        power_cap = list(site.device_limit_kw)
-        power += [r.share for r in data.failover_rows]
-        power_cap += [site.device_failover_limit_kw[r.device] for r in data.failover_rows]
+        failover = [r.share for r in data.failover_rows] or [np.zeros(n)]
+        failover_cap = [site.device_failover_limit_kw[r.device] for r in data.failover_rows]
 
         def member(attribute: str, count: int) -> list[np.ndarray]:
             return [
@@ -144,7 +143,8 @@ class _Loads:
             ]
 
         self.groups = [
-            _group(power, power_cap, [t.it_kw for t in types]),
+            _group(power, list(site.device_limit_kw), [t.it_kw for t in types]),
+            _group(failover, failover_cap or [np.inf], [t.failover_kw for t in types]),
             _group(
                 member("cdu", len(site.cdu_ids)) or [np.zeros(n)],
                 list(site.cdu_heat_capacity_kw) or [np.inf],

@@ -39,6 +39,17 @@ class SolveOptions:
     the proof of the GPU count. 0 lifts this limit: the stage then ends only by its gap,
     its node budget or the time limit, and the same inputs always give the same layout."""
 
+    capping_baseline: bool = False
+    """Where some rack type declares a capped draw, also solve with no rack capped, so
+    the summary and the layout show the GPUs capped failover gains (a second solve)."""
+
+    phase_objective: str = "lexicographic"
+    """For an instance with phases: ``lexicographic``, ``gpu_time`` or ``final_first``
+    (models.phases.PhaseObjective)."""
+    myopic: bool = False
+    """For an instance with phases: solve phase by phase, each at its own optimum with
+    the earlier racks fixed, instead of one plan over all phases."""
+
     def highs_options(self) -> dict[str, float | int | bool | str]:
         """The settings HiGHS takes, under HiGHS's own option names."""
         options: dict[str, float | int | bool | str] = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +27,10 @@ import pyomo.environ as pyo
 
 from models.build import build_model
 from models.data import build_model_data, unplaceable_minimums
+from models.phases import PhaseObjective
 from optimizer.errors import (
     InfeasibleError,
+    InstanceError,
     InternalError,
     Interrupted,
     LayoutCheckError,
@@ -36,8 +38,9 @@ from optimizer.errors import (
     RackoptError,
 )
 from optimizer.instance.loader import LoadedInstance, load_instance
-from optimizer.site.arrays import Site
+from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.build import build_site
+from optimizer.site.phases import phased_site
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
 from optimizer.solve.decompose import parts, solve_parts
@@ -45,6 +48,7 @@ from optimizer.solve.explain import demand_text, explain
 from optimizer.solve.greedy import greedy_start
 from optimizer.solve.highs import SolveOutcome, solve
 from optimizer.solve.options import SolveOptions
+from optimizer.solve.phases import PhasePlan, solve_phased
 from optimizer.solve.progress import ProgressFn
 from optimizer.verify.check import CheckReport, check_layout
 
@@ -60,13 +64,38 @@ class SolveReport:
     options: SolveOptions
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per phase: load_s (read and validate the instance, build the site), build_s,
-    handoff_s, solve_s, primary_s (the first stage, within solve_s) and check_s."""
+    handoff_s, solve_s, primary_s (the first stage, within solve_s), check_s and, with a
+    capping baseline, baseline_s."""
     model_size: dict[str, int] = field(default_factory=dict)
+    capping_baseline: CappingBaseline | None = None
+    """The solve with no rack capped, when asked for and some rack type is capped."""
+    plan: PhasePlan | None = None
+    """For an instance with phases: every phase's checked layout; ``site``, ``layout`` and
+    ``check`` are then the last phase's."""
 
     @property
     def placement(self) -> np.ndarray:
         """Rack type index per slot; -1 for an empty slot."""
         return self.layout.placement
+
+
+@dataclass(frozen=True)
+class CappingBaseline:
+    """The same site solved with every rack drawing in full in every failure."""
+
+    gpus: int | None
+    """GPUs of that layout; None when no layout meets the demand minimums without capping."""
+
+
+def capping_baseline(site: Site, options: SolveOptions) -> CappingBaseline:
+    """Solve ``site`` again with capping off (:meth:`Site.uncapped`), for the GPUs it
+    would hold without relying on the power-management system."""
+    try:
+        report = solve_site(site.uncapped(), replace(options, capping_baseline=False))
+    except InfeasibleError:
+        return CappingBaseline(None)
+    placed = report.placement
+    return CappingBaseline(int(sum(site.rack_types[t].gpus for t in placed[placed >= 0])))
 
 
 def _model_size(m: pyo.ConcreteModel) -> dict[str, int]:
@@ -113,7 +142,12 @@ def solve_site(
             f"{site.name}: the solver's layout failed the independent check, so it was not "
             f"written (a bug in rackopt; please report it with the instance): {details}"
         )
-    return SolveReport(site, layout, outcome, check, options, timings, model_size)
+    baseline = None
+    if options.capping_baseline and site.capping:
+        started = time.perf_counter()
+        baseline = capping_baseline(site, options)
+        timings["baseline_s"] = time.perf_counter() - started
+    return SolveReport(site, layout, outcome, check, options, timings, model_size, baseline)
 
 
 def _no_layout(site: Site, outcome: SolveOutcome, options: SolveOptions) -> RackoptError:
@@ -151,20 +185,78 @@ def solve_instance(
     progress: ProgressFn | None = None,
     allow_paths_outside: bool = False,
     before_solve: Callable[[Site], None] | None = None,
+    carry: Callable[[LoadedInstance, Site], Site] | None = None,
 ) -> SolveReport:
     """The whole pipeline for one instance file (or one already loaded and validated, as
     a study's scenarios are): load, build the site, solve, check. ``timings`` include
     ``load_s``. A file may name files outside its folder tree only with
     ``allow_paths_outside``. ``before_solve`` sees the built site before anything is
-    solved: ``rackopt solve`` shows the lint's warnings there, and stops under --strict."""
+    solved: ``rackopt solve`` shows the lint's warnings there, and stops under --strict
+    (for a phased build-out, the finished facility's site). ``carry`` fixes racks of an
+    earlier layout on the built site (``solve --installed-from``; reading the layout is
+    the results stage's job)."""
     started = time.perf_counter()
     loaded = (
         source if isinstance(source, LoadedInstance) else load_instance(source, allow_paths_outside)
     )
+    if loaded.instance.phases:
+        if carry is not None:
+            raise InstanceError(
+                "--installed-from",
+                "",
+                f"{loaded.path} plans its own phases",
+                "give the racks already on the floor under installed:, or solve without phases",
+            )
+        return _solve_phases(loaded, options, progress, started, before_solve)
     site = build_site(loaded)
+    if carry is not None:
+        site = carry(loaded, site)
     load_s = time.perf_counter() - started
     if before_solve is not None:
         before_solve(site)
     report = solve_site(site, options, progress)
     report.timings = {"load_s": load_s, **report.timings}
     return report
+
+
+def _one_phase(site: Site, options: SolveOptions) -> tuple[np.ndarray, SolveOutcome]:
+    """One phase of a myopic plan, solved and checked like any one-shot site."""
+    report = solve_site(site, options)
+    return report.placement, report.outcome
+
+
+def _solve_phases(
+    loaded: LoadedInstance,
+    options: SolveOptions,
+    progress: ProgressFn | None,
+    started: float,
+    before_solve: Callable[[Site], None] | None,
+) -> SolveReport:
+    """A build-out over the instance's phases (optimizer.solve.phases), reported as the
+    last phase's layout with every phase attached."""
+    phased = phased_site(loaded)
+    timings = {"load_s": time.perf_counter() - started}
+    if before_solve is not None:
+        before_solve(phased.final)
+    started = time.perf_counter()
+    plan = solve_phased(
+        phased,
+        options,
+        _one_phase,
+        PhaseObjective(options.phase_objective),
+        options.myopic,
+        progress,
+    )
+    timings["solve_s"] = time.perf_counter() - started
+    final = plan.phases[-1]
+    layout = Assignment(final.placement, np.full(final.site.n_slots, NO_INDEX, dtype=np.int64))
+    return SolveReport(
+        final.site,
+        layout,
+        plan.outcome,
+        final.check,
+        options,
+        timings,
+        plan.model_size,
+        plan=plan,
+    )

@@ -63,6 +63,10 @@ class Kpis:
     worst_failover_device: str = ""
     cable_m: float = math.nan
     message: str = ""
+    phase_gpus: dict[str, int] = field(default_factory=dict)
+    """GPUs per build-out phase, in phase order (empty for a layout without phases)."""
+    phase_utility_left_kw: dict[str, float] = field(default_factory=dict)
+    """Utility limit minus facility power per phase (NaN without a limit)."""
 
 
 def is_study(ds: xr.Dataset) -> bool:
@@ -181,7 +185,20 @@ def kpis(name: str, ds: xr.Dataset | None, attrs: dict[str, Any]) -> Kpis:
         worst_failover_device=str(ds["device"].values[worst]) if worst >= 0 else "",
         cable_m=_float(ds, "total_cable_m"),
         message=message,
+        **_phase_figures(ds),
     )
+
+
+def _phase_figures(ds: xr.Dataset) -> dict[str, Any]:
+    """GPUs and unused utility power per build-out phase, when the layout has phases."""
+    if "phase_gpus" not in ds or ds.sizes.get("phase", 0) == 0:
+        return {}
+    names = [str(p) for p in ds["phase"].values]
+    left = ds["phase_utility_limit_kw"].values - ds["phase_facility_kw"].values
+    return {
+        "phase_gpus": dict(zip(names, (int(g) for g in ds["phase_gpus"].values), strict=True)),
+        "phase_utility_left_kw": dict(zip(names, (float(v) for v in left), strict=True)),
+    }
 
 
 def compare(paths: list[str | Path]) -> list[Kpis]:
@@ -192,6 +209,14 @@ def _types(rows: list[Kpis]) -> list[str]:
     seen: dict[str, None] = {}
     for row in rows:
         seen.update(dict.fromkeys(t for t, n in row.racks.items() if n > 0))
+    return list(seen)
+
+
+def _phases(rows: list[Kpis]) -> list[str]:
+    """Build-out phases of any compared layout, in first-seen order."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row.phase_gpus))
     return list(seen)
 
 
@@ -230,6 +255,9 @@ def records(rows: list[Kpis]) -> list[dict[str, Any]]:
             "message",
         ):
             record[key] = _whole(row.empty_slots) if key == "empty_slots" else getattr(row, key)
+        for phase in _phases(rows):
+            record[f"gpus_{phase}"] = row.phase_gpus.get(phase, math.nan)
+            record[f"utility_left_kw_{phase}"] = row.phase_utility_left_kw.get(phase, math.nan)
         out.append({key: _rounded(key, value) for key, value in record.items()})
     return out
 
@@ -324,4 +352,21 @@ def table_lines(rows: list[Kpis]) -> list[str]:
 
     lines = [line(header), line(["-" * w for w in widths]), *[line(b) for b in body]]
     lines += [f"  {r.scenario}: {_short(r.message)}" for r in rows if r.message and not r.racks]
+    return lines + phase_lines(rows)
+
+
+def phase_lines(rows: list[Kpis]) -> list[str]:
+    """GPUs and unused utility power per build-out phase, one line per phased layout, so
+    a plan over all phases and a phase-by-phase (myopic) plan read side by side."""
+    phased = [r for r in rows if r.phase_gpus]
+    if not phased:
+        return []
+    width = max(len(r.scenario) for r in phased)
+    lines = ["GPUs per phase (utility power left unused):"]
+    for r in phased:
+        cells = [
+            f"{name} {gpus:,} ({_num(r.phase_utility_left_kw[name] / 1000, 2)} MW)"
+            for name, gpus in r.phase_gpus.items()
+        ]
+        lines.append(f"  {r.scenario.ljust(width)}  " + "  ".join(cells))
     return lines
