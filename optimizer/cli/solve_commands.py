@@ -6,15 +6,16 @@ import sys
 
 import click
 
+from optimizer.cli.live import SolveStatus
 from optimizer.cli.options import (
     common,
+    exit_interrupted,
     output_option,
     paths_option,
-    progress_printer,
     search_options,
     solver_options,
 )
-from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS
+from optimizer.errors import EXIT_INFEASIBLE, EXIT_VIOLATIONS
 from optimizer.solve.options import SolveOptions
 
 
@@ -33,12 +34,12 @@ def solve(
     from optimizer.results.summary import summary_lines
     from optimizer.solve.pipeline import solve_instance
 
-    live = sys.stderr.isatty() and not quiet
+    status = None if quiet else SolveStatus()
     try:
-        report = solve_instance(instance, options, progress_printer(quiet), allow_paths_outside)
+        report = solve_instance(instance, options, status, allow_paths_outside)
     finally:
-        if live:  # end the progress line, also before an error
-            click.echo("", err=True)
+        if status is not None:  # end the progress line, also before an error
+            status.close()
     write_layout(layout_dataset(report), output)
     if not quiet:
         for line in summary_lines(report):
@@ -46,7 +47,7 @@ def solve(
         click.echo(f"layout written to {output}")
     if report.outcome.status == "interrupted":
         click.secho("interrupted: the best layout found so far was written", fg="yellow", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        exit_interrupted()
 
 
 @click.command(name="explain")

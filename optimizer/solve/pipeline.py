@@ -94,7 +94,7 @@ def solve_site(
         m = build_model(data)
         timings["build_s"] = time.perf_counter() - started
         start = greedy_start(data, m) if options.warm_start else None
-        outcome = solve(m, options, progress, start)
+        outcome = solve(m, options, progress, start, site.objective.unit)
         model_size = {"parts": 1, **_model_size(m)}
     timings["handoff_s"] = outcome.handoff_s
     timings["solve_s"] = outcome.solve_s

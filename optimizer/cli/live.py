@@ -1,0 +1,111 @@
+"""Live status on stderr: lines redrawn in place on a terminal, plain log lines otherwise.
+
+On a terminal the status (one line for ``solve`` and ``explain``, a bar plus one line
+per running scenario for ``batch``) is redrawn whenever a snapshot comes, which the
+solve stage sends on a timer (every 0.5 s, :mod:`optimizer.solve.progress`), so the
+elapsed time moves even while HiGHS is busy. Every line is cut to the terminal's width
+minus one column, so nothing wraps (a wrapped line cannot be redrawn in place and
+leaves stale copies); lines that were drawn and are no longer needed are cleared.
+When stderr is not a terminal (a log file, CI), a plain line is written every
+:data:`LOG_EVERY_S` seconds and whenever something notable happens (Ctrl-C, a
+scenario finishing), never a carriage return or escape sequence.
+
+Our own few lines rather than rich or tqdm: what is drawn is a handful of text lines
+fed by our timer, and the two behaviours above are all that is needed; neither library
+would remove the timer, the width rule or the plain-log mode, and each adds a
+dependency to every worker process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import TextIO
+
+from optimizer.solve.progress import Progress
+
+LOG_EVERY_S = 5.0
+"""Seconds between plain log lines when stderr is not a terminal."""
+_CLEAR_LINE = "\033[K"
+
+
+def _number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    text = f"{value + 0.0:,.0f}" if abs(value) >= 100 else f"{value + 0.0:,.4g}"  # no "-0"
+    return f"{text} {unit}" if unit else text
+
+
+def progress_text(p: Progress) -> str:
+    """One progress line: stage, elapsed time, incumbent and bound with units, gap."""
+    gap = "-" if p.gap is None else f"{p.gap:.2%}"
+    text = (
+        f"{p.stage} {p.elapsed_s:6.1f}s  best {_number(p.incumbent, p.unit)}  "
+        f"bound {_number(p.bound, p.unit)}  gap {gap}"
+    )
+    if p.stopping:
+        text += "  stopping (Ctrl-C)"
+    return text
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` columns, the cut marked with '~'."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "~"
+
+
+class StatusLines:
+    """A block of status lines on ``stream`` (stderr by default): redrawn in place on a
+    terminal, logged plainly otherwise. ``show`` draws the block; ``close`` ends it."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.terminal = self.stream.isatty()
+        self._drawn = 0
+        self._logged = -float("inf")
+
+    def width(self) -> int:
+        """Columns a line may use: the terminal's width less one, so no line wraps."""
+        return max(shutil.get_terminal_size((80, 24)).columns - 1, 20)
+
+    def show(self, lines: list[str], notable: bool = False) -> None:
+        """Draw ``lines``. Not on a terminal, they are logged only every
+        :data:`LOG_EVERY_S` seconds, or at once when ``notable``."""
+        if not self.terminal:
+            now = time.monotonic()
+            if notable or now - self._logged >= LOG_EVERY_S:
+                self._logged = now
+                self.stream.write("".join(f"{line}\n" for line in lines))
+                self.stream.flush()
+            return
+        width = self.width()
+        out = [f"\033[{self._drawn - 1}A" if self._drawn > 1 else "", "\r"]
+        out.append("\n".join(fit(line, width) + _CLEAR_LINE for line in lines))
+        if len(lines) < self._drawn:  # clear what the longer block left below
+            out.append("\n\033[J\033[1A")
+        self._drawn = len(lines)
+        self.stream.write("".join(out))
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the block: what follows starts on a fresh line below it."""
+        if self.terminal and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._drawn = 0
+
+
+class SolveStatus:
+    """The one progress line of ``solve`` and ``explain`` (a :data:`ProgressFn`)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.lines = StatusLines(stream)
+        self._stopping = False
+
+    def __call__(self, p: Progress) -> None:
+        notable = p.stopping and not self._stopping
+        self._stopping = p.stopping
+        self.lines.show([progress_text(p)], notable)
+
+    def close(self) -> None:
+        self.lines.close()
