@@ -292,7 +292,9 @@ def test_a_failing_scenario_is_recorded_and_the_others_solve_in_worker_processes
         assert ds.total_gpus.sel(scenario="ref,crah_kw=110").item() == 208
         assert ds.total_gpus.sel(scenario="bad,crah_kw=100").item() == -1
     assert sorted(p.name for p in scenario_folder(output).iterdir()) == [
+        "ref,crah_kw=100.instance.yaml",  # the resolved instance beside each layout
         "ref,crah_kw=100.nc",
+        "ref,crah_kw=110.instance.yaml",
         "ref,crah_kw=110.nc",
     ]
 

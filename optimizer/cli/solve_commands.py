@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,39 +17,128 @@ from optimizer.cli.options import (
     search_options,
     solver_options,
 )
-from optimizer.errors import EXIT_INFEASIBLE, EXIT_VIOLATIONS
+from optimizer.errors import (
+    EXIT_INFEASIBLE,
+    EXIT_VIOLATIONS,
+    InstanceError,
+    choices,
+    did_you_mean,
+)
 from optimizer.solve.options import SolveOptions
+
+if TYPE_CHECKING:
+    from optimizer.instance.loader import LoadedInstance
 
 
 @click.command()
-@click.argument("instance", type=click.Path(dir_okay=False))
+@click.argument("instance", type=click.Path(dir_okay=False), required=False)
 @output_option("Layout file to write (NetCDF).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one value of INSTANCE by its dotted key, as a study does "
+    "(power.devices.UPS-A.rating_kw=600); VALUE is read as YAML. Repeatable. The "
+    "resolved instance is written beside the layout as NAME.instance.yaml.",
+)
+@click.option(
+    "--study",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Solve one scenario of this study file (with --scenario) instead of INSTANCE.",
+)
+@click.option(
+    "--scenario",
+    default=None,
+    help="The study scenario to solve, exactly as batch would (parts never split); its "
+    "resolved instance is written beside the layout as NAME.instance.yaml.",
+)
 @solver_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @paths_option
 @common
 def solve(
-    instance: str, output: str, options: SolveOptions, quiet: bool, allow_paths_outside: bool
+    instance: str | None,
+    output: str,
+    settings: tuple[str, ...],
+    study: str | None,
+    scenario: str | None,
+    options: SolveOptions,
+    quiet: bool,
+    allow_paths_outside: bool,
 ) -> None:
-    """Place racks in INSTANCE for the most GPUs and write the checked layout."""
-    from optimizer.results.layout import layout_dataset, write_layout
+    """Place racks in INSTANCE for the most GPUs and write the checked layout.
+
+    What-if without editing a file: --set KEY=VALUE changes values of INSTANCE, and
+    --study FILE --scenario NAME solves one scenario of a study."""
+    from optimizer.results.layout import layout_dataset, write_layout, write_layout_and_instance
     from optimizer.results.summary import summary_lines
     from optimizer.solve.pipeline import solve_instance
 
+    loaded, options = _what_to_solve(
+        instance, settings, study, scenario, options, allow_paths_outside
+    )
     status = None if quiet else SolveStatus()
     try:
-        report = solve_instance(instance, options, status, allow_paths_outside)
+        report = solve_instance(loaded or str(instance), options, status, allow_paths_outside)
     finally:
         if status is not None:  # end the progress line, also before an error
             status.close()
-    write_layout(layout_dataset(report), output)
+    if loaded is None:
+        write_layout(layout_dataset(report), output)
+    else:
+        resolved = write_layout_and_instance(layout_dataset(report), output, loaded)
     if not quiet:
         for line in summary_lines(report):
             click.echo(line)
         click.echo(f"layout written to {output}")
+        if loaded is not None:
+            click.echo(f"resolved instance written to {resolved} (verify the layout with it)")
     if report.outcome.status == "interrupted":
         click.secho("interrupted: the best layout found so far was written", fg="yellow", err=True)
         exit_interrupted()
+
+
+def _what_to_solve(
+    instance: str | None,
+    settings: tuple[str, ...],
+    study: str | None,
+    scenario: str | None,
+    options: SolveOptions,
+    allow_paths_outside: bool,
+) -> tuple[LoadedInstance | None, SolveOptions]:
+    """The instance ``solve`` was asked for, loaded when --set or --scenario changes it
+    (None: INSTANCE as it is), and the options to solve it with."""
+    from optimizer.instance.overrides import load_with_settings
+    from optimizer.studies.study import load_study
+
+    if study is None:
+        if scenario is not None:
+            raise InstanceError("--scenario", "", "needs --study", "add --study STUDY.yaml")
+        if instance is None:
+            raise InstanceError(
+                "solve", "", "no instance given", "give INSTANCE, or --study and --scenario"
+            )
+        if not settings:
+            return None, options
+        return load_with_settings(instance, settings, allow_paths_outside), options
+    if instance is not None or settings:
+        raise InstanceError(
+            "--study",
+            "",
+            "solves a study scenario as the study defines it, so it takes no INSTANCE or --set",
+            "add the change to the study as an override, or solve the base with --set",
+        )
+    loaded_study = load_study(study, allow_paths_outside)
+    names = [sc.name for sc in loaded_study.scenarios]
+    if scenario not in names:
+        problem = "needs --scenario" if scenario is None else f"unknown scenario {scenario!r}"
+        fix = f"use one of: {choices(names)}" if scenario is None else did_you_mean(scenario, names)
+        raise InstanceError(study, "--scenario", problem, fix)
+    chosen = loaded_study.scenarios[names.index(scenario)]
+    # As batch solves it (optimizer.studies.batch.run_batch): parts are never split.
+    return chosen.loaded, dataclasses.replace(options, split_parts=False)
 
 
 @click.command(name="explain")
@@ -114,7 +205,6 @@ def next_command(
     instance: str, layout: str, type_name: str, top: int, allow_paths_outside: bool
 ) -> None:
     """Rank the empty slots of LAYOUT for one more rack of --type."""
-    from optimizer.errors import InstanceError, did_you_mean
     from optimizer.instance.loader import load_instance
     from optimizer.results.reader import read_layout
     from optimizer.site.build import build_site

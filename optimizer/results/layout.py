@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from optimizer.output import output_error, write_file
+from optimizer.instance.loader import LoadedInstance
+from optimizer.instance.overrides import resolved_instance
+from optimizer.output import output_error, write_file, write_files
 from optimizer.results.schema import (
     FIELDS,
     FLAG,
@@ -205,6 +207,7 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "timings_s": json.dumps({k: round(v, 6) for k, v in report.timings.items()}),
         "model_size": json.dumps(report.model_size),
         "solver_options": json.dumps(report.options.recorded(), sort_keys=True),
+        "overrides": report.overrides or "[]",
         "versions": json.dumps(package_versions(), sort_keys=True),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -239,3 +242,20 @@ def write_layout(ds: xr.Dataset, path: str | Path) -> None:
     """Write a layout or study dataset as NetCDF through the one safe write path
     (:func:`optimizer.output.write_file`)."""
     write_file(path, netcdf_bytes(ds, path))
+
+
+def resolved_instance_path(layout: str | Path) -> Path:
+    """Where the resolved instance of a layout goes: ``NAME.instance.yaml`` beside
+    ``NAME.nc``."""
+    layout = Path(layout)
+    return layout.with_name(f"{layout.stem}.instance.yaml")
+
+
+def write_layout_and_instance(ds: xr.Dataset, path: str | Path, loaded: LoadedInstance) -> Path:
+    """Write a layout and, beside it, the resolved instance it was solved from
+    (:func:`optimizer.instance.overrides.resolved_instance`), as a set: both or neither.
+    Returns the resolved instance's path."""
+    instance_path = resolved_instance_path(path)
+    text = resolved_instance(loaded, instance_path)
+    write_files({path: netcdf_bytes(ds, path), instance_path: text.encode("utf-8")})
+    return instance_path

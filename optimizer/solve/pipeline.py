@@ -61,6 +61,9 @@ class SolveReport:
     """Seconds per phase: load_s (read and validate the instance, build the site), build_s,
     handoff_s, solve_s, primary_s (the first stage, within solve_s) and check_s."""
     model_size: dict[str, int] = field(default_factory=dict)
+    overrides: str = ""
+    """The overrides applied to the instance file, as JSON ``[[key, value], ...]``
+    (a study scenario's or ``solve --set``'s); empty when none."""
 
     @property
     def placement(self) -> np.ndarray:
@@ -162,4 +165,5 @@ def solve_instance(
     load_s = time.perf_counter() - started
     report = solve_site(site, options, progress)
     report.timings = {"load_s": load_s, **report.timings}
+    report.overrides = loaded.overrides
     return report

@@ -317,7 +317,9 @@ def run_batch(
     ``workers`` local processes (0: in this process, one after another), or the workers
     of the dask ``cluster``. Each layout is written to ``OUTPUT.d/<scenario>.nc`` as it
     arrives; a saved layout whose instance SHA-256 and solver options match is reused
-    instead of solved again (:func:`_reusable`). Each scenario has a process of its own
+    instead of solved again (:func:`_reusable`). Beside each layout goes the scenario's
+    resolved instance, ``OUTPUT.d/<scenario>.instance.yaml``, which ``rackopt verify``
+    checks the layout against. Each scenario has a process of its own
     already, so parts are never solved in parallel inside one (``split_parts`` off)."""
     options = dataclasses.replace(options, split_parts=False)
     started = time.perf_counter()
@@ -357,12 +359,23 @@ def run_batch(
         running = _run_here(tasks, options)
     else:
         running = _run_processes(tasks, options, workers)
-    from optimizer.results.layout import write_layout
+    from optimizer.results.layout import (
+        resolved_instance_path,
+        write_layout,
+        write_layout_and_instance,
+    )
 
+    loaded = {scenario.name: scenario.loaded for scenario in study.scenarios}
+    for name in report.reused:  # saved by an earlier rackopt, perhaps without it
+        path = scenario_path(output, name)
+        if not resolved_instance_path(path).exists():
+            write_layout_and_instance(results[name].layout, path, loaded[name])
     tell(None)
     for result in running:
         if result.ok:
-            write_layout(result.layout, scenario_path(output, result.name))
+            write_layout_and_instance(
+                result.layout, scenario_path(output, result.name), loaded[result.name]
+            )
         else:
             failed += 1
         results[result.name] = result
