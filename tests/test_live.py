@@ -9,6 +9,7 @@ Ctrl-C. The test reads what the terminal would show, with the time each piece ca
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import pty
 import re
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
-from helpers import run
+from helpers import run, write_study
 
 from optimizer.errors import EXIT_INTERRUPTED
 
@@ -155,3 +156,27 @@ def test_progress_is_plain_log_lines_when_stderr_is_no_terminal_and_ctrl_c_twice
     assert not any("\r" in line or "\x1b" in line for line in lines), lines
     assert "interrupted: the best layout found so far was written" in rest
     assert run("verify", HARD, out).exit_code == 0
+
+
+def test_batch_shows_each_running_scenario_redrawn_every_second_within_80_columns(tmp_path):
+    long_name = "a-scenario-name-far-too-long-for-its-column"
+    study = write_study(tmp_path, {"sweeps": {"description": [long_name, "b"]}}, base=HARD)
+    output = tmp_path / "study.nc"
+    terminal = Terminal(
+        "batch", str(study), "-o", str(output), "--workers", "2", "--gap", "0",
+        "--time-limit", "4",
+    )  # fmt: skip
+    while terminal.read(time.monotonic() - terminal.started + 1):
+        assert time.monotonic() - terminal.started < 300, "the batch did not end"
+    assert terminal.exit_code == 0, terminal.text()[-800:]
+    first_bar = next(t for t, text in terminal.pieces if "batch [" in text)
+    bars = [t for t, text in terminal.pieces if "batch [" in text]
+    gaps = [b - a for a, b in itertools.pairwise(bars)]
+    assert max(gaps) <= 1.0, [(round(t, 2), text) for t, text in terminal.pieces]
+    assert bars[-1] - first_bar >= 4  # both solves ran to their time limit meanwhile
+    drawn = _screen_lines("".join(text for t, text in terminal.pieces if t <= bars[-1]))
+    assert all(len(line) < 80 for line in drawn), [line for line in drawn if len(line) >= 80]
+    running = [line for line in drawn if "GPUs" in line and "description=" in line]
+    assert any(re.match(r"  description=a-scenario-\S*~ ", line) for line in running), running
+    assert any(line.lstrip().startswith("description=b ") for line in running), running
+    assert any(re.search(r" [\d,]+ / [\d,]+ GPUs  gap ", line) for line in running), running

@@ -18,15 +18,27 @@ dependency to every worker process.
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
+import threading
 import time
-from typing import TextIO
+from dataclasses import replace
+from typing import TYPE_CHECKING, TextIO
 
-from optimizer.solve.progress import Progress
+from optimizer.solve.progress import PRIMARY, Progress
+
+if TYPE_CHECKING:
+    from optimizer.studies.batch import BatchProgress
 
 LOG_EVERY_S = 5.0
 """Seconds between plain log lines when stderr is not a terminal."""
+BAR = 20
+"""Characters of the batch bar."""
+REDRAW_S = 0.5
+"""The batch display is redrawn at least this often."""
+NAME = 24
+"""Columns a scenario name may take in the batch display; longer names are cut."""
 _CLEAR_LINE = "\033[K"
 
 
@@ -109,3 +121,84 @@ class SolveStatus:
 
     def close(self) -> None:
         self.lines.close()
+
+
+def clock(seconds: float | None) -> str:
+    """``m:ss`` (``h:mm:ss`` past an hour), ``--:--`` when unknown."""
+    if seconds is None:
+        return "--:--"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _scenario_line(name: str, p: Progress | None) -> str:
+    """A running scenario: its name (cut to :data:`NAME`), then what its solve reached,
+    compactly (incumbent / bound unit): the full progress line would not fit."""
+    shown = fit(name, NAME).ljust(NAME)
+    if p is None:
+        return f"  {shown} starting"
+    gap = "-" if p.gap is None else f"{p.gap:.2%}"
+    stage = "" if p.stage == PRIMARY else f"{p.stage}: "
+    values = f"{_number(p.incumbent, '')} / {_number(p.bound, p.unit)}"
+    stopping = "  stopping" if p.stopping else ""
+    return f"  {shown} {p.elapsed_s:6.1f}s  {stage}{values}  gap {gap}{stopping}"
+
+
+class BatchStatus:
+    """The display of ``batch``: a bar with counts and times, then one line per running
+    scenario with its incumbent and bound; a line per finished scenario in a log.
+
+    A thread of its own redraws the last state every :data:`REDRAW_S` with the clocks
+    moved on, so the display keeps moving while the main thread writes a layout or
+    waits for the worker processes to start."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.lines = StatusLines(stream)
+        self._lock = threading.Lock()
+        self._latest: tuple[BatchProgress, float] | None = None
+        self._drawn_at = -math.inf
+        self._closed = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="batch display", daemon=True)
+        self._ticker.start()
+
+    def __call__(self, p: BatchProgress) -> None:
+        with self._lock:
+            self._latest = (p, time.monotonic())
+            self._draw(p, 0.0, notable=p.last is not None or p.done == p.total)
+
+    def _tick(self) -> None:
+        while not self._closed.wait(REDRAW_S / 5):
+            with self._lock:
+                now = time.monotonic()
+                if self._latest is not None and now - self._drawn_at >= REDRAW_S:
+                    p, received = self._latest
+                    self._draw(p, now - received, notable=False)
+
+    def _draw(self, p: BatchProgress, since_s: float, notable: bool) -> None:
+        """Draw ``p`` as it stands ``since_s`` seconds after it was sent."""
+        self._drawn_at = time.monotonic()
+        filled = BAR * p.done // max(p.total, 1)
+        bar = "#" * filled + "-" * (BAR - filled)
+        eta = None if p.eta_s is None else max(p.eta_s - since_s, 0.0)
+        head = (
+            f"batch [{bar}] {p.done}/{p.total} done, {p.failed} failed, {p.reused} reused"
+            f"  {clock(p.elapsed_s + since_s)}  ETA {clock(eta)}"
+        )
+        if p.last is not None and not self.lines.terminal:
+            head += f"  last: {p.last.name} {p.last.status} {p.last.seconds:.1f}s"
+        rows = shutil.get_terminal_size((80, 24)).lines - 2
+        running = [
+            _scenario_line(n, None if s is None else replace(s, elapsed_s=s.elapsed_s + since_s))
+            for n, s in p.running.items()
+        ]
+        if len(running) > rows:
+            running = [*running[: rows - 1], f"  ... and {len(running) - rows + 1} more running"]
+        self.lines.show([head, *running], notable)
+
+    def close(self) -> None:
+        """Stop redrawing and end the display."""
+        self._closed.set()
+        self._ticker.join()
+        with self._lock:
+            self.lines.close()
