@@ -147,13 +147,20 @@ def _what_to_solve(
 @paths_option
 @common
 def explain_command(instance: str, options: SolveOptions, allow_paths_outside: bool) -> None:
-    """Say which resources fall short of INSTANCE's demand minimums, and by how much."""
+    """Say which resources fall short of INSTANCE's demand minimums, and by how much.
+
+    While it works, a progress line on stderr shows the elastic solve (its objective is
+    the sum of relative overflows)."""
     from optimizer.instance.loader import load_instance
     from optimizer.site.build import build_site
     from optimizer.solve.explain import demand_text, explain
 
     site = build_site(load_instance(instance, allow_paths_outside))
-    shortfalls = explain(site, options)
+    status = SolveStatus()
+    try:
+        shortfalls = explain(site, options, status)
+    finally:
+        status.close()
     if not shortfalls:
         click.echo(
             f"{site.name}: the demand minimums ({demand_text(site)}) fit; nothing falls short"

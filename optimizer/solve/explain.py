@@ -19,13 +19,16 @@ import numpy as np
 
 from models.build import build_model
 from models.data import ModelData, build_model_data, unplaceable_minimums
-from optimizer.errors import InfeasibleError, NoLayoutInTimeError
+from optimizer.errors import InfeasibleError, Interrupted, NoLayoutInTimeError
 from optimizer.site.arrays import Site
 from optimizer.solve.highs import compile_model, new_highs
 from optimizer.solve.options import SolveOptions
+from optimizer.solve.progress import ProgressFn, SolveWatch
 from optimizer.verify.resources import Kind, label, unit
 
 SHORTFALL_EPS = 1e-6
+EXPLAIN_STAGE = "explain"
+"""The stage name progress snapshots of the elastic solve carry."""
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,15 @@ def demand_text(site: Site) -> str:
     return ", ".join(wanted) if wanted else "no minimum demand"
 
 
-def explain(site: Site, options: SolveOptions) -> list[Shortfall]:
+def explain(
+    site: Site, options: SolveOptions, progress: ProgressFn | None = None
+) -> list[Shortfall]:
     """The resources that fall short of the demand minimums, and by how much.
 
     Of ``options`` only what steers HiGHS is used (time limit, gap, threads, seed): the
-    elastic model is solved once, without warm start, parts or a second stage."""
+    elastic model is solved once, without warm start, parts or a second stage.
+    ``progress`` receives snapshots on a timer (stage ``explain``; the objective is the
+    sum of relative overflows, without unit); Ctrl-C stops it with no answer."""
     data = build_model_data(site)
     impossible = unplaceable_minimums(data)
     if impossible:
@@ -133,7 +140,11 @@ def explain(site: Site, options: SolveOptions) -> list[Shortfall]:
             capacity = math.nan  # the row's bound is its big-M, not a capacity
         h.addCol(cost, 0.0, highspy.kHighsInf, 1, np.array([i], dtype=np.int32), np.array([-1.0]))
         elastic.append((lp.num_col_ + len(elastic), *described, capacity))
-    h.run()
+    watch = SolveWatch(progress)
+    watch.stage = EXPLAIN_STAGE
+    watch.attach(h)
+    if not watch.run(h.run) or watch.interrupted:
+        raise Interrupted(f"{site.name}: explain interrupted before it found the shortfalls")
     if h.getInfo().primal_solution_status != 2:
         if h.getModelStatus() != highspy.HighsModelStatus.kInfeasible:
             # Stopped (time limit) before any answer: that proves nothing about the demand.
