@@ -198,3 +198,45 @@ def test_explain_shows_its_progress_on_stderr(tmp_path):
     progress = [line for line in done.stderr.splitlines() if line.startswith("explain ")]
     assert progress and all(" best " in line and " bound " in line for line in progress)
     assert "\r" not in done.stderr and "\x1b" not in done.stderr
+
+
+def _children(pid: int) -> int:
+    """How many processes ``pid`` started, from /proc (the test runs on Linux)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # not a process, or gone
+            continue
+        count += int(stat.rsplit(")", 1)[1].split()[1]) == pid
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_ctrl_c_to_the_parent_alone_stops_a_facility_solved_in_parts(tmp_path):
+    # Two thermal halls with their own power and cooling: two parts, each solved in a
+    # worker process, neither proven in test time. The Ctrl-C goes to the parent only (a
+    # terminal would send it to the workers too): the parent must pass it on.
+    instance = tmp_path / "two-halls.yaml"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "generate_campus.py"),
+         "--halls", "2", "--rows", "6", "--slots", "30", "--supply-temp-c", "23",
+         "-o", str(instance)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    out = tmp_path / "two-halls.nc"
+    terminal = Terminal("solve", str(instance), "-o", str(out), "--time-limit", "120")
+    while _children(terminal.pid) < 2:  # the part workers
+        assert terminal.read(time.monotonic() - terminal.started + 0.2), terminal.text()
+        assert time.monotonic() - terminal.started < 120, "no part workers started"
+    assert terminal.read(time.monotonic() - terminal.started + 3)
+    os.kill(terminal.pid, signal.SIGINT)
+    pressed = time.monotonic() - terminal.started
+    while terminal.read(time.monotonic() - terminal.started + 1):
+        assert time.monotonic() - terminal.started < pressed + 60, "Ctrl-C did not end it"
+    assert terminal.exit_code == EXIT_INTERRUPTED, terminal.text()[-500:]
+    with xr.open_dataset(out) as ds:
+        assert ds.attrs["status"] == "interrupted"
+        assert '"parts": 2' in ds.attrs["model_size"]
+    assert run("verify", instance, out).exit_code == 0

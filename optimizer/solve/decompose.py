@@ -17,8 +17,10 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +32,7 @@ from optimizer.solve.assign import assign
 from optimizer.solve.greedy import greedy_start
 from optimizer.solve.highs import SolveOutcome, relative_gap, solve
 from optimizer.solve.options import SolveOptions
+from optimizer.solve.progress import stop_also_when
 
 SHARE_EPS = 1e-12
 
@@ -163,6 +166,22 @@ def solve_part(data: ModelData, options: SolveOptions) -> PartResult:
     return PartResult(layout, outcome, build_s, len(m.place))
 
 
+def _raiser(stop: Any) -> Callable[[int, Any], None]:
+    """A SIGINT handler that only raises the shared stop flag."""
+
+    def raise_flag(_signum: int, _frame: Any) -> None:
+        stop.value = 1
+
+    return raise_flag
+
+
+def _part_worker_start(stop: Any) -> None:
+    """Part worker set-up: Ctrl-C raises the shared flag, and every solve in this process
+    stops once it is raised."""
+    signal.signal(signal.SIGINT, _raiser(stop))
+    stop_also_when(lambda: bool(stop.value))
+
+
 def solve_parts(
     data: ModelData, groups: list[list[int]], options: SolveOptions
 ) -> tuple[Assignment, SolveOutcome, dict[str, float], int]:
@@ -175,15 +194,23 @@ def solve_parts(
     started = time.perf_counter()
     subsets = [restrict(data, members) for members in groups]
     context = multiprocessing.get_context("fork")
-    # Ctrl-C reaches the workers too: each stops its own solve and hands back its best
-    # layout (optimizer.solve.progress). The parent only waits, so it ignores the signal, and
-    # the workers, forked now, inherit that between their solves.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C, whichever process sees it, raises one shared flag (a plain byte a signal
+    # handler may set without a lock): a part solving then stops with its best layout
+    # within a second (optimizer.solve.progress), and a part not yet at its solve stops
+    # as soon as it gets there, with the greedy layout it starts from.
+    stop = context.RawValue("b", 0)
+    previous = signal.signal(signal.SIGINT, _raiser(stop))
     try:
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_part_worker_start, initargs=(stop,)
+        ) as pool:
             results = list(pool.map(solve_part, subsets, [part_options] * len(subsets)))
     finally:
         signal.signal(signal.SIGINT, previous)
+    if stop.value or any(r.outcome.status == "interrupted" for r in results):
+        # As after a solve stopped by Ctrl-C (optimizer.solve.progress): further Ctrl-C
+        # are ignored until the command ends, so the merged layout is written.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     wall = time.perf_counter() - started
     return _merge(data, results, wall)
 

@@ -61,8 +61,16 @@ class Progress:
 
 ProgressFn = Callable[[Progress], None]
 
+_stop_requests: list[Callable[[], bool]] = []
+"""Further ways this process is told to stop its solves (:func:`stop_also_when`)."""
 _running: list[threading.Thread] = []
 """Solver threads left behind after Ctrl-C, still inside HiGHS until its next poll."""
+
+
+def stop_also_when(requested: Callable[[], bool]) -> None:
+    """In a worker process: every later solve here also stops, as on Ctrl-C, once
+    ``requested()`` is true (a flag another process raises on Ctrl-C)."""
+    _stop_requests.append(requested)
 
 
 def solver_still_running() -> bool:
@@ -143,6 +151,8 @@ class SolveWatch:
                 worker.join(TICK_S)
                 if not worker.is_alive():
                     return True
+                if not self.interrupted and any(requested() for requested in _stop_requests):
+                    self._press(signal.SIGINT, None)
                 now = time.perf_counter()
                 due = now - last >= self.every_s or self.interrupted != told_stopping
                 if self.progress is not None and due:
