@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 LOG_EVERY_S = 5.0
 """Seconds between plain log lines when stderr is not a terminal."""
+SHORT_UNIT = 12
+"""Units up to this long follow each value; a longer one is written once."""
 BAR = 20
 """Characters of the batch bar."""
 REDRAW_S = 0.5
@@ -50,12 +52,14 @@ def _number(value: float | None, unit: str) -> str:
 
 
 def progress_text(p: Progress) -> str:
-    """One progress line: stage, elapsed time, incumbent and bound with units, gap."""
+    """One progress line: stage, elapsed time, incumbent and bound with units, gap. A
+    long unit (the second stage's) is written once, after both values."""
     gap = "-" if p.gap is None else f"{p.gap:.2%}"
-    text = (
-        f"{p.stage} {p.elapsed_s:6.1f}s  best {_number(p.incumbent, p.unit)}  "
-        f"bound {_number(p.bound, p.unit)}  gap {gap}"
-    )
+    each = p.unit if len(p.unit) <= SHORT_UNIT else ""
+    values = f"best {_number(p.incumbent, each)}  bound {_number(p.bound, each)}"
+    if p.unit and not each:
+        values += f" ({p.unit})"
+    text = f"{p.stage} {p.elapsed_s:6.1f}s  {values}  gap {gap}"
     if p.stopping:
         text += "  stopping (Ctrl-C)"
     return text

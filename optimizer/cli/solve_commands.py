@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 @click.option(
     "--scenario",
     default=None,
+    metavar="NAME",
     help="The study scenario to solve, exactly as batch would (parts never split); its "
     "resolved instance is written beside the layout as NAME.instance.yaml.",
 )
