@@ -236,6 +236,8 @@ def test_ctrl_c_to_the_parent_alone_stops_a_facility_solved_in_parts(tmp_path):
     while terminal.read(time.monotonic() - terminal.started + 1):
         assert time.monotonic() - terminal.started < pressed + 60, "Ctrl-C did not end it"
     assert terminal.exit_code == EXIT_INTERRUPTED, terminal.text()[-500:]
+    # The whole facility's progress: the sums of the parts' incumbents and bounds.
+    assert re.search(r"parts [012]/2 +[\d.]+s  best [\d,]+ GPUs  bound ", terminal.text())
     with xr.open_dataset(out) as ds:
         assert ds.attrs["status"] == "interrupted"
         assert '"parts": 2' in ds.attrs["model_size"]

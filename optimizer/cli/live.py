@@ -61,7 +61,7 @@ def progress_text(p: Progress) -> str:
         values += f" ({p.unit})"
     text = f"{p.stage} {p.elapsed_s:6.1f}s  {values}  gap {gap}"
     if p.stopping:
-        text += "  stopping (Ctrl-C)"
+        text += "  stopping"
     return text
 
 

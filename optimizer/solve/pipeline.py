@@ -90,7 +90,7 @@ def solve_site(
     groups = parts(data) if options.split_parts else [list(range(len(data.classes)))]
     if len(groups) > 1:
         timings["build_s"] = time.perf_counter() - started
-        layout, outcome, part_timings, variables = solve_parts(data, groups, options)
+        layout, outcome, part_timings, variables = solve_parts(data, groups, options, progress)
         timings["build_s"] += part_timings["build_s"]
         model_size = {"parts": len(groups), "variables": variables}
     else:

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the CLI imports this module at start-up; numpy comes with the solver
     import numpy as np
 
+REPORT_EVERY_S = 0.5
+"""How often a running solve's progress is reported."""
 TICK_S = 0.1
 """How often the calling thread wakes while HiGHS runs."""
 GRACE_S = 0.5
@@ -89,7 +91,9 @@ class SolveWatch:
     """Watches one HiGHS instance: records its progress and incumbent from its callbacks,
     runs it in a worker thread, reports on a timer and honours Ctrl-C."""
 
-    def __init__(self, progress: ProgressFn | None, unit: str = "", every_s: float = 0.5) -> None:
+    def __init__(
+        self, progress: ProgressFn | None, unit: str = "", every_s: float = REPORT_EVERY_S
+    ) -> None:
         self.progress = progress
         self.unit = unit
         self.every_s = every_s
