@@ -21,6 +21,7 @@ from helpers import write_instance
 
 from optimizer.cli import main
 from optimizer.errors import InstanceError
+from optimizer.results.reader import open_layout
 from optimizer.results.resources import layout_resources
 from optimizer.studies.plan import (
     PHASE_VARIABLE,
@@ -82,8 +83,7 @@ def solved(tmp_path_factory) -> tuple[Path, Path, xr.Dataset]:
     layout = folder / "plan.nc"
     result = run("solve", path, "-o", layout, "-q")
     assert result.exit_code == 0, result.output
-    with xr.open_dataset(layout) as ds:
-        return path, layout, ds.load()
+    return path, layout, open_layout(layout)  # as rackopt report reads it
 
 
 def _row_dataset(su: list[int], network: list[str]) -> xr.Dataset:

@@ -95,7 +95,9 @@ def test_one_label_in_solve_next_compare_report_and_explain(solved, tmp_path):
     # next: a fourth rack would put 256 kW on UPS-A (128%) and 256 on UPS-B (107%)
     result = run("next", path, layout, "--type", "r")
     assert result.exit_code == 0, result.output
-    assert f"  blocked in 1 slots by {BINDING}" in result.output.splitlines()
+    assert f"  blocked in 1 slots by {BINDING}: over by 56.0 kW or more" in (
+        result.output.splitlines()
+    )
     # compare: the binding resource
     (kpis,) = compare([layout])
     assert (kpis.bound_by, kpis.bound_by_family) == (BINDING, "power")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import textwrap
 from typing import TYPE_CHECKING
 
 import click
 
+from optimizer.cli.documents import json_option
 from optimizer.cli.live import SolveStatus
 from optimizer.cli.options import (
     common,
@@ -28,6 +30,8 @@ from optimizer.solve.options import SolveOptions
 
 if TYPE_CHECKING:
     from optimizer.instance.loader import LoadedInstance
+    from optimizer.solve.explain import DemandAsk
+    from optimizer.verify.headroom import NextRack
 
 
 @click.command()
@@ -57,6 +61,7 @@ if TYPE_CHECKING:
 )
 @solver_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@json_option
 @paths_option
 @common
 def solve(
@@ -67,6 +72,7 @@ def solve(
     scenario: str | None,
     options: SolveOptions,
     quiet: bool,
+    as_json: bool,
     allow_paths_outside: bool,
 ) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout.
@@ -86,11 +92,16 @@ def solve(
     finally:
         if status is not None:  # end the progress line, also before an error
             status.close()
+    ds = layout_dataset(report)
     if loaded is None:
-        write_layout(layout_dataset(report), output)
+        write_layout(ds, output)
     else:
-        resolved = write_layout_and_instance(layout_dataset(report), output, loaded)
-    if not quiet:
+        resolved = write_layout_and_instance(ds, output, loaded)
+    if as_json:
+        from optimizer.cli.documents import emit, solve_document
+
+        emit("solve", solve_document(ds, output))
+    elif not quiet:
         for line in summary_lines(report):
             click.echo(line)
         click.echo(f"layout written to {output}")
@@ -142,26 +153,72 @@ def _what_to_solve(
     return chosen.loaded, dataclasses.replace(options, split_parts=False)
 
 
+def _demand_asks(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> list[DemandAsk]:
+    """``TYPE=N`` (a minimum of N) or ``TYPE=+N`` (N more than asked now) per --demand."""
+    from optimizer.solve.explain import DemandAsk
+
+    asks = []
+    for value in values:
+        name, sep, count = value.partition("=")
+        digits = count.removeprefix("+")
+        if not sep or not name.strip() or not digits.isdigit():
+            raise click.BadParameter(
+                f"{value!r} is not TYPE=N or TYPE=+N (for example gb300-nvl72=+8)"
+            )
+        asks.append(DemandAsk(name.strip(), int(digits), count.startswith("+")))
+    return asks
+
+
 @click.command(name="explain")
 @click.argument("instance", type=click.Path(dir_okay=False))
+@click.option(
+    "--demand",
+    "asks",
+    multiple=True,
+    callback=_demand_asks,
+    metavar="TYPE=N",
+    help="Ask about another demand without editing INSTANCE: TYPE=N sets the minimum of "
+    "TYPE to N, TYPE=+N asks for N more than now (its minimum, or its installed racks "
+    "if more). Repeatable.",
+)
 @search_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@json_option
 @paths_option
 @common
-def explain_command(instance: str, options: SolveOptions, allow_paths_outside: bool) -> None:
-    """Say which resources fall short of INSTANCE's demand minimums, and by how much.
-
-    While it works, a progress line on stderr shows the elastic solve (its objective is
-    the sum of relative overflows)."""
+def explain_command(
+    instance: str,
+    asks: list[DemandAsk],
+    options: SolveOptions,
+    quiet: bool,
+    as_json: bool,
+    allow_paths_outside: bool,
+) -> None:
+    """Say which resources fall short of INSTANCE's demand minimums (or of --demand), and
+    by how much."""
     from optimizer.instance.loader import load_instance
+    from optimizer.results.summary import fitted
     from optimizer.site.build import build_site
-    from optimizer.solve.explain import demand_text, explain
+    from optimizer.solve.explain import asked_site, demand_text, explain
 
-    site = build_site(load_instance(instance, allow_paths_outside))
-    status = SolveStatus()
+    site = asked_site(build_site(load_instance(instance, allow_paths_outside)), asks)
+    if not quiet and sys.stderr.isatty():  # a log gets the periodic lines alone
+        click.echo(f"explain: looking for what {demand_text(site)} would lack ...", err=True)
+    status = None if quiet else SolveStatus()
     try:
         shortfalls = explain(site, options, status)
     finally:
-        status.close()
+        if status is not None:
+            status.close()
+    if as_json:
+        from optimizer.cli.documents import emit, explain_document
+
+        emit("explain", explain_document(site, demand_text(site), shortfalls))
+        if shortfalls:
+            sys.exit(EXIT_INFEASIBLE)
+        return
     if not shortfalls:
         click.echo(
             f"{site.name}: the demand minimums ({demand_text(site)}) fit; nothing falls short"
@@ -169,26 +226,30 @@ def explain_command(instance: str, options: SolveOptions, allow_paths_outside: b
         return
     click.echo(f"{site.name}: to place {demand_text(site)}, these resources fall short:")
     for shortfall in shortfalls:
-        click.echo(f"  {shortfall.describe()}")
+        for line in fitted(f"  {shortfall.describe()}"):
+            click.echo(line)
     sys.exit(EXIT_INFEASIBLE)
 
 
 @click.command()
 @click.argument("instance", type=click.Path(dir_okay=False))
 @click.argument("layout", type=click.Path(dir_okay=False))
+@json_option
 @paths_option
 @common
-def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
+def verify(instance: str, layout: str, as_json: bool, allow_paths_outside: bool) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
-    from optimizer.instance.loader import load_instance
-    from optimizer.results.reader import read_layout
-    from optimizer.site.build import build_site
-    from optimizer.verify.check import check_layout
+    from optimizer import api
 
-    site = build_site(load_instance(instance, allow_paths_outside))
-    placed = read_layout(site, layout)
-    report = check_layout(site, placed.placement, placed.su, placed.su_network_slot)
-    racks = int((placed.placement >= 0).sum())
+    checked = api.verify(instance, layout, allow_paths_outside=allow_paths_outside)
+    site, report, racks = checked.site, checked.report, checked.racks
+    if as_json:
+        from optimizer.cli.documents import emit, verify_document
+
+        emit("verify", verify_document(site, layout, racks, report))
+        if not report.ok:
+            sys.exit(EXIT_VIOLATIONS)
+        return
     if report.ok:
         click.echo(
             f"{layout}: {racks} racks pass every rule of {site.name} "
@@ -207,12 +268,15 @@ def verify(instance: str, layout: str, allow_paths_outside: bool) -> None:
 @click.argument("layout", type=click.Path(dir_okay=False))
 @click.option("--type", "type_name", required=True, help="Rack type of the next rack.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@json_option
 @paths_option
 @common
 def next_command(
-    instance: str, layout: str, type_name: str, top: int, allow_paths_outside: bool
+    instance: str, layout: str, type_name: str, top: int, as_json: bool, allow_paths_outside: bool
 ) -> None:
-    """Rank the empty slots of LAYOUT for one more rack of --type."""
+    """Rank the places in LAYOUT for one more rack of --type (one more whole SU with its
+    network rack, for a type that grows by SUs), naming what blocks the others and by how
+    much."""
     from optimizer.instance.loader import load_instance
     from optimizer.results.reader import read_layout
     from optimizer.site.build import build_site
@@ -225,13 +289,55 @@ def next_command(
             "--type", "", f"unknown rack type {type_name!r}", did_you_mean(type_name, names)
         )
     answer = next_rack(site, read_layout(site, layout), type_name)
+    if as_json:
+        from optimizer.cli.documents import emit, next_document
+
+        emit("next", next_document(site, layout, answer, top))
+        return
+    for line in next_lines(answer, top):
+        click.echo(line)
+
+
+def next_lines(answer: NextRack, top: int) -> list[str]:
+    """``next``'s answer as text: the best places, or the closest blocked ones with their
+    binding limit and margin; then what blocks how many places, at least by how much."""
+    from optimizer.verify.resources import amount
+
+    name = answer.rack_type
+    unit = f"SU of {answer.racks} {name}" if answer.racks > 1 else name
+    where = "places" if answer.racks > 1 else "slots"
+    width = max((len(c.place.describe()) for c in answer.ranked[:top]), default=0)
+    lines = []
     if answer.ranked:
-        click.echo(f"best slots for one more {type_name} (tightest resource after adding it):")
+        lines.append(f"best {where} for one more {unit} (tightest resource after adding it):")
         for c in answer.ranked[:top]:
-            click.echo(f"  {c.slot:<16} {c.utilization:7.1%}  {c.tightest}")
+            lines.append(f"  {c.place.describe():<{width}} {c.utilization:7.1%}  {c.tightest}")
         if len(answer.ranked) > top:
-            click.echo(f"  ... {len(answer.ranked) - top} more slots fit")
+            lines.append(f"  ... {len(answer.ranked) - top} more {where} fit")
+    elif answer.no_room:
+        lines.append(f"no place for one more {unit}: {answer.no_room}")
     else:
-        click.echo(f"no empty slot takes one more {type_name}")
-    for resource, slots in answer.blocked.most_common(5):
-        click.echo(f"  blocked in {slots} slots by {resource}")
+        nowhere = "no place" if answer.racks > 1 else "no empty slot"
+        lines.append(f"{nowhere} takes one more {unit}; the closest, over by:")
+        for b in answer.closest()[:top]:
+            lines.extend(
+                textwrap.wrap(
+                    f"{b.place.describe()}: {b.binding} by {amount(b.excess, b.unit)}",
+                    80,
+                    initial_indent="  ",
+                    subsequent_indent="      ",
+                )
+            )
+    for binding, count, closest in answer.blocked_by()[:5]:
+        lines.extend(
+            textwrap.wrap(
+                f"blocked in {count} {where} by {binding}: over by "
+                f"{amount(closest.excess, closest.unit)} or more",
+                80,
+                initial_indent="  ",
+                subsequent_indent="      ",
+            )
+        )
+    if answer.tried < answer.places:
+        lines.append(f"  ({answer.tried} of {answer.places} {where} tried, spread over the floor)")
+    return lines

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from optimizer.cli.documents import json_option
 from optimizer.cli.live import BatchStatus
 from optimizer.cli.options import (
     common,
@@ -129,8 +130,9 @@ def batch(
     callback=writable_target,
     help="Also write the table.",
 )
+@json_option
 @common
-def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
+def compare_command(files: tuple[str, ...], csv_path: str | None, as_json: bool) -> None:
     """Key figures per scenario of a study dataset, or per layout file, side by side.
 
     Stranded capacity is headroom (limit minus load) per resource family; the binding
@@ -138,10 +140,16 @@ def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
     from optimizer.studies.compare import compare, table_lines, write_csv
 
     rows = compare(list(files))
+    if csv_path:
+        write_csv(rows, csv_path)
+    if as_json:
+        from optimizer.cli.documents import compare_document, emit
+
+        emit("compare", compare_document(rows))
+        return
     for line in table_lines(rows):
         click.echo(line)
     if csv_path:
-        write_csv(rows, csv_path)
         click.echo(f"table written to {csv_path}")
 
 

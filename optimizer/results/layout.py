@@ -1,10 +1,12 @@
-"""The layout dataset (format version 1): build it from a checked solve, write it atomically.
+"""The layout dataset (format version 2): build it from a checked solve, write it atomically.
 
 Every load in the dataset comes from :mod:`optimizer.verify.check`, i.e. it is recomputed
 from the placement, not read from the solver. Names, dimensions, dtypes and units come
 from :mod:`optimizer.results.schema`; the public description of every variable is
 ``docs/output-format.md``. NetCDF attributes cannot hold dicts or None, so structured
-attributes are stored as JSON strings. Reading layouts back is
+attributes are stored as JSON strings. The file is CF-1.13: the in-memory dataset keeps
+booleans and -1 for "none", and :func:`cf_encoded` stores them as CF says (int8 flags,
+``_FillValue``) on the way to disk. Reading layouts back is
 :mod:`optimizer.results.reader`'s job.
 """
 
@@ -23,10 +25,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from optimizer import __version__
 from optimizer.instance.loader import LoadedInstance
 from optimizer.instance.overrides import resolved_instance
 from optimizer.output import output_error, write_file, write_files
 from optimizer.results.schema import (
+    CONVENTIONS,
     FIELDS,
     FLAG,
     INTEGER,
@@ -193,8 +197,11 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         **_fabric_variables(report),
         **_thermal_variables(report),
     }
+    created = datetime.now(UTC).isoformat(timespec="seconds")
     attrs = {
         "title": f"rackopt layout of {site.name}",
+        "Conventions": CONVENTIONS,
+        "history": history(created, f"solve {site.name}"),
         "layout_format_version": LAYOUT_FORMAT_VERSION,
         "instance_name": site.name,
         "instance_sha256": site.sha256,
@@ -204,14 +211,40 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "best_bound": _finite_or_nan(outcome.bound),
         "gap": _finite_or_nan(outcome.gap),
         "tie_break_status": outcome.tie_break_status,
+        "second_stage_gap": _finite_or_nan(outcome.second_stage_gap),
         "timings_s": json.dumps({k: round(v, 6) for k, v in report.timings.items()}),
         "model_size": json.dumps(report.model_size),
         "solver_options": json.dumps(report.options.recorded(), sort_keys=True),
         "overrides": report.overrides or "[]",
         "versions": json.dumps(package_versions(), sort_keys=True),
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_utc": created,
     }
     return build_dataset(values, attrs)
+
+
+def history(created_utc: str, action: str) -> str:
+    """The CF ``history`` line: when, which rackopt, what it did."""
+    return f"{created_utc} rackopt {__version__} {action}"
+
+
+def cf_encoded(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` as stored (CF-1.13): booleans as int8 0/1 (their ``flag_values`` come with
+    the schema's attributes), and the integers :meth:`Field.fill` names with
+    ``_FillValue = -1``, no fill value on a dimension's labels (CF 2.5.1); the reader
+    turns both back."""
+    study = "scenario" in ds.dims
+    flags = {
+        name: var.astype(np.int8) for name, var in ds.variables.items() if var.dtype.kind == "b"
+    }
+    out = ds.assign_coords({n: v for n, v in flags.items() if n in ds.coords})
+    out = out.assign({n: v for n, v in flags.items() if n not in ds.coords})
+    for name in out.variables:
+        fill = FIELDS[name].fill(study) if name in FIELDS else None
+        if fill is not None:
+            out[name].encoding["_FillValue"] = np.int64(fill)
+        elif name in out.dims:  # labels are never missing (an empty one may be float)
+            out[name].encoding["_FillValue"] = None
+    return out
 
 
 def netcdf_bytes(ds: xr.Dataset, path: str | Path) -> bytes:
@@ -221,7 +254,7 @@ def netcdf_bytes(ds: xr.Dataset, path: str | Path) -> bytes:
     buffer = io.BytesIO()
     try:
         with _local_lock():
-            ds.to_netcdf(buffer, engine="h5netcdf")
+            cf_encoded(ds).to_netcdf(buffer, engine="h5netcdf")
     except OSError as exc:
         raise output_error(Path(path), exc) from None
     return buffer.getvalue()

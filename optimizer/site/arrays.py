@@ -177,6 +177,9 @@ class Site:
     """Position of each row among its hall's rows, as listed (for adjacency)."""
     slot_network_ok: np.ndarray
     """Whether a network rack may stand in the slot (marked, and within spine reach)."""
+    slot_network_marked: np.ndarray
+    """Slots the instance marks ``network: true``, kept for network racks by ``next``;
+    all False when none is marked (then any slot may take a network rack)."""
     network: NetworkSettings | None = None
 
     def network_type(self, t: int) -> int:

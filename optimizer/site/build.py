@@ -131,6 +131,7 @@ def build_site(loaded: LoadedInstance) -> Site:
         row_hall=rows.row_hall,
         row_order=rows.row_order,
         slot_network_ok=network_slots(marked, x_m, y_m, network),
+        slot_network_marked=np.asarray(marked, dtype=bool),
         network=network,
     )
     eligible = eligible_slots(unchecked)

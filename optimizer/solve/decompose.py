@@ -328,6 +328,7 @@ def _merge(
     unbounded = -math.inf if minimize else math.inf
     bound = sum(o.bound if o.bound is not None else unbounded for o in outcomes)
     ends = sorted({o.tie_break_status for o in outcomes})
+    second_gaps = [o.second_stage_gap for o in outcomes if o.second_stage_gap is not None]
     outcome = SolveOutcome(
         status=status,
         has_solution=has_solution,
@@ -338,6 +339,7 @@ def _merge(
         solve_s=wall,
         primary_s=max(o.primary_s for o in outcomes),
         tie_break_status=f"{len(results)} parts: " + "; ".join(ends),
+        second_stage_gap=max(second_gaps) if second_gaps else None,  # the worst part's
     )
     timings = {"build_s": max(r.build_s for r in results)}
     return Assignment(placement, su, hubs), outcome, timings, sum(r.variables for r in results)

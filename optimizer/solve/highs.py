@@ -47,6 +47,9 @@ class SolveOutcome:
     primary_s: float = 0.0
     """The first stage alone: how long the GPU count took to prove (or to stop)."""
     tie_break_status: str = "not run"
+    second_stage_gap: float | None = None
+    """Proven relative gap of the second stage (cables, tie-break) on the layout kept:
+    how much shorter its cable plan could still be; None when the stage did not run."""
 
 
 _STATUS = {
@@ -213,7 +216,9 @@ def solve(
     if watch.interrupted:
         outcome.tie_break_status = "skipped: interrupted"
     else:
-        x, outcome.tie_break_status = _tie_break(h, compiled, x, primary, options, started, watch)
+        x, outcome.tie_break_status, outcome.second_stage_gap = _tie_break(
+            h, compiled, x, primary, options, started, watch
+        )
     outcome.values = {id(v): float(val) for v, val in zip(columns, x, strict=True)}
     outcome.solve_s = time.perf_counter() - started
     return outcome
@@ -258,9 +263,11 @@ def _tie_break(
     options: SolveOptions,
     started: float,
     watch: SolveWatch,
-) -> tuple[np.ndarray, str]:
+) -> tuple[np.ndarray, str, float | None]:
     """Second stage: minimize cables and tie-break with the primary held at its
-    first-stage value (no lower for a maximum, no higher for a minimum).
+    first-stage value (no lower for a maximum, no higher for a minimum). Returns the
+    layout kept, the stage's ending and its proven gap on that layout (None when the
+    stage did not run).
 
     No warm start is passed: with HiGHS 1.16, a start given after the row and costs
     change came back with a wrongly evaluated objective under presolve. Instead the
@@ -269,11 +276,11 @@ def _tie_break(
     """
     lp, objectives = compiled.lp, compiled.objectives
     if not objectives[1].any():
-        return x, "not needed"
+        return x, "not needed", None
     if options.time_limit is not None:
         remaining = options.time_limit - (time.perf_counter() - started)
         if remaining <= 0:
-            return x, "skipped: time limit"
+            return x, "skipped: time limit", None
         h.setOptionValue("time_limit", max(remaining, 0.1))
     h.setOptionValue("mip_max_nodes", int(options.second_stage_nodes))
     nz = np.flatnonzero(objectives[0])
@@ -286,19 +293,23 @@ def _tie_break(
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[1])
     h.changeObjectiveSense(highspy.ObjSense.kMinimize)
     watch.new_stage(SECOND_STAGE, SECOND_STAGE_UNIT)
-    if not watch.run(h.run):
+    if not watch.run(h.run):  # Ctrl-C, and HiGHS did not stop in time: its last incumbent
         found = watch.incumbent
-        if found is None or float(objectives[1] @ found) > float(objectives[1] @ x) + 1e-9:
-            return x, "kept first stage: interrupted"
-        return found, "interrupted"
+        better = found is not None and float(objectives[1] @ found) <= float(objectives[1] @ x)
+        kept, ending = (found, "interrupted") if better else (x, "kept first stage: interrupted")
+        bound = watch.bound
+        gap = None if bound is None else relative_gap(float(objectives[1] @ kept), bound, True)
+        return kept, ending, gap
     info = h.getInfo()
     status = _status(h)
     ending = _STAGE_ENDS.get(status, status)
+    bound = float(info.mip_dual_bound)
     if info.primal_solution_status != 2:
-        return x, f"kept first stage: {ending}"
+        return x, f"kept first stage: {ending}", relative_gap(float(objectives[1] @ x), bound, True)
     found = np.array(h.getSolution().col_value)
     if float(objectives[1] @ found) > float(objectives[1] @ x) + 1e-9:
-        return x, f"kept first stage: {ending} with nothing better"
+        kept = f"kept first stage: {ending} with nothing better"
+        return x, kept, relative_gap(float(objectives[1] @ x), bound, True)
     if status != "optimal":
         ending = f"{ending}, gap {info.mip_gap:.1%}"
-    return found, ending
+    return found, ending, relative_gap(float(objectives[1] @ found), bound, True)

@@ -30,7 +30,13 @@ import xarray as xr
 
 from optimizer.errors import InfeasibleError, Interrupted, RackoptError
 from optimizer.instance.loader import LoadedInstance
-from optimizer.results.schema import DIMENSION_NAMES, STUDY_FORMAT_VERSION, fill_value
+from optimizer.results.schema import (
+    CONVENTIONS,
+    DIMENSION_NAMES,
+    STUDY_FORMAT_VERSION,
+    fill_value,
+    sweep_coordinate,
+)
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import Progress, ProgressFn
 from optimizer.studies.cluster import Cluster, connect
@@ -507,25 +513,36 @@ def _scenario_variables(study: Study, results: dict[str, ScenarioResult]) -> xr.
         return layout.attrs.get(key, default) if results[name].ok else default
 
     names = [sc.name for sc in study.scenarios]
+
+    def text(values: list[Any], long_name: str) -> tuple[str, np.ndarray, dict[str, str]]:
+        return ("scenario", np.array(values, dtype=str), {"long_name": long_name})
+
+    def real(key: str, long_name: str) -> tuple[str, np.ndarray, dict[str, str]]:
+        values = np.array([attr(n, key, np.nan) for n in names], float)
+        return ("scenario", values, {"long_name": long_name, "units": "1"})
+
     data = {
-        "status": ("scenario", np.array([results[n].status for n in names], dtype=str)),
-        "message": ("scenario", np.array([results[n].message for n in names], dtype=str)),
-        "instance_sha256": ("scenario", np.array([sc.sha256 for sc in study.scenarios], dtype=str)),
-        "objective": ("scenario", np.array([attr(n, "objective", np.nan) for n in names], float)),
-        "best_bound": ("scenario", np.array([attr(n, "best_bound", np.nan) for n in names], float)),
-        "gap": ("scenario", np.array([attr(n, "gap", np.nan) for n in names], float)),
-        "tie_break_status": (
-            "scenario",
-            np.array([attr(n, "tie_break_status", "") for n in names], dtype=str),
+        "status": text([results[n].status for n in names], "solver status"),
+        "message": text([results[n].message for n in names], "why there is no layout, or a note"),
+        "instance_sha256": text([sc.sha256 for sc in study.scenarios], "SHA-256 of the instance"),
+        "objective": real("objective", "primary objective value"),
+        "best_bound": real("best_bound", "proven bound on the primary objective"),
+        "gap": real("gap", "proven relative gap"),
+        "tie_break_status": text(
+            [attr(n, "tie_break_status", "") for n in names], "outcome of the second stage"
         ),
-        "timings_s": ("scenario", np.array([attr(n, "timings_s", "{}") for n in names], str)),
+        "timings_s": text([attr(n, "timings_s", "{}") for n in names], "seconds per phase (JSON)"),
     }
     coords: dict[str, Any] = {
-        "scenario": np.array(names, dtype=str),
-        "named_scenario": ("scenario", np.array([sc.named for sc in study.scenarios], str)),
+        "scenario": ("scenario", np.array(names, dtype=str), {"long_name": "scenario name"}),
+        "named_scenario": text([sc.named for sc in study.scenarios], "named scenario"),
     }
     for key in study.sweep_keys:
-        coords[key] = ("scenario", _coordinate([sc.sweep[key] for sc in study.scenarios]))
+        coords[sweep_coordinate(key, set(coords))] = (
+            "scenario",
+            _coordinate([sc.sweep[key] for sc in study.scenarios]),
+            {"long_name": f"swept value of {key}", "sweep_key": key},
+        )
     return xr.Dataset(data, coords=coords)
 
 
@@ -538,7 +555,7 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
     geometry (hall, row, x_m, ...) therefore varies by scenario too. A scenario without
     a layout (failed, infeasible) holds fill values everywhere and says why in
     ``status`` and ``message``."""
-    from optimizer.results.layout import package_versions
+    from optimizer.results.layout import history, package_versions
 
     layouts = [r.layout.reset_coords() for r in results.values() if r.ok]
     coordinates: dict[str, None] = {}
@@ -584,8 +601,11 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
         combined = xr.merge([combined, per_scenario], compat="override", join="exact")
     else:
         combined = per_scenario
+    created = datetime.now(UTC).isoformat(timespec="seconds")
     combined.attrs = {
         "title": f"rackopt study {study.name}",
+        "Conventions": CONVENTIONS,
+        "history": history(created, f"batch {study.path.name}"),
         "study_format_version": STUDY_FORMAT_VERSION,
         "study_name": study.name,
         "study_file": str(study.path),
@@ -594,6 +614,6 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
         "sweep_keys": json.dumps(list(study.sweep_keys)),
         "solver_options": json.dumps(options.recorded(), sort_keys=True),
         "versions": json.dumps(package_versions(), sort_keys=True),
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_utc": created,
     }
     return combined

@@ -48,8 +48,8 @@ class Kpis:
     gap: float = math.nan
     gpus: float = math.nan
     racks: dict[str, int] = field(default_factory=dict)
-    it_mw: float = math.nan
-    facility_mw: float = math.nan
+    it_kw: float = math.nan
+    facility_kw: float = math.nan
     pue: float = math.nan
     stranded_power_kw: float = math.nan
     stranded_liquid_kw: float = math.nan
@@ -166,8 +166,8 @@ def kpis(name: str, ds: xr.Dataset | None, attrs: dict[str, Any]) -> Kpis:
         gap=float(attrs.get("gap", math.nan)),
         gpus=float(ds["total_gpus"].values),
         racks=racks,
-        it_mw=it_kw / 1000,
-        facility_mw=facility_kw / 1000,
+        it_kw=it_kw,
+        facility_kw=facility_kw,
         pue=facility_kw / it_kw if it_kw > 0 else math.nan,
         stranded_power_kw=float(usable[root].sum()),
         stranded_liquid_kw=float((ds["cdu_capacity_kw"] - ds["cdu_heat_kw"]).sum()),
@@ -213,8 +213,8 @@ def records(rows: list[Kpis]) -> list[dict[str, Any]]:
         for t in types:
             record[f"racks_{t}"] = row.racks.get(t, 0) if row.racks else math.nan
         for key in (
-            "it_mw",
-            "facility_mw",
+            "it_kw",
+            "facility_kw",
             "pue",
             "stranded_power_kw",
             "stranded_liquid_kw",
@@ -230,8 +230,20 @@ def records(rows: list[Kpis]) -> list[dict[str, Any]]:
             "message",
         ):
             record[key] = _whole(row.empty_slots) if key == "empty_slots" else getattr(row, key)
-        out.append(record)
+        out.append({key: _rounded(key, value) for key, value in record.items()})
     return out
+
+
+def _rounded(key: str, value: Any) -> Any:
+    """kW to the watt, metres to the centimetre, ratios (gap, PUE, utilization) to 1e-4:
+    no float noise such as 2281.6000000000004 in the table."""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return value
+    if key.endswith("_kw"):
+        return round(value, 3)
+    if key.endswith("_m"):
+        return round(value, 2)
+    return round(value, 6 if key == "gap" else 4)
 
 
 def write_csv(rows: list[Kpis], path: str | Path) -> None:
@@ -324,8 +336,8 @@ def table_lines(rows: list[Kpis], width: int = TABLE_WIDTH) -> list[str]:
                 _num(r.gap, percent=True),
                 _num(r.gpus),
                 *[_num(r.racks.get(t, 0)) if r.racks else "-" for t in types],
-                _num(r.it_mw, 3),
-                _num(r.facility_mw, 3),
+                _num(r.it_kw / 1000, 3),
+                _num(r.facility_kw / 1000, 3),
                 _num(r.pue, 3),
                 _num(r.stranded_power_kw / 1000, 2),
                 _num(r.stranded_liquid_kw / 1000, 2),
