@@ -242,3 +242,20 @@ def test_ctrl_c_to_the_parent_alone_stops_a_facility_solved_in_parts(tmp_path):
         assert ds.attrs["status"] == "interrupted"
         assert '"parts": 2' in ds.attrs["model_size"]
     assert run("verify", instance, out).exit_code == 0
+
+
+def test_batch_logs_plain_lines_when_stderr_is_no_terminal(tmp_path):
+    study = write_study(tmp_path, {"sweeps": {"demand.gb300-nvl72.max": [0, 1, 2]}})
+    done = subprocess.run(
+        [RACKOPT, "batch", str(study), "-o", str(tmp_path / "study.nc"), "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "\x1b" not in done.stderr
+    finished = [line for line in done.stderr.splitlines() if "  last: " in line]
+    assert len(finished) == 3  # one line as each scenario finishes
+    assert finished[-1].startswith("batch [####################] 3/3 done")
+    table = done.stdout.splitlines()[:-1]  # the last line names the (long) output path
+    assert all(len(line) < 80 for line in table), table
