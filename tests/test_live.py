@@ -259,3 +259,25 @@ def test_batch_logs_plain_lines_when_stderr_is_no_terminal(tmp_path):
     assert finished[-1].startswith("batch [####################] 3/3 done")
     table = done.stdout.splitlines()[:-1]  # the last line names the (long) output path
     assert all(len(line) < 80 for line in table), table
+
+
+def test_ctrl_c_in_the_second_stage_keeps_the_proven_gpu_count(tmp_path):
+    out = tmp_path / "gb300.nc"
+    instance = ROOT / "instances" / "gb300-hall.yaml"
+    terminal = Terminal(
+        "solve", str(instance), "-o", str(out), "--second-stage-nodes", "1000000"
+    )  # a cable stage that runs until stopped
+    while "second stage" not in terminal.text():
+        assert terminal.read(time.monotonic() - terminal.started + 0.5), terminal.text()
+        assert time.monotonic() - terminal.started < 180, "no second stage shown"
+    terminal.interrupt()
+    time.sleep(0.05)
+    terminal.interrupt()
+    while terminal.read(time.monotonic() - terminal.started + 1):
+        assert time.monotonic() - terminal.started < 240, "Ctrl-C did not end it"
+    assert terminal.exit_code == EXIT_INTERRUPTED, terminal.text()[-500:]
+    with xr.open_dataset(out) as ds:
+        assert ds.attrs["status"] == "optimal"  # the GPU count was proven before
+        assert "interrupted" in ds.attrs["tie_break_status"]
+        assert int(ds["total_gpus"]) == 9792  # instances/README.md works it out
+    assert run("verify", instance, out).exit_code == 0

@@ -82,6 +82,7 @@ def solve(
     from optimizer.results.layout import layout_dataset, write_layout, write_layout_and_instance
     from optimizer.results.summary import summary_lines
     from optimizer.solve.pipeline import solve_instance
+    from optimizer.solve.progress import ctrl_c_stopped_a_solve
 
     loaded, options = _what_to_solve(
         instance, settings, study, scenario, options, allow_paths_outside
@@ -107,7 +108,8 @@ def solve(
         click.echo(f"layout written to {output}")
         if loaded is not None:
             click.echo(f"resolved instance written to {resolved} (verify the layout with it)")
-    if report.outcome.status == "interrupted":
+    if report.outcome.status == "interrupted" or ctrl_c_stopped_a_solve():
+        # (Ctrl-C in the second stage leaves the primary's status, and the layout.)
         click.secho("interrupted: the best layout found so far was written", fg="yellow", err=True)
         exit_interrupted()
 

@@ -32,7 +32,14 @@ from optimizer.solve.assign import assign
 from optimizer.solve.greedy import greedy_start
 from optimizer.solve.highs import SolveOutcome, relative_gap, solve
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.progress import PRIMARY, REPORT_EVERY_S, Progress, ProgressFn, stop_also_when
+from optimizer.solve.progress import (
+    PRIMARY,
+    REPORT_EVERY_S,
+    Progress,
+    ProgressFn,
+    note_ctrl_c,
+    stop_also_when,
+)
 
 SHARE_EPS = 1e-12
 
@@ -299,6 +306,7 @@ def solve_parts(
         # As after a solve stopped by Ctrl-C (optimizer.solve.progress): further Ctrl-C
         # are ignored until the command ends, so the merged layout is written.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        note_ctrl_c()
     wall = time.perf_counter() - started
     return _merge(data, done, wall)
 

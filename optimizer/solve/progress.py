@@ -67,6 +67,19 @@ _stop_requests: list[Callable[[], bool]] = []
 """Further ways this process is told to stop its solves (:func:`stop_also_when`)."""
 _running: list[threading.Thread] = []
 """Solver threads left behind after Ctrl-C, still inside HiGHS until its next poll."""
+_pressed = threading.Event()
+"""Set once Ctrl-C stopped a solve in this command (:func:`ctrl_c_stopped_a_solve`)."""
+
+
+def ctrl_c_stopped_a_solve() -> bool:
+    """Whether Ctrl-C stopped a solve during this command, in either stage or in a part
+    worker: the command then writes its layout and exits with the Ctrl-C code."""
+    return _pressed.is_set()
+
+
+def note_ctrl_c() -> None:
+    """Record that Ctrl-C stopped a solve (one in a worker process, say)."""
+    _pressed.set()
 
 
 def stop_also_when(requested: Callable[[], bool]) -> None:
@@ -170,6 +183,7 @@ class SolveWatch:
         if not self.interrupted:
             self.interrupted = True
             self._pressed_at = time.perf_counter()
+            note_ctrl_c()
 
     @contextmanager
     def _catching_ctrl_c(self) -> Iterator[None]:
@@ -188,7 +202,8 @@ class SolveWatch:
 @contextmanager
 def ctrl_c_restored() -> Iterator[None]:
     """Restore the SIGINT handler a command started with when it ends: a Ctrl-C that
-    stopped a solve leaves it ignored until then (so the layout is written)."""
+    stopped a solve leaves it ignored until then (so the layout is written). The next
+    command in this process starts with no Ctrl-C noted."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -197,3 +212,4 @@ def ctrl_c_restored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        _pressed.clear()
