@@ -299,6 +299,8 @@ def _tie_break(
         kept, ending = (found, "interrupted") if better else (x, "kept first stage: interrupted")
         bound = watch.bound
         gap = None if bound is None else relative_gap(float(objectives[1] @ kept), bound, True)
+        if better and gap is not None:
+            ending = f"{ending}, gap {gap:.1%}"  # as when HiGHS stops by itself
         return kept, ending, gap
     info = h.getInfo()
     status = _status(h)
