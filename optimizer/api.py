@@ -111,7 +111,12 @@ def verify(
     """Check ``layout`` (a rackopt NetCDF layout, or a CSV ``slot,rack_type[,su,
     network_slot]`` such as an exported ``slots.csv``) against every rule of
     ``instance``; every load is recomputed from the placement (docs/verification.md)."""
-    site = build_site(load_instance(instance, allow_paths_outside))
+    return verify_site(build_site(load_instance(instance, allow_paths_outside)), layout)
+
+
+def verify_site(site: Site, layout: str | Path) -> Verification:
+    """:func:`verify` against a site already built (the CLI builds it once, to show the
+    instance's lint warnings before checking)."""
     placed = read_layout(site, layout)
     return Verification(
         site, placed, check_layout(site, placed.placement, placed.su, placed.su_network_slot)

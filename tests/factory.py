@@ -40,16 +40,19 @@ def instance(
     demand: dict[str, dict[str, Any]] | None = None,
     **sections: Any,
 ) -> dict[str, Any]:
-    """An instance dict with one hall, a roomy air zone Z and a roomy CDU group C."""
+    """An instance dict with one hall, a roomy air zone Z and, when a row names it, a
+    roomy CDU group C (a CDU group no slot names would be a lint warning)."""
+    cooling: dict[str, Any] = {"air_zones": {"Z": {"crah_kw": 10_000, "units": 2}}}
+    slots = [r.get("slot", {}) for r in rows.values()]
+    slots += [o for r in rows.values() for o in r.get("overrides", {}).values()]
+    if any(slot.get("cdu") == "C" for slot in slots):
+        cooling["cdus"] = {"C": {"unit_kw": 10_000, "unit_flow_lpm": 100_000, "units": 2}}
     data: dict[str, Any] = {
         "format_version": 1,
         "name": "test",
         "halls": {"H": {"rows": rows}},
         "power": {"devices": devices},
-        "cooling": {
-            "cdus": {"C": {"unit_kw": 10_000, "unit_flow_lpm": 100_000, "units": 2}},
-            "air_zones": {"Z": {"crah_kw": 10_000, "units": 2}},
-        },
+        "cooling": cooling,
         "rack_types": rack_types,
         "demand": demand or {name: {} for name in rack_types},
     }

@@ -72,6 +72,7 @@ def plan_instance() -> dict[str, Any]:
         for hall, feeds in (("H1", ["BUS-A1", "BUS-B1"]), ("H2", ["BUS-A2", "BUS-B2"]))
     }
     data["cooling"]["air_zones"]["Z"]["supply_temp_c"] = 22
+    data["cooling"]["cdus"] = {"C": {"unit_kw": 10_000, "unit_flow_lpm": 100_000, "units": 2}}
     return data
 
 

@@ -75,8 +75,6 @@ def test_the_table_of_the_failover_bound_layout_by_hand(solved):
         (BINDING, "power", pytest.approx(192.0), pytest.approx(200.0), "kW"),
         ("UPS-B (normal)", "power", pytest.approx(96.0), pytest.approx(240.0), "kW"),
         ("UPS-B (if UPS-A fails)", "power", pytest.approx(192.0), pytest.approx(240.0), "kW"),
-        ("CDU C heat", "liquid cooling", 0.0, pytest.approx(10_000.0), "kW"),
-        ("CDU C flow", "liquid cooling", 0.0, pytest.approx(100_000.0), "L/min"),
         ("air zone Z", "air cooling", pytest.approx(192.0), pytest.approx(10_000.0), "kW"),
         ("slots", "slots", 3.0, 4.0, "slots"),
     ]

@@ -257,6 +257,7 @@ def test_cooling_power_per_zone_and_loop_and_pue(tmp_path: Path) -> None:
 
 def test_flat_factors_and_overrides(tmp_path: Path) -> None:
     data = _three_slots()
+    data["cooling"]["cdus"] = {"C": {"unit_kw": 100, "unit_flow_lpm": 200, "units": 2}}
     data["cooling"]["air_zones"]["Z"]["cooling_kw_per_kw"] = 0.1
     assert site_of(tmp_path, data).air_zone_cooling_kw_per_kw == pytest.approx([0.1])
     del data["cooling"]["air_zones"]["Z"]["supply_temp_c"]

@@ -27,18 +27,21 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from optimizer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, RackoptError
+from optimizer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, InstanceError, RackoptError
 from optimizer.output import check_target
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import ctrl_c_restored, solver_still_running
+
+if TYPE_CHECKING:  # the site's modules load numpy and scipy: only when a command runs
+    from optimizer.site.arrays import Site
 
 MAX_SOLVER_INT = 2**31 - 1
 """HiGHS keeps integer options (random_seed, node limits) in a C int."""
@@ -183,15 +186,55 @@ solver_options = _gathered(
 """Every solve setting, for ``solve``."""
 
 
-def paths_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--allow-paths-outside for every command that reads an instance or a study."""
+strict_option = click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat the instance's lint warnings (wiring that defeats redundancy, equipment "
+    "that feeds nothing, rack types that fit nowhere) as input errors: exit 2 before "
+    "anything is solved, checked or written.",
+)
+"""--strict, for every command that reads an instance: whether the lint's warnings stop it."""
+
+
+def instance_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--allow-paths-outside and --strict for every command that reads an instance or a
+    study: how far its files may reach, and whether the lint's warnings stop the command."""
     return click.option(
         "--allow-paths-outside",
         is_flag=True,
         help="Let the instance (or study) read files outside its own folder tree: "
         "includes, tables and matrices named with '..', absolute paths or symlinks. "
         "Only for files you trust.",
-    )(command)
+    )(strict_option(command))
+
+
+def show_warnings(found: Sequence[tuple[str, Sequence[str]]], strict: bool, file: str) -> None:
+    """Print the lint's warnings on stderr, each ``(prefix, warnings)`` group's lines
+    under its prefix (a study's scenario name); with ``strict``, stop with an input error
+    naming ``file`` (the instance or study) once they are all shown, so nothing is
+    solved or written."""
+    count = 0
+    for prefix, warnings in found:
+        for warning in warnings:
+            click.secho(f"warning: {prefix}{warning}", fg="yellow", err=True)
+            count += 1
+    if strict and count:
+        raise InstanceError(
+            file,
+            "",
+            f"--strict: {count} lint warning{'s' if count > 1 else ''} above",
+            "correct the instance as each warning says, or run without --strict",
+        )
+
+
+def linted_site(instance: str, allow_paths_outside: bool, strict: bool) -> Site:
+    """The site of ``instance``, its lint warnings shown (and fatal under ``strict``)."""
+    from optimizer.instance.loader import load_instance
+    from optimizer.site.build import build_site
+
+    site = build_site(load_instance(instance, allow_paths_outside))
+    show_warnings([("", site.warnings)], strict, instance)
+    return site
 
 
 def output_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

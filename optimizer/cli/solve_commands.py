@@ -14,9 +14,11 @@ from optimizer.cli.live import SolveStatus
 from optimizer.cli.options import (
     common,
     exit_interrupted,
+    instance_options,
+    linted_site,
     output_option,
-    paths_option,
     search_options,
+    show_warnings,
     solver_options,
 )
 from optimizer.errors import (
@@ -60,9 +62,9 @@ if TYPE_CHECKING:
     "resolved instance is written beside the layout as NAME.instance.yaml.",
 )
 @solver_options
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
 @json_option
-@paths_option
+@instance_options
 @common
 def solve(
     instance: str | None,
@@ -74,6 +76,7 @@ def solve(
     quiet: bool,
     as_json: bool,
     allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Place racks in INSTANCE for the most GPUs and write the checked layout.
 
@@ -89,7 +92,13 @@ def solve(
     )
     status = None if quiet else SolveStatus()
     try:
-        report = solve_instance(loaded or str(instance), options, status, allow_paths_outside)
+        report = solve_instance(
+            loaded or str(instance),
+            options,
+            status,
+            allow_paths_outside,
+            lambda site: show_warnings([("", site.warnings)], strict, str(instance or study)),
+        )
     finally:
         if status is not None:  # end the progress line, also before an error
             status.close()
@@ -188,7 +197,7 @@ def _demand_asks(
 @search_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @json_option
-@paths_option
+@instance_options
 @common
 def explain_command(
     instance: str,
@@ -197,15 +206,14 @@ def explain_command(
     quiet: bool,
     as_json: bool,
     allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Say which resources fall short of INSTANCE's demand minimums (or of --demand), and
     by how much."""
-    from optimizer.instance.loader import load_instance
     from optimizer.results.summary import fitted
-    from optimizer.site.build import build_site
     from optimizer.solve.explain import asked_site, demand_text, explain
 
-    site = asked_site(build_site(load_instance(instance, allow_paths_outside)), asks)
+    site = asked_site(linted_site(instance, allow_paths_outside, strict), asks)
     if not quiet and sys.stderr.isatty():  # a log gets the periodic lines alone
         click.echo(f"explain: looking for what {demand_text(site)} would lack ...", err=True)
     status = None if quiet else SolveStatus()
@@ -237,14 +245,17 @@ def explain_command(
 @click.argument("instance", type=click.Path(dir_okay=False))
 @click.argument("layout", type=click.Path(dir_okay=False))
 @json_option
-@paths_option
+@instance_options
 @common
-def verify(instance: str, layout: str, as_json: bool, allow_paths_outside: bool) -> None:
+def verify(
+    instance: str, layout: str, as_json: bool, allow_paths_outside: bool, strict: bool
+) -> None:
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
     from optimizer import api
 
-    checked = api.verify(instance, layout, allow_paths_outside=allow_paths_outside)
-    site, report, racks = checked.site, checked.report, checked.racks
+    site = linted_site(instance, allow_paths_outside, strict)
+    checked = api.verify_site(site, layout)
+    report, racks = checked.report, checked.racks
     if as_json:
         from optimizer.cli.documents import emit, verify_document
 
@@ -271,20 +282,24 @@ def verify(instance: str, layout: str, as_json: bool, allow_paths_outside: bool)
 @click.option("--type", "type_name", required=True, help="Rack type of the next rack.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
 @json_option
-@paths_option
+@instance_options
 @common
 def next_command(
-    instance: str, layout: str, type_name: str, top: int, as_json: bool, allow_paths_outside: bool
+    instance: str,
+    layout: str,
+    type_name: str,
+    top: int,
+    as_json: bool,
+    allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Rank the places in LAYOUT for one more rack of --type (one more whole SU with its
     network rack, for a type that grows by SUs), naming what blocks the others and by how
     much."""
-    from optimizer.instance.loader import load_instance
     from optimizer.results.reader import read_layout
-    from optimizer.site.build import build_site
     from optimizer.verify.headroom import next_rack
 
-    site = build_site(load_instance(instance, allow_paths_outside))
+    site = linted_site(instance, allow_paths_outside, strict)
     names = [t.name for t in site.rack_types]
     if type_name not in names:
         raise InstanceError(

@@ -18,8 +18,11 @@ from optimizer.cli.live import BatchStatus
 from optimizer.cli.options import (
     common,
     exit_interrupted,
+    instance_options,
+    linted_site,
     output_option,
-    paths_option,
+    show_warnings,
+    strict_option,
     study_options,
     writable_target,
 )
@@ -65,8 +68,8 @@ DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
     help="For a tls:// scheduler: this client's private key, if not in --tls-cert.",
 )
 @study_options
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-@paths_option
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
+@instance_options
 @common
 def batch(
     study: str,
@@ -79,6 +82,7 @@ def batch(
     options: SolveOptions,
     quiet: bool,
     allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Solve every scenario of STUDY and combine the layouts along a scenario dimension.
 
@@ -88,10 +92,11 @@ def batch(
     from optimizer.studies.batch import run_batch, scenario_folder
     from optimizer.studies.cluster import Cluster
     from optimizer.studies.compare import compare, table_lines
-    from optimizer.studies.study import load_study
+    from optimizer.studies.study import load_study, scenario_warnings
 
     cluster = Cluster.of(scheduler, tls_ca_file, tls_cert, tls_key)
     loaded = load_study(study, allow_paths_outside)
+    show_warnings(scenario_warnings(loaded), strict, study)
     status = None if quiet else BatchStatus()
     try:
         try:
@@ -163,13 +168,19 @@ def compare_command(files: tuple[str, ...], csv_path: str | None, as_json: bool)
     default=None,
     help="The instance LAYOUT was solved from: adds each slot's power path to the .html plan.",
 )
+@strict_option
 @common
-def report(layout: str, output: str, scenario: str | None, instance: str | None) -> None:
+def report(
+    layout: str, output: str, scenario: str | None, instance: str | None, strict: bool
+) -> None:
     """Draw the floor plan of LAYOUT with the utilization of every device, CDU and zone.
 
     .html writes an interactive plan (zoom, hover on a slot, colour modes; see
     docs/studies.md); .png and .svg a picture."""
     from optimizer.studies.report import write_report
+
+    if instance is not None:  # its lint warnings first, and under --strict before drawing
+        linted_site(instance, False, strict)
 
     warnings = write_report(
         Path(layout), Path(output), scenario, Path(instance) if instance else None

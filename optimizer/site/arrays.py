@@ -181,6 +181,9 @@ class Site:
     """Slots the instance marks ``network: true``, kept for network racks by ``next``;
     all False when none is marked (then any slot may take a network rack)."""
     network: NetworkSettings | None = None
+    warnings: tuple[str, ...] = ()
+    """What the instance lint (:mod:`optimizer.site.lint`) found: valid input that is
+    almost surely not what was meant, one located line each."""
 
     def network_type(self, t: int) -> int:
         """Index of the network rack type serving SU type t; -1 when t has no SUs."""

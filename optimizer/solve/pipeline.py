@@ -18,6 +18,7 @@ which reads :class:`SolveReport` and so cannot be imported from here.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,17 +153,21 @@ def solve_instance(
     options: SolveOptions,
     progress: ProgressFn | None = None,
     allow_paths_outside: bool = False,
+    before_solve: Callable[[Site], None] | None = None,
 ) -> SolveReport:
     """The whole pipeline for one instance file (or one already loaded and validated, as
     a study's scenarios are): load, build the site, solve, check. ``timings`` include
     ``load_s``. A file may name files outside its folder tree only with
-    ``allow_paths_outside``."""
+    ``allow_paths_outside``. ``before_solve`` sees the built site before anything is
+    solved: ``rackopt solve`` shows the lint's warnings there, and stops under --strict."""
     started = time.perf_counter()
     loaded = (
         source if isinstance(source, LoadedInstance) else load_instance(source, allow_paths_outside)
     )
     site = build_site(loaded)
     load_s = time.perf_counter() - started
+    if before_solve is not None:
+        before_solve(site)
     report = solve_site(site, options, progress)
     report.timings = {"load_s": load_s, **report.timings}
     report.overrides = loaded.overrides

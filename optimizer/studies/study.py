@@ -23,7 +23,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from optimizer.errors import FieldProblem, InstanceError, did_you_mean
+from optimizer.errors import (
+    FieldProblem,
+    InstanceError,
+    RackoptError,
+    did_you_mean,
+)
 from optimizer.instance.files import FolderTree
 from optimizer.instance.loader import (
     InstanceSource,
@@ -35,6 +40,7 @@ from optimizer.instance.loader import (
 from optimizer.instance.overrides import Override, applied_text, apply_override
 from optimizer.instance.schema import FormatVersion, Identifier, Text
 from optimizer.instance.yamlio import FieldPath, YamlDocument, read_yaml
+from optimizer.site.build import build_site
 
 STUDY_FORMAT_VERSION = 1
 BASE_SCENARIO = "base"
@@ -346,3 +352,19 @@ def _scenario(
             exc.file, exc.field, f"scenario {name!r}: {exc.problem}", exc.fix, exc.line
         ) from None
     return Scenario(name, named, sweep, patches, dataclasses.replace(loaded, overrides=applied))
+
+
+def scenario_warnings(study: Study) -> list[tuple[str, tuple[str, ...]]]:
+    """(``scenario 'name': ``, lint warnings) of each scenario that has any, found before
+    any scenario is solved so that ``batch --strict`` stops before the first solve. A
+    scenario whose site cannot be built is skipped here: its own solve reports why, as
+    a failed scenario, and the others go on."""
+    found = []
+    for scenario in study.scenarios:
+        try:
+            warnings = build_site(scenario.loaded).warnings
+        except RackoptError:
+            continue
+        if warnings:
+            found.append((f"scenario {scenario.name!r}: ", warnings))
+    return found
