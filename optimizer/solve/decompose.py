@@ -303,10 +303,7 @@ def solve_parts(
         reports.close()
     done = [r for r in results if r is not None]
     if stop.value or any(r.outcome.status == "interrupted" for r in done):
-        # As after a solve stopped by Ctrl-C (optimizer.solve.progress): further Ctrl-C
-        # are ignored until the command ends, so the merged layout is written.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        note_ctrl_c()
+        note_ctrl_c()  # further Ctrl-C cannot lose the merged layout
     wall = time.perf_counter() - started
     return _merge(data, done, wall)
 

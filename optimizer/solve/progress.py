@@ -11,10 +11,11 @@ on a 300-slot thermal hall it went 5-10 s without a poll. So Ctrl-C does not wai
 the next poll: the SIGINT handler only sets a flag; HiGHS gets :data:`GRACE_S` to stop
 on its own (then its own status, objective and bound are used), after which the solve
 ends with the last incumbent the callback recorded, and the worker thread is left to
-stop at its next poll (:func:`solver_still_running`). Once Ctrl-C has been pressed,
-further Ctrl-C are ignored until the command ends (the CLI restores the handler), so
-the best layout is always written: a second press while it is checked and written
-loses nothing.
+stop at its next poll (:func:`solver_still_running`). Once Ctrl-C has been pressed in
+a command (:func:`ctrl_c_restored`), further Ctrl-C are ignored until the command ends,
+so the best layout is always written: a second press while it is checked and written
+loses nothing. Outside a command (the Python API), the caller's handler comes back as
+soon as the solve returns.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ _stop_requests: list[Callable[[], bool]] = []
 """Further ways this process is told to stop its solves (:func:`stop_also_when`)."""
 _running: list[threading.Thread] = []
 """Solver threads left behind after Ctrl-C, still inside HiGHS until its next poll."""
+_commands_running = [0]
+"""Commands inside :func:`ctrl_c_restored`: only within one does a Ctrl-C that stopped a
+solve leave SIGINT ignored (a notebook calling the API gets its handler back at once)."""
 _pressed = threading.Event()
 """Set once Ctrl-C stopped a solve in this command (:func:`ctrl_c_stopped_a_solve`)."""
 
@@ -78,8 +82,11 @@ def ctrl_c_stopped_a_solve() -> bool:
 
 
 def note_ctrl_c() -> None:
-    """Record that Ctrl-C stopped a solve (one in a worker process, say)."""
+    """Record that Ctrl-C stopped a solve (one in a worker process, say). Inside a
+    command, further Ctrl-C are then ignored until it ends, so its layout is written."""
     _pressed.set()
+    if _commands_running[0] and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def stop_also_when(requested: Callable[[], bool]) -> None:
@@ -183,7 +190,6 @@ class SolveWatch:
         if not self.interrupted:
             self.interrupted = True
             self._pressed_at = time.perf_counter()
-            note_ctrl_c()
 
     @contextmanager
     def _catching_ctrl_c(self) -> Iterator[None]:
@@ -196,7 +202,9 @@ class SolveWatch:
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN if self.interrupted else previous)
+            signal.signal(signal.SIGINT, previous)
+            if self.interrupted:
+                note_ctrl_c()
 
 
 @contextmanager
@@ -208,8 +216,10 @@ def ctrl_c_restored() -> Iterator[None]:
         yield
         return
     previous = signal.getsignal(signal.SIGINT)
+    _commands_running[0] += 1
     try:
         yield
     finally:
+        _commands_running[0] -= 1
         signal.signal(signal.SIGINT, previous)
         _pressed.clear()
