@@ -19,6 +19,7 @@ dependency to every worker process.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sys
 import threading
@@ -80,9 +81,19 @@ class StatusLines:
         self._drawn = 0
         self._logged = -float("inf")
 
+    def size(self) -> os.terminal_size:
+        """The terminal's size: that of the stream's own terminal (stdout may be
+        redirected while stderr is not), else COLUMNS and LINES, else 80 x 24."""
+        try:
+            size = os.get_terminal_size(self.stream.fileno())
+        except (AttributeError, OSError, ValueError):  # no file descriptor or no terminal
+            size = os.terminal_size((0, 0))
+        # A pseudo-terminal nobody sized reports 0 x 0.
+        return size if size.columns and size.lines else shutil.get_terminal_size((80, 24))
+
     def width(self) -> int:
         """Columns a line may use: the terminal's width less one, so no line wraps."""
-        return max(shutil.get_terminal_size((80, 24)).columns - 1, 20)
+        return max(self.size().columns - 1, 20)
 
     def show(self, lines: list[str], notable: bool = False) -> None:
         """Draw ``lines``. Not on a terminal, they are logged only every
@@ -191,7 +202,7 @@ class BatchStatus:
         )
         if p.last is not None and not self.lines.terminal:
             head += f"  last: {p.last.name} {p.last.status} {p.last.seconds:.1f}s"
-        rows = shutil.get_terminal_size((80, 24)).lines - 2
+        rows = max(self.lines.size().lines - 2, 2)
         running = [
             _scenario_line(n, None if s is None else replace(s, elapsed_s=s.elapsed_s + since_s))
             for n, s in p.running.items()
