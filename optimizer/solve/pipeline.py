@@ -104,7 +104,7 @@ def solve_site(
     timings["solve_s"] = outcome.solve_s
     timings["primary_s"] = outcome.primary_s
     if not outcome.has_solution:
-        raise _no_layout(site, outcome, options)
+        raise _no_layout(site, outcome, options, progress)
     if len(groups) == 1:
         layout = assign(data, m, outcome.values)
     started = time.perf_counter()
@@ -119,7 +119,9 @@ def solve_site(
     return SolveReport(site, layout, outcome, check, options, timings, model_size)
 
 
-def _no_layout(site: Site, outcome: SolveOutcome, options: SolveOptions) -> RackoptError:
+def _no_layout(
+    site: Site, outcome: SolveOutcome, options: SolveOptions, progress: ProgressFn | None = None
+) -> RackoptError:
     """The typed error for a solve that ended without a layout, by the solver's status."""
     if outcome.status == "infeasible":
         message = (
@@ -128,7 +130,7 @@ def _no_layout(site: Site, outcome: SolveOutcome, options: SolveOptions) -> Rack
         )
         # explain raises its own InfeasibleError when even unlimited capacity is not enough.
         try:
-            shortfalls = explain(site, options)
+            shortfalls = explain(site, options, progress)  # shown as `explain` shows it
         except NoLayoutInTimeError:  # the demand is still proven infeasible
             return InfeasibleError(
                 f"{message} Which resources fall short was not found before the time limit; "
