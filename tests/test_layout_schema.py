@@ -102,8 +102,9 @@ def test_a_written_layout_holds_every_declared_variable_with_its_attributes(tmp_
         assert ds["rack_type"].dtype.kind == "U" and ds["rack_count"].dtype == np.int64
         assert set(ds.attrs) == set(ATTRIBUTES)
         assert ds.attrs["Conventions"] == "CF-1.13" and ds.attrs["layout_format_version"] == 2
-        # The tutorial's second stage is proven optimal: no shorter plan remains.
-        assert ds.attrs["second_stage_gap"] == 0.0
+        # The tutorial's second stage ends at its root: nothing beats the first stage's
+        # plan by more than the second stage's 1% gap (optimizer.solve.highs).
+        assert 0.0 <= ds.attrs["second_stage_gap"] <= 0.01 + 1e-12
 
 
 def test_the_public_name_of_the_device_limit_is_the_datasets():

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
 if TYPE_CHECKING:  # verify --json must not load the solver stack
     import xarray as xr
@@ -44,7 +43,11 @@ def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-ready: numpy scalars as Python ones, NaN and infinity as None, recursively."""
+    """JSON-ready: numpy scalars as Python ones, NaN and infinity as None, recursively.
+    numpy is imported here, not with the module: the command line loads this module for
+    every command, ``--help`` included (tests/test_startup.py)."""
+    import numpy as np
+
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

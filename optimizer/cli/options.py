@@ -141,6 +141,22 @@ _SECOND_STAGE_NODES = click.option(
     help="Branch-and-bound nodes for the cable and tie-break stage, after the GPU count "
     "is proven; more nodes, shorter cables.",
 )
+_SECOND_STAGE_GAP = click.option(
+    "--second-stage-gap",
+    type=FiniteFloat(min=0),
+    default=0.01,
+    show_default=True,
+    help="Relative gap at which the cable and tie-break stage stops.",
+)
+_SECOND_STAGE_SHARE = click.option(
+    "--second-stage-share",
+    type=FiniteFloat(min=0),
+    default=0.5,
+    show_default=True,
+    help="Time the cable and tie-break stage may take, as a share of the time taken to "
+    "prove the GPU count (at least 1 s); 0 for no such limit, which makes the layout "
+    "the same on every run.",
+)
 _WARM_START = click.option(
     "--warm-start/--no-warm-start",
     default=True,
@@ -177,12 +193,11 @@ def _gathered(*declared: Callable) -> Callable[[Callable[..., Any]], Callable[..
 
 search_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED)
 """What steers HiGHS itself (time limit, gap, threads, seed): all that ``explain`` uses."""
-study_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODES, _WARM_START)
+_SECOND_STAGE = (_SECOND_STAGE_NODES, _SECOND_STAGE_GAP, _SECOND_STAGE_SHARE)
+study_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED, *_SECOND_STAGE, _WARM_START)
 """The search settings plus the second-stage budget and warm start, for ``batch``: each
 scenario already has a process of its own, so parts are never split inside one."""
-solver_options = _gathered(
-    _TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODES, _WARM_START, _SPLIT
-)
+solver_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED, *_SECOND_STAGE, _WARM_START, _SPLIT)
 """Every solve setting, for ``solve``."""
 
 

@@ -211,6 +211,8 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "best_bound": _finite_or_nan(outcome.bound),
         "gap": _finite_or_nan(outcome.gap),
         "tie_break_status": outcome.tie_break_status,
+        "second_stage_objective": _finite_or_nan(outcome.second_stage_objective),
+        "second_stage_bound": _finite_or_nan(outcome.second_stage_bound),
         "second_stage_gap": _finite_or_nan(outcome.second_stage_gap),
         "timings_s": json.dumps({k: round(v, 6) for k, v in report.timings.items()}),
         "model_size": json.dumps(report.model_size),

@@ -291,6 +291,8 @@ ATTRIBUTES: dict[str, str] = {
     "best_bound": "float",
     "gap": "float",
     "tie_break_status": "str",
+    "second_stage_objective": "float",
+    "second_stage_bound": "float",
     "second_stage_gap": "float",
     "timings_s": "JSON object",
     "model_size": "JSON object",

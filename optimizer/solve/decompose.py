@@ -346,5 +346,16 @@ def _merge(
         tie_break_status=f"{len(results)} parts: " + "; ".join(ends),
         second_stage_gap=max(second_gaps) if second_gaps else None,  # the worst part's
     )
+    if has_solution:
+        _merge_second_stage(outcome, outcomes)
     timings = {"build_s": max(r.build_s for r in results)}
     return Assignment(placement, su, hubs), outcome, timings, sum(r.variables for r in results)
+
+
+def _merge_second_stage(outcome: SolveOutcome, parts: list[SolveOutcome]) -> None:
+    """The facility's second-stage cost and bound: they add up over the parts (its gap is
+    the worst part's, set by :func:`_merge`). A part without a bound leaves the facility
+    without one."""
+    outcome.second_stage_objective = sum(o.second_stage_objective or 0.0 for o in parts)
+    if all(o.second_stage_bound is not None for o in parts):
+        outcome.second_stage_bound = sum(o.second_stage_bound or 0.0 for o in parts)

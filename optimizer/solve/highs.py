@@ -47,9 +47,20 @@ class SolveOutcome:
     primary_s: float = 0.0
     """The first stage alone: how long the GPU count took to prove (or to stop)."""
     tie_break_status: str = "not run"
+    """How the second stage ended (docs/output-format.md section 5.1)."""
+    second_stage_objective: float | None = None
+    """Second-stage cost (cable metres plus tie-break) of the layout returned."""
+    second_stage_bound: float | None = None
+    """Proven lower bound on that cost with the primary held; None when the second stage
+    did not run far enough to prove one."""
     second_stage_gap: float | None = None
-    """Proven relative gap of the second stage (cables, tie-break) on the layout kept:
-    how much shorter its cable plan could still be; None when the stage did not run."""
+    """Relative gap of the second stage, how far the cable plan may be from its best: the
+    worst over the parts when the facility was solved in parts."""
+
+    def record_second_stage(self, cost: float, bound: float | None) -> None:
+        """Set the second stage's cost, bound and gap together."""
+        self.second_stage_objective, self.second_stage_bound = cost, bound
+        self.second_stage_gap = None if bound is None else relative_gap(cost, bound, True)
 
 
 _STATUS = {
@@ -213,12 +224,11 @@ def solve(
     _proven(outcome, primary, float(info.mip_dual_bound), compiled.minimize)
     outcome.primary_s = time.perf_counter() - started
 
+    outcome.record_second_stage(float(objectives[1] @ x), None)
     if watch.interrupted:
         outcome.tie_break_status = "skipped: interrupted"
     else:
-        x, outcome.tie_break_status, outcome.second_stage_gap = _tie_break(
-            h, compiled, x, primary, options, started, watch
-        )
+        x = _second_stage(h, compiled, x, primary, options, outcome, started, watch)
     outcome.values = {id(v): float(val) for v, val in zip(columns, x, strict=True)}
     outcome.solve_s = time.perf_counter() - started
     return outcome
@@ -242,10 +252,18 @@ def _left_behind(
         x = watch.incumbent
         bound = watch.bound if watch.bound is not None else math.nan
         _proven(outcome, float(compiled.objectives[0] @ x), bound, compiled.minimize)
+        outcome.record_second_stage(float(compiled.objectives[1] @ x), None)
         outcome.values = {id(v): float(val) for v, val in zip(compiled.columns, x, strict=True)}
     outcome.primary_s = outcome.solve_s = time.perf_counter() - started
     return outcome
 
+
+SECOND_STAGE_FLOOR_S = 1.0
+"""The least time the share of the first stage's time gives the second stage. HiGHS needs
+presolve, the root and a sub-MIP before it improves a cable plan at all: on a 288-slot
+4N/3 hall (docs/benchmarks.md) the first stage proved the GPU count in 0.4-0.7 s with a
+3,893 m cable plan, and the second stage needed 0.8-1.3 s to reach the optimal 1,326 m;
+cut at 0.5 s it kept the 3,893 m."""
 
 _STAGE_ENDS = {
     "optimal": "optimal",
@@ -255,34 +273,65 @@ _STAGE_ENDS = {
 }
 
 
-def _tie_break(
+def second_stage_budget(
+    options: SolveOptions, started: float, primary_s: float
+) -> tuple[float, str]:
+    """Seconds the second stage may run and what sets them: its share of the first
+    stage's time, or what is left of the time limit, whichever is less."""
+    budget, reason = math.inf, "time limit reached"
+    if options.second_stage_share > 0:
+        budget = max(options.second_stage_share * primary_s, SECOND_STAGE_FLOOR_S)
+        reason = "time share reached"
+    if options.time_limit is not None:
+        remaining = options.time_limit - (time.perf_counter() - started)
+        if remaining <= budget:
+            budget, reason = remaining, "time limit reached"
+    return budget, reason
+
+
+def _second_stage(
     h: highspy.Highs,
     compiled: CompiledModel,
     x: np.ndarray,
     primary: float,
     options: SolveOptions,
+    outcome: SolveOutcome,
     started: float,
     watch: SolveWatch,
-) -> tuple[np.ndarray, str, float | None]:
+) -> np.ndarray:
     """Second stage: minimize cables and tie-break with the primary held at its
-    first-stage value (no lower for a maximum, no higher for a minimum). Returns the
-    layout kept, the stage's ending and its proven gap on that layout (None when the
-    stage did not run).
+    first-stage value (no lower for a maximum, no higher for a minimum). Records its
+    status, cost and bound in ``outcome`` and returns the layout to keep.
+
+    The stage ends at the first of: its own gap (``second_stage_gap``), its node budget,
+    its share of the first stage's time, the time limit. HiGHS is told to prune every
+    layout that does not beat the first stage's cost by more than that gap (its
+    ``objective_bound``), so when the first-stage layout cannot be improved by more than
+    the gap (nothing to tie-break, no shorter cable plan) the root bound proves it and the
+    stage ends there, as ``first stage within gap``.
 
     No warm start is passed: with HiGHS 1.16, a start given after the row and costs
     change came back with a wrongly evaluated objective under presolve. Instead the
     first-stage layout, which is feasible here by construction, is kept whenever the
-    second stage ends with nothing better.
+    second stage ends with nothing better. The objective bound is a number, not a
+    layout, so it does not meet that fault.
     """
     lp, objectives = compiled.lp, compiled.objectives
+    cost = float(objectives[1] @ x)
     if not objectives[1].any():
-        return x, "not needed", None
-    if options.time_limit is not None:
-        remaining = options.time_limit - (time.perf_counter() - started)
-        if remaining <= 0:
-            return x, "skipped: time limit", None
-        h.setOptionValue("time_limit", max(remaining, 0.1))
+        outcome.tie_break_status = "not needed"
+        outcome.record_second_stage(cost, cost)
+        return x
+    budget, time_end = second_stage_budget(options, started, outcome.primary_s)
+    if budget <= 0:
+        outcome.tie_break_status = "skipped: time limit"
+        return x
+    if math.isfinite(budget):
+        h.setOptionValue("time_limit", max(budget, 0.1))
     h.setOptionValue("mip_max_nodes", int(options.second_stage_nodes))
+    h.setOptionValue("mip_rel_gap", float(options.second_stage_gap))
+    worth_beating = cost - options.second_stage_gap * abs(cost)
+    h.setOptionValue("objective_bound", worth_beating)
     nz = np.flatnonzero(objectives[0])
     slack = PRIMARY_TOLERANCE * max(1.0, abs(primary))
     if compiled.minimize:
@@ -293,25 +342,28 @@ def _tie_break(
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[1])
     h.changeObjectiveSense(highspy.ObjSense.kMinimize)
     watch.new_stage(SECOND_STAGE, SECOND_STAGE_UNIT)
-    if not watch.run(h.run):  # Ctrl-C, and HiGHS did not stop in time: its last incumbent
+    if watch.run(h.run):
+        info = h.getInfo()
+        status = _status(h)
+        if status == "infeasible":
+            # Nothing beats the first stage by more than the gap: proven, not a failure.
+            outcome.tie_break_status = "first stage within gap"
+            outcome.record_second_stage(cost, min(worth_beating, cost))
+            return x
+        ending = time_end if status == "time_limit" else _STAGE_ENDS.get(status, status)
+        dual = float(info.mip_dual_bound)
+        found = np.array(h.getSolution().col_value) if info.primal_solution_status == 2 else None
+    else:  # Ctrl-C, and HiGHS did not stop in time: its last incumbent and bound
+        status = ending = "interrupted"
+        dual = watch.bound if watch.bound is not None else math.nan
         found = watch.incumbent
-        better = found is not None and float(objectives[1] @ found) <= float(objectives[1] @ x)
-        kept, ending = (found, "interrupted") if better else (x, "kept first stage: interrupted")
-        bound = watch.bound
-        gap = None if bound is None else relative_gap(float(objectives[1] @ kept), bound, True)
-        if better and gap is not None:
-            ending = f"{ending}, gap {gap:.1%}"  # as when HiGHS stops by itself
-        return kept, ending, gap
-    info = h.getInfo()
-    status = _status(h)
-    ending = _STAGE_ENDS.get(status, status)
-    bound = float(info.mip_dual_bound)
-    if info.primal_solution_status != 2:
-        return x, f"kept first stage: {ending}", relative_gap(float(objectives[1] @ x), bound, True)
-    found = np.array(h.getSolution().col_value)
-    if float(objectives[1] @ found) > float(objectives[1] @ x) + 1e-9:
-        kept = f"kept first stage: {ending} with nothing better"
-        return x, kept, relative_gap(float(objectives[1] @ x), bound, True)
-    if status != "optimal":
-        ending = f"{ending}, gap {info.mip_gap:.1%}"
-    return found, ending, relative_gap(float(objectives[1] @ found), bound, True)
+    if found is not None and float(objectives[1] @ found) < cost - 1e-9:
+        x, cost = found, float(objectives[1] @ found)
+    else:
+        ending = f"kept first stage: {ending}"
+    # The bound may exceed the cost kept only by HiGHS's tolerances.
+    outcome.record_second_stage(cost, min(dual, cost) if math.isfinite(dual) else None)
+    if status != "optimal" and outcome.second_stage_gap is not None:
+        ending = f"{ending}, gap {outcome.second_stage_gap:.1%}"
+    outcome.tie_break_status = ending
+    return x
