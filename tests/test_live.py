@@ -267,8 +267,17 @@ def test_ctrl_c_in_the_second_stage_keeps_the_proven_gpu_count(tmp_path):
     out = tmp_path / "gb300.nc"
     instance = ROOT / "instances" / "gb300-hall.yaml"
     terminal = Terminal(
-        "solve", str(instance), "-o", str(out), "--second-stage-nodes", "1000000"
-    )  # a cable stage that runs until stopped
+        "solve",
+        str(instance),
+        "-o",
+        str(out),
+        "--second-stage-nodes",
+        "1000000",
+        "--second-stage-gap",
+        "0",
+        "--second-stage-share",
+        "0",
+    )  # fmt: skip  (a cable stage that runs until stopped: no node, gap or time end)
     while "second stage" not in terminal.text():
         assert terminal.read(time.monotonic() - terminal.started + 0.5), terminal.text()
         assert time.monotonic() - terminal.started < 180, "no second stage shown"
