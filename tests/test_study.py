@@ -292,7 +292,9 @@ def test_a_failing_scenario_is_recorded_and_the_others_solve_in_worker_processes
         assert ds.total_gpus.sel(scenario="ref,crah_kw=110").item() == 208
         assert math.isnan(ds.total_gpus.sel(scenario="bad,crah_kw=100").item())  # _FillValue
     assert sorted(p.name for p in scenario_folder(output).iterdir()) == [
+        "ref,crah_kw=100.instance.yaml",  # the resolved instance beside each layout
         "ref,crah_kw=100.nc",
+        "ref,crah_kw=110.instance.yaml",
         "ref,crah_kw=110.nc",
     ]
 
@@ -364,6 +366,26 @@ def test_compare_reads_layout_files_and_writes_a_csv(solved_study, tmp_path):
     assert records[0]["gpus"] == "208"
     assert float(records[0]["stranded_liquid_kw"]) == pytest.approx(16.08)
     assert records[0]["bound_by_family"] == "power"
+
+
+def test_compare_table_fits_80_columns_in_blocks_led_by_the_scenario(solved_study):
+    _, output, _ = solved_study
+    result = run("compare", output)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(len(line) < 80 for line in lines), [line for line in lines if len(line) >= 80]
+    blocks = result.output.strip().split("\n\n")
+    assert len(blocks) > 1
+    names = [r.scenario for r in compare([output])]
+    headers = []
+    for block in blocks:
+        rows = block.splitlines()
+        assert rows[0].startswith("scenario") and set(rows[1]) <= {"-", " "}
+        assert [row.split()[0] for row in rows[2:]] == names
+        headers.append(rows[0])
+    shown = " ".join(headers)
+    for column in ("GPUs", "IT MW", "PUE", "strand pwr MW", "bound by", "cable m"):
+        assert column in shown
 
 
 def test_compare_lists_a_scenario_without_layout_with_its_reason(tmp_path):

@@ -38,7 +38,7 @@ import click
 from optimizer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, InstanceError, RackoptError
 from optimizer.output import check_target
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.progress import Progress, ProgressFn
+from optimizer.solve.progress import ctrl_c_restored, solver_still_running
 
 if TYPE_CHECKING:  # the site's modules load numpy and scipy: only when a command runs
     from optimizer.site.arrays import Site
@@ -69,10 +69,12 @@ def _reported_errors(debug: bool) -> Iterator[None]:
         if debug:
             raise
         click.secho(f"error: {exc}", fg="red", err=True)
+        if exc.exit_code == EXIT_INTERRUPTED:
+            exit_interrupted()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.secho("interrupted", fg="red", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        exit_interrupted()
     except Exception as exc:
         if debug:
             raise
@@ -84,13 +86,25 @@ def _reported_errors(debug: bool) -> Iterator[None]:
         sys.exit(EXIT_INTERNAL)
 
 
+def exit_interrupted() -> None:
+    """Exit with the Ctrl-C code. A solver thread left inside HiGHS after Ctrl-C
+    (optimizer.solve.progress) would only stop at HiGHS's next poll, seconds away, and
+    interpreter shutdown around it can crash: then the process ends at once, its
+    output (already written and synced) flushed first."""
+    if solver_still_running():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 def common(command: Callable[..., Any]) -> Callable[..., Any]:
     """--debug for every command; errors become one line unless it is set."""
 
     @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
     @wraps(command)
     def wrapper(*args: Any, debug: bool, **kwargs: Any) -> Any:
-        with _reported_errors(debug):
+        with ctrl_c_restored(), _reported_errors(debug):
             return command(*args, **kwargs)
 
     return wrapper
@@ -288,24 +302,3 @@ def writable_target(_ctx: click.Context, _param: click.Parameter, value: str | N
         with _reported_errors(debug=False):
             check_target(value)
     return value
-
-
-def progress_printer(quiet: bool) -> ProgressFn | None:
-    """One line updated in place on a terminal; a plain log line every 5 s otherwise."""
-    if quiet:
-        return None
-    terminal = sys.stderr.isatty()
-    last = [-5.0]
-
-    def show(p: Progress) -> None:
-        best = "-" if p.incumbent is None else f"{p.incumbent:,.0f}"
-        bound = "-" if p.bound is None else f"{p.bound:,.0f}"
-        gap = "-" if p.gap is None else f"{p.gap:.2%}"
-        line = f"{p.stage}: {p.elapsed_s:7.1f}s  best {best}  bound {bound}  gap {gap}"
-        if terminal:
-            click.echo(f"\r{line}\033[K", nl=False, err=True)
-        elif p.elapsed_s - last[0] >= 5.0:
-            last[0] = p.elapsed_s
-            click.echo(line, err=True)
-
-    return show

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import textwrap
 from typing import TYPE_CHECKING
@@ -9,30 +10,58 @@ from typing import TYPE_CHECKING
 import click
 
 from optimizer.cli.documents import json_option
+from optimizer.cli.live import SolveStatus
 from optimizer.cli.options import (
     common,
+    exit_interrupted,
     instance_options,
     linted_site,
     output_option,
-    progress_printer,
     search_options,
     show_warnings,
     solver_options,
 )
-from optimizer.errors import EXIT_INFEASIBLE, EXIT_INTERRUPTED, EXIT_VIOLATIONS, InstanceError
+from optimizer.errors import (
+    EXIT_INFEASIBLE,
+    EXIT_VIOLATIONS,
+    InstanceError,
+    choices,
+    did_you_mean,
+)
 from optimizer.solve.options import SolveOptions
 
 if TYPE_CHECKING:
     from optimizer.instance.loader import LoadedInstance
     from optimizer.site.arrays import Site
     from optimizer.solve.explain import DemandAsk
-    from optimizer.solve.progress import Progress
     from optimizer.verify.headroom import NextRack
 
 
 @click.command()
-@click.argument("instance", type=click.Path(dir_okay=False))
+@click.argument("instance", type=click.Path(dir_okay=False), required=False)
 @output_option("Layout file to write (NetCDF).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one value of INSTANCE by its dotted key, as a study does "
+    "(power.devices.UPS-A.rating_kw=600); VALUE is read as YAML. Repeatable. The "
+    "resolved instance is written beside the layout as NAME.instance.yaml.",
+)
+@click.option(
+    "--study",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Solve one scenario of this study file (with --scenario) instead of INSTANCE.",
+)
+@click.option(
+    "--scenario",
+    default=None,
+    metavar="NAME",
+    help="The study scenario to solve, exactly as batch would (parts never split); its "
+    "resolved instance is written beside the layout as NAME.instance.yaml.",
+)
 @solver_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
 @click.option(
@@ -46,8 +75,11 @@ if TYPE_CHECKING:
 @instance_options
 @common
 def solve(
-    instance: str,
+    instance: str | None,
     output: str,
+    settings: tuple[str, ...],
+    study: str | None,
+    scenario: str | None,
     options: SolveOptions,
     quiet: bool,
     installed_from: str | None,
@@ -55,14 +87,18 @@ def solve(
     allow_paths_outside: bool,
     strict: bool,
 ) -> None:
-    """Place racks in INSTANCE for the most GPUs and write the checked layout."""
+    """Place racks in INSTANCE for the most GPUs and write the checked layout.
+
+    What-if without editing a file: --set KEY=VALUE changes values of INSTANCE, and
+    --study FILE --scenario NAME solves one scenario of a study."""
     from optimizer.output import check_target, write_files
     from optimizer.results.install import install_csv, install_lines, install_list, install_path
-    from optimizer.results.layout import layout_dataset, netcdf_bytes
+    from optimizer.results.layout import layout_dataset, layout_files, resolved_instance_path
     from optimizer.results.reader import read_layout
     from optimizer.results.summary import summary_lines
     from optimizer.site.demand import carry_forward
     from optimizer.solve.pipeline import solve_instance
+    from optimizer.solve.progress import ctrl_c_stopped_a_solve
 
     def carry(loaded: LoadedInstance, site: Site) -> Site:
         placement = read_layout(site, installed_from).placement
@@ -70,21 +106,24 @@ def solve(
 
     if installed_from is not None:
         check_target(install_path(output))
-    live = sys.stderr.isatty() and not quiet
+    loaded, options = _what_to_solve(
+        instance, settings, study, scenario, options, allow_paths_outside
+    )
+    status = None if quiet else SolveStatus()
     try:
         report = solve_instance(
-            instance,
+            loaded or str(instance),
             options,
-            progress_printer(quiet),
+            status,
             allow_paths_outside,
-            lambda site: show_warnings([("", site.warnings)], strict, instance),
+            lambda site: show_warnings([("", site.warnings)], strict, str(instance or study)),
             carry if installed_from is not None else None,
         )
     finally:
-        if live:  # end the progress line, also before an error
-            click.echo("", err=True)
+        if status is not None:  # end the progress line, also before an error
+            status.close()
     ds = layout_dataset(report)
-    files = {output: netcdf_bytes(ds, output)}
+    files = layout_files(ds, output, loaded)
     new_racks = install_list(report.site, report.placement)
     if installed_from is not None:
         files[install_path(output)] = install_csv(new_racks)
@@ -101,9 +140,56 @@ def solve(
                 click.echo(line)
             click.echo(f"install list written to {install_path(output)}")
         click.echo(f"layout written to {output}")
-    if report.outcome.status == "interrupted":
+        if loaded is not None:
+            click.echo(
+                f"resolved instance written to {resolved_instance_path(output)} "
+                "(verify the layout with it)"
+            )
+    if report.outcome.status == "interrupted" or ctrl_c_stopped_a_solve():
+        # (Ctrl-C in the second stage leaves the primary's status, and the layout.)
         click.secho("interrupted: the best layout found so far was written", fg="yellow", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        exit_interrupted()
+
+
+def _what_to_solve(
+    instance: str | None,
+    settings: tuple[str, ...],
+    study: str | None,
+    scenario: str | None,
+    options: SolveOptions,
+    allow_paths_outside: bool,
+) -> tuple[LoadedInstance | None, SolveOptions]:
+    """The instance ``solve`` was asked for, loaded when --set or --scenario changes it
+    (None: INSTANCE as it is), and the options to solve it with."""
+    from optimizer.instance.overrides import load_with_settings
+    from optimizer.studies.study import load_study
+
+    if study is None:
+        if scenario is not None:
+            raise InstanceError("--scenario", "", "needs --study", "add --study STUDY.yaml")
+        if instance is None:
+            raise InstanceError(
+                "solve", "", "no instance given", "give INSTANCE, or --study and --scenario"
+            )
+        if not settings:
+            return None, options
+        return load_with_settings(instance, settings, allow_paths_outside), options
+    if instance is not None or settings:
+        raise InstanceError(
+            "--study",
+            "",
+            "solves a study scenario as the study defines it, so it takes no INSTANCE or --set",
+            "add the change to the study as an override, or solve the base with --set",
+        )
+    loaded_study = load_study(study, allow_paths_outside)
+    names = [sc.name for sc in loaded_study.scenarios]
+    if scenario not in names:
+        problem = "needs --scenario" if scenario is None else f"unknown scenario {scenario!r}"
+        fix = f"use one of: {choices(names)}" if scenario is None else did_you_mean(scenario, names)
+        raise InstanceError(study, "--scenario", problem, fix)
+    chosen = loaded_study.scenarios[names.index(scenario)]
+    # As batch solves it (optimizer.studies.batch.run_batch): parts are never split.
+    return chosen.loaded, dataclasses.replace(options, split_parts=False)
 
 
 def _demand_asks(
@@ -122,20 +208,6 @@ def _demand_asks(
             )
         asks.append(DemandAsk(name.strip(), int(digits), count.startswith("+")))
     return asks
-
-
-def _explain_progress(p: Progress) -> None:
-    """A plain line on stderr every few seconds while explain searches (the objective is
-    the sum of relative overflows, 1.0 = one capacity doubled)."""
-    if p.elapsed_s < 1.0:  # the search's first poll: nothing to tell yet
-        return
-    best = "-" if p.incumbent is None else f"{p.incumbent:.3g}"
-    bound = "-" if p.bound is None else f"{p.bound:.3g}"
-    click.echo(
-        f"explain: {p.elapsed_s:.0f} s; overflow (sum of shortfall/capacity) "
-        f"found {best}, at least {bound}",
-        err=True,
-    )
 
 
 @click.command(name="explain")
@@ -172,7 +244,12 @@ def explain_command(
     site = asked_site(linted_site(instance, allow_paths_outside, strict), asks)
     if not quiet and sys.stderr.isatty():  # a log gets the periodic lines alone
         click.echo(f"explain: looking for what {demand_text(site)} would lack ...", err=True)
-    shortfalls = explain(site, options, None if quiet else _explain_progress)
+    status = None if quiet else SolveStatus()
+    try:
+        shortfalls = explain(site, options, status)
+    finally:
+        if status is not None:
+            status.close()
     if as_json:
         from optimizer.cli.documents import emit, explain_document
 
@@ -295,7 +372,6 @@ def next_command(
     """Rank the places in LAYOUT for one more rack of --type (one more whole SU with its
     network rack, for a type that grows by SUs), naming what blocks the others and by how
     much."""
-    from optimizer.errors import InstanceError, did_you_mean
     from optimizer.results.reader import read_layout
     from optimizer.verify.headroom import next_rack
 

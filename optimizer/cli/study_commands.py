@@ -9,14 +9,15 @@ and are registered on the ``rackopt`` group in :mod:`optimizer.cli`. Work is don
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
 
 from optimizer.cli.documents import json_option
+from optimizer.cli.live import BatchStatus
 from optimizer.cli.options import (
     common,
+    exit_interrupted,
     instance_options,
     linted_site,
     output_option,
@@ -25,46 +26,10 @@ from optimizer.cli.options import (
     study_options,
     writable_target,
 )
-from optimizer.errors import EXIT_INTERRUPTED, NoLayoutError
+from optimizer.errors import NoLayoutError
 from optimizer.solve.options import SolveOptions
 
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
-_BAR = 24
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-def _progress_bar(quiet: bool):
-    """One line on stderr, redrawn in place on a terminal; a line per scenario otherwise."""
-    from optimizer.studies.batch import BatchProgress
-
-    if quiet:
-        return None
-    terminal = sys.stderr.isatty()
-
-    def show(p: BatchProgress) -> None:
-        filled = _BAR * p.done // max(p.total, 1)
-        bar = "#" * filled + "-" * (_BAR - filled)
-        line = (
-            f"batch [{bar}] {p.done}/{p.total} done, {p.failed} failed, {p.reused} reused"
-            f"  elapsed {_clock(p.elapsed_s)}  ETA {_clock(p.eta_s)}"
-        )
-        if p.last is not None:
-            line += f"  last: {p.last.name} {p.last.status} {p.last.seconds:.1f}s"
-        if terminal:
-            click.echo(f"\r{line}\033[K", nl=False, err=True)
-            if p.done == p.total:
-                click.echo("", err=True)
-        elif p.last is not None or p.done == p.total:
-            click.echo(line, err=True)
-
-    return show
 
 
 @click.command()
@@ -132,8 +97,13 @@ def batch(
     cluster = Cluster.of(scheduler, tls_ca_file, tls_cert, tls_key)
     loaded = load_study(study, allow_paths_outside)
     show_warnings(scenario_warnings(loaded), strict, study)
+    status = None if quiet else BatchStatus()
     try:
-        report = run_batch(loaded, output, options, workers, cluster, _progress_bar(quiet))
+        try:
+            report = run_batch(loaded, output, options, workers, cluster, status)
+        finally:
+            if status is not None:  # end the display, also before an error
+                status.close()
     except KeyboardInterrupt:
         click.secho(
             f"interrupted: finished layouts are in {scenario_folder(output)}; "
@@ -141,7 +111,7 @@ def batch(
             fg="yellow",
             err=True,
         )
-        sys.exit(EXIT_INTERRUPTED)
+        exit_interrupted()
     if not quiet:
         for line in table_lines(compare([output])):
             click.echo(line)

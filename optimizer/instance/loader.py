@@ -107,10 +107,20 @@ class LoadedInstance:
     """(file name, CSV text) of ``network.distance_csv`` when given."""
     recirculation_file: tuple[str, bytes] | None = None
     """(file name, bytes) of ``thermal.matrix_file`` when given (CSV or NetCDF)."""
+    overrides: str = ""
+    """The overrides applied to the instance file (a study scenario's, or ``--set``), as
+    JSON ``[[key, value], ...]``; empty when none (:mod:`optimizer.instance.overrides`)."""
 
     def locate_error(self, path: tuple[str, ...], problem: str, fix: str) -> InstanceError:
         """An :class:`InstanceError` pointing at the file and line that define ``path``."""
         return self.document.error(path, problem, fix, str(self.path))
+
+
+def named_path(document: YamlDocument, path: Path, field: FieldPath, relative: str) -> Path:
+    """The file that ``relative``, given at ``field``, names: relative to the file that
+    defines the field (an included file's names are relative to it), else to ``path``."""
+    defined_in = document.locate(field)
+    return Path(defined_in[0]).parent / relative if defined_in else path.parent / relative
 
 
 def read_named_file(
@@ -124,8 +134,7 @@ def read_named_file(
     """Read a file the instance names at ``field`` (an include, a slot table, a distance
     or recirculation matrix), relative to the file that names it; every refusal is an
     error at that field."""
-    defined_in = document.locate(field)
-    named = Path(defined_in[0]).parent / relative if defined_in else path.parent / relative
+    named = named_path(document, path, field, relative)
     try:
         tree.check(named)
         return named, read_limited(named, limit)

@@ -26,7 +26,9 @@ import numpy as np
 import xarray as xr
 
 from optimizer import __version__
-from optimizer.output import output_error, write_file
+from optimizer.instance.loader import LoadedInstance
+from optimizer.instance.overrides import resolved_instance
+from optimizer.output import output_error, write_file, write_files
 from optimizer.results.schema import (
     CONVENTIONS,
     FIELDS,
@@ -286,6 +288,7 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "timings_s": json.dumps({k: round(v, 6) for k, v in report.timings.items()}),
         "model_size": json.dumps(report.model_size),
         "solver_options": json.dumps(report.options.recorded(), sort_keys=True),
+        "overrides": report.overrides or "[]",
         "versions": json.dumps(package_versions(), sort_keys=True),
         "created_utc": created,
     }
@@ -345,3 +348,31 @@ def write_layout(ds: xr.Dataset, path: str | Path) -> None:
     """Write a layout or study dataset as NetCDF through the one safe write path
     (:func:`optimizer.output.write_file`)."""
     write_file(path, netcdf_bytes(ds, path))
+
+
+def resolved_instance_path(layout: str | Path) -> Path:
+    """Where the resolved instance of a layout goes: ``NAME.instance.yaml`` beside
+    ``NAME.nc``."""
+    layout = Path(layout)
+    return layout.with_name(f"{layout.stem}.instance.yaml")
+
+
+def layout_files(
+    ds: xr.Dataset, path: str | Path, loaded: LoadedInstance | None = None
+) -> dict[str | Path, bytes]:
+    """The files of one layout, to be written as a set (:func:`optimizer.output.write_files`):
+    the NetCDF and, when the instance was changed on the way (a study scenario, ``solve
+    --set``), the resolved instance it was solved from beside it
+    (:func:`optimizer.instance.overrides.resolved_instance`)."""
+    files: dict[str | Path, bytes] = {path: netcdf_bytes(ds, path)}
+    if loaded is not None:
+        instance_path = resolved_instance_path(path)
+        files[instance_path] = resolved_instance(loaded, instance_path).encode("utf-8")
+    return files
+
+
+def write_layout_and_instance(ds: xr.Dataset, path: str | Path, loaded: LoadedInstance) -> Path:
+    """Write a layout and the resolved instance beside it (:func:`layout_files`): both or
+    neither. Returns the resolved instance's path."""
+    write_files(layout_files(ds, path, loaded))
+    return resolved_instance_path(path)

@@ -423,6 +423,7 @@ ATTRIBUTES: dict[str, str] = {
     "timings_s": "JSON object",
     "model_size": "JSON object",
     "solver_options": "JSON object",
+    "overrides": "JSON list",
     "versions": "JSON object",
     "created_utc": "str",
 }

@@ -187,8 +187,8 @@ def explain(
 
     Of ``options`` only what steers HiGHS is used (time limit, gap, threads, seed): the
     elastic model is solved once, without warm start, parts or a second stage.
-    ``progress`` receives snapshots of the search (objective: the sum of relative
-    overflows); Ctrl-C stops it."""
+    ``progress`` receives snapshots on a timer (stage ``explain``; the objective is the
+    sum of relative overflows); Ctrl-C stops it with no answer."""
     data = build_model_data(site)
     impossible = unplaceable_minimums(data)
     if impossible:
@@ -219,12 +219,10 @@ def explain(
         h.addCol(cost, 0.0, highspy.kHighsInf, 1, np.array([i], dtype=np.int32), np.array([-1.0]))
         subject = _subject(data, _KINDS[family], con.index())[0] if family in _KINDS else ""
         elastic.append((lp.num_col_ + len(elastic), *described, capacity, family, subject))
-    watch = SolveWatch(progress, every_s=5.0)
+    watch = SolveWatch(progress, "sum of shortfall/capacity")
     watch.stage = "explain"
-    h.cbMipInterrupt.subscribe(watch)
-    with watch.catching_ctrl_c():
-        h.run()
-    if watch.interrupted:
+    watch.attach(h)
+    if not watch.run(h.run) or watch.interrupted:
         raise Interrupted(f"{site.name}: explain interrupted before it found the shortfalls")
     if h.getInfo().primal_solution_status != 2:
         if h.getModelStatus() != highspy.HighsModelStatus.kInfeasible:

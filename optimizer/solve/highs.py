@@ -22,9 +22,11 @@ import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.progress import ProgressFn, SolveWatch
+from optimizer.solve.progress import SECOND_STAGE, ProgressFn, SolveWatch
 
 PRIMARY_TOLERANCE = 1e-6
+SECOND_STAGE_UNIT = "cable m + tie-break"
+"""What the second stage's objective counts (models/objective.py)."""
 
 
 @dataclass
@@ -174,12 +176,14 @@ def solve(
     options: SolveOptions,
     progress: ProgressFn | None = None,
     start: dict[int, float] | None = None,
+    unit: str = "",
 ) -> SolveOutcome:
     """Solve the primary objective, then the second stage with the primary held at its
-    optimum. ``progress`` receives snapshots while HiGHS searches; Ctrl-C stops the
-    search and returns the best layout found with status ``interrupted``. ``start``
-    (id(VarData) -> value, possibly for only some variables) is a layout to start from;
-    HiGHS completes the missing values itself."""
+    optimum. ``progress`` receives snapshots on a timer while HiGHS searches, its values
+    in ``unit`` (the primary objective's); Ctrl-C stops the search within a second and
+    returns the best layout found with status ``interrupted`` (:mod:`.progress`).
+    ``start`` (id(VarData) -> value, possibly for only some variables) is a layout to
+    start from; HiGHS completes the missing values itself."""
     started = time.perf_counter()
     compiled = compile_model(m)
     lp, objectives, columns = compiled.lp, compiled.objectives, compiled.columns
@@ -188,8 +192,8 @@ def solve(
     handoff_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    watch = SolveWatch(progress)
-    h.cbMipInterrupt.subscribe(watch)
+    watch = SolveWatch(progress, unit)
+    watch.attach(h)
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[0])
     sense = highspy.ObjSense.kMinimize if compiled.minimize else highspy.ObjSense.kMaximize
     h.changeObjectiveSense(sense)
@@ -201,8 +205,8 @@ def solve(
             np.array([j for j, _ in known], dtype=np.int32),
             np.array([value for _, value in known], dtype=float),
         )
-    with watch.catching_ctrl_c():
-        h.run()
+    if not watch.run(h.run):
+        return _left_behind(watch, compiled, handoff_s, started)
     status = "interrupted" if watch.interrupted else _status(h)
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -216,23 +220,41 @@ def solve(
     if start and abs(float(objectives[0] @ x) - primary) > PRIMARY_TOLERANCE * max(1.0, primary):
         # HiGHS's own account of the solution disagrees with the solution itself: do not
         # trust a search that may have pruned on it; solve again without the start.
-        return solve(m, options, progress)
-    outcome.objective = primary
-    bound = float(info.mip_dual_bound)
-    unbounded = -math.inf if compiled.minimize else math.inf
-    outcome.bound = bound if math.isfinite(bound) else unbounded
-    outcome.gap = relative_gap(primary, outcome.bound, compiled.minimize)
+        return solve(m, options, progress, unit=unit)
+    _proven(outcome, primary, float(info.mip_dual_bound), compiled.minimize)
     outcome.primary_s = time.perf_counter() - started
 
     outcome.record_second_stage(float(objectives[1] @ x), None)
     if watch.interrupted:
         outcome.tie_break_status = "skipped: interrupted"
     else:
-        watch.stage = "second stage"
-        with watch.catching_ctrl_c():
-            x = _second_stage(h, compiled, x, primary, options, outcome, started)
+        x = _second_stage(h, compiled, x, primary, options, outcome, started, watch)
     outcome.values = {id(v): float(val) for v, val in zip(columns, x, strict=True)}
     outcome.solve_s = time.perf_counter() - started
+    return outcome
+
+
+def _proven(outcome: SolveOutcome, objective: float, bound: float, minimize: bool) -> None:
+    """Set the outcome's objective, bound (unbounded when HiGHS has none) and gap."""
+    outcome.objective = objective
+    outcome.bound = bound if math.isfinite(bound) else (-math.inf if minimize else math.inf)
+    outcome.gap = relative_gap(objective, outcome.bound, minimize)
+
+
+def _left_behind(
+    watch: SolveWatch, compiled: CompiledModel, handoff_s: float, started: float
+) -> SolveOutcome:
+    """The outcome of a first stage that Ctrl-C ended before HiGHS stopped: its last
+    incumbent, valued by the objective itself, with the last bound HiGHS reported."""
+    outcome = SolveOutcome("interrupted", watch.incumbent is not None, handoff_s=handoff_s)
+    outcome.tie_break_status = "skipped: interrupted"
+    if watch.incumbent is not None:
+        x = watch.incumbent
+        bound = watch.bound if watch.bound is not None else math.nan
+        _proven(outcome, float(compiled.objectives[0] @ x), bound, compiled.minimize)
+        outcome.record_second_stage(float(compiled.objectives[1] @ x), None)
+        outcome.values = {id(v): float(val) for v, val in zip(compiled.columns, x, strict=True)}
+    outcome.primary_s = outcome.solve_s = time.perf_counter() - started
     return outcome
 
 
@@ -275,6 +297,7 @@ def _second_stage(
     options: SolveOptions,
     outcome: SolveOutcome,
     started: float,
+    watch: SolveWatch,
 ) -> np.ndarray:
     """Second stage: minimize cables and tie-break with the primary held at its
     first-stage value (no lower for a maximum, no higher for a minimum). Records its
@@ -318,17 +341,22 @@ def _second_stage(
     h.addRow(lower, upper, len(nz), nz.astype(np.int32), objectives[0][nz])
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[1])
     h.changeObjectiveSense(highspy.ObjSense.kMinimize)
-    h.run()
-    info = h.getInfo()
-    status = _status(h)
-    if status == "infeasible":
-        # Nothing beats the first stage by more than the gap: proven, not a failure.
-        outcome.tie_break_status = "first stage within gap"
-        outcome.record_second_stage(cost, min(worth_beating, cost))
-        return x
-    ending = time_end if status == "time_limit" else _STAGE_ENDS.get(status, status)
-    dual = float(info.mip_dual_bound)
-    found = np.array(h.getSolution().col_value) if info.primal_solution_status == 2 else None
+    watch.new_stage(SECOND_STAGE, SECOND_STAGE_UNIT)
+    if watch.run(h.run):
+        info = h.getInfo()
+        status = _status(h)
+        if status == "infeasible":
+            # Nothing beats the first stage by more than the gap: proven, not a failure.
+            outcome.tie_break_status = "first stage within gap"
+            outcome.record_second_stage(cost, min(worth_beating, cost))
+            return x
+        ending = time_end if status == "time_limit" else _STAGE_ENDS.get(status, status)
+        dual = float(info.mip_dual_bound)
+        found = np.array(h.getSolution().col_value) if info.primal_solution_status == 2 else None
+    else:  # Ctrl-C, and HiGHS did not stop in time: its last incumbent and bound
+        status = ending = "interrupted"
+        dual = watch.bound if watch.bound is not None else math.nan
+        found = watch.incumbent
     if found is not None and float(objectives[1] @ found) < cost - 1e-9:
         x, cost = found, float(objectives[1] @ found)
     else:

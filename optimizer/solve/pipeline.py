@@ -72,6 +72,9 @@ class SolveReport:
     plan: PhasePlan | None = None
     """For an instance with phases: every phase's checked layout; ``site``, ``layout`` and
     ``check`` are then the last phase's."""
+    overrides: str = ""
+    """The overrides applied to the instance file, as JSON ``[[key, value], ...]``
+    (a study scenario's or ``solve --set``'s); empty when none."""
 
     @property
     def placement(self) -> np.ndarray:
@@ -117,20 +120,20 @@ def solve_site(
     groups = parts(data) if options.split_parts else [list(range(len(data.classes)))]
     if len(groups) > 1:
         timings["build_s"] = time.perf_counter() - started
-        layout, outcome, part_timings, variables = solve_parts(data, groups, options)
+        layout, outcome, part_timings, variables = solve_parts(data, groups, options, progress)
         timings["build_s"] += part_timings["build_s"]
         model_size = {"parts": len(groups), "variables": variables}
     else:
         m = build_model(data)
         timings["build_s"] = time.perf_counter() - started
         start = greedy_start(data, m) if options.warm_start else None
-        outcome = solve(m, options, progress, start)
+        outcome = solve(m, options, progress, start, site.objective.unit)
         model_size = {"parts": 1, **_model_size(m)}
     timings["handoff_s"] = outcome.handoff_s
     timings["solve_s"] = outcome.solve_s
     timings["primary_s"] = outcome.primary_s
     if not outcome.has_solution:
-        raise _no_layout(site, outcome, options)
+        raise _no_layout(site, outcome, options, progress)
     if len(groups) == 1:
         layout = assign(data, m, outcome.values)
     started = time.perf_counter()
@@ -150,7 +153,9 @@ def solve_site(
     return SolveReport(site, layout, outcome, check, options, timings, model_size, baseline)
 
 
-def _no_layout(site: Site, outcome: SolveOutcome, options: SolveOptions) -> RackoptError:
+def _no_layout(
+    site: Site, outcome: SolveOutcome, options: SolveOptions, progress: ProgressFn | None = None
+) -> RackoptError:
     """The typed error for a solve that ended without a layout, by the solver's status."""
     if outcome.status == "infeasible":
         message = (
@@ -159,7 +164,7 @@ def _no_layout(site: Site, outcome: SolveOutcome, options: SolveOptions) -> Rack
         )
         # explain raises its own InfeasibleError when even unlimited capacity is not enough.
         try:
-            shortfalls = explain(site, options)
+            shortfalls = explain(site, options, progress)  # shown as `explain` shows it
         except NoLayoutInTimeError:  # the demand is still proven infeasible
             return InfeasibleError(
                 f"{message} Which resources fall short was not found before the time limit; "
@@ -207,7 +212,22 @@ def solve_instance(
                 f"{loaded.path} plans its own phases",
                 "give the racks already on the floor under installed:, or solve without phases",
             )
-        return _solve_phases(loaded, options, progress, started, before_solve)
+        report = _solve_phases(loaded, options, progress, started, before_solve)
+    else:
+        report = _solve_site_of(loaded, options, progress, started, before_solve, carry)
+    report.overrides = loaded.overrides
+    return report
+
+
+def _solve_site_of(
+    loaded: LoadedInstance,
+    options: SolveOptions,
+    progress: ProgressFn | None,
+    started: float,
+    before_solve: Callable[[Site], None] | None,
+    carry: Callable[[LoadedInstance, Site], Site] | None,
+) -> SolveReport:
+    """A one-shot instance: its site built (and carried forward), solved and checked."""
     site = build_site(loaded)
     if carry is not None:
         site = carry(loaded, site)

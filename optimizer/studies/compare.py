@@ -294,12 +294,48 @@ def _num(value: float, digits: int = 0, percent: bool = False) -> str:
     return f"{value:,.{digits}f}"
 
 
+TABLE_WIDTH = 79
+"""Columns the text table may use: an 80-column terminal, less one so nothing wraps."""
+
+
+def _blocks(columns: list[list[str]], left: set[int], width: int) -> list[str]:
+    """``columns`` (header first, then one cell per scenario) as text no wider than
+    ``width``: as many columns side by side as fit, then the next ones in a block below
+    (after a blank line), each block led by the first column, the scenario, whose
+    names are cut (marked '~') to a third of the width."""
+    most = max(width // 3, 8)
+    columns[0] = [c if len(c) <= most else c[: most - 1] + "~" for c in map(str, columns[0])]
+    widths = [max(len(str(c)) for c in col) for col in columns]
+    blocks: list[list[int]] = []
+    for i in range(1, len(columns)):
+        used = sum(widths[j] + 2 for j in blocks[-1]) if blocks else width + 1
+        if used + widths[i] > width:
+            blocks.append([0])
+        blocks[-1].append(i)
+    lines: list[str] = []
+    for block in blocks:
+        if lines:
+            lines.append("")
+        for row in range(len(columns[0])):
+            cells = [
+                str(columns[i][row]).ljust(widths[i])
+                if i in left
+                else str(columns[i][row]).rjust(widths[i])
+                for i in block
+            ]
+            lines.append("  ".join(cells).rstrip())
+        lines.insert(len(lines) - len(columns[0]) + 1, "  ".join("-" * widths[i] for i in block))
+    return lines
+
+
 def _short(message: str, most: int = 400) -> str:
     return message if len(message) <= most else message[: most - 30] + " ... (full text in --csv)"
 
 
-def table_lines(rows: list[Kpis]) -> list[str]:
-    """The comparison as aligned text, one line per scenario, a legend line below."""
+def table_lines(rows: list[Kpis], width: int = TABLE_WIDTH) -> list[str]:
+    """The comparison as aligned text no wider than ``width``: one line per scenario in
+    each block of columns (see :func:`_blocks`), then the reason of each scenario
+    without a layout."""
     types = _types(rows)
     header = [
         "scenario",
@@ -341,16 +377,8 @@ def table_lines(rows: list[Kpis]) -> list[str]:
                 _num(r.cable_m),
             ]
         )
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *body, strict=True)]
     left = {0, 1, header.index("bound by"), header.index("worst failover kW")}
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            str(c).ljust(w) if i in left else str(c).rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    lines = [line(header), line(["-" * w for w in widths]), *[line(b) for b in body]]
+    lines = _blocks([list(col) for col in zip(header, *body, strict=True)], left, width)
     lines += [f"  {r.scenario}: {_short(r.message)}" for r in rows if r.message and not r.racks]
     return lines + phase_lines(rows)
 
