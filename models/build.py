@@ -10,6 +10,7 @@ from models.demand import add_demand
 from models.facility import add_facility
 from models.network import add_network
 from models.objective import add_objectives
+from models.phases import PhasedData, add_monotone, add_phase_tie_break, close_unopened
 from models.power import add_power
 from models.space import add_space
 from models.su_knapsack import add_su_knapsacks
@@ -33,4 +34,20 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
     for add_family in FAMILIES:
         add_family(m, data)
     add_objectives(m, data)
+    return m
+
+
+def build_phased_model(data: PhasedData) -> pyo.ConcreteModel:
+    """One model over every phase: a block per phase with every constraint family, the
+    phases tied by models.phases.add_monotone. The primary objective is set per stage
+    by the caller (models.phases.set_phase_objective); the second stage is the phases'
+    tie-break."""
+    m = pyo.ConcreteModel(name=data.phases[-1].site.name)
+    m.phase = pyo.Block(range(len(data.phases)))
+    for p, phase in enumerate(data.phases):
+        for add_family in FAMILIES:
+            add_family(m.phase[p], phase)
+    close_unopened(m, data)
+    add_monotone(m, data)
+    add_phase_tie_break(m, data)
     return m

@@ -124,7 +124,7 @@ def hot_slots(site: Site, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return hot, worst[hot]
 
 
-def _positional(site: Site, hot: np.ndarray) -> frozenset[int]:
+def positional_slots(site: Site, hot: np.ndarray) -> frozenset[int]:
     """Slots whose position matters: hot receivers and every slot whose exhaust reaches
     one. Each becomes a class of its own."""
     if not len(hot):
@@ -133,14 +133,18 @@ def _positional(site: Site, hot: np.ndarray) -> frozenset[int]:
 
 
 def slot_classes(
-    site: Site, eligible: np.ndarray, positional: frozenset[int] = frozenset()
+    site: Site,
+    eligible: np.ndarray,
+    positional: frozenset[int] = frozenset(),
+    apart: np.ndarray | None = None,
 ) -> tuple[SlotClass, ...]:
     """Group the free slots into classes; each installed rack and each ``positional`` slot
     gets a class of its own.
 
     Without a fabric a class may span the whole facility. With one, classes are also
     cut into cells of consecutive slots of a row, in row order (see docs/formulation.md).
-    ``eligible`` is :meth:`Site.eligible`.
+    ``eligible`` is :meth:`Site.eligible`. Slots with different ``apart`` values (per
+    slot, e.g. the phase a slot opens in) never share a class.
     """
     groups: dict[tuple, list[int]] = defaultdict(list)
     classes: list[SlotClass] = []
@@ -172,8 +176,9 @@ def slot_classes(
         row_key = (int(site.slot_row_code[s]), key)
         if row_key != run_key:
             run_key, run_start = row_key, rank
-        groups[(key, _cell_key(site, s, run_start, rank))].append(s)
-    classes.extend(SlotClass(tuple(sorted(slots)), *key) for (key, _), slots in groups.items())
+        extra = () if apart is None else (int(apart[s]),)
+        groups[(key, _cell_key(site, s, run_start, rank), *extra)].append(s)
+    classes.extend(SlotClass(tuple(sorted(slots)), *group[0]) for group, slots in groups.items())
     classes.sort(key=lambda c: c.slots[0])
     return tuple(classes)
 
@@ -304,10 +309,14 @@ def inlet_rows(
     return tuple(rows)
 
 
-def build_model_data(site: Site) -> ModelData:
+def build_model_data(site: Site, classes: tuple[SlotClass, ...] | None = None) -> ModelData:
+    """The model inputs of ``site``; ``classes`` imposes slot classes made elsewhere (one
+    set shared by every phase of a build-out, models.phases), each listing the types
+    ``site`` allows its slots."""
     eligible = site.eligible
     hot, worst = hot_slots(site, eligible)
-    classes = slot_classes(site, eligible, _positional(site, hot))
+    if classes is None:
+        classes = slot_classes(site, eligible, positional_slots(site, hot))
     shares = _Shares(site, classes)
     normal = shares.normal()
     rows: list[FailoverRow] = []

@@ -22,3 +22,16 @@ class Objective(StrEnum):
     @property
     def minimizes(self) -> bool:
         return self is Objective.MIN_FACILITY_KW
+
+    @property
+    def unit(self) -> str:
+        """What the objective counts, for progress lines ('' for the types' own value)."""
+        return _UNITS[self]
+
+
+_UNITS = {
+    Objective.MAX_GPUS: "GPUs",
+    Objective.MAX_VALUE: "",
+    Objective.MAX_IT_KW: "kW IT",
+    Objective.MIN_FACILITY_KW: "kW facility",
+}

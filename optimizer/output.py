@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from optimizer.errors import OutputError
+from optimizer.errors import InstanceError, OutputError
 
 _FIXES = {
     errno.ENOSPC: "free disk space or write elsewhere",
@@ -115,6 +115,16 @@ def check_target(path: str | Path) -> None:
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(name)
+
+
+def check_folder(path: str | Path) -> None:
+    """:func:`check_target` for a folder that receives several files (the CSV tables of
+    an export): a file in its place is refused as bad input (exit 2), and a new file
+    must be creatable there."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise InstanceError(str(folder), "", "is a file", "give a folder for the CSV files")
+    check_target(folder / "probe")
 
 
 def write_files(files: Mapping[str | Path, bytes]) -> None:

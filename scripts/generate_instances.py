@@ -754,6 +754,174 @@ def air_hall(catalog: dict[str, RackSpec]) -> tuple[dict[Any, Any], str]:
 
 
 # --------------------------------------------------------------------------------------
+# Instance 4: phased-campus, a campus built out in three power steps (20, 60, 100 MW).
+# --------------------------------------------------------------------------------------
+
+CAMPUS_HALLS = 4
+CAMPUS_LIQUID_ROWS = 8
+CAMPUS_AIR_ROWS = 4
+CAMPUS_SLOTS_PER_ROW = 20
+CAMPUS_ROWS_PER_PAIR = 2
+"""Each UPS pair (A and B side), CDU group and air zone serves two rows."""
+CAMPUS_UPS_UNITS = 6
+CAMPUS_CDU_UNITS = 5
+CAMPUS_LIQUID_CRAH_UNITS = 5
+CAMPUS_AIR_CRAH_UNITS = 12
+CAMPUS_LIQUID_FLOOR_KG = 1900.0
+CAMPUS_AIR_FLOOR_KG = 1200.0
+CAMPUS_AIR_KW_MAX = 60.0
+CAMPUS_WAVES = (
+    # name, date, duration (months), utility kW, halls opened, H1 UPS units, H1 CDU units,
+    # cumulative (GB300 NVL72 max, DGX B300 max); None: the instance's demand
+    ("wave1", "2027-Q1", 6.0, 20_000.0, (), 4, 3, (120, 40)),
+    ("wave2", "2027-Q3", 12.0, 60_000.0, ("H2", "H3"), 6, 5, (360, 120)),
+    ("wave3", "2028-Q3", 24.0, 100_000.0, ("H4",), 6, 5, None),
+)
+"""The seed's power steps: 20 MW first, 60 MW, then 100 MW at the utility (issue 13)."""
+
+
+def phased_campus(catalog: dict[str, RackSpec]) -> tuple[dict[Any, Any], str]:
+    """Four halls of 8 liquid + 4 air rows brought online in three waves.
+
+    Why this shape: the utility steps (20, 60, 100 MW) and hall openings bind in turn,
+    and hall H1's UPS systems and CDU groups start partly installed (4 of 6 UPS units,
+    3 of 5 CDUs) and are completed in wave 2, so the first wave's racks compete for room
+    that later, uprated capacity needs. Demand mixes liquid GB300 NVL72 and air-cooled
+    DGX B300 racks, cumulative per wave.
+    """
+    gb300, b300 = catalog[GB300], catalog[B300]
+    ups_kw = CAMPUS_UPS_UNITS * UPS_UNIT_KW
+    bus_kw = busway_kw(ROW_BUSWAY_AMPS)
+    pair_slots = CAMPUS_ROWS_PER_PAIR * CAMPUS_SLOTS_PER_ROW
+    require(
+        CAMPUS_SLOTS_PER_ROW * gb300.it_kw <= DERATING * bus_kw, "a full liquid row fits its busway"
+    )
+    require(
+        pair_slots * gb300.it_kw > DERATING * ups_kw, "a liquid row pair's UPS binds before slots"
+    )
+    require(
+        DERATING * ups_kw / gb300.it_kw * gb300.liquid_kw <= CDU_UNIT_KW * (CAMPUS_CDU_UNITS - 1),
+        "the CDU group carries what its UPS pair allows",
+    )
+    require(
+        pair_slots * b300.air_kw <= CRAH_KW * (CAMPUS_AIR_CRAH_UNITS - 1),
+        "an air row pair's zone carries a full pair",
+    )
+    require(b300.air_kw <= CAMPUS_AIR_KW_MAX, "a DGX B300 rack fits an air slot")
+    halls: dict[Any, Any] = {}
+    devices: dict[Any, Any] = {
+        Remark(
+            f"Per hall, 2N (Schneider WP 75, A): six UPS pairs of {CAMPUS_UPS_UNITS} x "
+            f"{UPS_UNIT_KW:,.0f} kW units (Galaxy VX, A; {DERATING * ups_kw:,.0f} kW "
+            "continuous), each pair feeding the A and B busways of two rows "
+            f"(415 V, {ROW_BUSWAY_AMPS:,.0f} A: {DERATING * bus_kw:,.0f} kW continuous, D)."
+        ): None,
+    }
+    cdus: dict[Any, Any] = {
+        Remark(
+            f"One CDU group per liquid row pair: {CAMPUS_CDU_UNITS} x Vertiv XDU1350 "
+            f"({CDU_UNIT_KW:,.0f} kW, C), N+1."
+        ): None,
+    }
+    zones: dict[Any, Any] = {
+        Remark(
+            f"One air zone per row pair of ~{CRAH_KW:,.0f} kW CRAHs (B/C), N+1: "
+            f"{CAMPUS_LIQUID_CRAH_UNITS} for a liquid pair's residual air heat, "
+            f"{CAMPUS_AIR_CRAH_UNITS} for an air pair."
+        ): None,
+    }
+    n_rows = CAMPUS_LIQUID_ROWS + CAMPUS_AIR_ROWS
+    for h in range(1, CAMPUS_HALLS + 1):
+        hall = f"H{h}"
+        rows: dict[Any, Any] = {}
+        for r in range(1, n_rows + 1):
+            name = f"R{r:02d}"
+            pair = (r - 1) // CAMPUS_ROWS_PER_PAIR + 1
+            liquid = r <= CAMPUS_LIQUID_ROWS
+            slot: dict[str, Any] = {"air_zone": f"Z-{hall}-P{pair}"}
+            if liquid:
+                slot |= {"liquid": True, "cdu": f"CDU-{hall}-P{pair}"}
+            slot["floor_kg"] = CAMPUS_LIQUID_FLOOR_KG if liquid else CAMPUS_AIR_FLOOR_KG
+            if not liquid:
+                slot["air_kw_max"] = CAMPUS_AIR_KW_MAX
+            slot["feeds"] = [f"BUS-A-{hall}-{name}", f"BUS-B-{hall}-{name}"]
+            rows[name] = {
+                "slots": CAMPUS_SLOTS_PER_ROW,
+                "origin_m": [0.0, (r - 1) * ROW_SPACING_M],
+                "slot": Flow(slot),
+            }
+            for side in "AB":
+                devices[f"BUS-{side}-{hall}-{name}"] = Flow(
+                    {"kind": "busway", "parent": f"UPS-{hall}-{side}{pair}", "rating_kw": bus_kw}
+                )
+        halls[hall] = {"rows": rows}
+        for pair in range(1, n_rows // CAMPUS_ROWS_PER_PAIR + 1):
+            for side in "AB":
+                devices[f"UPS-{hall}-{side}{pair}"] = Flow({"kind": "ups", "rating_kw": ups_kw})
+            liquid_pair = pair <= CAMPUS_LIQUID_ROWS // CAMPUS_ROWS_PER_PAIR
+            if liquid_pair:
+                cdus[f"CDU-{hall}-P{pair}"] = Flow(
+                    {
+                        "unit_kw": CDU_UNIT_KW,
+                        "unit_flow_lpm": CDU_UNIT_FLOW_LPM,
+                        "units": CAMPUS_CDU_UNITS,
+                    }
+                )
+            units = CAMPUS_LIQUID_CRAH_UNITS if liquid_pair else CAMPUS_AIR_CRAH_UNITS
+            zones[f"Z-{hall}-P{pair}"] = Flow({"crah_kw": CRAH_KW, "units": units})
+    h1_ups = [f"UPS-H1-{side}{pair}" for pair in range(1, n_rows // 2 + 1) for side in "AB"]
+    h1_cdus = [f"CDU-H1-P{pair}" for pair in range(1, CAMPUS_LIQUID_ROWS // 2 + 1)]
+    phases = []
+    for name, date, months, utility, opened, ups_units, cdu_units, demand in CAMPUS_WAVES:
+        phase: dict[Any, Any] = {
+            "name": name,
+            "date": date,
+            "duration": Note(months, "months until the next wave (the gpu_time weight)"),
+            "utility_limit_kw": Note(utility, "the utility's step for this wave (issue 13)"),
+            "devices": {u: Flow({"rating_kw": ups_units * UPS_UNIT_KW}) for u in h1_ups},
+            "cdus": {c: Flow({"units": cdu_units}) for c in h1_cdus},
+        }
+        if opened:
+            phase["open"] = list(opened)
+        if demand is not None:
+            phase["demand"] = {
+                GB300: Flow({"max": demand[0]}),
+                B300: Flow({"max": demand[1]}),
+            }
+        phases.append(phase)
+    document: dict[Any, Any] = {
+        "format_version": 1,
+        "name": "phased-campus",
+        "description": "Four halls brought online in three waves at 20, 60 and 100 MW",
+        "facility": {
+            "utility_limit_kw": Note(
+                CAMPUS_WAVES[-1][3], "the finished campus; each wave sets its own step"
+            )
+        },
+        "halls": halls,
+        "power": {"devices": devices},
+        "cooling": {"cdus": cdus, "air_zones": zones},
+        "rack_types": {
+            GB300: Note({}, f"catalog: {gb300.it_kw:g} kW, liquid-cooled"),
+            B300: Note({}, f"catalog: {b300.it_kw:g} kW, air-cooled"),
+        },
+        "demand": Note(
+            {GB300: {}, B300: {}}, "the last wave's: as many as the finished campus takes"
+        ),
+        "phases": phases,
+    }
+    slots = CAMPUS_HALLS * n_rows * CAMPUS_SLOTS_PER_ROW
+    summary = (
+        f"phased-campus: {CAMPUS_HALLS} halls, {slots} slots ({CAMPUS_LIQUID_ROWS} liquid and "
+        f"{CAMPUS_AIR_ROWS} air rows of {CAMPUS_SLOTS_PER_ROW} per hall), built out in three "
+        "waves: H1 at 20 MW with its UPS and CDUs partly installed, H2 and H3 and the rest "
+        "of H1's plant at 60 MW, H4 at 100 MW. Solve with rackopt solve (one plan over the "
+        "waves) or --myopic (wave by wave) and compare."
+    )
+    return document, summary
+
+
+# --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
 
@@ -761,6 +929,7 @@ GENERATORS: dict[str, Callable[[dict[str, RackSpec]], tuple[dict[Any, Any], str]
     "gb300-hall": gb300_hall,
     "retrofit-hall": retrofit_hall,
     "air-hall": air_hall,
+    "phased-campus": phased_campus,
 }
 
 

@@ -3,7 +3,8 @@
 PyYAML drops comments, and in a generated instance the comments are the point: every
 physical figure carries its public source on the line that sets it. The writer knows
 three layout hints: :class:`Note` (a value with a comment on its line), :class:`Flow`
-(a mapping on one line) and :class:`Remark` (full-line comments before an entry).
+(a mapping on one line) and :class:`Remark` (full-line comments before an entry). A
+list of mappings (a build-out's phases) is written as a block list.
 Whatever it writes is read back with PyYAML's safe loader and compared with the data.
 """
 
@@ -98,6 +99,12 @@ def _block(mapping: dict[Any, Any], indent: int) -> list[str]:
         if isinstance(value, dict) and value:
             lines.append(_with_comment(head, comment))
             lines.extend(_block(value, indent + 2))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(_with_comment(head, comment))  # a list of mappings, one "- " each
+            for item in value:
+                item_lines = _block(item, indent + 4)
+                lines.append(f"{pad}  - {item_lines[0].lstrip()}")
+                lines.extend(item_lines[1:])
         else:
             lines.append(_with_comment(f"{head} {_inline(value)}", comment))
     return lines

@@ -22,6 +22,7 @@ from helpers import write_instance
 from test_report import plan_instance
 
 from optimizer.cli import main
+from optimizer.results.reader import open_layout
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -93,8 +94,7 @@ def test_the_plan_loads_and_hover_shows_rack_type_and_inlet(tmp_path: Path) -> N
     ):
         result = CliRunner().invoke(main, [str(a) for a in args])
         assert result.exit_code == 0, result.output
-    with xr.open_dataset(layout) as ds:
-        ds = ds.load()
+    ds = open_layout(layout)  # as rackopt report reads it
     occupied = (ds.rack_type != "").values
     in_h1 = np.flatnonzero(occupied & (ds.hall == "H1").values)
     first = ds.isel(slot=int(in_h1[0]))

@@ -67,7 +67,7 @@ def test_an_su_outside_the_declared_list_is_refused(layout, tmp_path, su):
     def change(ds: xr.Dataset) -> xr.Dataset:
         values = ds["su"].values.copy()
         values[0] = su
-        return ds.assign(su=("slot", values))
+        return ds.assign(su=ds["su"].copy(data=values))  # keeps the stored int64 and fill
 
     result = run("verify", TUTORIAL, edited(layout, tmp_path, change))
     refused(result, f"su: SU {su} is not in su_id (the layout lists 0 SUs)")
@@ -238,11 +238,11 @@ def test_a_study_naming_a_scenario_twice_is_refused(tmp_path):
 
 def test_a_layout_of_another_format_is_refused(layout, tmp_path):
     def newer(ds: xr.Dataset) -> xr.Dataset:
-        return ds.assign_attrs(layout_format_version=2)
+        return ds.assign_attrs(layout_format_version=3)
 
     refused(
         run("verify", TUTORIAL, edited(layout, tmp_path, newer)),
-        "layout_format_version: not a rackopt layout of format 1 (found 2)",
+        "layout_format_version: not a rackopt layout of format 1 or 2 (found 3)",
     )
 
 

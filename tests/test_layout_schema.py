@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from optimizer.cli import main
 from optimizer.results.layout import build_dataset
-from optimizer.results.schema import DIMENSION_NAMES, FIELDS, Group
+from optimizer.results.schema import ATTRIBUTES, DIMENSION_NAMES, FIELDS, Group
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "output-format.md"
@@ -60,6 +60,16 @@ def test_the_docs_describe_exactly_the_declared_schema():
     assert wrong == {}
 
 
+def documented_attributes() -> dict[str, str]:
+    """Section 5 of docs/output-format.md: attribute name -> type."""
+    section = DOC.read_text(encoding="utf-8").split("## 5. Attributes")[1].split("### 5.1")[0]
+    return dict(re.findall(r"^\| `(\w+)` \| ([^|]+?) \|", section, flags=re.M))
+
+
+def test_the_docs_list_exactly_the_declared_attributes():
+    assert documented_attributes() == ATTRIBUTES
+
+
 def test_the_docs_reader_sees_a_wrong_unit(tmp_path, monkeypatch):
     # The comparison above can fail: a doc with cdu_flow_lpm in m3/h disagrees.
     broken = tmp_path / "output-format.md"
@@ -89,7 +99,12 @@ def test_a_written_layout_holds_every_declared_variable_with_its_attributes(tmp_
         assert ds["cdu_flow_lpm"].attrs["units"] == "L/min"
         assert ds["rack_count"].attrs["units"] == "1"
         assert "units" not in ds["rack_type"].attrs
-        assert ds["rack_type"].dtype.kind == "U" and ds["su"].dtype == np.int64
+        assert ds["rack_type"].dtype.kind == "U" and ds["rack_count"].dtype == np.int64
+        assert set(ds.attrs) == set(ATTRIBUTES)
+        assert ds.attrs["Conventions"] == "CF-1.13" and ds.attrs["layout_format_version"] == 2
+        # The tutorial's second stage ends at its root: nothing beats the first stage's
+        # plan by more than the second stage's 1% gap (optimizer.solve.highs).
+        assert 0.0 <= ds.attrs["second_stage_gap"] <= 0.01 + 1e-12
 
 
 def test_the_public_name_of_the_device_limit_is_the_datasets():
@@ -114,6 +129,7 @@ def _values() -> dict[str, object]:
         "air_zone": 1,
         "su_id": 0,
         "reach_class": 0,
+        "phase": 0,
     }
     sample = {"str": "x", "int64": 1, "float64": 1.0, "bool": False}
     return {
@@ -123,7 +139,12 @@ def _values() -> dict[str, object]:
 
 def test_the_writer_builds_from_the_schema_and_refuses_what_it_does_not_declare():
     ds = build_dataset(_values(), {"layout_format_version": 1})
-    assert ds["x_m"].attrs == {"long_name": "x of the slot centre", "units": "m"}
+    assert ds["x_m"].attrs == {
+        "long_name": "x of the slot centre",
+        "units": "m",
+        "standard_name": "projection_x_coordinate",
+        "axis": "X",
+    }
     with pytest.raises(ValueError, match=r"undeclared \['device_limit_kw'\]"):
         build_dataset({**_values(), "device_limit_kw": np.ones(1)}, {})
     values = _values()
@@ -143,3 +164,19 @@ def test_the_docs_list_the_optional_groups_as_declared():
     fabric, thermal = (re.findall(r"`(\w+)`", part.split(")")[0]) for part in row.split("(")[1:3])
     assert set(fabric) == {f.name for f in FIELDS.values() if f.group is Group.FABRIC}
     assert set(thermal) == {f.name for f in FIELDS.values() if f.group is Group.THERMAL}
+
+
+def test_the_cf_metadata_comes_from_the_declarations():
+    for field in FIELDS.values():
+        attrs = field.attrs()
+        assert attrs["long_name"] == field.long_name
+        assert ("units_metadata" in attrs) == (field.unit == "C"), field.name
+        assert ("flag_meanings" in attrs) == (field.dtype == "bool"), field.name
+        if field.dtype == "bool":
+            assert attrs["flag_values"].tolist() == [0, 1]
+            assert len(attrs["flag_meanings"].split()) == 2
+        # only integers that can say "none" carry the fill; labels never do
+        assert field.fill(study=False) == (-1 if field.name == "su" else None), field.name
+        study_fill = field.fill(study=True)
+        assert study_fill == (-1 if field.dtype == "int64" and not field.index else None)
+    assert {f.name: f.axis for f in FIELDS.values() if f.axis} == {"x_m": "X", "y_m": "Y"}

@@ -4,30 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from factory import EXACT, instance, rack, row, site_of
+from factory import EXACT, fabric, row, site_of
 
 from optimizer.solve.pipeline import solve_site
 from optimizer.verify.check import check_layout
-
-ZERO_ENDS = {"rise_m": 0.0, "slack_m": 0.0, "end_clearance_m": 0.0, "cell_slots": 1}
-
-
-def fabric(
-    slots: int, su_size: int, ports: int, network: dict | None = None, overrides: dict | None = None
-) -> dict:
-    """One row of ``slots`` slots; compute racks of 8 GPUs in SUs of ``su_size``."""
-    compute = {**rack(8, 10), "su_size": su_size, "network_rack": "leaf"}
-    leaf = {**rack(0, 5), "su_ports": ports}
-    data = instance(
-        rows={
-            "R": {**row(slots, ["UPS-A", "UPS-B"]), "pitch_m": 1.0, "overrides": overrides or {}}
-        },
-        devices={"UPS-A": {"rating_kw": 10_000}, "UPS-B": {"rating_kw": 10_000}},
-        rack_types={"gpu": compute, "leaf": leaf},
-        demand={"gpu": {}},
-    )
-    data["network"] = {**ZERO_ENDS, **(network or {})}
-    return data
 
 
 @pytest.mark.parametrize(

@@ -195,3 +195,22 @@ def test_a_shared_utility_joins_the_halls_into_one_part(tmp_path):
 
     site = _two_halls(tmp_path, utility_limit_kw=10_000)
     assert len(parts(build_model_data(site))) == 1
+
+
+def test_the_layouts_second_stage_gap_is_its_worst_parts(tmp_path):
+    # Parts merge into one layout; its cable plan is as far from proven as the worst part's.
+    from models.data import build_model_data
+    from optimizer.site.placement import Assignment
+    from optimizer.solve.decompose import PartResult, _merge
+    from optimizer.solve.highs import SolveOutcome
+
+    data = build_model_data(_two_halls(tmp_path))
+    empty = Assignment(np.full(data.site.n_slots, -1), np.full(data.site.n_slots, -1))
+
+    def part(gap: float | None) -> PartResult:
+        outcome = SolveOutcome("optimal", True, 10.0, 10.0, 0.0, second_stage_gap=gap)
+        return PartResult(empty, outcome, 0.0, 0)
+
+    merged = _merge(data, [part(0.02), part(None), part(0.05)], 1.0)[1]
+    assert merged.second_stage_gap == 0.05
+    assert _merge(data, [part(None), part(None)], 1.0)[1].second_stage_gap is None

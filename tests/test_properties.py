@@ -1,8 +1,11 @@
 """Property tests over random small facilities (hypothesis).
 
-For every random facility of at most 8 slots: the layout the solver returns passes the
-independent checker; its objective equals the best found by brute-force enumeration; and
-every single mutation that breaks one constraint is caught by the checker, naming it.
+For every random facility of at most 8 slots (some rack types capped after a failure):
+the layout the solver returns passes the independent checker; its objective equals the
+best found by brute-force enumeration; and every single mutation that breaks one
+constraint is caught by the checker, naming it. For random two-phase build-outs of such
+halls, the plan's GPUs per phase equal the lexicographic best over every monotone pair
+of placements.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from factory import EXACT, brute_force_best, site_of
+from helpers import write_instance
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
@@ -70,6 +74,8 @@ def facilities(draw: st.DrawFn) -> dict[str, Any]:
             "weight_kg": float(draw(st.sampled_from([600, 1000, 1500]))),
             "flow_lpm_per_kw": 1.5,
         }
+        if draw(st.integers(0, 3)) == 0:  # capped after a failure (failover rows count it)
+            rack_types[f"t{t}"]["capped_fraction"] = draw(st.sampled_from([0.5, 0.8]))
     demand = {name: {"max": draw(st.integers(1, 8))} for name in rack_types}
     zones = {z: {"crah_kw": draw(st.integers(30, 300)), "units": 2} for z in ("Z1", "Z2")}
     cdu = {
@@ -244,3 +250,100 @@ def test_checker_catches_every_single_mutation(data):
         mutated = type(site)(**{**site.__dict__, **changes})
         found = {v.rule for v in check_layout(mutated, placement).violations}
         assert found == {rule}, (rule, found)
+
+
+@st.composite
+def phased_facilities(draw: st.DrawFn) -> dict[str, Any]:
+    """A random facility (without a recirculation matrix) built out in two phases: power
+    devices at a drawn share of their rating in phase p1, a smaller demand maximum, and
+    with two rows the second one opening only in p2."""
+    data = draw(facilities())
+    data.pop(MATRIX, None)
+    data.pop("thermal", None)
+    first_devices = {
+        name: {
+            "rating_kw": float(
+                max(1, round(device["rating_kw"] * draw(st.sampled_from([0.5, 1.0]))))
+            )
+        }
+        for name, device in data["power"]["devices"].items()
+    }
+    first_demand = {
+        name: {"max": draw(st.integers(0, entry["max"]))} for name, entry in data["demand"].items()
+    }
+    rows = list(data["halls"]["H"]["rows"])
+    opened = [f"H/{rows[-1]}"] if len(rows) > 1 and draw(st.booleans()) else []
+    data["phases"] = [
+        {"name": "p1", "devices": first_devices, "demand": first_demand},
+        {
+            "name": "p2",
+            "devices": {
+                name: {"rating_kw": float(d["rating_kw"])}
+                for name, d in data["power"]["devices"].items()
+            },
+            "open": opened,
+        },
+    ]
+    return data
+
+
+MAX_PHASED_ASSIGNMENTS = 100
+"""Largest number of assignments per phase enumerated by the phased brute force."""
+
+
+@settings(
+    max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(phased_facilities())
+def test_a_phased_plan_equals_brute_force_over_monotone_placements(data):
+    import itertools
+
+    from optimizer.instance.loader import load_instance
+    from optimizer.site.phases import phased_site
+    from optimizer.solve.pipeline import solve_instance
+    from optimizer.verify.phases import check_phases
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_instance(Path(folder), data)
+        try:
+            phased = phased_site(load_instance(path))
+        except InstanceError:
+            reject()
+        sites = [p.site for p in phased.phases]
+        n = sites[0].n_slots
+        if (
+            max(np.prod(1 + s.eligible.sum(axis=1).astype(float)) for s in sites)
+            > MAX_PHASED_ASSIGNMENTS
+        ):
+            reject()
+        weights = np.array(primary_weights(build_model_data(sites[-1])))
+
+        def choices(site, fixed):
+            return [
+                [int(fixed[s])]
+                if fixed[s] != EMPTY
+                else [EMPTY, *np.flatnonzero(site.eligible[s]).tolist()]
+                for s in range(n)
+            ]
+
+        def value(placement):
+            return float(weights[placement[placement != EMPTY]].sum())
+
+        best = None
+        for first in itertools.product(*choices(sites[0], np.full(n, EMPTY))):
+            first = np.array(first)
+            if not check_phases(sites[:1], [first])[0].ok:
+                continue
+            for second in itertools.product(*choices(sites[1], first)):
+                second = np.array(second)
+                if all(r.ok for r in check_phases(sites, [first, second])):
+                    found = (value(first), value(second))
+                    best = found if best is None or found > best else best
+        try:
+            report = solve_instance(path, EXACT)
+        except NoLayoutError:
+            assert best is None
+            return
+    assert best is not None
+    planned = tuple(value(p.placement) for p in report.plan.phases)
+    assert abs(planned[0] - best[0]) < 1e-6 and abs(planned[1] - best[1]) < 1e-6

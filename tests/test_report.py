@@ -21,6 +21,7 @@ from helpers import write_instance
 
 from optimizer.cli import main
 from optimizer.errors import InstanceError
+from optimizer.results.reader import open_layout
 from optimizer.results.resources import layout_resources
 from optimizer.studies.plan import (
     PHASE_VARIABLE,
@@ -71,6 +72,7 @@ def plan_instance() -> dict[str, Any]:
         for hall, feeds in (("H1", ["BUS-A1", "BUS-B1"]), ("H2", ["BUS-A2", "BUS-B2"]))
     }
     data["cooling"]["air_zones"]["Z"]["supply_temp_c"] = 22
+    data["cooling"]["cdus"] = {"C": {"unit_kw": 10_000, "unit_flow_lpm": 100_000, "units": 2}}
     return data
 
 
@@ -82,8 +84,7 @@ def solved(tmp_path_factory) -> tuple[Path, Path, xr.Dataset]:
     layout = folder / "plan.nc"
     result = run("solve", path, "-o", layout, "-q")
     assert result.exit_code == 0, result.output
-    with xr.open_dataset(layout) as ds:
-        return path, layout, ds.load()
+    return path, layout, open_layout(layout)  # as rackopt report reads it
 
 
 def _row_dataset(su: list[int], network: list[str]) -> xr.Dataset:

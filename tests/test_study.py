@@ -288,11 +288,13 @@ def test_a_failing_scenario_is_recorded_and_the_others_solve_in_worker_processes
             "bad,crah_kw=110": "infeasible",
         }
         assert "air zone Z1 short by" in message["bad,crah_kw=100"]
-        assert list(ds["cooling.air_zones.Z1.crah_kw"].values) == [100, 110, 100, 110]
+        assert list(ds["sweep_cooling_air_zones_Z1_crah_kw"].values) == [100, 110, 100, 110]
         assert ds.total_gpus.sel(scenario="ref,crah_kw=110").item() == 208
-        assert ds.total_gpus.sel(scenario="bad,crah_kw=100").item() == -1
+        assert math.isnan(ds.total_gpus.sel(scenario="bad,crah_kw=100").item())  # _FillValue
     assert sorted(p.name for p in scenario_folder(output).iterdir()) == [
+        "ref,crah_kw=100.instance.yaml",  # the resolved instance beside each layout
         "ref,crah_kw=100.nc",
+        "ref,crah_kw=110.instance.yaml",
         "ref,crah_kw=110.nc",
     ]
 
@@ -339,7 +341,7 @@ def test_compare_figures_match_an_independent_recomputation(solved_study, tmp_pa
     # fails, limit 400 kW; CDU 250 - 2 x 116.96; air zone 200 - 154.08
     ref = rows["ref"]
     assert (ref.gpus, ref.racks) == (208, {"gb300-nvl72": 2, "dgx-b300-rack": 2})
-    assert ref.it_mw == pytest.approx(0.388)
+    assert ref.it_kw == pytest.approx(388.0)
     assert ref.worst_failover_headroom_kw == pytest.approx(12.0)
     assert ref.stranded_power_kw == pytest.approx(2 * 12.0)
     assert ref.stranded_liquid_kw == pytest.approx(250 - 2 * 116.96)
@@ -364,6 +366,26 @@ def test_compare_reads_layout_files_and_writes_a_csv(solved_study, tmp_path):
     assert records[0]["gpus"] == "208"
     assert float(records[0]["stranded_liquid_kw"]) == pytest.approx(16.08)
     assert records[0]["bound_by_family"] == "power"
+
+
+def test_compare_table_fits_80_columns_in_blocks_led_by_the_scenario(solved_study):
+    _, output, _ = solved_study
+    result = run("compare", output)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(len(line) < 80 for line in lines), [line for line in lines if len(line) >= 80]
+    blocks = result.output.strip().split("\n\n")
+    assert len(blocks) > 1
+    names = [r.scenario for r in compare([output])]
+    headers = []
+    for block in blocks:
+        rows = block.splitlines()
+        assert rows[0].startswith("scenario") and set(rows[1]) <= {"-", " "}
+        assert [row.split()[0] for row in rows[2:]] == names
+        headers.append(rows[0])
+    shown = " ".join(headers)
+    for column in ("GPUs", "IT MW", "PUE", "strand pwr MW", "bound by", "cable m"):
+        assert column in shown
 
 
 def test_compare_lists_a_scenario_without_layout_with_its_reason(tmp_path):

@@ -1,6 +1,7 @@
 """Commands that move data between rackopt and the planner's other tools:
 ``rackopt import-netbox`` (a facility from NetBox's exports) and ``rackopt export``
-(a layout in another tool's format; one exporter per ``--to`` format in ``EXPORTERS``).
+(a layout in another tool's format, or its tidy tables; one exporter per ``--to`` format
+in ``EXPORTERS``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import click
 
 from optimizer.cli.options import common, output_option
 from optimizer.errors import InstanceError
+from optimizer.output import check_folder, check_target
 
 Exporter = Callable[[str, str, dict[str, Any]], tuple[list[Path], list[str]]]
 """(layout path, output, command-line options) -> (files written, warnings)."""
@@ -75,13 +77,36 @@ def _netbox(layout: str, output: str, options: dict[str, Any]) -> tuple[list[Pat
     return export_netbox(layout, options["netbox_map"], output, names)
 
 
-EXPORTERS: dict[str, Exporter] = {"netbox": _netbox}
+def _tables(to: str) -> Exporter:
+    """The tidy tables of a layout or study (docs/output-format.md section 10)."""
+
+    def export(layout: str, output: str, _options: dict[str, Any]) -> tuple[list[Path], list[str]]:
+        from optimizer.studies.tables import export_tables
+
+        return export_tables(layout, to, output), []
+
+    return export
+
+
+EXPORTERS: dict[str, Exporter] = {
+    "netbox": _netbox,
+    **{to: _tables(to) for to in ("csv", "xlsx", "json")},
+}
+DEFAULT_OUTPUT = {"csv": "{stem}.tables", "xlsx": "{stem}.xlsx", "json": "{stem}.tables.json"}
+"""Where a table export goes without -o: beside the layout."""
+FOLDER_FORMATS = ("csv", "netbox")
+"""The formats whose -o is a folder of files."""
 
 
 @click.command(name="export")
 @click.argument("layout", type=click.Path(dir_okay=False))
 @click.option("--to", "to", type=click.Choice(sorted(EXPORTERS)), required=True, help="Format.")
-@click.option("-o", "--output", required=True, help="Folder to write the files into.")
+@click.option(
+    "-o",
+    "--output",
+    help="csv, netbox: folder to write the files into; xlsx, json: the file. Default for "
+    "csv, xlsx, json: beside LAYOUT (LAYOUT.tables/, LAYOUT.xlsx, LAYOUT.tables.json).",
+)
 @click.option(
     "--netbox-map",
     type=click.Path(dir_okay=False),
@@ -98,8 +123,16 @@ EXPORTERS: dict[str, Exporter] = {"netbox": _netbox}
     "--unracked", is_flag=True, help="netbox: no rack position or face (the device is in the rack)."
 )
 @common
-def export_command(layout: str, to: str, output: str, **options: Any) -> None:
-    """Write LAYOUT in another tool's format (--to netbox: NetBox bulk-import CSV)."""
+def export_command(layout: str, to: str, output: str | None, **options: Any) -> None:
+    """Write LAYOUT in another tool's format: its tables, one per entity (--to csv, xlsx,
+    json), or NetBox bulk-import CSV (--to netbox)."""
+    if output is None:
+        if to not in DEFAULT_OUTPUT:
+            raise InstanceError("-o", "", f"--to {to} needs -o", "give -o FOLDER")
+        path = Path(layout)
+        output = str(path.with_name(DEFAULT_OUTPUT[to].format(stem=path.stem)))
+    # Before any work: the file, or the folder (csv, netbox), can be written.
+    (check_folder if to in FOLDER_FORMATS else check_target)(output)
     files, warnings = EXPORTERS[to](layout, output, options)
     _warn(warnings)
     for path in files:

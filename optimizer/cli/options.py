@@ -27,18 +27,21 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from optimizer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, RackoptError
+from optimizer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, InstanceError, RackoptError
 from optimizer.output import check_target
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.progress import Progress, ProgressFn
+from optimizer.solve.progress import ctrl_c_restored, solver_still_running
+
+if TYPE_CHECKING:  # the site's modules load numpy and scipy: only when a command runs
+    from optimizer.site.arrays import Site
 
 MAX_SOLVER_INT = 2**31 - 1
 """HiGHS keeps integer options (random_seed, node limits) in a C int."""
@@ -66,10 +69,12 @@ def _reported_errors(debug: bool) -> Iterator[None]:
         if debug:
             raise
         click.secho(f"error: {exc}", fg="red", err=True)
+        if exc.exit_code == EXIT_INTERRUPTED:
+            exit_interrupted()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.secho("interrupted", fg="red", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        exit_interrupted()
     except Exception as exc:
         if debug:
             raise
@@ -81,13 +86,25 @@ def _reported_errors(debug: bool) -> Iterator[None]:
         sys.exit(EXIT_INTERNAL)
 
 
+def exit_interrupted() -> None:
+    """Exit with the Ctrl-C code. A solver thread left inside HiGHS after Ctrl-C
+    (optimizer.solve.progress) would only stop at HiGHS's next poll, seconds away, and
+    interpreter shutdown around it can crash: then the process ends at once, its
+    output (already written and synced) flushed first."""
+    if solver_still_running():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 def common(command: Callable[..., Any]) -> Callable[..., Any]:
     """--debug for every command; errors become one line unless it is set."""
 
     @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
     @wraps(command)
     def wrapper(*args: Any, debug: bool, **kwargs: Any) -> Any:
-        with _reported_errors(debug):
+        with ctrl_c_restored(), _reported_errors(debug):
             return command(*args, **kwargs)
 
     return wrapper
@@ -124,6 +141,22 @@ _SECOND_STAGE_NODES = click.option(
     help="Branch-and-bound nodes for the cable and tie-break stage, after the GPU count "
     "is proven; more nodes, shorter cables.",
 )
+_SECOND_STAGE_GAP = click.option(
+    "--second-stage-gap",
+    type=FiniteFloat(min=0),
+    default=0.01,
+    show_default=True,
+    help="Relative gap at which the cable and tie-break stage stops.",
+)
+_SECOND_STAGE_SHARE = click.option(
+    "--second-stage-share",
+    type=FiniteFloat(min=0),
+    default=0.5,
+    show_default=True,
+    help="Time the cable and tie-break stage may take, as a share of the time taken to "
+    "prove the GPU count (at least 1 s); 0 for no such limit, which makes the layout "
+    "the same on every run.",
+)
 _WARM_START = click.option(
     "--warm-start/--no-warm-start",
     default=True,
@@ -151,6 +184,26 @@ _WORKERS = click.option(
     help="Processes tracing a campus's per-hall frontiers at once (default: one per CPU).",
     callback=lambda _ctx, _param, value: 0 if value is None else value,
 )
+_CAPPING_BASELINE = click.option(
+    "--capping-baseline",
+    is_flag=True,
+    help="Where rack types declare a capped draw, also solve with no rack capped and "
+    "report the GPUs capped failover gains (a second solve).",
+)
+_PHASE_OBJECTIVE = click.option(
+    "--phase-objective",
+    type=click.Choice(["lexicographic", "gpu_time", "final_first"]),
+    default="lexicographic",
+    show_default=True,
+    help="For an instance with phases: most GPUs phase by phase in order, GPUs weighted "
+    "by phase duration, or the final phase first.",
+)
+_MYOPIC = click.option(
+    "--myopic",
+    is_flag=True,
+    help="For an instance with phases: solve each phase at its own optimum with the "
+    "earlier racks fixed (what planning without this model gives), not one plan.",
+)
 _OPTION_FIELDS = frozenset(f.name for f in fields(SolveOptions))
 
 
@@ -174,7 +227,8 @@ def _gathered(*declared: Callable) -> Callable[[Callable[..., Any]], Callable[..
 
 search_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED)
 """What steers HiGHS itself (time limit, gap, threads, seed): all that ``explain`` uses."""
-study_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED, _SECOND_STAGE_NODES, _WARM_START)
+_SECOND_STAGE = (_SECOND_STAGE_NODES, _SECOND_STAGE_GAP, _SECOND_STAGE_SHARE)
+study_options = _gathered(_TIME_LIMIT, _GAP, _THREADS, _SEED, *_SECOND_STAGE, _WARM_START)
 """The search settings plus the second-stage budget and warm start, for ``batch``: each
 scenario already has a process of its own, so parts are never split inside one."""
 solver_options = _gathered(
@@ -182,24 +236,67 @@ solver_options = _gathered(
     _GAP,
     _THREADS,
     _SEED,
-    _SECOND_STAGE_NODES,
+    *_SECOND_STAGE,
     _WARM_START,
     _SPLIT,
     _CAMPUS,
     _WORKERS,
+    _CAPPING_BASELINE,
+    _PHASE_OBJECTIVE,
+    _MYOPIC,
 )
 """Every solve setting, for ``solve``."""
 
 
-def paths_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--allow-paths-outside for every command that reads an instance or a study."""
+strict_option = click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat the instance's lint warnings (wiring that defeats redundancy, equipment "
+    "that feeds nothing, rack types that fit nowhere) as input errors: exit 2 before "
+    "anything is solved, checked or written.",
+)
+"""--strict, for every command that reads an instance: whether the lint's warnings stop it."""
+
+
+def instance_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--allow-paths-outside and --strict for every command that reads an instance or a
+    study: how far its files may reach, and whether the lint's warnings stop the command."""
     return click.option(
         "--allow-paths-outside",
         is_flag=True,
         help="Let the instance (or study) read files outside its own folder tree: "
         "includes, tables and matrices named with '..', absolute paths or symlinks. "
         "Only for files you trust.",
-    )(command)
+    )(strict_option(command))
+
+
+def show_warnings(found: Sequence[tuple[str, Sequence[str]]], strict: bool, file: str) -> None:
+    """Print the lint's warnings on stderr, each ``(prefix, warnings)`` group's lines
+    under its prefix (a study's scenario name); with ``strict``, stop with an input error
+    naming ``file`` (the instance or study) once they are all shown, so nothing is
+    solved or written."""
+    count = 0
+    for prefix, warnings in found:
+        for warning in warnings:
+            click.secho(f"warning: {prefix}{warning}", fg="yellow", err=True)
+            count += 1
+    if strict and count:
+        raise InstanceError(
+            file,
+            "",
+            f"--strict: {count} lint warning{'s' if count > 1 else ''} above",
+            "correct the instance as each warning says, or run without --strict",
+        )
+
+
+def linted_site(instance: str, allow_paths_outside: bool, strict: bool) -> Site:
+    """The site of ``instance``, its lint warnings shown (and fatal under ``strict``)."""
+    from optimizer.instance.loader import load_instance
+    from optimizer.site.build import build_site
+
+    site = build_site(load_instance(instance, allow_paths_outside))
+    show_warnings([("", site.warnings)], strict, instance)
+    return site
 
 
 def output_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -221,24 +318,3 @@ def writable_target(_ctx: click.Context, _param: click.Parameter, value: str | N
         with _reported_errors(debug=False):
             check_target(value)
     return value
-
-
-def progress_printer(quiet: bool) -> ProgressFn | None:
-    """One line updated in place on a terminal; a plain log line every 5 s otherwise."""
-    if quiet:
-        return None
-    terminal = sys.stderr.isatty()
-    last = [-5.0]
-
-    def show(p: Progress) -> None:
-        best = "-" if p.incumbent is None else f"{p.incumbent:,.0f}"
-        bound = "-" if p.bound is None else f"{p.bound:,.0f}"
-        gap = "-" if p.gap is None else f"{p.gap:.2%}"
-        line = f"{p.stage}: {p.elapsed_s:7.1f}s  best {best}  bound {bound}  gap {gap}"
-        if terminal:
-            click.echo(f"\r{line}\033[K", nl=False, err=True)
-        elif p.elapsed_s - last[0] >= 5.0:
-            last[0] = p.elapsed_s
-            click.echo(line, err=True)
-
-    return show

@@ -9,58 +9,27 @@ and are registered on the ``rackopt`` group in :mod:`optimizer.cli`. Work is don
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
 
+from optimizer.cli.documents import json_option
+from optimizer.cli.live import BatchStatus
 from optimizer.cli.options import (
     common,
+    exit_interrupted,
+    instance_options,
+    linted_site,
     output_option,
-    paths_option,
+    show_warnings,
+    strict_option,
     study_options,
     writable_target,
 )
-from optimizer.errors import EXIT_INTERRUPTED, NoLayoutError
+from optimizer.errors import NoLayoutError
 from optimizer.solve.options import SolveOptions
 
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
-_BAR = 24
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-def _progress_bar(quiet: bool):
-    """One line on stderr, redrawn in place on a terminal; a line per scenario otherwise."""
-    from optimizer.studies.batch import BatchProgress
-
-    if quiet:
-        return None
-    terminal = sys.stderr.isatty()
-
-    def show(p: BatchProgress) -> None:
-        filled = _BAR * p.done // max(p.total, 1)
-        bar = "#" * filled + "-" * (_BAR - filled)
-        line = (
-            f"batch [{bar}] {p.done}/{p.total} done, {p.failed} failed, {p.reused} reused"
-            f"  elapsed {_clock(p.elapsed_s)}  ETA {_clock(p.eta_s)}"
-        )
-        if p.last is not None:
-            line += f"  last: {p.last.name} {p.last.status} {p.last.seconds:.1f}s"
-        if terminal:
-            click.echo(f"\r{line}\033[K", nl=False, err=True)
-            if p.done == p.total:
-                click.echo("", err=True)
-        elif p.last is not None or p.done == p.total:
-            click.echo(line, err=True)
-
-    return show
 
 
 @click.command()
@@ -99,8 +68,8 @@ def _progress_bar(quiet: bool):
     help="For a tls:// scheduler: this client's private key, if not in --tls-cert.",
 )
 @study_options
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-@paths_option
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
+@instance_options
 @common
 def batch(
     study: str,
@@ -113,6 +82,7 @@ def batch(
     options: SolveOptions,
     quiet: bool,
     allow_paths_outside: bool,
+    strict: bool,
 ) -> None:
     """Solve every scenario of STUDY and combine the layouts along a scenario dimension.
 
@@ -122,12 +92,18 @@ def batch(
     from optimizer.studies.batch import run_batch, scenario_folder
     from optimizer.studies.cluster import Cluster
     from optimizer.studies.compare import compare, table_lines
-    from optimizer.studies.study import load_study
+    from optimizer.studies.study import load_study, scenario_warnings
 
     cluster = Cluster.of(scheduler, tls_ca_file, tls_cert, tls_key)
     loaded = load_study(study, allow_paths_outside)
+    show_warnings(scenario_warnings(loaded), strict, study)
+    status = None if quiet else BatchStatus()
     try:
-        report = run_batch(loaded, output, options, workers, cluster, _progress_bar(quiet))
+        try:
+            report = run_batch(loaded, output, options, workers, cluster, status)
+        finally:
+            if status is not None:  # end the display, also before an error
+                status.close()
     except KeyboardInterrupt:
         click.secho(
             f"interrupted: finished layouts are in {scenario_folder(output)}; "
@@ -135,7 +111,7 @@ def batch(
             fg="yellow",
             err=True,
         )
-        sys.exit(EXIT_INTERRUPTED)
+        exit_interrupted()
     if not quiet:
         for line in table_lines(compare([output])):
             click.echo(line)
@@ -159,8 +135,9 @@ def batch(
     callback=writable_target,
     help="Also write the table.",
 )
+@json_option
 @common
-def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
+def compare_command(files: tuple[str, ...], csv_path: str | None, as_json: bool) -> None:
     """Key figures per scenario of a study dataset, or per layout file, side by side.
 
     Stranded capacity is headroom (limit minus load) per resource family; the binding
@@ -168,10 +145,16 @@ def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
     from optimizer.studies.compare import compare, table_lines, write_csv
 
     rows = compare(list(files))
+    if csv_path:
+        write_csv(rows, csv_path)
+    if as_json:
+        from optimizer.cli.documents import compare_document, emit
+
+        emit("compare", compare_document(rows))
+        return
     for line in table_lines(rows):
         click.echo(line)
     if csv_path:
-        write_csv(rows, csv_path)
         click.echo(f"table written to {csv_path}")
 
 
@@ -185,13 +168,19 @@ def compare_command(files: tuple[str, ...], csv_path: str | None) -> None:
     default=None,
     help="The instance LAYOUT was solved from: adds each slot's power path to the .html plan.",
 )
+@strict_option
 @common
-def report(layout: str, output: str, scenario: str | None, instance: str | None) -> None:
+def report(
+    layout: str, output: str, scenario: str | None, instance: str | None, strict: bool
+) -> None:
     """Draw the floor plan of LAYOUT with the utilization of every device, CDU and zone.
 
     .html writes an interactive plan (zoom, hover on a slot, colour modes; see
     docs/studies.md); .png and .svg a picture."""
     from optimizer.studies.report import write_report
+
+    if instance is not None:  # its lint warnings first, and under --strict before drawing
+        linted_site(instance, False, strict)
 
     warnings = write_report(
         Path(layout), Path(output), scenario, Path(instance) if instance else None

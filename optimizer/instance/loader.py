@@ -10,6 +10,7 @@ tree, regular, of bounded size.
 from __future__ import annotations
 
 import hashlib
+import math
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +28,11 @@ from optimizer.instance.files import (
     decode_utf8,
     read_limited,
 )
-from optimizer.instance.schema import FORMAT_VERSION, Instance
+from optimizer.instance.schema import FORMAT_VERSION, AirZone, Cdu, Device, Instance
+from optimizer.instance.tables import LineProblems, TableProblem, csv_lines, xlsx_text
 from optimizer.instance.yamlio import (
     FieldPath,
+    Location,
     YamlDocument,
     merge,
     parse_yaml,
@@ -104,10 +107,20 @@ class LoadedInstance:
     """(file name, CSV text) of ``network.distance_csv`` when given."""
     recirculation_file: tuple[str, bytes] | None = None
     """(file name, bytes) of ``thermal.matrix_file`` when given (CSV or NetCDF)."""
+    overrides: str = ""
+    """The overrides applied to the instance file (a study scenario's, or ``--set``), as
+    JSON ``[[key, value], ...]``; empty when none (:mod:`optimizer.instance.overrides`)."""
 
     def locate_error(self, path: tuple[str, ...], problem: str, fix: str) -> InstanceError:
         """An :class:`InstanceError` pointing at the file and line that define ``path``."""
         return self.document.error(path, problem, fix, str(self.path))
+
+
+def named_path(document: YamlDocument, path: Path, field: FieldPath, relative: str) -> Path:
+    """The file that ``relative``, given at ``field``, names: relative to the file that
+    defines the field (an included file's names are relative to it), else to ``path``."""
+    defined_in = document.locate(field)
+    return Path(defined_in[0]).parent / relative if defined_in else path.parent / relative
 
 
 def read_named_file(
@@ -121,8 +134,7 @@ def read_named_file(
     """Read a file the instance names at ``field`` (an include, a slot table, a distance
     or recirculation matrix), relative to the file that names it; every refusal is an
     error at that field."""
-    defined_in = document.locate(field)
-    named = Path(defined_in[0]).parent / relative if defined_in else path.parent / relative
+    named = named_path(document, path, field, relative)
     try:
         tree.check(named)
         return named, read_limited(named, limit)
@@ -295,12 +307,132 @@ def _read_slot_tables(
 
 
 def _csv_text(table: tuple[Path, bytes]) -> tuple[str, str]:
-    """(file name, text) of a CSV table, decoded as UTF-8 with or without a BOM."""
+    """(file name, text) of a table: a CSV decoded as UTF-8 with or without a BOM, or the
+    first sheet of an ``.xlsx`` workbook as the same CSV text."""
     path, raw = table
     try:
-        return str(path), decode_utf8(raw)
+        text = xlsx_text(raw) if path.suffix.lower() == ".xlsx" else decode_utf8(raw)
     except FieldProblem as exc:
         raise InstanceError(str(path), "", exc.problem, exc.fix) from None
+    return str(path), text
+
+
+ENTITY_TABLES: dict[FieldPath, type[BaseModel]] = {
+    ("power", "devices"): Device,
+    ("cooling", "cdus"): Cdu,
+    ("cooling", "air_zones"): AirZone,
+}
+"""Sections whose entries may come from a table: the key names a CSV or .xlsx file, one
+entry per line, instead of holding a mapping (docs/instance-format.md section 7.1)."""
+_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _cell(text: str) -> bool | int | float | str:
+    """A table cell as the YAML value it stands for: a boolean word (any case), a whole
+    number, a finite decimal number, or text."""
+    if text.lower() in _WORDS:
+        return _WORDS[text.lower()]
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def _entity_header(file: str, header: list[str], model: type[BaseModel]) -> None:
+    columns = ["id", *model.model_fields]
+    unknown = [c for c in header if c not in columns]
+    repeated = [c for c in header if header.count(c) > 1]
+    if unknown or repeated or "id" not in header:
+        if unknown:
+            problem = f"unknown column {unknown[0]!r}"
+        elif repeated:
+            problem = f"column {repeated[0]!r} appears twice"
+        else:
+            problem = "no 'id' column"
+        fix = f"columns are {', '.join(columns)}"
+        raise InstanceError(
+            file, "header", problem, did_you_mean(unknown[0], columns, fix) if unknown else fix, 1
+        )
+
+
+def _entity_table(
+    file: str, text: str, model: type[BaseModel], field: FieldPath
+) -> tuple[dict[str, dict[str, Any]], dict[FieldPath, Location]]:
+    """The entries of one table (id -> values) and where each is defined; every line is
+    checked against ``model`` and every bad line reported at once."""
+    lines = csv_lines(text)
+    problems = LineProblems(file)
+    rows: dict[str, dict[str, Any]] = {}
+    where: dict[FieldPath, Location] = {}
+    try:
+        header = [column.strip() for column in next(lines, (1, []))[1]]
+        _entity_header(file, header, model)
+        for line, cells in lines:
+            with problems.line():
+                entry, values = _entity_line(file, line, header, cells, model, rows)
+                rows[entry] = values
+                where.update({(*field, entry, *key): (file, line) for key in [(), *values]})
+    except TableProblem as exc:
+        problems.add(exc.line, exc.problem, exc.fix)
+    problems.raise_in_table()
+    return rows, where
+
+
+def _entity_line(
+    file: str,
+    line: int,
+    header: list[str],
+    cells: list[str],
+    model: type[BaseModel],
+    seen: dict[str, dict[str, Any]],
+) -> tuple[str, dict[str, Any]]:
+    """(id, values) of one line, the values typed as YAML would type them."""
+    if len(cells) > len(header):
+        raise InstanceError(
+            file,
+            "",
+            f"{len(cells)} cells but the header has {len(header)} columns",
+            "remove the extra cells, or name the column in the header",
+            line,
+        )
+    values = {c: _cell(v.strip()) for c, v in zip(header, cells, strict=False) if v.strip()}
+    entry = str(values.pop("id", ""))
+    if not entry:
+        raise InstanceError(file, "id", "empty id", "give every line an id", line)
+    if entry in seen:
+        raise InstanceError(file, "id", f"{entry!r} is listed twice", "list each id once", line)
+    try:
+        model.model_validate(values)
+    except ValidationError as exc:
+        details = _pick(exc.errors())
+        loc = tuple(str(p) for p in details["loc"])
+        raise InstanceError(file, ".".join(loc), *explain(details, loc), line) from None
+    return entry, values
+
+
+def _expand_tables(
+    document: YamlDocument, source: InstanceSource
+) -> tuple[YamlDocument, list[bytes]]:
+    """``document`` with every :data:`ENTITY_TABLES` section that names a file replaced
+    by the file's entries, located at their lines so later errors point there; and the
+    bytes of the tables read (for the instance hash)."""
+    data, locations, raws = document.data, dict(document.locations), []
+    for field, model in ENTITY_TABLES.items():
+        section = data.get(field[0]) if isinstance(data, dict) else None
+        named = section.get(field[1]) if isinstance(section, dict) else None
+        if not isinstance(named, str):
+            continue
+        table = read_named_file(document, source.path, field, named, source.tree)
+        rows, where = _entity_table(*_csv_text(table), model, field)
+        data = {**data, field[0]: {**section, field[1]: rows}}
+        locations.update(where)
+        raws.append(table[1])
+    return YamlDocument(data, locations), raws
 
 
 def read_instance_document(path: str | Path, tree: FolderTree | None = None) -> InstanceSource:
@@ -325,7 +457,7 @@ def validate_document(
     overrides applied to it); its locations say where each value came from, so errors
     point there. ``extra`` (the overrides applied, for instance) is hashed after the
     files' bytes."""
-    document = document or source.document
+    document, entity_tables = _expand_tables(document or source.document, source)
     try:
         instance = Instance.model_validate(document.data)
     except ValidationError as exc:
@@ -344,7 +476,7 @@ def validate_document(
             document, source.path, field, instance.thermal.matrix_file, source.tree
         )
     digest = hashlib.sha256()
-    side = [raw for _, raw in tables.values()]
+    side = [*entity_tables, *(raw for _, raw in tables.values())]
     side += [found[1] for found in (distance, matrix) if found is not None]
     for raw in [*source.raw, *side]:
         digest.update(raw)

@@ -289,6 +289,22 @@ class RackType(Strict):
     """Air inlet class the rack is rated for; ``thermal.inlet_class`` if unset."""
     water_class: WaterClass | None = None
     """For a liquid rack: the warmest facility water it accepts (no limit if unset)."""
+    capped_kw: PositiveFloat | None = None
+    """Power the rack draws once the power-management system caps it after a feed
+    failure; failover rows count this instead of ``it_kw`` (docs/formulation.md, capped
+    failover). Not capped when neither this nor ``capped_fraction`` is given."""
+    capped_fraction: Annotated[Number, Field(gt=0, le=1)] | None = None
+    """The capped draw as a fraction of ``it_kw`` (the other way to give ``capped_kw``)."""
+
+    @field_validator("capped_fraction")
+    @classmethod
+    def _one_capped_draw(cls, fraction: float | None, info: ValidationInfo) -> float | None:
+        if fraction is not None and info.data.get("capped_kw") is not None:
+            raise FieldProblem(
+                "both capped_kw and capped_fraction are given",
+                "keep one: the capped draw in kW, or as a fraction of it_kw",
+            )
+        return fraction
 
 
 class DemandEntry(Strict):
@@ -388,6 +404,45 @@ class Thermal(Strict):
         return matrix
 
 
+class PhaseDevice(Strict):
+    """A power device's capacity in a phase (a UPS or busway not yet uprated, say)."""
+
+    rating_kw: PositiveFloat | None = None
+    failover_limit_kw: PositiveFloat | None = None
+
+
+class PhaseUnits(Strict):
+    """How many units of a CDU group or air zone are installed in a phase."""
+
+    units: Whole = Field(ge=1, le=1000)
+
+
+class Phase(Strict):
+    """One phase of a build-out: what is in place and what is demanded by then.
+
+    Settings hold from their phase on until a later phase changes them; a figure no
+    phase has set yet is the instance's own (the instance describes the finished
+    facility). Racks placed in a phase stay in every later phase (docs/formulation.md,
+    section 16)."""
+
+    name: Identifier
+    date: Text | None = None
+    """Free text for the planner (``2026-Q3``); not used by the model."""
+    duration: PositiveFloat = 1.0
+    """Length of the phase in any unit (months, say): the weight of its GPUs for the
+    ``gpu_time`` objective."""
+    utility_limit_kw: PositiveFloat | None = None
+    devices: dict[Identifier, PhaseDevice] = {}
+    cdus: dict[Identifier, PhaseUnits] = {}
+    air_zones: dict[Identifier, PhaseUnits] = {}
+    open: list[Text] = []
+    """Halls (``H2``) or rows (``H1/R03``) opened in this phase; they take no racks before
+    it. A hall or row no phase opens is open from the first phase."""
+    demand: dict[Identifier, DemandEntry] | None = Field(default=None, min_length=1)
+    """Cumulative: the racks of each type on the floor by the end of the phase. Required
+    but for the last phase, whose demand is the instance's ``demand`` when left out."""
+
+
 class Instance(Strict):
     """One facility and one demand: the whole input of a solve."""
 
@@ -408,3 +463,5 @@ class Instance(Strict):
     """The compute fabric; without it, SU and cable rules do not apply."""
     thermal: Thermal | None = None
     """Inlet temperature rules; without it, air heat is judged per zone and slot only."""
+    phases: list[Phase] = []
+    """An ordered build-out; without it the instance is one phase (its ``demand``)."""

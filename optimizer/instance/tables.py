@@ -1,7 +1,9 @@
-"""CSV tables an instance names (slot tables, distance and recirculation matrices).
+"""Tables an instance names (slot tables, the power tree, CDU groups and air zones,
+distance and recirculation matrices), as CSV or as an Excel workbook.
 
 Every table is read the same way: UTF-8 with or without a byte-order mark (decoded
-when the instance is loaded, :func:`optimizer.instance.files.decode_utf8`), lines
+when the instance is loaded, :func:`optimizer.instance.files.decode_utf8`), or the first
+sheet of an ``.xlsx`` workbook turned into the same CSV text (:func:`xlsx_text`), lines
 numbered as a spreadsheet shows them, a cell too long for Python's csv module an error
 at its line rather than a crash, and the problems of a table reported together
 (:class:`LineProblems`), so that a table exported from a spreadsheet is fixed in one
@@ -16,7 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from optimizer.errors import InstanceError
+from optimizer.errors import FieldProblem, InstanceError
+from optimizer.instance.files import MAX_TABLE_BYTES, MIB
 
 MAX_REPORTED = 10
 """Bad lines spelt out in one message; the rest are counted."""
@@ -60,6 +63,45 @@ def csv_lines(text: str) -> Iterator[tuple[int, list[str]]]:
         if any(cell.strip() for cell in cells):
             yield start, cells
         start = reader.line_num + 1
+
+
+def _cell_text(value: object) -> str:
+    """A workbook cell as a CSV table writes it: booleans as true/false, whole numbers
+    without a decimal point, other numbers in full precision."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def xlsx_text(raw: bytes) -> str:
+    """The first sheet of an ``.xlsx`` workbook as CSV text, one line per sheet row, so
+    a line number is the row number Excel shows. Formulas give the value Excel last
+    computed (a workbook never opened in Excel has none: an empty cell)."""
+    import openpyxl  # only when a workbook is given
+
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+        for row in book.worksheets[0].iter_rows(values_only=True):
+            writer.writerow([_cell_text(value) for value in row])
+            if text.tell() > MAX_TABLE_BYTES:  # a small compressed file may unpack to GBs
+                raise FieldProblem(
+                    f"the first sheet holds more than {MAX_TABLE_BYTES // MIB} MiB of cells",
+                    "split the table or save it as CSV",
+                )
+    except FieldProblem:
+        raise
+    except Exception as exc:  # a zip, XML or workbook error of a file that is no .xlsx
+        raise FieldProblem(
+            f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})",
+            "save the table as an Excel workbook (.xlsx) or as CSV UTF-8",
+        ) from None
+    return text.getvalue()
 
 
 ErrorAt = Callable[[tuple[str, ...], str, str], InstanceError]

@@ -15,6 +15,7 @@ place, even inside an included file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,18 @@ _MERGE_TAG = _YAML_TAG_PREFIX + "merge"
 _DATE_TAG = _YAML_TAG_PREFIX + "timestamp"
 MAX_NODES = 1_000_000
 """Aliases can make a small file expand exponentially ("billion laughs"); refuse that."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists (an instance needs under ten levels). Bounded
+here, not by whichever parser runs out of stack first, so the C and the pure-Python
+parser accept exactly the same documents."""
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+"""libyaml's parser, when PyYAML was built with it: about ten times faster on a large
+instance; everything after parsing (tags, keys, merges, lines) is the same Python code."""
+_LIBYAML_DIFFERS = re.compile(r"[\t!?|>%]")
+_COMMENT = re.compile(r"^([^'\"#\n]*?)(?:(?<=\s)|^)#[^\n]*", re.MULTILINE)
+"""What looks like a comment (no quote or ``#`` before it on its line), and the text
+before it."""
+_NESTED_TOO_DEEPLY = ("the YAML is nested too deeply", "flatten it")
 
 
 @dataclass
@@ -95,6 +108,8 @@ class _Recorder:
             raise self.error(
                 path, node, f"the document expands to over {MAX_NODES} values", "use fewer aliases"
             )
+        if len(path) > MAX_DEPTH:
+            raise InstanceError(self.file, "", *_NESTED_TOO_DEEPLY)
         self.locations.setdefault(path, (self.file, node.start_mark.line + 1))
         self.check_tag(node, path)
         if isinstance(node, yaml.MappingNode):
@@ -109,7 +124,8 @@ class _Recorder:
     def check_tag(self, node: yaml.Node, path: FieldPath) -> None:
         if node.tag in _PLAIN_TAGS:
             return
-        if node.tag == _DATE_TAG and node.style is None and isinstance(node, yaml.ScalarNode):
+        # A plain scalar's style is None from PyYAML's parser and '' from libyaml's.
+        if node.tag == _DATE_TAG and not node.style and isinstance(node, yaml.ScalarNode):
             raise self.error(
                 path, node, f"YAML reads {node.value!r} as a date", "quote it to keep it as text"
             )
@@ -197,6 +213,37 @@ class _Recorder:
             ) from None
 
 
+def _libyaml_reads_alike(text: str) -> bool:
+    """Whether libyaml reads ``text`` exactly as the Python parser does. Not when it holds
+    a tab, a tag or a non-specific tag (``!``), a complex key (``?``), a block scalar
+    (``|``, ``>``) or a directive (``%``), where libyaml accepts what the Python parser
+    refuses (or resolves an empty value differently); nor a character the Python reader
+    refuses. Comments may hold them (``# 80%``, ``# >= 8 x 136 kW``), so what looks like
+    a comment (a ``#`` after a space, with no quote before it on its line) is left out
+    of the search; should that be the inside of a quoted text instead, it is content,
+    which both parsers read alike. Instance files seldom use any of these characters
+    outside comments and quotes; those that do are read in Python."""
+    if yaml.reader.Reader.NON_PRINTABLE.search(text):
+        return False
+    return not _LIBYAML_DIFFERS.search(_COMMENT.sub(r"\1", text))
+
+
+def compose(text: str) -> yaml.Node | None:
+    """The node tree of ``text``: by libyaml when it is available and reads the text
+    alike (:func:`_libyaml_reads_alike`), else by PyYAML's pure-Python parser. Whatever
+    libyaml refuses, or does not read as a mapping, is parsed again in Python, so every
+    error reads exactly as before (message and line). tests/test_yaml_parsers.py checks
+    that both give the same tree, with the same lines, for every other text."""
+    if _FAST_LOADER is not None and _libyaml_reads_alike(text):
+        try:
+            node = yaml.compose(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:
+            node = None  # reported by the pure-Python parser below, in its words
+        if isinstance(node, yaml.MappingNode):
+            return node
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def parse_yaml(raw: bytes, name: str) -> YamlDocument:
     """Parse one YAML file's bytes holding a mapping, safely; ``name`` names it in messages."""
     try:
@@ -204,7 +251,7 @@ def parse_yaml(raw: bytes, name: str) -> YamlDocument:
     except FieldProblem as exc:
         raise InstanceError(name, "", exc.problem, exc.fix) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = compose(text)
         if node is None:
             raise InstanceError(
                 name, "", "the file is empty", "write the instance's `key: value` lines"
@@ -224,7 +271,7 @@ def parse_yaml(raw: bytes, name: str) -> YamlDocument:
     except yaml.YAMLError as exc:
         raise _syntax_error(name, exc) from None
     except RecursionError:
-        raise InstanceError(name, "", "the YAML is nested too deeply", "flatten it") from None
+        raise InstanceError(name, "", *_NESTED_TOO_DEEPLY) from None
     return YamlDocument(data, recorder.locations)
 
 

@@ -1,10 +1,12 @@
-"""The layout dataset (format version 1): build it from a checked solve, write it atomically.
+"""The layout dataset (format version 2): build it from a checked solve, write it atomically.
 
 Every load in the dataset comes from :mod:`optimizer.verify.check`, i.e. it is recomputed
 from the placement, not read from the solver. Names, dimensions, dtypes and units come
 from :mod:`optimizer.results.schema`; the public description of every variable is
 ``docs/output-format.md``. NetCDF attributes cannot hold dicts or None, so structured
-attributes are stored as JSON strings. Reading layouts back is
+attributes are stored as JSON strings. The file is CF-1.13: the in-memory dataset keeps
+booleans and -1 for "none", and :func:`cf_encoded` stores them as CF says (int8 flags,
+``_FillValue``) on the way to disk. Reading layouts back is
 :mod:`optimizer.results.reader`'s job.
 """
 
@@ -23,8 +25,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from optimizer.output import output_error, write_file
+from optimizer import __version__
+from optimizer.instance.loader import LoadedInstance
+from optimizer.instance.overrides import resolved_instance
+from optimizer.output import output_error, write_file, write_files
 from optimizer.results.schema import (
+    CONVENTIONS,
     FIELDS,
     FLAG,
     INTEGER,
@@ -111,6 +117,66 @@ def _thermal_variables(report: SolveReport) -> dict[str, Any]:
     }
 
 
+def _capping_variables(report: SolveReport) -> dict[str, Any]:
+    """Capped draws, failover loads without capping, what each failure relies on capping
+    for, and the GPUs of the solve without capping (-1 when not made or infeasible)."""
+    site, capping = report.site, report.check.loads.capping
+    baseline = report.capping_baseline
+    return {
+        "capped_if_failed": [" ".join(cases) for cases in capping.slot_cases],
+        "type_capped_kw": [t.failover_kw for t in site.rack_types],
+        "device_failover_uncapped_kw": capping.uncapped_failover_kw,
+        "failure_capped_racks": capping.racks,
+        "failure_shed_kw": capping.shed_kw,
+        "gpus_without_capping": -1 if baseline is None or baseline.gpus is None else baseline.gpus,
+    }
+
+
+def _phase_variables(report: SolveReport) -> dict[str, Any]:
+    """Every phase's GPUs, capacities and loads, each recomputed by the checker from that
+    phase's placement, and the phase each rack is installed in ('' where empty). Without
+    phases the ``phase`` dimension is empty."""
+    site = report.site
+    phases = report.plan.phases if report.plan is not None else ()
+    n_types, n_devices = len(site.rack_types), len(site.device_ids)
+    n_cdus, n_zones = len(site.cdu_ids), len(site.air_zone_ids)
+    installed_in = [""] * site.n_slots
+    for phase in reversed(phases):
+        for s in np.flatnonzero(phase.placement != EMPTY):
+            installed_in[s] = phase.name
+    counts = [np.bincount(p.placement[p.placement != EMPTY], minlength=n_types) for p in phases]
+    gpus = np.array([t.gpus for t in site.rack_types])
+
+    def table(values: list[np.ndarray], width: int, dtype: type = float) -> np.ndarray:
+        return np.array(values, dtype=dtype).reshape(len(phases), width)
+
+    return {
+        "phase": [p.name for p in phases],
+        "install_phase": installed_in,
+        "phase_date": [p.date for p in phases],
+        "phase_duration": np.array([p.duration for p in phases], dtype=float),
+        "phase_gpus": np.array([int(c @ gpus) for c in counts], dtype=np.int64),
+        "phase_rack_count": table(counts, n_types, np.int64),
+        "phase_it_kw": np.array([p.check.loads.it_kw for p in phases], dtype=float),
+        "phase_facility_kw": np.array([p.check.loads.facility_kw for p in phases], dtype=float),
+        "phase_utility_limit_kw": np.array(
+            [_finite_or_nan(p.site.utility_limit_kw) for p in phases], dtype=float
+        ),
+        "phase_device_load_kw": table([p.check.loads.device_normal_kw for p in phases], n_devices),
+        "phase_device_capacity_kw": table([p.site.device_limit_kw for p in phases], n_devices),
+        "phase_device_failover_load_kw": table(
+            [p.check.loads.device_failover_kw for p in phases], n_devices
+        ),
+        "phase_device_failover_limit_kw": table(
+            [p.site.device_failover_limit_kw for p in phases], n_devices
+        ),
+        "phase_cdu_heat_kw": table([p.check.loads.cdu_heat_kw for p in phases], n_cdus),
+        "phase_cdu_capacity_kw": table([p.site.cdu_heat_capacity_kw for p in phases], n_cdus),
+        "phase_air_zone_heat_kw": table([p.check.loads.air_zone_heat_kw for p in phases], n_zones),
+        "phase_air_zone_capacity_kw": table([p.site.air_zone_capacity_kw for p in phases], n_zones),
+    }
+
+
 def _typed(field: Field, value: Any) -> np.ndarray:
     """``value`` as the field's declared dtype; a value of another kind is a bug here,
     not something to convert quietly (a float where an int belongs, say)."""
@@ -141,6 +207,14 @@ def build_dataset(values: dict[str, Any], attrs: dict[str, Any]) -> xr.Dataset:
         coords={name: var for name, var in variables.items() if FIELDS[name].coordinate},
         attrs=attrs,
     )
+
+
+def _phase_plan(report: SolveReport) -> str:
+    """How a phased layout was planned: ``joint OBJECTIVE`` or ``myopic``; '' without phases."""
+    plan = report.plan
+    if plan is None:
+        return ""
+    return "myopic" if plan.myopic else f"joint {plan.objective}"
 
 
 def layout_dataset(report: SolveReport) -> xr.Dataset:
@@ -190,9 +264,14 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "total_gpus": int(gpus.sum()),
         **_fabric_variables(report),
         **_thermal_variables(report),
+        **_capping_variables(report),
+        **_phase_variables(report),
     }
+    created = datetime.now(UTC).isoformat(timespec="seconds")
     attrs = {
         "title": f"rackopt layout of {site.name}",
+        "Conventions": CONVENTIONS,
+        "history": history(created, f"solve {site.name}"),
         "layout_format_version": LAYOUT_FORMAT_VERSION,
         "instance_name": site.name,
         "instance_sha256": site.sha256,
@@ -202,14 +281,44 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "best_bound": _finite_or_nan(outcome.bound),
         "gap": _finite_or_nan(outcome.gap),
         "tie_break_status": outcome.tie_break_status,
+        "second_stage_objective": _finite_or_nan(outcome.second_stage_objective),
+        "second_stage_bound": _finite_or_nan(outcome.second_stage_bound),
+        "second_stage_gap": _finite_or_nan(outcome.second_stage_gap),
+        "phase_plan": _phase_plan(report),
         "timings_s": json.dumps({k: round(v, 6) for k, v in report.timings.items()}),
         "model_size": json.dumps(report.model_size),
         "solved_as": report.solved_as,
         "solver_options": json.dumps(report.options.recorded(), sort_keys=True),
+        "overrides": report.overrides or "[]",
         "versions": json.dumps(package_versions(), sort_keys=True),
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_utc": created,
     }
     return build_dataset(values, attrs)
+
+
+def history(created_utc: str, action: str) -> str:
+    """The CF ``history`` line: when, which rackopt, what it did."""
+    return f"{created_utc} rackopt {__version__} {action}"
+
+
+def cf_encoded(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` as stored (CF-1.13): booleans as int8 0/1 (their ``flag_values`` come with
+    the schema's attributes), and the integers :meth:`Field.fill` names with
+    ``_FillValue = -1``, no fill value on a dimension's labels (CF 2.5.1); the reader
+    turns both back."""
+    study = "scenario" in ds.dims
+    flags = {
+        name: var.astype(np.int8) for name, var in ds.variables.items() if var.dtype.kind == "b"
+    }
+    out = ds.assign_coords({n: v for n, v in flags.items() if n in ds.coords})
+    out = out.assign({n: v for n, v in flags.items() if n not in ds.coords})
+    for name in out.variables:
+        fill = FIELDS[name].fill(study) if name in FIELDS else None
+        if fill is not None:
+            out[name].encoding["_FillValue"] = np.int64(fill)
+        elif name in out.dims:  # labels are never missing (an empty one may be float)
+            out[name].encoding["_FillValue"] = None
+    return out
 
 
 def netcdf_bytes(ds: xr.Dataset, path: str | Path) -> bytes:
@@ -219,7 +328,7 @@ def netcdf_bytes(ds: xr.Dataset, path: str | Path) -> bytes:
     buffer = io.BytesIO()
     try:
         with _local_lock():
-            ds.to_netcdf(buffer, engine="h5netcdf")
+            cf_encoded(ds).to_netcdf(buffer, engine="h5netcdf")
     except OSError as exc:
         raise output_error(Path(path), exc) from None
     return buffer.getvalue()
@@ -240,3 +349,31 @@ def write_layout(ds: xr.Dataset, path: str | Path) -> None:
     """Write a layout or study dataset as NetCDF through the one safe write path
     (:func:`optimizer.output.write_file`)."""
     write_file(path, netcdf_bytes(ds, path))
+
+
+def resolved_instance_path(layout: str | Path) -> Path:
+    """Where the resolved instance of a layout goes: ``NAME.instance.yaml`` beside
+    ``NAME.nc``."""
+    layout = Path(layout)
+    return layout.with_name(f"{layout.stem}.instance.yaml")
+
+
+def layout_files(
+    ds: xr.Dataset, path: str | Path, loaded: LoadedInstance | None = None
+) -> dict[str | Path, bytes]:
+    """The files of one layout, to be written as a set (:func:`optimizer.output.write_files`):
+    the NetCDF and, when the instance was changed on the way (a study scenario, ``solve
+    --set``), the resolved instance it was solved from beside it
+    (:func:`optimizer.instance.overrides.resolved_instance`)."""
+    files: dict[str | Path, bytes] = {path: netcdf_bytes(ds, path)}
+    if loaded is not None:
+        instance_path = resolved_instance_path(path)
+        files[instance_path] = resolved_instance(loaded, instance_path).encode("utf-8")
+    return files
+
+
+def write_layout_and_instance(ds: xr.Dataset, path: str | Path, loaded: LoadedInstance) -> Path:
+    """Write a layout and the resolved instance beside it (:func:`layout_files`): both or
+    neither. Returns the resolved instance's path."""
+    write_files(layout_files(ds, path, loaded))
+    return resolved_instance_path(path)

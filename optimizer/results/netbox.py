@@ -27,8 +27,8 @@ import xarray as xr
 
 from optimizer.errors import InstanceError
 from optimizer.instance.netbox_fragment import MAP_FORMAT, MAP_VERSION
-from optimizer.output import write_files
-from optimizer.results.layout import LAYOUT_FORMAT_VERSION
+from optimizer.output import check_folder, write_files
+from optimizer.results.reader import LayoutFileError, open_layout
 
 DEVICE_COLUMNS = (
     "name",
@@ -73,23 +73,14 @@ class NetBoxNames:
 
 
 def read_layout_dataset(path: str | Path) -> xr.Dataset:
-    """The layout dataset, loaded into memory; an unreadable file is an input error."""
-    try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            loaded = ds.load()
-    except (OSError, ValueError) as exc:
-        raise InstanceError(
-            str(path), "", f"cannot read layout: {exc}", "give a layout written by rackopt solve"
-        ) from None
-    found = loaded.attrs.get("layout_format_version")
-    if found != LAYOUT_FORMAT_VERSION or "rack_type" not in loaded:
-        raise InstanceError(
-            str(path),
-            "layout_format_version",
-            f"not a rackopt layout of format {LAYOUT_FORMAT_VERSION} (found {found!r})",
-            "give a layout written by rackopt solve",
+    """One layout, read and checked as every layout is (:func:`open_layout`, formats 1
+    and 2); a study dataset is refused, since NetBox gets one plan."""
+    ds = open_layout(path)
+    if "scenario" in ds.dims:
+        raise LayoutFileError(
+            path, "", "a study dataset holds several layouts", "give one layout file"
         )
-    return loaded
+    return ds
 
 
 def read_netbox_map(path: str | Path) -> dict[str, Any]:
@@ -258,8 +249,7 @@ def export_netbox(
     mapping = read_netbox_map(map_path)
     tables, warnings = netbox_tables(ds, mapping, names, str(layout), str(map_path))
     folder = Path(output)
-    if folder.exists() and not folder.is_dir():
-        raise InstanceError(str(folder), "", "is a file", "give a folder for the CSV files")
+    check_folder(folder)
     files = {folder / FILES[key]: text for key, text in tables.items()}
     write_files({path: text.encode("utf-8") for path, text in files.items()})
     return list(files), warnings

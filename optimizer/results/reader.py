@@ -29,9 +29,9 @@ from optimizer.errors import InstanceError, did_you_mean
 from optimizer.results.schema import (
     FIELDS,
     FLAG,
-    LAYOUT_FORMAT_VERSION,
+    READABLE_LAYOUT_FORMATS,
+    READABLE_STUDY_FORMATS,
     REAL,
-    STUDY_FORMAT_VERSION,
     TEXT,
     Field,
     Group,
@@ -91,13 +91,14 @@ def _one_line(exc: BaseException) -> str:
 
 def _check_version(path: Path, header: _Header) -> None:
     key = "study_format_version" if header.study else "layout_format_version"
-    wanted = STUDY_FORMAT_VERSION if header.study else LAYOUT_FORMAT_VERSION
+    readable = READABLE_STUDY_FORMATS if header.study else READABLE_LAYOUT_FORMATS
     found = header.attrs.get(key)
     found = found.item() if isinstance(found, np.generic) else found
-    if not (type(found) is int and found == wanted):
+    if not (type(found) is int and found in readable):
         what = "study" if header.study else "layout"
+        formats = " or ".join(str(v) for v in readable)
         raise LayoutFileError(
-            path, key, f"not a rackopt {what} of format {wanted} (found {found!r})"
+            path, key, f"not a rackopt {what} of format {formats} (found {found!r})"
         )
 
 
@@ -217,16 +218,22 @@ def _load(path: str | Path, bounds: Mapping[str, int]) -> xr.Dataset:
     _check_version(path, header)
     kept = _check_structure(path, header, bounds)
     try:
+        # Fill values stay as stored (-1, NaN): the reader's "none" is the writer's, in
+        # format 1 (bare -1) and format 2 (declared _FillValue) alike.
         with xr.open_dataset(
             path,
             engine="h5netcdf",
             drop_variables=[name for name in header.dims if name not in kept],
+            mask_and_scale=False,
             decode_times=False,
             decode_timedelta=False,
         ) as ds:
             ds = ds.load()
     except Exception as exc:  # a corrupted chunk, a broken filter, memory
         raise LayoutFileError(path, "", f"cannot read layout: {_one_line(exc)}") from None
+    for var in ds.variables.values():
+        if "_FillValue" in var.attrs:  # back where xarray keeps it, so a rewrite works
+            var.encoding["_FillValue"] = var.attrs.pop("_FillValue")
     typed = {
         name: _typed(path, FIELDS[name], ds[name].values) for name in ds.variables if name in FIELDS
     }
@@ -302,7 +309,12 @@ def _netcdf_assignment(site: Site, path: Path) -> Assignment:
         su[where] = ids
         names = [str(s) for s in ds["su_network_slot"].values]
         hubs = _slot_indices(site, names, file, [None] * len(names), "su_network_slot").tolist()
-    return Assignment(placement, su, hubs)
+    phases: list[str] = []
+    if "install_phase" in ds and (ds["install_phase"].values != "").any():
+        phases = [""] * site.n_slots
+        for s, name in zip(where, ds["install_phase"].values, strict=True):
+            phases[s] = str(name)
+    return Assignment(placement, su, hubs, phases)
 
 
 def _csv_text(path: Path) -> str:
@@ -326,7 +338,8 @@ def _csv_text(path: Path) -> str:
 
 def _csv_assignment(site: Site, path: Path) -> Assignment:
     """A layout made elsewhere: ``slot,rack_type`` lines, with optional ``su`` (an SU label)
-    and ``network_slot`` (the slot of that SU's network rack) for a fabric."""
+    and ``network_slot`` (the slot of that SU's network rack) for a fabric, and
+    ``install_phase`` for a plan of a phased build-out."""
     file = str(path)
     reader = csv.DictReader(io.StringIO(_csv_text(path)))
     try:
@@ -377,7 +390,12 @@ def _csv_assignment(site: Site, path: Path) -> Assignment:
                     line,
                 )
             su[slot] = labels[label]
-    return Assignment(placement, su, hubs)
+    phases: list[str] = []
+    if "install_phase" in header:
+        phases = [""] * site.n_slots
+        for (_, row), slot in zip(rows, slots, strict=True):
+            phases[slot] = (row.get("install_phase") or "").strip()
+    return Assignment(placement, su, hubs, phases)
 
 
 def read_layout(site: Site, path: str | Path) -> Assignment:

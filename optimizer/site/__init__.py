@@ -10,4 +10,6 @@
 - ``fabric`` and ``cabling``: rows, cable geometry, network-rack slots and SU types.
 - ``thermal``: inlet and water classes, plant power and the recirculation matrix.
 - ``placement``: the Assignment (a rack type per slot, and SUs) handed between stages.
+- ``lint``: warnings about valid input that is almost surely not meant (both feeds under
+  one device that can fail, idle equipment, rack types no slot can hold), kept on the site.
 """

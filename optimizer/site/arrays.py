@@ -9,7 +9,7 @@ the cable geometry), and this module imports neither the instance format nor a s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import sparse
@@ -46,6 +46,18 @@ class RackSpec:
     """ASHRAE air inlet class; None: the instance's ``thermal.inlet_class``."""
     water_class: str | None = None
     """ASHRAE liquid class (warmest facility water accepted); None: no limit."""
+    capped_kw: float | None = None
+    """Draw once capped after a feed failure; None: the rack is never capped."""
+
+    @property
+    def failover_kw(self) -> float:
+        """What the rack draws in a failover row: its capped draw, or its full IT load."""
+        return self.it_kw if self.capped_kw is None else self.capped_kw
+
+    @property
+    def shed_kw(self) -> float:
+        """Power capping takes off one rack after a failure (0 for a rack never capped)."""
+        return self.it_kw - self.failover_kw
 
     @property
     def liquid_kw(self) -> float:
@@ -177,7 +189,23 @@ class Site:
     """Position of each row among its hall's rows, as listed (for adjacency)."""
     slot_network_ok: np.ndarray
     """Whether a network rack may stand in the slot (marked, and within spine reach)."""
+    slot_network_marked: np.ndarray
+    """Slots the instance marks ``network: true``, kept for network racks by ``next``;
+    all False when none is marked (then any slot may take a network rack)."""
     network: NetworkSettings | None = None
+    warnings: tuple[str, ...] = ()
+    """What the instance lint (:mod:`optimizer.site.lint`) found: valid input that is
+    almost surely not what was meant, one located line each."""
+
+    @property
+    def capping(self) -> bool:
+        """Whether some rack type draws less in failover rows than in normal ones."""
+        return any(t.shed_kw > 0 for t in self.rack_types)
+
+    def uncapped(self) -> Site:
+        """The same site with no rack ever capped: every failover row counts full draw
+        (the baseline that shows what capping gains)."""
+        return replace(self, rack_types=tuple(replace(t, capped_kw=None) for t in self.rack_types))
 
     def network_type(self, t: int) -> int:
         """Index of the network rack type serving SU type t; -1 when t has no SUs."""

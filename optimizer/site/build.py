@@ -7,7 +7,7 @@ also checks every cross-reference, since only here is each slot fully known. The
 parts are composed in a fixed order (power tree, device limits, slots and their
 references, fabric, rack types and demand, thermal model, plant factors, installed
 racks, placeability), so an instance with several problems always reports the same
-first one.
+first one. Last, the lint (:mod:`optimizer.site.lint`) adds its warnings to the site.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from optimizer.site.fabric import (
     network_slots,
     row_codes,
 )
+from optimizer.site.lint import lint
 from optimizer.site.power_tree import PowerTree, resolve_power_tree
 from optimizer.site.rack_types import resolve
 from optimizer.site.slots import SlotRecord, slot_records
@@ -131,13 +132,14 @@ def build_site(loaded: LoadedInstance) -> Site:
         row_hall=rows.row_hall,
         row_order=rows.row_order,
         slot_network_ok=network_slots(marked, x_m, y_m, network),
+        slot_network_marked=np.asarray(marked, dtype=bool),
         network=network,
     )
     eligible = eligible_slots(unchecked)
     installed, demand_max = installed_racks(unchecked, inst, eligible, error)
     site = replace(unchecked, eligible=eligible, installed=installed, demand_max=demand_max)
     check_demand_placeable(site, inst, eligible, error)
-    return site
+    return replace(site, warnings=lint(loaded, records, site))
 
 
 def _device_ratings(inst: Instance, error: ErrorAt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ the rack type out (:func:`misfit`, in the order of :mod:`optimizer.site.eligibil
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 
@@ -81,6 +82,14 @@ def installed_racks(
             raise error(field, *misfit(site, t, only, f"slot {slot_id}"))
         installed[s] = t
         counts[t] += 1
+    return installed, _maximum_with_installed(site, instance, counts, error)
+
+
+def _maximum_with_installed(
+    site: Site, instance: Instance, counts: np.ndarray, error: ErrorAt
+) -> np.ndarray:
+    """The demand maximum with ``counts`` racks of each type installed: a type the demand
+    does not name keeps exactly its installed racks; a maximum below them is an error."""
     maximum = site.demand_max.copy()
     for t, spec in enumerate(site.rack_types):
         if spec.name not in instance.demand and not site.is_network_type(t):
@@ -91,7 +100,50 @@ def installed_racks(
                 f"{counts[t]} {spec.name} racks are installed but max is {maximum[t]}",
                 "raise max to at least the installed count",
             )
-    return installed, maximum
+    return maximum
+
+
+def carry_forward(
+    site: Site, instance: Instance, placement: np.ndarray, layout: str, error: ErrorAt
+) -> Site:
+    """``site`` with the racks of an earlier layout (``placement``: rack type per slot,
+    read from the file ``layout``) installed too, so the next wave is placed around them.
+
+    The layout is checked slot by slot against this instance: each carried rack's type
+    must be one the slot may take now, and a slot the instance lists under
+    ``installed:`` must hold the same type in the layout (or none). The layout's own
+    file reader has already refused unknown slots and rack types."""
+    installed = dict(site.installed)
+    for s in np.flatnonzero(placement != NO_INDEX):
+        s, t = int(s), int(placement[s])
+        slot, name = site.slot_ids[s], site.rack_types[t].name
+        if s in site.installed and site.installed[s] != t:
+            raise InstanceError(
+                layout,
+                "rack_type",
+                f"slot {slot} holds {name} in the layout but "
+                f"{site.rack_types[site.installed[s]].name} under the instance's installed:",
+                "carry the layout the instance's installed racks come from, or correct "
+                f"installed.{slot}",
+            )
+        if not site.eligible[s, t]:
+            only = np.arange(site.n_slots) == s
+            problem, fix = misfit(site, t, only, f"slot {slot}")
+            raise InstanceError(
+                layout,
+                "rack_type",
+                f"the carried rack cannot stay: {problem}",
+                f"{fix}; or carry a layout of this facility",
+            )
+        installed[s] = t
+    counts = np.bincount(
+        np.array(list(installed.values()), dtype=np.int64), minlength=len(site.rack_types)
+    )
+    return replace(
+        site,
+        installed=installed,
+        demand_max=_maximum_with_installed(site, instance, counts, error),
+    )
 
 
 def check_demand_placeable(

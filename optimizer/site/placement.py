@@ -21,6 +21,9 @@ class Assignment:
     """SU id per slot; -1 for racks in no SU and empty slots."""
     su_network_slot: list[int] = field(default_factory=list)
     """Slot of each SU's network rack, by SU id."""
+    install_phase: list[str] = field(default_factory=list)
+    """For a plan of a phased build-out, read from a layout file: the phase each slot's
+    rack is installed in ('' where empty); empty when the file gives none."""
 
     def su_types(self) -> list[int]:
         """Rack type of each SU, by SU id."""

@@ -17,7 +17,11 @@ def resolve(name: str, entry: RackType) -> RackSpec:
         )
     base_name = entry.base or (name if name in catalog() else None)
     fields = catalog()[base_name].model_dump(exclude_none=True) if base_name else {}
-    fields.update(entry.model_dump(exclude_none=True))
+    own = entry.model_dump(exclude_none=True)
+    if {"capped_kw", "capped_fraction"} & set(own):  # the entry's form replaces the base's
+        fields.pop("capped_kw", None)
+        fields.pop("capped_fraction", None)
+    fields.update(own)
     missing = [f for f in REQUIRED_FIELDS if f not in fields]
     if missing:
         raise FieldProblem(
@@ -39,4 +43,23 @@ def resolve(name: str, entry: RackType) -> RackSpec:
         reach_m=fields.get("reach_m"),
         inlet_class=fields.get("inlet_class"),
         water_class=fields.get("water_class"),
+        capped_kw=_capped_kw(fields),
     )
+
+
+def _capped_kw(fields: dict) -> float | None:
+    """The capped draw in kW, from ``capped_kw`` or ``capped_fraction`` x ``it_kw``. An
+    entry's figure has replaced its catalog base's (see :func:`resolve`)."""
+    it_kw = float(fields["it_kw"])
+    if "capped_fraction" in fields:
+        return float(fields["capped_fraction"]) * it_kw
+    if "capped_kw" not in fields:
+        return None
+    capped = float(fields["capped_kw"])
+    if capped > it_kw:
+        raise FieldProblem(
+            f"capped_kw {capped:g} is above it_kw {it_kw:g}",
+            "a capped rack draws at most its IT load: lower capped_kw",
+            "capped_kw",
+        )
+    return capped

@@ -38,7 +38,7 @@ from functools import reduce
 
 from models.data import ModelData, allowed_types
 from optimizer.site.placement import Assignment
-from optimizer.solve.decompose import PartResult, merge_layouts, parts, restrict
+from optimizer.solve.decompose import PartResult, _raiser, merge_layouts, parts, restrict
 from optimizer.solve.frontier import (
     POWER_RESOLUTION,
     FrontierPoint,
@@ -49,7 +49,7 @@ from optimizer.solve.frontier import (
 )
 from optimizer.solve.highs import SolveOutcome, relative_gap
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.progress import Progress, ProgressFn
+from optimizer.solve.progress import Progress, ProgressFn, note_ctrl_c
 
 SOLVED_AS_SINGLE = "single model"
 SOLVED_AS_PARTS = "independent parts"
@@ -194,8 +194,10 @@ class CampusResult:
 class _Tracer:
     """Schedules the frontier steps of every part and keeps the two masters."""
 
-    def __init__(self, frontiers: list[PartFrontier], limit_kw: float) -> None:
+    def __init__(self, frontiers: list[PartFrontier], limit_kw: float, unit: str) -> None:
         self.frontiers = frontiers
+        self.unit = unit
+        """What the objective counts (Progress.unit)."""
         self.limit_kw = limit_kw
         self.capacity_kw = limit_kw * (1 + MASTER_SLACK)
         self.lower: float | None = None
@@ -259,23 +261,29 @@ def solve_campus(
     frontiers = [PartFrontier(objective_step(s)) for s in subsets]
     for f in frontiers:
         f.next_budget = limit_kw
-    tracer = _Tracer(frontiers, limit_kw)
+    tracer = _Tracer(frontiers, limit_kw, data.site.objective.unit)
     workers = max(1, min(len(groups), options.workers or os.cpu_count() or 1))
     context = multiprocessing.get_context("fork")
     interrupted = False
 
     until = None if options.time_limit is None else time.time() + options.time_limit
 
-    # Ctrl-C: as in decompose, the workers stop their own solve and hand back what they
-    # have; the parent only waits, so it ignores the signal while they run.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C: as for independent parts, whichever process sees it raises one shared flag,
+    # and the workers' solves stop with what they have.
+    ctrl_c = context.RawValue("b", 0)
+    previous = signal.signal(signal.SIGINT, _raiser(ctrl_c))
     stop = context.Event()
     pools = [
         ProcessPoolExecutor(
             1,
             mp_context=context,
             initializer=install,
-            initargs=({p: subsets[p] for p in range(w, len(subsets), workers)}, options, stop),
+            initargs=(
+                {p: subsets[p] for p in range(w, len(subsets), workers)},
+                options,
+                stop,
+                ctrl_c,
+            ),
         )
         for w in range(workers)
     ]
@@ -300,7 +308,7 @@ def solve_campus(
                 if tracer.proven:
                     frontiers[p].pending &= seed
                     continue
-                interrupted |= result.status == "interrupted"
+                interrupted |= result.status == "interrupted" or bool(ctrl_c.value)
                 if seed:
                     frontiers[p].seed(result)
                 else:
@@ -332,6 +340,8 @@ def solve_campus(
                 0,
                 sum(len(f.points) for f in frontiers),
             )
+        stop.clear()  # the second stage's solves must not see it
+        interrupted |= bool(ctrl_c.value)
         polished: list[PartResult | None] = [None] * len(frontiers)
         if not interrupted and (deadline is None or time.perf_counter() < deadline):
             jobs = {
@@ -344,6 +354,8 @@ def solve_campus(
         for pool in pools:
             pool.shutdown(cancel_futures=True)
         signal.signal(signal.SIGINT, previous)
+    if interrupted or ctrl_c.value:
+        note_ctrl_c()  # further Ctrl-C cannot lose the merged layout
     wall = time.perf_counter() - started
     layouts, ends = [], []
     for point, result in zip(tracer.chosen, polished, strict=True):
@@ -387,7 +399,12 @@ def _snapshot(tracer: _Tracer, started: float) -> Progress:
     finite = math.isfinite(upper)
     gap = relative_gap(lower, upper) if lower is not None and finite else None
     return Progress(
-        "frontiers", time.perf_counter() - started, lower, upper if finite else None, gap
+        "frontiers",
+        time.perf_counter() - started,
+        lower,
+        upper if finite else None,
+        gap,
+        tracer.unit,
     )
 
 

@@ -17,8 +17,10 @@ import multiprocessing
 import os
 import signal
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +32,14 @@ from optimizer.solve.assign import assign
 from optimizer.solve.greedy import greedy_start
 from optimizer.solve.highs import SolveOutcome, relative_gap, solve
 from optimizer.solve.options import SolveOptions
+from optimizer.solve.progress import (
+    PRIMARY,
+    REPORT_EVERY_S,
+    Progress,
+    ProgressFn,
+    note_ctrl_c,
+    stop_also_when,
+)
 
 SHARE_EPS = 1e-12
 
@@ -150,12 +160,24 @@ class PartResult:
     variables: int
 
 
-def solve_part(data: ModelData, options: SolveOptions) -> PartResult:
-    """Build, solve and assign one part (run in a worker process)."""
+def solve_part(data: ModelData, options: SolveOptions, part: int | None = None) -> PartResult:
+    """Build, solve and assign one part (run in a worker process). In a part worker of
+    :func:`solve_parts`, the solve's progress goes back to it as (``part``, snapshot)."""
     started = time.perf_counter()
     m = build_model(data)
     build_s = time.perf_counter() - started
-    outcome = solve(m, options, start=greedy_start(data, m) if options.warm_start else None)
+    report = _reports
+
+    def progress(p: Progress) -> None:
+        report.put((part, p))
+
+    outcome = solve(
+        m,
+        options,
+        progress if report is not None and part is not None else None,
+        greedy_start(data, m) if options.warm_start else None,
+        data.site.objective.unit,
+    )
     layout = (
         assign(data, m, outcome.values)
         if outcome.has_solution
@@ -165,10 +187,78 @@ def solve_part(data: ModelData, options: SolveOptions) -> PartResult:
     return PartResult(layout, outcome, build_s, len(m.place))
 
 
+def _raiser(stop: Any) -> Callable[[int, Any], None]:
+    """A SIGINT handler that only raises the shared stop flag."""
+
+    def raise_flag(_signum: int, _frame: Any) -> None:
+        stop.value = 1
+
+    return raise_flag
+
+
+_reports: Any = None
+"""In a part worker: the queue its solves' progress goes back on."""
+
+
+def _part_worker_start(stop: Any, reports: Any) -> None:
+    """Part worker set-up: Ctrl-C raises the shared flag, and every solve in this process
+    stops once it is raised; progress goes back on ``reports``."""
+    global _reports
+    _reports = reports
+    signal.signal(signal.SIGINT, _raiser(stop))
+    stop_also_when(lambda: bool(stop.value))
+
+
+class _PartsWatch:
+    """The progress of the whole facility from its parts' progress: parts share no
+    constraint, so the whole's incumbent and bound are the sums of the parts' (known
+    once every part has reported one)."""
+
+    def __init__(self, n: int, minimize: bool, unit: str) -> None:
+        self.values: list[tuple[float | None, float | None]] = [(None, None)] * n
+        self.done = 0
+        self.minimize = minimize
+        self.unit = unit
+        self.started = time.perf_counter()
+
+    def report(self, part: int, p: Progress) -> None:
+        if p.stage == PRIMARY:  # a part's second stage leaves its primary as it was
+            self.values[part] = (p.incumbent, p.bound)
+
+    def finish(self, part: int, outcome: SolveOutcome) -> None:
+        self.done += 1
+        bound = (
+            outcome.bound if outcome.bound is not None and math.isfinite(outcome.bound) else None
+        )
+        self.values[part] = (outcome.objective, bound)
+
+    def snapshot(self, stopping: bool) -> Progress:
+        incumbents = [v for v, _ in self.values if v is not None]
+        bounds = [b for _, b in self.values if b is not None]
+        incumbent = sum(incumbents) if len(incumbents) == len(self.values) else None
+        bound = sum(bounds) if len(bounds) == len(self.values) else None
+        gap = None
+        if incumbent is not None and bound is not None:
+            gap = relative_gap(incumbent, bound, self.minimize)
+        return Progress(
+            f"parts {self.done}/{len(self.values)}",
+            time.perf_counter() - self.started,
+            incumbent,
+            bound,
+            gap if gap is not None and math.isfinite(gap) else None,
+            self.unit,
+            stopping,
+        )
+
+
 def solve_parts(
-    data: ModelData, groups: list[list[int]], options: SolveOptions
+    data: ModelData,
+    groups: list[list[int]],
+    options: SolveOptions,
+    progress: ProgressFn | None = None,
 ) -> tuple[Assignment, SolveOutcome, dict[str, float], int]:
-    """Solve every part, two at a time on two cores, and merge the layouts."""
+    """Solve every part, two at a time on two cores, and merge the layouts.
+    ``progress`` receives the whole facility's progress every half second."""
     workers = max(1, min(len(groups), os.cpu_count() or 1))
     rounds = math.ceil(len(groups) / workers)
     part_options = options
@@ -177,17 +267,47 @@ def solve_parts(
     started = time.perf_counter()
     subsets = [restrict(data, members) for members in groups]
     context = multiprocessing.get_context("fork")
-    # Ctrl-C reaches the workers too: each stops its own solve and hands back its best
-    # layout (optimizer.solve.progress). The parent only waits, so it ignores the signal, and
-    # the workers, forked now, inherit that between their solves.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C, whichever process sees it, raises one shared flag (a plain byte a signal
+    # handler may set without a lock): a part solving then stops with its best layout
+    # within a second (optimizer.solve.progress), and a part not yet at its solve stops
+    # as soon as it gets there, with the greedy layout it starts from.
+    stop = context.RawValue("b", 0)
+    reports = context.Queue()
+    watch = _PartsWatch(len(subsets), data.site.objective.minimizes, data.site.objective.unit)
+    results: list[PartResult | None] = [None] * len(subsets)
+    previous = signal.signal(signal.SIGINT, _raiser(stop))
     try:
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            results = list(pool.map(solve_part, subsets, [part_options] * len(subsets)))
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_part_worker_start,
+            initargs=(stop, reports),
+        ) as pool:
+            futures = {
+                pool.submit(solve_part, subset, part_options, k): k
+                for k, subset in enumerate(subsets)
+            }
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(
+                    pending, timeout=REPORT_EVERY_S, return_when=FIRST_COMPLETED
+                )
+                while not reports.empty():
+                    watch.report(*reports.get())
+                for future in finished:
+                    k = futures[future]
+                    results[k] = future.result()
+                    watch.finish(k, results[k].outcome)
+                if progress is not None:
+                    progress(watch.snapshot(bool(stop.value)))
     finally:
         signal.signal(signal.SIGINT, previous)
+        reports.close()
+    done = [r for r in results if r is not None]
+    if stop.value or any(r.outcome.status == "interrupted" for r in done):
+        note_ctrl_c()  # further Ctrl-C cannot lose the merged layout
     wall = time.perf_counter() - started
-    return _merge(data, results, wall)
+    return _merge(data, done, wall)
 
 
 def _merge(
@@ -205,6 +325,7 @@ def _merge(
     unbounded = -math.inf if minimize else math.inf
     bound = sum(o.bound if o.bound is not None else unbounded for o in outcomes)
     ends = sorted({o.tie_break_status for o in outcomes})
+    second_gaps = [o.second_stage_gap for o in outcomes if o.second_stage_gap is not None]
     outcome = SolveOutcome(
         status=status,
         has_solution=has_solution,
@@ -215,10 +336,22 @@ def _merge(
         solve_s=wall,
         primary_s=max(o.primary_s for o in outcomes),
         tie_break_status=f"{len(results)} parts: " + "; ".join(ends),
+        second_stage_gap=max(second_gaps) if second_gaps else None,  # the worst part's
     )
+    if has_solution:
+        _merge_second_stage(outcome, outcomes)
     timings = {"build_s": max(r.build_s for r in results)}
     layout = merge_layouts(data.site.n_slots, [r.layout for r in results])
     return layout, outcome, timings, sum(r.variables for r in results)
+
+
+def _merge_second_stage(outcome: SolveOutcome, parts: list[SolveOutcome]) -> None:
+    """The facility's second-stage cost and bound: they add up over the parts (its gap is
+    the worst part's, set by :func:`_merge`). A part without a bound leaves the facility
+    without one."""
+    outcome.second_stage_objective = sum(o.second_stage_objective or 0.0 for o in parts)
+    if all(o.second_stage_bound is not None for o in parts):
+        outcome.second_stage_bound = sum(o.second_stage_bound or 0.0 for o in parts)
 
 
 def merge_layouts(n_slots: int, layouts: list[Assignment]) -> Assignment:

@@ -24,6 +24,7 @@ of the parts it was given (:func:`install`, :func:`frontier_step`).
 from __future__ import annotations
 
 import math
+import signal
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,10 +38,10 @@ from models.facility import facility_kw
 from models.objective import primary_weights
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
-from optimizer.solve.decompose import PartResult, solve_part
+from optimizer.solve.decompose import PartResult, _raiser, solve_part
 from optimizer.solve.highs import compile_model, new_highs
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.progress import SolveWatch
+from optimizer.solve.progress import SolveWatch, stop_also_when
 
 POWER_RESOLUTION = 1e-6
 """Relative to the utility limit: the step below a frontier point's facility power. Equal
@@ -112,18 +113,21 @@ class PartSolver:
         )
         self.floor_row = compiled.lp.num_row_
         self.watch = SolveWatch(None)
+        self.watch.attach(self.h)  # Ctrl-C
         self.h.cbMipInterrupt.subscribe(self._poll)
+        self.abandoned = False
+        """Ctrl-C left HiGHS running in its thread: this solver must not be used again."""
 
-    def _poll(self, event: object) -> None:
-        """HiGHS's interrupt poll: Ctrl-C (the watch), or the campus no longer needing
-        this step (the stop event, set once the incumbent is proven optimal)."""
+    def _poll(self, event: Any) -> None:
+        """HiGHS's interrupt poll: stop once the campus no longer needs this step (the
+        stop event, set when the incumbent is proven optimal)."""
         if _STOP and _STOP[0].is_set():
             event.interrupt()
-            return
-        self.watch(event)
 
     def _run(self, cost: np.ndarray, sense: highspy.ObjSense, deadline: float | None) -> str:
         """Solve with ``cost``; the status, or 'time_limit' when no time is left."""
+        if self.abandoned or self.watch.interrupted:
+            return "interrupted"
         if deadline is not None:
             left = deadline - time.perf_counter()
             if left <= 0:
@@ -131,9 +135,8 @@ class PartSolver:
             self.h.setOptionValue("time_limit", left)
         self.h.changeColsCost(self.n_cols, np.arange(self.n_cols, dtype=np.int32), cost)
         self.h.changeObjectiveSense(sense)
-        with self.watch.catching_ctrl_c():
-            self.h.run()
-        if self.watch.interrupted:
+        self.abandoned = not self.watch.run(self.h.run)
+        if self.abandoned or self.watch.interrupted:
             return "interrupted"
         if _STOP and _STOP[0].is_set():
             return "stopped"
@@ -192,14 +195,18 @@ _STOP: list[Any] = []
 """The campus's stop event (a multiprocessing.Event), when one was given."""
 
 
-def install(parts: dict[int, ModelData], options: SolveOptions, stop: Any = None) -> None:
-    """Worker initializer: the parts this worker steps through, the solve settings, and
-    the event that tells a running step it is no longer needed."""
+def install(parts: dict[int, ModelData], options: SolveOptions, stop: Any, ctrl_c: Any) -> None:
+    """Worker initializer: the parts this worker steps through, the solve settings, the
+    event that tells a running step it is no longer needed, and the shared Ctrl-C flag
+    (as for independent parts: whichever process sees Ctrl-C raises it, and every solve
+    here stops with its best layout)."""
+    signal.signal(signal.SIGINT, _raiser(ctrl_c))
+    stop_also_when(lambda: bool(ctrl_c.value))
     _PARTS.clear()
     _PARTS.update(parts)
     _SOLVERS.clear()
     _OPTIONS[:] = [options]
-    _STOP[:] = [stop] if stop is not None else []
+    _STOP[:] = [stop]
 
 
 def _deadline(until: float | None) -> float | None:

@@ -22,9 +22,11 @@ import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.progress import ProgressFn, SolveWatch
+from optimizer.solve.progress import SECOND_STAGE, ProgressFn, SolveWatch
 
 PRIMARY_TOLERANCE = 1e-6
+SECOND_STAGE_UNIT = "cable m + tie-break"
+"""What the second stage's objective counts (models/objective.py)."""
 
 
 @dataclass
@@ -45,6 +47,20 @@ class SolveOutcome:
     primary_s: float = 0.0
     """The first stage alone: how long the GPU count took to prove (or to stop)."""
     tie_break_status: str = "not run"
+    """How the second stage ended (docs/output-format.md section 5.1)."""
+    second_stage_objective: float | None = None
+    """Second-stage cost (cable metres plus tie-break) of the layout returned."""
+    second_stage_bound: float | None = None
+    """Proven lower bound on that cost with the primary held; None when the second stage
+    did not run far enough to prove one."""
+    second_stage_gap: float | None = None
+    """Relative gap of the second stage, how far the cable plan may be from its best: the
+    worst over the parts when the facility was solved in parts."""
+
+    def record_second_stage(self, cost: float, bound: float | None) -> None:
+        """Set the second stage's cost, bound and gap together."""
+        self.second_stage_objective, self.second_stage_bound = cost, bound
+        self.second_stage_gap = None if bound is None else relative_gap(cost, bound, True)
 
 
 _STATUS = {
@@ -160,12 +176,14 @@ def solve(
     options: SolveOptions,
     progress: ProgressFn | None = None,
     start: dict[int, float] | None = None,
+    unit: str = "",
 ) -> SolveOutcome:
     """Solve the primary objective, then the second stage with the primary held at its
-    optimum. ``progress`` receives snapshots while HiGHS searches; Ctrl-C stops the
-    search and returns the best layout found with status ``interrupted``. ``start``
-    (id(VarData) -> value, possibly for only some variables) is a layout to start from;
-    HiGHS completes the missing values itself."""
+    optimum. ``progress`` receives snapshots on a timer while HiGHS searches, its values
+    in ``unit`` (the primary objective's); Ctrl-C stops the search within a second and
+    returns the best layout found with status ``interrupted`` (:mod:`.progress`).
+    ``start`` (id(VarData) -> value, possibly for only some variables) is a layout to
+    start from; HiGHS completes the missing values itself."""
     started = time.perf_counter()
     compiled = compile_model(m)
     lp, objectives, columns = compiled.lp, compiled.objectives, compiled.columns
@@ -174,8 +192,8 @@ def solve(
     handoff_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    watch = SolveWatch(progress)
-    h.cbMipInterrupt.subscribe(watch)
+    watch = SolveWatch(progress, unit)
+    watch.attach(h)
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[0])
     sense = highspy.ObjSense.kMinimize if compiled.minimize else highspy.ObjSense.kMaximize
     h.changeObjectiveSense(sense)
@@ -187,8 +205,8 @@ def solve(
             np.array([j for j, _ in known], dtype=np.int32),
             np.array([value for _, value in known], dtype=float),
         )
-    with watch.catching_ctrl_c():
-        h.run()
+    if not watch.run(h.run):
+        return _left_behind(watch, compiled, handoff_s, started)
     status = "interrupted" if watch.interrupted else _status(h)
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -202,24 +220,50 @@ def solve(
     if start and abs(float(objectives[0] @ x) - primary) > PRIMARY_TOLERANCE * max(1.0, primary):
         # HiGHS's own account of the solution disagrees with the solution itself: do not
         # trust a search that may have pruned on it; solve again without the start.
-        return solve(m, options, progress)
-    outcome.objective = primary
-    bound = float(info.mip_dual_bound)
-    unbounded = -math.inf if compiled.minimize else math.inf
-    outcome.bound = bound if math.isfinite(bound) else unbounded
-    outcome.gap = relative_gap(primary, outcome.bound, compiled.minimize)
+        return solve(m, options, progress, unit=unit)
+    _proven(outcome, primary, float(info.mip_dual_bound), compiled.minimize)
     outcome.primary_s = time.perf_counter() - started
 
+    outcome.record_second_stage(float(objectives[1] @ x), None)
     if watch.interrupted:
         outcome.tie_break_status = "skipped: interrupted"
     else:
-        watch.stage = "second stage"
-        with watch.catching_ctrl_c():
-            x, outcome.tie_break_status = _tie_break(h, compiled, x, primary, options, started)
+        x = _second_stage(h, compiled, x, primary, options, outcome, started, watch)
     outcome.values = {id(v): float(val) for v, val in zip(columns, x, strict=True)}
     outcome.solve_s = time.perf_counter() - started
     return outcome
 
+
+def _proven(outcome: SolveOutcome, objective: float, bound: float, minimize: bool) -> None:
+    """Set the outcome's objective, bound (unbounded when HiGHS has none) and gap."""
+    outcome.objective = objective
+    outcome.bound = bound if math.isfinite(bound) else (-math.inf if minimize else math.inf)
+    outcome.gap = relative_gap(objective, outcome.bound, minimize)
+
+
+def _left_behind(
+    watch: SolveWatch, compiled: CompiledModel, handoff_s: float, started: float
+) -> SolveOutcome:
+    """The outcome of a first stage that Ctrl-C ended before HiGHS stopped: its last
+    incumbent, valued by the objective itself, with the last bound HiGHS reported."""
+    outcome = SolveOutcome("interrupted", watch.incumbent is not None, handoff_s=handoff_s)
+    outcome.tie_break_status = "skipped: interrupted"
+    if watch.incumbent is not None:
+        x = watch.incumbent
+        bound = watch.bound if watch.bound is not None else math.nan
+        _proven(outcome, float(compiled.objectives[0] @ x), bound, compiled.minimize)
+        outcome.record_second_stage(float(compiled.objectives[1] @ x), None)
+        outcome.values = {id(v): float(val) for v, val in zip(compiled.columns, x, strict=True)}
+    outcome.primary_s = outcome.solve_s = time.perf_counter() - started
+    return outcome
+
+
+SECOND_STAGE_FLOOR_S = 1.0
+"""The least time the share of the first stage's time gives the second stage. HiGHS needs
+presolve, the root and a sub-MIP before it improves a cable plan at all: on a 288-slot
+4N/3 hall (docs/benchmarks.md) the first stage proved the GPU count in 0.4-0.7 s with a
+3,893 m cable plan, and the second stage needed 0.8-1.3 s to reach the optimal 1,326 m;
+cut at 0.5 s it kept the 3,893 m."""
 
 _STAGE_ENDS = {
     "optimal": "optimal",
@@ -229,31 +273,65 @@ _STAGE_ENDS = {
 }
 
 
-def _tie_break(
+def second_stage_budget(
+    options: SolveOptions, started: float, primary_s: float
+) -> tuple[float, str]:
+    """Seconds the second stage may run and what sets them: its share of the first
+    stage's time, or what is left of the time limit, whichever is less."""
+    budget, reason = math.inf, "time limit reached"
+    if options.second_stage_share > 0:
+        budget = max(options.second_stage_share * primary_s, SECOND_STAGE_FLOOR_S)
+        reason = "time share reached"
+    if options.time_limit is not None:
+        remaining = options.time_limit - (time.perf_counter() - started)
+        if remaining <= budget:
+            budget, reason = remaining, "time limit reached"
+    return budget, reason
+
+
+def _second_stage(
     h: highspy.Highs,
     compiled: CompiledModel,
     x: np.ndarray,
     primary: float,
     options: SolveOptions,
+    outcome: SolveOutcome,
     started: float,
-) -> tuple[np.ndarray, str]:
+    watch: SolveWatch,
+) -> np.ndarray:
     """Second stage: minimize cables and tie-break with the primary held at its
-    first-stage value (no lower for a maximum, no higher for a minimum).
+    first-stage value (no lower for a maximum, no higher for a minimum). Records its
+    status, cost and bound in ``outcome`` and returns the layout to keep.
+
+    The stage ends at the first of: its own gap (``second_stage_gap``), its node budget,
+    its share of the first stage's time, the time limit. HiGHS is told to prune every
+    layout that does not beat the first stage's cost by more than that gap (its
+    ``objective_bound``), so when the first-stage layout cannot be improved by more than
+    the gap (nothing to tie-break, no shorter cable plan) the root bound proves it and the
+    stage ends there, as ``first stage within gap``.
 
     No warm start is passed: with HiGHS 1.16, a start given after the row and costs
     change came back with a wrongly evaluated objective under presolve. Instead the
     first-stage layout, which is feasible here by construction, is kept whenever the
-    second stage ends with nothing better.
+    second stage ends with nothing better. The objective bound is a number, not a
+    layout, so it does not meet that fault.
     """
     lp, objectives = compiled.lp, compiled.objectives
+    cost = float(objectives[1] @ x)
     if not objectives[1].any():
-        return x, "not needed"
-    if options.time_limit is not None:
-        remaining = options.time_limit - (time.perf_counter() - started)
-        if remaining <= 0:
-            return x, "skipped: time limit"
-        h.setOptionValue("time_limit", max(remaining, 0.1))
+        outcome.tie_break_status = "not needed"
+        outcome.record_second_stage(cost, cost)
+        return x
+    budget, time_end = second_stage_budget(options, started, outcome.primary_s)
+    if budget <= 0:
+        outcome.tie_break_status = "skipped: time limit"
+        return x
+    if math.isfinite(budget):
+        h.setOptionValue("time_limit", max(budget, 0.1))
     h.setOptionValue("mip_max_nodes", int(options.second_stage_nodes))
+    h.setOptionValue("mip_rel_gap", float(options.second_stage_gap))
+    worth_beating = cost - options.second_stage_gap * abs(cost)
+    h.setOptionValue("objective_bound", worth_beating)
     nz = np.flatnonzero(objectives[0])
     slack = PRIMARY_TOLERANCE * max(1.0, abs(primary))
     if compiled.minimize:
@@ -263,15 +341,29 @@ def _tie_break(
     h.addRow(lower, upper, len(nz), nz.astype(np.int32), objectives[0][nz])
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[1])
     h.changeObjectiveSense(highspy.ObjSense.kMinimize)
-    h.run()
-    info = h.getInfo()
-    status = _status(h)
-    ending = _STAGE_ENDS.get(status, status)
-    if info.primal_solution_status != 2:
-        return x, f"kept first stage: {ending}"
-    found = np.array(h.getSolution().col_value)
-    if float(objectives[1] @ found) > float(objectives[1] @ x) + 1e-9:
-        return x, f"kept first stage: {ending} with nothing better"
-    if status != "optimal":
-        ending = f"{ending}, gap {info.mip_gap:.1%}"
-    return found, ending
+    watch.new_stage(SECOND_STAGE, SECOND_STAGE_UNIT)
+    if watch.run(h.run):
+        info = h.getInfo()
+        status = _status(h)
+        if status == "infeasible":
+            # Nothing beats the first stage by more than the gap: proven, not a failure.
+            outcome.tie_break_status = "first stage within gap"
+            outcome.record_second_stage(cost, min(worth_beating, cost))
+            return x
+        ending = time_end if status == "time_limit" else _STAGE_ENDS.get(status, status)
+        dual = float(info.mip_dual_bound)
+        found = np.array(h.getSolution().col_value) if info.primal_solution_status == 2 else None
+    else:  # Ctrl-C, and HiGHS did not stop in time: its last incumbent and bound
+        status = ending = "interrupted"
+        dual = watch.bound if watch.bound is not None else math.nan
+        found = watch.incumbent
+    if found is not None and float(objectives[1] @ found) < cost - 1e-9:
+        x, cost = found, float(objectives[1] @ found)
+    else:
+        ending = f"kept first stage: {ending}"
+    # The bound may exceed the cost kept only by HiGHS's tolerances.
+    outcome.record_second_stage(cost, min(dual, cost) if math.isfinite(dual) else None)
+    if status != "optimal" and outcome.second_stage_gap is not None:
+        ending = f"{ending}, gap {outcome.second_stage_gap:.1%}"
+    outcome.tie_break_status = ending
+    return x

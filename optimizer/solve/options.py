@@ -1,8 +1,8 @@
 """What a user may set about a solve, gathered in one value that every stage reads.
 
 Some settings go to HiGHS (gap, threads, seed, time limit), others steer the pipeline
-around it (warm start, parts solved in parallel, the second-stage node budget); the
-HiGHS adapter (:mod:`optimizer.solve.highs`) reads only the first kind.
+around it (warm start, parts solved in parallel, the second stage's node, gap and time
+budgets); :meth:`SolveOptions.highs_options` gives only the first kind.
 """
 
 from __future__ import annotations
@@ -39,6 +39,25 @@ class SolveOptions:
     budget, unlike a time budget, gives the same layout on every run; the primary
     objective is already proven by then, so a cut-short second stage only means a
     possibly longer cable plan or a less tidy tie-break, reported as its status."""
+    second_stage_gap: float = 0.01
+    """Relative gap at which the second stage stops: a cable plan within 1% of its bound
+    is not worth keeping a planner waiting for."""
+    second_stage_share: float = 0.5
+    """Time the second stage may take, as a share of the first stage's time (at least
+    :data:`optimizer.solve.highs.SECOND_STAGE_FLOOR_S`), so the answer comes about as fast as
+    the proof of the GPU count. 0 lifts this limit: the stage then ends only by its gap,
+    its node budget or the time limit, and the same inputs always give the same layout."""
+
+    capping_baseline: bool = False
+    """Where some rack type declares a capped draw, also solve with no rack capped, so
+    the summary and the layout show the GPUs capped failover gains (a second solve)."""
+
+    phase_objective: str = "lexicographic"
+    """For an instance with phases: ``lexicographic``, ``gpu_time`` or ``final_first``
+    (models.phases.PhaseObjective)."""
+    myopic: bool = False
+    """For an instance with phases: solve phase by phase, each at its own optimum with
+    the earlier racks fixed, instead of one plan over all phases."""
 
     def highs_options(self) -> dict[str, float | int | bool | str]:
         """The settings HiGHS takes, under HiGHS's own option names."""
@@ -59,6 +78,8 @@ class SolveOptions:
         return {
             **self.highs_options(),
             "second_stage_nodes": int(self.second_stage_nodes),
+            "second_stage_gap": float(self.second_stage_gap),
+            "second_stage_share": float(self.second_stage_share),
             "warm_start": bool(self.warm_start),
             "split_parts": bool(self.split_parts),
             "campus_frontiers": bool(self.campus_frontiers),

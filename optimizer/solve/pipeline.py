@@ -19,7 +19,8 @@ which reads :class:`SolveReport` and so cannot be imported from here.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,10 @@ import pyomo.environ as pyo
 
 from models.build import build_model
 from models.data import build_model_data, unplaceable_minimums
+from models.phases import PhaseObjective
 from optimizer.errors import (
     InfeasibleError,
+    InstanceError,
     InternalError,
     Interrupted,
     LayoutCheckError,
@@ -36,8 +39,9 @@ from optimizer.errors import (
     RackoptError,
 )
 from optimizer.instance.loader import LoadedInstance, load_instance
-from optimizer.site.arrays import Site
+from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.build import build_site
+from optimizer.site.phases import phased_site
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
 from optimizer.solve.campus import (
@@ -52,6 +56,7 @@ from optimizer.solve.explain import demand_text, explain
 from optimizer.solve.greedy import greedy_start
 from optimizer.solve.highs import SolveOutcome, solve
 from optimizer.solve.options import SolveOptions
+from optimizer.solve.phases import PhasePlan, solve_phased
 from optimizer.solve.progress import ProgressFn
 from optimizer.verify.check import CheckReport, check_layout
 
@@ -67,8 +72,17 @@ class SolveReport:
     options: SolveOptions
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per phase: load_s (read and validate the instance, build the site), build_s,
-    handoff_s, solve_s, primary_s (the first stage, within solve_s) and check_s."""
+    handoff_s, solve_s, primary_s (the first stage, within solve_s), check_s and, with a
+    capping baseline, baseline_s."""
     model_size: dict[str, int] = field(default_factory=dict)
+    capping_baseline: CappingBaseline | None = None
+    """The solve with no rack capped, when asked for and some rack type is capped."""
+    plan: PhasePlan | None = None
+    """For an instance with phases: every phase's checked layout; ``site``, ``layout`` and
+    ``check`` are then the last phase's."""
+    overrides: str = ""
+    """The overrides applied to the instance file, as JSON ``[[key, value], ...]``
+    (a study scenario's or ``solve --set``'s); empty when none."""
     solved_as: str = SOLVED_AS_SINGLE
     """Which path solved it: one model, independent parts (optimizer.solve.decompose), or
     per-part frontiers under a shared utility limit (optimizer.solve.campus)."""
@@ -77,6 +91,25 @@ class SolveReport:
     def placement(self) -> np.ndarray:
         """Rack type index per slot; -1 for an empty slot."""
         return self.layout.placement
+
+
+@dataclass(frozen=True)
+class CappingBaseline:
+    """The same site solved with every rack drawing in full in every failure."""
+
+    gpus: int | None
+    """GPUs of that layout; None when no layout meets the demand minimums without capping."""
+
+
+def capping_baseline(site: Site, options: SolveOptions) -> CappingBaseline:
+    """Solve ``site`` again with capping off (:meth:`Site.uncapped`), for the GPUs it
+    would hold without relying on the power-management system."""
+    try:
+        report = solve_site(site.uncapped(), replace(options, capping_baseline=False))
+    except InfeasibleError:
+        return CappingBaseline(None)
+    placed = report.placement
+    return CappingBaseline(int(sum(site.rack_types[t].gpus for t in placed[placed >= 0])))
 
 
 def _model_size(m: pyo.ConcreteModel) -> dict[str, int]:
@@ -112,7 +145,7 @@ def solve_site(
         solved_as = SOLVED_AS_CAMPUS
     elif len(groups) > 1:
         timings["build_s"] = time.perf_counter() - started
-        layout, outcome, part_timings, variables = solve_parts(data, groups, options)
+        layout, outcome, part_timings, variables = solve_parts(data, groups, options, progress)
         timings["build_s"] += part_timings["build_s"]
         model_size = {"parts": len(groups), "variables": variables}
         solved_as = SOLVED_AS_PARTS
@@ -120,13 +153,13 @@ def solve_site(
         m = build_model(data)
         timings["build_s"] = time.perf_counter() - started
         start = greedy_start(data, m) if options.warm_start else None
-        outcome = solve(m, options, progress, start)
+        outcome = solve(m, options, progress, start, site.objective.unit)
         model_size = {"parts": 1, **_model_size(m)}
     timings["handoff_s"] = outcome.handoff_s
     timings["solve_s"] = outcome.solve_s
     timings["primary_s"] = outcome.primary_s
     if not outcome.has_solution:
-        raise _no_layout(site, outcome, options)
+        raise _no_layout(site, outcome, options, progress)
     if solved_as == SOLVED_AS_SINGLE:
         layout = assign(data, m, outcome.values)
     started = time.perf_counter()
@@ -138,10 +171,19 @@ def solve_site(
             f"{site.name}: the solver's layout failed the independent check, so it was not "
             f"written (a bug in rackopt; please report it with the instance): {details}"
         )
-    return SolveReport(site, layout, outcome, check, options, timings, model_size, solved_as)
+    baseline = None
+    if options.capping_baseline and site.capping:
+        started = time.perf_counter()
+        baseline = capping_baseline(site, options)
+        timings["baseline_s"] = time.perf_counter() - started
+    return SolveReport(
+        site, layout, outcome, check, options, timings, model_size, baseline, solved_as=solved_as
+    )
 
 
-def _no_layout(site: Site, outcome: SolveOutcome, options: SolveOptions) -> RackoptError:
+def _no_layout(
+    site: Site, outcome: SolveOutcome, options: SolveOptions, progress: ProgressFn | None = None
+) -> RackoptError:
     """The typed error for a solve that ended without a layout, by the solver's status."""
     if outcome.status == "infeasible":
         message = (
@@ -150,7 +192,7 @@ def _no_layout(site: Site, outcome: SolveOutcome, options: SolveOptions) -> Rack
         )
         # explain raises its own InfeasibleError when even unlimited capacity is not enough.
         try:
-            shortfalls = explain(site, options)
+            shortfalls = explain(site, options, progress)  # shown as `explain` shows it
         except NoLayoutInTimeError:  # the demand is still proven infeasible
             return InfeasibleError(
                 f"{message} Which resources fall short was not found before the time limit; "
@@ -175,17 +217,94 @@ def solve_instance(
     options: SolveOptions,
     progress: ProgressFn | None = None,
     allow_paths_outside: bool = False,
+    before_solve: Callable[[Site], None] | None = None,
+    carry: Callable[[LoadedInstance, Site], Site] | None = None,
 ) -> SolveReport:
     """The whole pipeline for one instance file (or one already loaded and validated, as
     a study's scenarios are): load, build the site, solve, check. ``timings`` include
     ``load_s``. A file may name files outside its folder tree only with
-    ``allow_paths_outside``."""
+    ``allow_paths_outside``. ``before_solve`` sees the built site before anything is
+    solved: ``rackopt solve`` shows the lint's warnings there, and stops under --strict
+    (for a phased build-out, the finished facility's site). ``carry`` fixes racks of an
+    earlier layout on the built site (``solve --installed-from``; reading the layout is
+    the results stage's job)."""
     started = time.perf_counter()
     loaded = (
         source if isinstance(source, LoadedInstance) else load_instance(source, allow_paths_outside)
     )
+    if loaded.instance.phases:
+        if carry is not None:
+            raise InstanceError(
+                "--installed-from",
+                "",
+                f"{loaded.path} plans its own phases",
+                "give the racks already on the floor under installed:, or solve without phases",
+            )
+        report = _solve_phases(loaded, options, progress, started, before_solve)
+    else:
+        report = _solve_site_of(loaded, options, progress, started, before_solve, carry)
+    report.overrides = loaded.overrides
+    return report
+
+
+def _solve_site_of(
+    loaded: LoadedInstance,
+    options: SolveOptions,
+    progress: ProgressFn | None,
+    started: float,
+    before_solve: Callable[[Site], None] | None,
+    carry: Callable[[LoadedInstance, Site], Site] | None,
+) -> SolveReport:
+    """A one-shot instance: its site built (and carried forward), solved and checked."""
     site = build_site(loaded)
+    if carry is not None:
+        site = carry(loaded, site)
     load_s = time.perf_counter() - started
+    if before_solve is not None:
+        before_solve(site)
     report = solve_site(site, options, progress)
     report.timings = {"load_s": load_s, **report.timings}
     return report
+
+
+def _one_phase(site: Site, options: SolveOptions) -> tuple[np.ndarray, SolveOutcome]:
+    """One phase of a myopic plan, solved and checked like any one-shot site."""
+    report = solve_site(site, options)
+    return report.placement, report.outcome
+
+
+def _solve_phases(
+    loaded: LoadedInstance,
+    options: SolveOptions,
+    progress: ProgressFn | None,
+    started: float,
+    before_solve: Callable[[Site], None] | None,
+) -> SolveReport:
+    """A build-out over the instance's phases (optimizer.solve.phases), reported as the
+    last phase's layout with every phase attached."""
+    phased = phased_site(loaded)
+    timings = {"load_s": time.perf_counter() - started}
+    if before_solve is not None:
+        before_solve(phased.final)
+    started = time.perf_counter()
+    plan = solve_phased(
+        phased,
+        options,
+        _one_phase,
+        PhaseObjective(options.phase_objective),
+        options.myopic,
+        progress,
+    )
+    timings["solve_s"] = time.perf_counter() - started
+    final = plan.phases[-1]
+    layout = Assignment(final.placement, np.full(final.site.n_slots, NO_INDEX, dtype=np.int64))
+    return SolveReport(
+        final.site,
+        layout,
+        plan.outcome,
+        final.check,
+        options,
+        timings,
+        plan.model_size,
+        plan=plan,
+    )

@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
+import queue
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +30,15 @@ import xarray as xr
 
 from optimizer.errors import InfeasibleError, Interrupted, RackoptError
 from optimizer.instance.loader import LoadedInstance
-from optimizer.results.schema import DIMENSION_NAMES, STUDY_FORMAT_VERSION, fill_value
+from optimizer.results.schema import (
+    CONVENTIONS,
+    DIMENSION_NAMES,
+    STUDY_FORMAT_VERSION,
+    fill_value,
+    sweep_coordinate,
+)
 from optimizer.solve.options import SolveOptions
+from optimizer.solve.progress import Progress, ProgressFn
 from optimizer.studies.cluster import Cluster, connect
 from optimizer.studies.study import Scenario, Study
 
@@ -65,7 +73,8 @@ class ScenarioResult:
 
 @dataclass
 class BatchProgress:
-    """Counts after each finished scenario, for a progress bar."""
+    """Where a study stands, for a progress display: sent when a scenario finishes and
+    on a timer (:data:`TICK_S`) while scenarios run."""
 
     total: int
     done: int
@@ -73,6 +82,10 @@ class BatchProgress:
     reused: int
     elapsed_s: float
     last: ScenarioResult | None
+    """The scenario that just finished (None for a timer update)."""
+    running: dict[str, Progress | None] = field(default_factory=dict)
+    """Each scenario being solved and the last snapshot of its solve (None before its
+    solver reports). Empty on a dask cluster, whose workers do not report back."""
 
     @property
     def eta_s(self) -> float | None:
@@ -85,6 +98,10 @@ class BatchProgress:
 
 
 ProgressCallback = Callable[[BatchProgress], None]
+ScenarioProgress = Callable[[str, Progress | None], None]
+"""Told (scenario, snapshot) as a scenario starts (None) and while it is solved."""
+TICK_S = 0.5
+"""How often a running study's progress is sent, whether or not a scenario finished."""
 
 
 @dataclass
@@ -106,8 +123,14 @@ def _note(status: str) -> str:
     return "" if status == "optimal" else f"stopped with status {status}"
 
 
-def solve_scenario(name: str, loaded: LoadedInstance, options: SolveOptions) -> ScenarioResult:
-    """The worker function: one scenario through the pipeline, turned into a layout.
+def solve_scenario(
+    name: str,
+    loaded: LoadedInstance,
+    options: SolveOptions,
+    progress: ProgressFn | None = None,
+) -> ScenarioResult:
+    """The worker function: one scenario through the pipeline, turned into a layout;
+    ``progress`` receives its solve's snapshots.
 
     Imports are local so that a dask worker only needs rackopt installed."""
     from optimizer.results.layout import layout_dataset
@@ -119,7 +142,7 @@ def solve_scenario(name: str, loaded: LoadedInstance, options: SolveOptions) -> 
         return ScenarioResult(name, status, message, None, time.perf_counter() - started)
 
     try:
-        report = solve_instance(loaded, options)
+        report = solve_instance(loaded, options, progress)
         layout = layout_dataset(report)
     except InfeasibleError as exc:
         return without_layout(INFEASIBLE, exc.one_line())
@@ -179,9 +202,14 @@ def _outcome(future: Future, name: str) -> ScenarioResult:
         return ScenarioResult(name, FAILED, f"worker failed: {type(exc).__name__}: {exc}")
 
 
-def _run_here(tasks: list[Scenario], options: SolveOptions) -> Iterator[ScenarioResult]:
+def _run_here(
+    tasks: list[Scenario], options: SolveOptions, told: ScenarioProgress
+) -> Iterator[ScenarioResult | None]:
     for scenario in tasks:
-        result = solve_scenario(scenario.name, scenario.loaded, options)
+        told(scenario.name, None)
+        result = solve_scenario(
+            scenario.name, scenario.loaded, options, lambda p, n=scenario.name: told(n, p)
+        )
         yield result
         if result.status in UNFINISHED:  # Ctrl-C stopped the solve: stop the study too
             raise KeyboardInterrupt
@@ -189,13 +217,15 @@ def _run_here(tasks: list[Scenario], options: SolveOptions) -> Iterator[Scenario
 
 _stop: Any = None
 """In a pool worker: the shared flag that says Ctrl-C was pressed (set by any process)."""
+_reports: Any = None
+"""In a pool worker: the queue its solves' progress goes back on, as (scenario, snapshot)."""
 
 
-def _worker_start(stop: Any) -> None:
+def _worker_start(stop: Any, reports: Any) -> None:
     """Pool worker set-up: Ctrl-C while idle only raises the shared stop flag, so that
     the worker starts no further scenario; :func:`_pool_solve` listens while busy."""
-    global _stop
-    _stop = stop
+    global _stop, _reports
+    _stop, _reports = stop, reports
 
     def raise_flag(_signum: int, _frame: Any) -> None:
         stop.value = 1
@@ -211,7 +241,8 @@ def _pool_solve(name: str, loaded: LoadedInstance, options: SolveOptions) -> Sce
     try:
         if _stop.value:
             return ScenarioResult(name, INTERRUPTED, "not started: interrupted by Ctrl-C")
-        result = solve_scenario(name, loaded, options)
+        _reports.put((name, None))
+        result = solve_scenario(name, loaded, options, lambda p: _reports.put((name, p)))
     except KeyboardInterrupt:
         result = ScenarioResult(name, INTERRUPTED, "interrupted by Ctrl-C")
     finally:
@@ -248,40 +279,83 @@ def _start_fork_server(context: multiprocessing.context.BaseContext) -> None:
         signal.signal(signal.SIGINT, previous)
 
 
+def _drain(reports: Any, told: ScenarioProgress) -> None:
+    """Hand on every progress report the workers queued since the last look."""
+    while True:
+        try:
+            told(*reports.get_nowait())
+        except queue.Empty:
+            return
+
+
 def _run_processes(
-    tasks: list[Scenario], options: SolveOptions, workers: int
-) -> Iterator[ScenarioResult]:
+    tasks: list[Scenario], options: SolveOptions, workers: int, told: ScenarioProgress
+) -> Iterator[ScenarioResult | None]:
+    """Results as the workers finish them, and None every :data:`TICK_S` in between
+    (after the workers' progress reports were handed to ``told``)."""
     context = _context()
     _start_fork_server(context)
     # A plain shared byte, not an Event: a signal handler may set it at any moment
     # without taking a lock.
     stop = context.RawValue("b", 0)
+    reports = context.Queue()
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(tasks)),
         mp_context=context,
         initializer=_worker_start,
-        initargs=(stop,),
+        initargs=(stop, reports),
     )
     futures: dict[Future, str] = {}
     given: set[Future] = set()
+    submitted: queue.SimpleQueue[tuple[Future, str]] = queue.SimpleQueue()
+
+    def take_submitted() -> None:
+        while not submitted.empty():
+            future, name = submitted.get_nowait()
+            futures[future] = name
+            pending.add(future)
+
+    def submit_all() -> None:
+        # In a thread: the first worker only starts once the fork server has imported
+        # the solver stack (seconds), and the display must not freeze meanwhile.
+        try:
+            for sc in tasks:
+                submitted.put((pool.submit(_pool_solve, sc.name, sc.loaded, options), sc.name))
+        except RuntimeError:  # the pool was shut down (Ctrl-C) before all went in
+            return
+
+    submitter = threading.Thread(target=submit_all, name="submit scenarios", daemon=True)
+    pending: set[Future] = set()
     try:
-        for sc in tasks:
-            futures[pool.submit(_pool_solve, sc.name, sc.loaded, options)] = sc.name
-        for future in as_completed(futures):
-            given.add(future)
-            yield _outcome(future, futures[future])
+        submitter.start()
+        while submitter.is_alive() or pending or not submitted.empty():
+            take_submitted()
+            finished: set[Future] = set()
+            if pending:
+                finished, pending = wait(pending, timeout=TICK_S, return_when=FIRST_COMPLETED)
+            else:
+                submitter.join(TICK_S)
+            _drain(reports, told)
+            for future in finished:
+                given.add(future)
+                yield _outcome(future, futures[future])
+            if not finished:
+                yield None
     except KeyboardInterrupt:
         # Ctrl-C: scenarios not started are dropped (those already handed to a worker
         # see the flag), running solves end (a terminal's Ctrl-C reaches them too and
         # stops them early), and what finished is handed over so it is saved.
         stop.value = 1
         pool.shutdown(wait=True, cancel_futures=True)
+        submitter.join()
+        take_submitted()
         for future in futures:
             if future.done() and not future.cancelled() and future not in given:
                 yield _outcome(future, futures[future])
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        reports.close()
 
 
 def _run_dask(
@@ -317,7 +391,9 @@ def run_batch(
     ``workers`` local processes (0: in this process, one after another), or the workers
     of the dask ``cluster``. Each layout is written to ``OUTPUT.d/<scenario>.nc`` as it
     arrives; a saved layout whose instance SHA-256 and solver options match is reused
-    instead of solved again (:func:`_reusable`). Each scenario has a process of its own
+    instead of solved again (:func:`_reusable`). Beside each layout goes the scenario's
+    resolved instance, ``OUTPUT.d/<scenario>.instance.yaml``, which ``rackopt verify``
+    checks the layout against. Each scenario has a process of its own
     already, so parts are never solved in parallel inside one (``split_parts`` off)."""
     options = dataclasses.replace(options, split_parts=False)
     started = time.perf_counter()
@@ -336,33 +412,59 @@ def run_batch(
         else:
             tasks.append(scenario)
     failed = 0
+    solving: dict[str, Progress | None] = {}
+    last_told = -float("inf")
 
     def tell(last: ScenarioResult | None) -> None:
+        nonlocal last_told
         if progress is not None:
+            last_told = time.perf_counter()
             progress(
                 BatchProgress(
                     len(study.scenarios),
                     len(results),
                     failed,
                     len(report.reused),
-                    time.perf_counter() - started,
+                    last_told - started,
                     last,
+                    dict(solving),
                 )
             )
+
+    def told(name: str, snapshot: Progress | None) -> None:
+        if name not in results:  # a late report of a finished scenario is not news
+            solving[name] = snapshot
+        if workers == 0 and time.perf_counter() - last_told >= TICK_S:
+            tell(None)  # solving here: its snapshots are the timer
 
     if cluster is not None and tasks:
         # Before the solver stack is imported: an unreachable scheduler is told at once.
         running = _run_dask(tasks, options, connect(cluster))
     elif workers == 0 or not tasks:
-        running = _run_here(tasks, options)
+        running = _run_here(tasks, options, told)
     else:
-        running = _run_processes(tasks, options, workers)
-    from optimizer.results.layout import write_layout
+        running = _run_processes(tasks, options, workers, told)
+    from optimizer.results.layout import (
+        resolved_instance_path,
+        write_layout,
+        write_layout_and_instance,
+    )
 
+    loaded = {scenario.name: scenario.loaded for scenario in study.scenarios}
+    for name in report.reused:  # saved by an earlier rackopt, perhaps without it
+        path = scenario_path(output, name)
+        if not resolved_instance_path(path).exists():
+            write_layout_and_instance(results[name].layout, path, loaded[name])
     tell(None)
     for result in running:
+        if result is None:
+            tell(None)
+            continue
+        solving.pop(result.name, None)
         if result.ok:
-            write_layout(result.layout, scenario_path(output, result.name))
+            write_layout_and_instance(
+                result.layout, scenario_path(output, result.name), loaded[result.name]
+            )
         else:
             failed += 1
         results[result.name] = result
@@ -411,25 +513,36 @@ def _scenario_variables(study: Study, results: dict[str, ScenarioResult]) -> xr.
         return layout.attrs.get(key, default) if results[name].ok else default
 
     names = [sc.name for sc in study.scenarios]
+
+    def text(values: list[Any], long_name: str) -> tuple[str, np.ndarray, dict[str, str]]:
+        return ("scenario", np.array(values, dtype=str), {"long_name": long_name})
+
+    def real(key: str, long_name: str) -> tuple[str, np.ndarray, dict[str, str]]:
+        values = np.array([attr(n, key, np.nan) for n in names], float)
+        return ("scenario", values, {"long_name": long_name, "units": "1"})
+
     data = {
-        "status": ("scenario", np.array([results[n].status for n in names], dtype=str)),
-        "message": ("scenario", np.array([results[n].message for n in names], dtype=str)),
-        "instance_sha256": ("scenario", np.array([sc.sha256 for sc in study.scenarios], dtype=str)),
-        "objective": ("scenario", np.array([attr(n, "objective", np.nan) for n in names], float)),
-        "best_bound": ("scenario", np.array([attr(n, "best_bound", np.nan) for n in names], float)),
-        "gap": ("scenario", np.array([attr(n, "gap", np.nan) for n in names], float)),
-        "tie_break_status": (
-            "scenario",
-            np.array([attr(n, "tie_break_status", "") for n in names], dtype=str),
+        "status": text([results[n].status for n in names], "solver status"),
+        "message": text([results[n].message for n in names], "why there is no layout, or a note"),
+        "instance_sha256": text([sc.sha256 for sc in study.scenarios], "SHA-256 of the instance"),
+        "objective": real("objective", "primary objective value"),
+        "best_bound": real("best_bound", "proven bound on the primary objective"),
+        "gap": real("gap", "proven relative gap"),
+        "tie_break_status": text(
+            [attr(n, "tie_break_status", "") for n in names], "outcome of the second stage"
         ),
-        "timings_s": ("scenario", np.array([attr(n, "timings_s", "{}") for n in names], str)),
+        "timings_s": text([attr(n, "timings_s", "{}") for n in names], "seconds per phase (JSON)"),
     }
     coords: dict[str, Any] = {
-        "scenario": np.array(names, dtype=str),
-        "named_scenario": ("scenario", np.array([sc.named for sc in study.scenarios], str)),
+        "scenario": ("scenario", np.array(names, dtype=str), {"long_name": "scenario name"}),
+        "named_scenario": text([sc.named for sc in study.scenarios], "named scenario"),
     }
     for key in study.sweep_keys:
-        coords[key] = ("scenario", _coordinate([sc.sweep[key] for sc in study.scenarios]))
+        coords[sweep_coordinate(key, set(coords))] = (
+            "scenario",
+            _coordinate([sc.sweep[key] for sc in study.scenarios]),
+            {"long_name": f"swept value of {key}", "sweep_key": key},
+        )
     return xr.Dataset(data, coords=coords)
 
 
@@ -442,7 +555,7 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
     geometry (hall, row, x_m, ...) therefore varies by scenario too. A scenario without
     a layout (failed, infeasible) holds fill values everywhere and says why in
     ``status`` and ``message``."""
-    from optimizer.results.layout import package_versions
+    from optimizer.results.layout import history, package_versions
 
     layouts = [r.layout.reset_coords() for r in results.values() if r.ok]
     coordinates: dict[str, None] = {}
@@ -488,8 +601,11 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
         combined = xr.merge([combined, per_scenario], compat="override", join="exact")
     else:
         combined = per_scenario
+    created = datetime.now(UTC).isoformat(timespec="seconds")
     combined.attrs = {
         "title": f"rackopt study {study.name}",
+        "Conventions": CONVENTIONS,
+        "history": history(created, f"batch {study.path.name}"),
         "study_format_version": STUDY_FORMAT_VERSION,
         "study_name": study.name,
         "study_file": str(study.path),
@@ -498,6 +614,6 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
         "sweep_keys": json.dumps(list(study.sweep_keys)),
         "solver_options": json.dumps(options.recorded(), sort_keys=True),
         "versions": json.dumps(package_versions(), sort_keys=True),
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_utc": created,
     }
     return combined

@@ -48,8 +48,8 @@ class Kpis:
     gap: float = math.nan
     gpus: float = math.nan
     racks: dict[str, int] = field(default_factory=dict)
-    it_mw: float = math.nan
-    facility_mw: float = math.nan
+    it_kw: float = math.nan
+    facility_kw: float = math.nan
     pue: float = math.nan
     stranded_power_kw: float = math.nan
     stranded_liquid_kw: float = math.nan
@@ -63,6 +63,10 @@ class Kpis:
     worst_failover_device: str = ""
     cable_m: float = math.nan
     message: str = ""
+    phase_gpus: dict[str, int] = field(default_factory=dict)
+    """GPUs per build-out phase, in phase order (empty for a layout without phases)."""
+    phase_utility_left_kw: dict[str, float] = field(default_factory=dict)
+    """Utility limit minus facility power per phase (NaN without a limit)."""
 
 
 def is_study(ds: xr.Dataset) -> bool:
@@ -166,8 +170,8 @@ def kpis(name: str, ds: xr.Dataset | None, attrs: dict[str, Any]) -> Kpis:
         gap=float(attrs.get("gap", math.nan)),
         gpus=float(ds["total_gpus"].values),
         racks=racks,
-        it_mw=it_kw / 1000,
-        facility_mw=facility_kw / 1000,
+        it_kw=it_kw,
+        facility_kw=facility_kw,
         pue=facility_kw / it_kw if it_kw > 0 else math.nan,
         stranded_power_kw=float(usable[root].sum()),
         stranded_liquid_kw=float((ds["cdu_capacity_kw"] - ds["cdu_heat_kw"]).sum()),
@@ -181,7 +185,20 @@ def kpis(name: str, ds: xr.Dataset | None, attrs: dict[str, Any]) -> Kpis:
         worst_failover_device=str(ds["device"].values[worst]) if worst >= 0 else "",
         cable_m=_float(ds, "total_cable_m"),
         message=message,
+        **_phase_figures(ds),
     )
+
+
+def _phase_figures(ds: xr.Dataset) -> dict[str, Any]:
+    """GPUs and unused utility power per build-out phase, when the layout has phases."""
+    if "phase_gpus" not in ds or ds.sizes.get("phase", 0) == 0:
+        return {}
+    names = [str(p) for p in ds["phase"].values]
+    left = ds["phase_utility_limit_kw"].values - ds["phase_facility_kw"].values
+    return {
+        "phase_gpus": dict(zip(names, (int(g) for g in ds["phase_gpus"].values), strict=True)),
+        "phase_utility_left_kw": dict(zip(names, (float(v) for v in left), strict=True)),
+    }
 
 
 def compare(paths: list[str | Path]) -> list[Kpis]:
@@ -192,6 +209,14 @@ def _types(rows: list[Kpis]) -> list[str]:
     seen: dict[str, None] = {}
     for row in rows:
         seen.update(dict.fromkeys(t for t, n in row.racks.items() if n > 0))
+    return list(seen)
+
+
+def _phases(rows: list[Kpis]) -> list[str]:
+    """Build-out phases of any compared layout, in first-seen order."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row.phase_gpus))
     return list(seen)
 
 
@@ -213,8 +238,8 @@ def records(rows: list[Kpis]) -> list[dict[str, Any]]:
         for t in types:
             record[f"racks_{t}"] = row.racks.get(t, 0) if row.racks else math.nan
         for key in (
-            "it_mw",
-            "facility_mw",
+            "it_kw",
+            "facility_kw",
             "pue",
             "stranded_power_kw",
             "stranded_liquid_kw",
@@ -230,8 +255,23 @@ def records(rows: list[Kpis]) -> list[dict[str, Any]]:
             "message",
         ):
             record[key] = _whole(row.empty_slots) if key == "empty_slots" else getattr(row, key)
-        out.append(record)
+        for phase in _phases(rows):
+            record[f"gpus_{phase}"] = row.phase_gpus.get(phase, math.nan)
+            record[f"utility_left_kw_{phase}"] = row.phase_utility_left_kw.get(phase, math.nan)
+        out.append({key: _rounded(key, value) for key, value in record.items()})
     return out
+
+
+def _rounded(key: str, value: Any) -> Any:
+    """kW to the watt, metres to the centimetre, ratios (gap, PUE, utilization) to 1e-4:
+    no float noise such as 2281.6000000000004 in the table."""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return value
+    if key.endswith("_kw"):
+        return round(value, 3)
+    if key.endswith("_m"):
+        return round(value, 2)
+    return round(value, 6 if key == "gap" else 4)
 
 
 def write_csv(rows: list[Kpis], path: str | Path) -> None:
@@ -254,12 +294,48 @@ def _num(value: float, digits: int = 0, percent: bool = False) -> str:
     return f"{value:,.{digits}f}"
 
 
+TABLE_WIDTH = 79
+"""Columns the text table may use: an 80-column terminal, less one so nothing wraps."""
+
+
+def _blocks(columns: list[list[str]], left: set[int], width: int) -> list[str]:
+    """``columns`` (header first, then one cell per scenario) as text no wider than
+    ``width``: as many columns side by side as fit, then the next ones in a block below
+    (after a blank line), each block led by the first column, the scenario, whose
+    names are cut (marked '~') to a third of the width."""
+    most = max(width // 3, 8)
+    columns[0] = [c if len(c) <= most else c[: most - 1] + "~" for c in map(str, columns[0])]
+    widths = [max(len(str(c)) for c in col) for col in columns]
+    blocks: list[list[int]] = []
+    for i in range(1, len(columns)):
+        used = sum(widths[j] + 2 for j in blocks[-1]) if blocks else width + 1
+        if used + widths[i] > width:
+            blocks.append([0])
+        blocks[-1].append(i)
+    lines: list[str] = []
+    for block in blocks:
+        if lines:
+            lines.append("")
+        for row in range(len(columns[0])):
+            cells = [
+                str(columns[i][row]).ljust(widths[i])
+                if i in left
+                else str(columns[i][row]).rjust(widths[i])
+                for i in block
+            ]
+            lines.append("  ".join(cells).rstrip())
+        lines.insert(len(lines) - len(columns[0]) + 1, "  ".join("-" * widths[i] for i in block))
+    return lines
+
+
 def _short(message: str, most: int = 400) -> str:
     return message if len(message) <= most else message[: most - 30] + " ... (full text in --csv)"
 
 
-def table_lines(rows: list[Kpis]) -> list[str]:
-    """The comparison as aligned text, one line per scenario, a legend line below."""
+def table_lines(rows: list[Kpis], width: int = TABLE_WIDTH) -> list[str]:
+    """The comparison as aligned text no wider than ``width``: one line per scenario in
+    each block of columns (see :func:`_blocks`), then the reason of each scenario
+    without a layout."""
     types = _types(rows)
     header = [
         "scenario",
@@ -288,8 +364,8 @@ def table_lines(rows: list[Kpis]) -> list[str]:
                 _num(r.gap, percent=True),
                 _num(r.gpus),
                 *[_num(r.racks.get(t, 0)) if r.racks else "-" for t in types],
-                _num(r.it_mw, 3),
-                _num(r.facility_mw, 3),
+                _num(r.it_kw / 1000, 3),
+                _num(r.facility_kw / 1000, 3),
                 _num(r.pue, 3),
                 _num(r.stranded_power_kw / 1000, 2),
                 _num(r.stranded_liquid_kw / 1000, 2),
@@ -301,15 +377,24 @@ def table_lines(rows: list[Kpis]) -> list[str]:
                 _num(r.cable_m),
             ]
         )
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *body, strict=True)]
     left = {0, 1, header.index("bound by"), header.index("worst failover kW")}
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            str(c).ljust(w) if i in left else str(c).rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    lines = [line(header), line(["-" * w for w in widths]), *[line(b) for b in body]]
+    lines = _blocks([list(col) for col in zip(header, *body, strict=True)], left, width)
     lines += [f"  {r.scenario}: {_short(r.message)}" for r in rows if r.message and not r.racks]
+    return lines + phase_lines(rows)
+
+
+def phase_lines(rows: list[Kpis]) -> list[str]:
+    """GPUs and unused utility power per build-out phase, one line per phased layout, so
+    a plan over all phases and a phase-by-phase (myopic) plan read side by side."""
+    phased = [r for r in rows if r.phase_gpus]
+    if not phased:
+        return []
+    width = max(len(r.scenario) for r in phased)
+    lines = ["GPUs per phase (utility power left unused):"]
+    for r in phased:
+        cells = [
+            f"{name} {gpus:,} ({_num(r.phase_utility_left_kw[name] / 1000, 2)} MW)"
+            for name, gpus in r.phase_gpus.items()
+        ]
+        lines.append(f"  {r.scenario.ljust(width)}  " + "  ".join(cells))
     return lines

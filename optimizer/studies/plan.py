@@ -171,10 +171,13 @@ def installed(ds: xr.Dataset) -> np.ndarray:
 
 def install_phases(ds: xr.Dataset) -> np.ndarray | None:
     """Each occupied slot's install phase as text ('' for empty slots); None when the
-    layout has no phases."""
+    layout has no phases (no ``install_phase``, or one that is '' everywhere, as a
+    one-shot solve writes it)."""
     if PHASE_VARIABLE not in ds:
         return None
     phases = np.array([str(p) for p in ds[PHASE_VARIABLE].values], dtype=object)
+    if not (phases != "").any():
+        return None
     return np.where(occupied(ds), phases, "")
 
 

@@ -353,6 +353,39 @@ def _draw_bars(ax: Axes, bars: list[Resource]) -> None:
     )
 
 
+def phase_figures(ds: xr.Dataset) -> list[tuple[str, int, float]]:
+    """(phase, GPUs, utility MW left unused) per build-out phase; [] without phases. The
+    unused utility power is NaN where a phase sets no utility limit."""
+    if "phase_gpus" not in ds or ds.sizes.get("phase", 0) == 0:
+        return []
+    left = (ds["phase_utility_limit_kw"].values - ds["phase_facility_kw"].values) / 1000
+    return [
+        (str(name), int(gpus), float(mw))
+        for name, gpus, mw in zip(ds["phase"].values, ds["phase_gpus"].values, left, strict=True)
+    ]
+
+
+def _draw_phases(ax: Axes, figures: list[tuple[str, int, float]]) -> None:
+    """GPUs per phase as bars, and the utility power each phase leaves unused (stranded
+    by whatever binds first) as a line on a second axis."""
+    names = [name for name, _, _ in figures]
+    x = np.arange(len(figures))
+    ax.bar(x, [gpus for _, gpus, _ in figures], color="#4c72b0", width=0.5)
+    for i, (_, gpus, _) in enumerate(figures):
+        ax.text(i, gpus, f"{gpus:,}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylabel("GPUs", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    unused = [mw for _, _, mw in figures]
+    if not all(math.isnan(mw) for mw in unused):
+        right = ax.twinx()
+        right.plot(x, unused, color=HOT_EDGE, marker="o", linewidth=1.2)
+        right.set_ylabel("utility MW left unused", fontsize=8, color=HOT_EDGE)
+        right.tick_params(axis="y", labelsize=7, colors=HOT_EDGE)
+        right.set_ylim(bottom=0)
+    ax.set_title("GPUs and unused utility power by phase", fontsize=9)
+
+
 def _grid(sizes: list[tuple[float, float]]) -> tuple[int, int, float]:
     """Columns and rows of hall panels, and inches per metre, so that the halls (width,
     height in metres) fit :data:`PLAN_MAX_IN` as large as they can."""
@@ -368,7 +401,8 @@ def _grid(sizes: list[tuple[float, float]]) -> tuple[int, int, float]:
 
 
 def floor_plan(ds: xr.Dataset) -> plt.Figure:
-    """The report figure of one layout: a panel per hall and the utilization bars."""
+    """The report figure of one layout: a panel per hall and the utilization bars, and
+    for a phased build-out a chart of GPUs and unused utility power by phase."""
     bars = utilization_bars(ds)
     colours = type_colours(ds)
     names = halls(ds)
@@ -382,10 +416,20 @@ def floor_plan(ds: xr.Dataset) -> plt.Figure:
     shown = min(len(bars), MAX_BARS)
     bars_h = 0.2 * max(shown, MIN_BAR_ROWS) + 1.8
     plan_h = rows * (panel_h + 0.6 + title_in) + 1.2
+    phases = phase_figures(ds)
+    chart_h = 2.4 if phases else 0.0
     fig = plt.figure(
-        figsize=(cols * (panel_w + 0.7) + 5.2, max(plan_h, bars_h)), layout="constrained"
+        figsize=(cols * (panel_w + 0.7) + 5.2, max(plan_h, bars_h) + chart_h),
+        layout="constrained",
     )
-    grid = fig.add_gridspec(rows, cols + 1, width_ratios=[panel_w + 0.7] * cols + [4.6])
+    grid = fig.add_gridspec(
+        rows + bool(phases),
+        cols + 1,
+        width_ratios=[panel_w + 0.7] * cols + [4.6],
+        height_ratios=[max(plan_h, bars_h) / rows] * rows + ([chart_h] if phases else []),
+    )
+    if phases:
+        _draw_phases(fig.add_subplot(grid[rows, :]), phases)
     panels = []
     for i, (name, hall) in enumerate(zip(names, layouts, strict=True)):
         ax = fig.add_subplot(grid[i // cols, i % cols])
@@ -394,7 +438,7 @@ def floor_plan(ds: xr.Dataset) -> plt.Figure:
         if len(names) > 1:
             racks = int((hall["rack_type"] != "").sum())
             ax.set_title(f"hall {name}: {racks} racks in {hall.sizes['slot']} slots", fontsize=9)
-    _draw_bars(fig.add_subplot(grid[:, cols]), bars)
+    _draw_bars(fig.add_subplot(grid[:rows, cols]), bars)
     fig.legend(
         handles=_legend(ds, colours),
         fontsize=7,

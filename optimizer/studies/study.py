@@ -14,8 +14,8 @@ unless the caller allows paths outside. The format is described in ``docs/studie
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from optimizer.errors import FieldProblem, InstanceError, choices, closest, did_you_mean
+from optimizer.errors import (
+    FieldProblem,
+    InstanceError,
+    RackoptError,
+    did_you_mean,
+)
 from optimizer.instance.files import FolderTree
 from optimizer.instance.loader import (
     InstanceSource,
@@ -32,8 +37,10 @@ from optimizer.instance.loader import (
     read_instance_document,
     validate_document,
 )
+from optimizer.instance.overrides import Override, applied_text, apply_override
 from optimizer.instance.schema import FormatVersion, Identifier, Text
 from optimizer.instance.yamlio import FieldPath, YamlDocument, read_yaml
+from optimizer.site.build import build_site
 
 STUDY_FORMAT_VERSION = 1
 BASE_SCENARIO = "base"
@@ -42,8 +49,6 @@ MAX_SCENARIOS = 100_000
 """A sweep's product grows fast; refuse a study that would expand past this."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:+=,-]")
 """Characters replaced by ``_`` in derived scenario names (they name files)."""
-FIXED_KEYS = ("include",)
-"""Keys read before any override applies: overriding them would change nothing."""
 
 
 class StudyFile(BaseModel):
@@ -128,49 +133,6 @@ def _parse(document: YamlDocument, path: Path) -> StudyFile:
         raise _error(document, loc, problem, fix, path) from None
 
 
-def _resolve(data: Any, key: str) -> list[Any] | tuple[str, str]:
-    """The keys and indices that ``key`` (dotted) addresses in ``data``, or (problem, fix).
-
-    Ids may contain dots themselves, so at each mapping the longest run of parts that
-    names a key wins. Mapping keys are matched by their text (a row override ``3``)."""
-    parts = key.split(".")
-    found: list[Any] = []
-    node = data
-    i = 0
-    while i < len(parts):
-        where = ".".join(str(k) for k in found) or "the instance"
-        if isinstance(node, dict):
-            keys = {str(k): k for k in node}
-            end = next((e for e in range(len(parts), i, -1) if ".".join(parts[i:e]) in keys), None)
-            if end is None:
-                close = closest(parts[i], keys)
-                fix = (
-                    f"did you mean {'.'.join([*map(str, found), close, *parts[i + 1 :]])!r}?"
-                    if close
-                    else f"keys of {where}: {choices(keys)}; to add a key, replace the "
-                    "mapping that holds it"
-                )
-                return f"{parts[i]!r} is not a key of {where}", fix
-            found.append(keys[".".join(parts[i:end])])
-            node = node[found[-1]]
-            i = end
-        elif isinstance(node, list):
-            if not parts[i].isdigit() or int(parts[i]) >= len(node):
-                return (
-                    f"{parts[i]!r} is not an index of the list {where}",
-                    f"use 0..{len(node) - 1}, or replace the whole list",
-                )
-            found.append(int(parts[i]))
-            node = node[int(parts[i])]
-            i += 1
-        else:
-            return (
-                f"{where} holds a single value, so it has no key {parts[i]!r}",
-                f"override {where} itself",
-            )
-    return found
-
-
 def _apply(
     data: dict[str, Any],
     locations: dict[FieldPath, Any],
@@ -178,36 +140,16 @@ def _apply(
     study: YamlDocument,
     study_path: Path,
 ) -> None:
-    """Apply ``patch`` to ``data`` in place and point the changed paths at the study file."""
-    found = _resolve(data, patch.key)
-    if not isinstance(found, tuple) and found[0] in FIXED_KEYS:
-        raise _error(
-            study,
-            patch.source,
-            f"{found[0]!r} cannot be overridden: it is read before overrides apply, so "
-            "the override would change nothing",
-            "override the values the included files set, or give another base instance",
-            study_path,
-        )
-    if isinstance(found, tuple):
-        problem, fix = found
-        raise _error(
-            study,
-            patch.source,
-            f"override of {patch.key!r}, which the base instance does not have: {problem}",
-            fix,
-            study_path,
-        )
-    node = data
-    for part in found[:-1]:
-        node = node[part]
-    node[found[-1]] = copy.deepcopy(patch.value)
-    target = tuple(str(p) for p in found)
-    for path in [p for p in locations if p[: len(target)] == target]:
-        del locations[path]
-    for path, location in study.locations.items():
-        if path[: len(patch.source)] == patch.source:
-            locations[target + path[len(patch.source) :]] = location
+    """Apply ``patch`` to ``data`` in place; the values it sets point at the study file."""
+    written = {
+        path[len(patch.source) :]: location
+        for path, location in study.locations.items()
+        if path[: len(patch.source)] == patch.source
+    }
+    try:
+        apply_override(data, locations, Override(patch.key, patch.value, written))
+    except FieldProblem as exc:
+        raise _error(study, patch.source, exc.problem, exc.fix, study_path) from None
 
 
 def sweep_label(key: str, keys: list[str] | tuple[str, ...]) -> str:
@@ -401,13 +343,28 @@ def _scenario(
     locations = dict(base.document.locations)
     for patch in patches:
         _apply(data, locations, patch, study, study_path)
-    applied = json.dumps([[p.key, p.value] for p in patches], sort_keys=True, default=str)
+    overrides = [Override(p.key, p.value, {}) for p in patches]
+    applied = applied_text(overrides) if patches else ""
     try:
-        loaded = validate_document(
-            base, YamlDocument(data, locations), applied.encode() if patches else b""
-        )
+        loaded = validate_document(base, YamlDocument(data, locations), applied.encode())
     except InstanceError as exc:
         raise InstanceError(
             exc.file, exc.field, f"scenario {name!r}: {exc.problem}", exc.fix, exc.line
         ) from None
-    return Scenario(name, named, sweep, patches, loaded)
+    return Scenario(name, named, sweep, patches, dataclasses.replace(loaded, overrides=applied))
+
+
+def scenario_warnings(study: Study) -> list[tuple[str, tuple[str, ...]]]:
+    """(``scenario 'name': ``, lint warnings) of each scenario that has any, found before
+    any scenario is solved so that ``batch --strict`` stops before the first solve. A
+    scenario whose site cannot be built is skipped here: its own solve reports why, as
+    a failed scenario, and the others go on."""
+    found = []
+    for scenario in study.scenarios:
+        try:
+            warnings = build_site(scenario.loaded).warnings
+        except RackoptError:
+            continue
+        if warnings:
+            found.append((f"scenario {scenario.name!r}: ", warnings))
+    return found

@@ -62,7 +62,8 @@ class Loads:
 
     device_normal_kw: np.ndarray
     device_failover_kw: np.ndarray
-    """Worst load over all single failures (the normal load when no failure raises it)."""
+    """Worst load over all single failures (the normal load when no failure raises it),
+    capped racks drawing their capped draw."""
     device_worst_failure: list[str]
     cdu_heat_kw: np.ndarray
     cdu_flow_lpm: np.ndarray
@@ -78,6 +79,8 @@ class Loads:
     inlet_temp_c: np.ndarray
     """Per slot: supply air plus recirculated exhaust heat (what a rack there breathes);
     NaN where the zone gives no supply temperature."""
+    capping: Capping
+    """What the failover loads rely on capped racks for."""
 
     @property
     def cooling_kw(self) -> float:
@@ -118,14 +121,12 @@ def _feed_paths(site: Site, racks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return tree.paths(feed_a), np.where(dual[:, None], tree.paths(np.where(dual, feed_b, 0)), 0.0)
 
 
-def _device_loads(
-    site: Site,
-    racks: np.ndarray,
-    it_kw: np.ndarray,
-    paths: tuple[np.ndarray, np.ndarray],
-    failed: int,
-) -> np.ndarray:
-    """Load on every device with device ``failed`` out (-1: normal operation)."""
+def _feed_weights(
+    site: Site, racks: np.ndarray, paths: tuple[np.ndarray, np.ndarray], failed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rack,) share of each rack's draw on its A feed and on its B feed with device
+    ``failed`` out (-1: normal operation): a rack that loses one feed puts its whole draw
+    on the other; one that loses both draws nothing."""
     dual = site.slot_feeds[racks, 1] != NO_INDEX
     share_a = np.where(dual, site.slot_primary_share[racks], 1.0)
     path_a, path_b = paths
@@ -136,8 +137,70 @@ def _device_loads(
         share_b = np.where(lost_b, 0.0, np.where(lost_a & dual, 1.0, 1.0 - share_a))
     else:
         share_b = 1.0 - share_a
-    share_b = np.where(dual, share_b, 0.0)
-    return (it_kw * share_a) @ path_a + (it_kw * share_b) @ path_b
+    return share_a, np.where(dual, share_b, 0.0)
+
+
+def _device_loads(
+    site: Site,
+    racks: np.ndarray,
+    draw_kw: np.ndarray,
+    paths: tuple[np.ndarray, np.ndarray],
+    failed: int,
+) -> np.ndarray:
+    """Load on every device with device ``failed`` out (-1: normal operation), each rack
+    drawing ``draw_kw`` (its IT load, or in a failure its capped draw)."""
+    share_a, share_b = _feed_weights(site, racks, paths, failed)
+    return (draw_kw * share_a) @ paths[0] + (draw_kw * share_b) @ paths[1]
+
+
+@dataclass
+class Capping:
+    """What capped failover relies on (all zero and empty when no rack type is capped)."""
+
+    uncapped_failover_kw: np.ndarray
+    """(device,) worst load over single failures if no rack were capped."""
+    racks: np.ndarray
+    """(device,) racks that must be capped when the device fails: every cappable rack
+    drawing, during that failure, through a device its full draw would overload."""
+    shed_kw: np.ndarray
+    """(device,) power those racks shed when the device fails (IT load minus capped draw)."""
+    slot_cases: list[list[str]]
+    """Per slot: the failed devices whose failure relies on capping the slot's rack."""
+
+    @classmethod
+    def none(cls, site: Site, worst: np.ndarray) -> Capping:
+        n = len(site.device_ids)
+        return cls(
+            worst.copy(), np.zeros(n, dtype=np.int64), np.zeros(n), [[] for _ in site.slot_ids]
+        )
+
+    def record(
+        self,
+        site: Site,
+        racks: np.ndarray,
+        it_kw: np.ndarray,
+        shed_kw: np.ndarray,
+        paths: tuple[np.ndarray, np.ndarray],
+        failed: int,
+        alive: np.ndarray,
+    ) -> None:
+        """Add failure ``failed`` (``alive``: the devices still powered): their loads at
+        full draw, and which racks (IT load ``it_kw``, shedding ``shed_kw`` when capped)
+        must be capped for the failure."""
+        share_a, share_b = _feed_weights(site, racks, paths, failed)
+        full = (it_kw * share_a) @ paths[0] + (it_kw * share_b) @ paths[1]
+        raised = alive & (full > self.uncapped_failover_kw)
+        self.uncapped_failover_kw[raised] = full[raised]
+        overloaded = np.flatnonzero(alive & _over(full, site.device_failover_limit_kw))
+        if not len(overloaded):
+            return
+        through = (share_a > 0) & paths[0][:, overloaded].any(axis=1)
+        through |= (share_b > 0) & paths[1][:, overloaded].any(axis=1)
+        capped = through & (shed_kw > 0)
+        self.racks[failed] = int(capped.sum())
+        self.shed_kw[failed] = float(shed_kw[capped].sum())
+        for s in racks[capped]:
+            self.slot_cases[s].append(site.device_ids[failed])
 
 
 def _check_network(
@@ -396,7 +459,9 @@ def check_layout(
 
     paths = _feed_paths(site, racks)
     normal = _device_loads(site, racks, it_kw, paths, NO_INDEX)
+    failover_kw = np.array([types[t].failover_kw for t in kinds], dtype=float)
     worst = normal.copy()
+    capping = Capping.none(site, normal)
     worst_case = [""] * len(site.device_ids)
     for d in np.flatnonzero(_over(normal, site.device_limit_kw)):
         load, limit = float(normal[d]), float(site.device_limit_kw[d])
@@ -406,8 +471,10 @@ def check_layout(
     carried = (paths[0] + paths[1]).any(axis=0)
     normal_beyond_failover = _over(normal, site.device_failover_limit_kw).any()
     for f in np.flatnonzero(site.device_can_fail & (carried | normal_beyond_failover)):
-        after = _device_loads(site, racks, it_kw, paths, int(f)) if carried[f] else normal
+        after = _device_loads(site, racks, failover_kw, paths, int(f)) if carried[f] else normal
         alive = ~site.power_tree.fed_through(int(f))  # not f, nor anything below it
+        if carried[f] and site.capping:
+            capping.record(site, racks, it_kw, it_kw - failover_kw, paths, int(f), alive)
         for d in np.flatnonzero(alive & (after > worst + TOLERANCE)):
             worst[d], worst_case[d] = after[d], site.device_ids[f]
         for d in np.flatnonzero(alive & _over(after, site.device_failover_limit_kw)):
@@ -422,6 +489,8 @@ def check_layout(
                 )
             )
 
+    if not site.capping:  # every rack draws in full in a failure too
+        capping.uncapped_failover_kw = worst.copy()
     slot_cdu = site.slot_cdu[racks]
     cdu_heat = np.zeros(len(site.cdu_ids))
     cdu_flow = np.zeros(len(site.cdu_ids))
@@ -464,6 +533,7 @@ def check_layout(
         zone_heat * site.air_zone_cooling_kw_per_kw,
         cable,
         inlet,
+        capping,
     )
     if site.utility_limit_kw is not None and _over(loads.facility_kw, site.utility_limit_kw):
         violations.append(

@@ -40,7 +40,13 @@ import numpy as np
 
 from optimizer.site.arrays import Site
 from optimizer.site.thermal import rise_share
-from optimizer.verify.check import EMPTY, Loads, occupied_inlet_rise
+from optimizer.verify.check import (
+    EMPTY,
+    INLET_TOLERANCE_K,
+    TOLERANCE,
+    Loads,
+    occupied_inlet_rise,
+)
 
 FAMILIES = ("power", "liquid cooling", "air cooling", "utility", "inlet temperature", "slots")
 """Resource families, in table order."""
@@ -95,6 +101,14 @@ _LABEL = {
 }
 
 
+def amount(value: float, unit: str) -> str:
+    """A quantity as every command prints it: one decimal with thousands separators, or
+    two significant digits where one decimal would show a non-zero amount as 0.0."""
+    if value != 0 and abs(value) < 0.05:
+        return f"{value:.2g} {unit}"
+    return f"{value:,.1f} {unit}"
+
+
 def label(kind: Kind, subject: str = "", case: str = "") -> str:
     """The one name of a resource: ``subject`` is the device, CDU group, zone or slot id,
     ``case`` the failed device of a failover row."""
@@ -128,6 +142,20 @@ class Resource:
     @property
     def unit(self) -> str:
         return _UNIT[self.kind]
+
+    @property
+    def excess(self) -> float:
+        """How far the load lies beyond the limit, in the resource's unit (negative: the
+        headroom left)."""
+        return self.load - self.limit
+
+    @property
+    def over(self) -> bool:
+        """Whether the load breaks the limit by more than the checker's tolerance (0.01 K
+        for an inlet, 1e-6 of the limit for a capacity): what ``verify`` would report."""
+        if self.kind is Kind.INLET:
+            return self.excess > INLET_TOLERANCE_K
+        return self.excess > TOLERANCE * max(1.0, abs(self.limit))
 
     @property
     def utilization(self) -> float:

@@ -1,0 +1,156 @@
+"""Phases: one plan over every phase of a build-out, racks never moved.
+
+Phases p = 1..P share one set of slot classes k (those of the finished facility, cut
+so that the slots of a class open in the same phase). Each phase has its own counts
+``place[p, k, t]`` and meets every rule of that phase, with that phase's capacities
+and demand: every family of models.build is written once per phase, in a block of its
+own (a class whose slots are not open in phase p has its counts held at 0 there). What
+ties the phases together is that a rack once placed stays, with its type,
+in its slot:
+
+    place[p, k, t] >= place[p-1, k, t]          for p >= 2 and every (k, t)   (phase-monotone)
+
+Counts per class suffice: racks fill a class's slots in a fixed order, so the racks a
+phase adds take slots the earlier phases left free (optimizer.solve.phases).
+
+With G_p = sum_{k,t} w_t place[p, k, t] the primary value of phase p (GPUs, value or
+IT kW as the instance's objective says) and d_p the phase's ``duration``, a planner
+names one of three objectives:
+
+- ``lexicographic`` (default): maximize G_1; holding it, maximize G_2; and so on: the
+  most GPUs now, then the most later without giving up any now;
+- ``gpu_time``: maximize sum_p d_p G_p, GPUs weighted by how long each phase lasts;
+- ``final_first``: maximize G_P, then G_1, ..., G_{P-1} lexicographically.
+
+Solving phase by phase instead (``--myopic``: each phase at its own optimum with the
+earlier phases' racks fixed) is what a planner does without this model; comparing the
+two shows what planning ahead is worth (docs/formulation.md, section 16).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import pyomo.environ as pyo
+
+from models.data import (
+    ModelData,
+    SlotClass,
+    build_model_data,
+    hot_slots,
+    positional_slots,
+    slot_classes,
+)
+from models.expressions import class_load
+from models.objective import primary_weights, tie_break_weights
+from optimizer.site.arrays import Site
+
+
+class PhaseObjective(StrEnum):
+    """How the GPUs of the phases are weighed against each other (module docstring)."""
+
+    LEXICOGRAPHIC = "lexicographic"
+    GPU_TIME = "gpu_time"
+    FINAL_FIRST = "final_first"
+
+    def stages(self, n_phases: int, durations: tuple[float, ...]) -> list[list[float]]:
+        """Weights of G_1..G_P for each solve in turn; each optimum is held in the next."""
+        if self is PhaseObjective.GPU_TIME:
+            return [list(durations)]
+        order = list(range(n_phases))
+        if self is PhaseObjective.FINAL_FIRST:
+            order = [n_phases - 1, *order[:-1]]
+        return [[1.0 if p == q else 0.0 for p in range(n_phases)] for q in order]
+
+
+@dataclass(frozen=True)
+class PhasedData:
+    """The model inputs of every phase, over one set of slot classes."""
+
+    phases: tuple[ModelData, ...]
+    durations: tuple[float, ...]
+
+
+def shared_classes(final: Site, open_phase: np.ndarray) -> tuple[SlotClass, ...]:
+    """Slot classes of the finished facility, cut by the phase each slot opens in."""
+    hot, _ = hot_slots(final, final.eligible)
+    return slot_classes(final, final.eligible, positional_slots(final, hot), apart=open_phase)
+
+
+def build_phased_data(
+    sites: list[Site], open_phase: np.ndarray, durations: tuple[float, ...]
+) -> PhasedData:
+    """Each phase's model inputs over the shared classes (the pairs a phase's site does
+    not allow are held at 0 by :func:`close_unopened`)."""
+    classes = shared_classes(sites[-1], open_phase)
+    return PhasedData(tuple(build_model_data(site, classes) for site in sites), durations)
+
+
+def close_unopened(m: pyo.ConcreteModel, data: PhasedData) -> None:
+    """No rack of a type in a class before the phase's site allows it there (its hall or
+    row not open yet): the count's upper bound is 0."""
+    for p, d in enumerate(data.phases):
+        block = m.phase[p]
+        for k, t in block.pairs:
+            if not d.site.eligible[d.classes[k].slots[0], t]:
+                block.place[k, t].setub(0)
+
+
+def phase_value(block: pyo.Block, data: ModelData) -> pyo.Expression | float:
+    """G_p: the primary value (GPUs by default) of one phase's counts."""
+    return class_load(block, np.ones(len(data.classes)), primary_weights(data))
+
+
+def add_monotone(m: pyo.ConcreteModel, data: PhasedData) -> None:
+    """Every (class, type) count of a phase at least that of the phase before."""
+    rows = [
+        (p, k, t)
+        for p in range(1, len(data.phases))
+        for k, t in m.phase[p].pairs
+        if (k, t) in m.phase[p - 1].place
+    ]
+
+    def monotone(_m: pyo.ConcreteModel, p: int, k: int, t: int) -> pyo.Expression:
+        return m.phase[p].place[k, t] >= m.phase[p - 1].place[k, t]
+
+    m.phase_monotone = pyo.Constraint(rows, rule=monotone)
+
+
+def set_phase_objective(m: pyo.ConcreteModel, data: PhasedData, weights: list[float]) -> None:
+    """The primary objective: sum_p weights[p] G_p, maximized (replacing any earlier)."""
+    if m.component("objective_primary") is not None:
+        m.del_component("objective_primary")
+    m.objective_primary = pyo.Objective(
+        expr=sum(
+            w * phase_value(m.phase[p], d)
+            for p, (w, d) in enumerate(zip(weights, data.phases, strict=True))
+            if w
+        ),
+        sense=pyo.maximize,
+    )
+
+
+def hold_phase_value(
+    m: pyo.ConcreteModel, data: PhasedData, weights: list[float], value: float
+) -> None:
+    """Keep the stage just solved at its optimum while the next stage is solved."""
+    if m.component("phase_hold") is None:
+        m.phase_hold = pyo.ConstraintList()
+    expr = sum(
+        w * phase_value(m.phase[p], d)
+        for p, (w, d) in enumerate(zip(weights, data.phases, strict=True))
+        if w
+    )
+    m.phase_hold.add(expr >= value)
+
+
+def add_phase_tie_break(m: pyo.ConcreteModel, data: PhasedData) -> None:
+    """The second stage: every phase's tie-break cost (models.objective), so liquid slots
+    stay for liquid racks and free space stays at the back in every phase."""
+    terms = []
+    for p, d in enumerate(data.phases):
+        weights = tie_break_weights(d)
+        terms.extend(weights[k, t] * m.phase[p].place[k, t] for k, t in m.phase[p].pairs)
+    m.objective_tie_break = pyo.Objective(expr=sum(terms), sense=pyo.minimize)

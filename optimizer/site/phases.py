@@ -1,0 +1,287 @@
+"""The phases of a build-out as one site per phase, checked against each other.
+
+An instance with ``phases:`` describes the finished facility; each phase says what of
+it is in place by then (device ratings, CDU and CRAH units, the utility limit, the
+halls and rows open) and the racks demanded by its end, cumulatively. Each phase
+becomes a :class:`~optimizer.site.arrays.Site` built exactly like a one-shot instance
+(the phase's figures patched into the instance, then :func:`build_site`), with the
+slots of halls and rows not yet open taking no rack type. Every phase shares the slot,
+device, CDU, zone and rack-type numbering of the finished facility.
+
+Since a rack once placed stays in every later phase, a later phase may not take away
+what an earlier one has: a capacity that falls from one phase to the next, or a
+cumulative demand maximum that falls, is refused here with the phase, the figure and
+the fix, instead of surfacing later as an infeasible MILP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from optimizer.errors import ErrorAt, did_you_mean
+from optimizer.instance.loader import LoadedInstance
+from optimizer.instance.schema import Instance, Phase
+from optimizer.objectives import Objective
+from optimizer.site.arrays import NO_INDEX, Site
+from optimizer.site.build import build_site
+
+
+@dataclass(frozen=True)
+class PhaseSite:
+    """One phase: its name, date and duration, and the site as it stands then."""
+
+    name: str
+    date: str
+    duration: float
+    site: Site
+
+
+@dataclass(frozen=True)
+class PhasedSite:
+    """Every phase of a build-out, in order."""
+
+    phases: tuple[PhaseSite, ...]
+    open_phase: np.ndarray
+    """(slot,) index of the first phase in which the slot may take a rack."""
+
+    @property
+    def final(self) -> Site:
+        return self.phases[-1].site
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.phases]
+
+
+def phased_site(loaded: LoadedInstance) -> PhasedSite:
+    """The phases of ``loaded`` (one phase, the instance itself, when it lists none)."""
+    inst = loaded.instance
+    error = loaded.locate_error
+    if not inst.phases:
+        site = build_site(loaded)
+        return PhasedSite(
+            (PhaseSite(inst.name, "", 1.0, site),), np.zeros(site.n_slots, dtype=np.int64)
+        )
+    _check_phase_names(inst, error)
+    if inst.network is not None:
+        raise error(
+            ("phases",),
+            "phases are not supported together with a network section yet",
+            "plan the build-out without the fabric, or solve each wave with --installed-from",
+        )
+    if inst.objective is Objective.MIN_FACILITY_KW:
+        raise error(
+            ("objective",),
+            "objective min_facility_kw has no meaning over phases",
+            "maximize (max_gpus, max_value or max_it_kw) for a phased build-out",
+        )
+    sites = []
+    for i in range(len(inst.phases)):
+        patched = _phase_instance(inst, inst.phases[: i + 1], error)
+        sites.append(build_site(replace(loaded, instance=patched)))
+    open_phase = _open_phase(inst, sites[0], error)
+    phases = []
+    for i, (phase, site) in enumerate(zip(inst.phases, sites, strict=True)):
+        closed = open_phase > i
+        shut_in = [s for s in site.installed if closed[s]]
+        if shut_in:
+            raise error(
+                ("installed", site.slot_ids[shut_in[0]]),
+                f"an installed rack stands in {site.slot_ids[shut_in[0]]}, which opens only "
+                f"in phase {inst.phases[int(open_phase[shut_in[0]])].name}",
+                "open its hall or row in the first phase",
+            )
+        eligible = site.eligible & ~closed[:, None]
+        phases.append(
+            PhaseSite(
+                phase.name, phase.date or "", phase.duration, replace(site, eligible=eligible)
+            )
+        )
+    for i in range(1, len(phases)):
+        _check_nothing_taken_away(inst, phases[i - 1], phases[i], i, error)
+    return PhasedSite(tuple(phases), open_phase)
+
+
+def _check_phase_names(inst: Instance, error: ErrorAt) -> None:
+    """Unique phase names; every phase but the last gives its demand; names it uses exist."""
+    seen: set[str] = set()
+    last = len(inst.phases) - 1
+    for i, phase in enumerate(inst.phases):
+        at = ("phases", str(i))
+        if phase.name in seen:
+            raise error(
+                (*at, "name"),
+                f"phase {phase.name!r} is listed twice",
+                "give each phase its own name",
+            )
+        seen.add(phase.name)
+        if phase.demand is None and i != last:
+            raise error(
+                at,
+                f"phase {phase.name} gives no demand",
+                "give demand: the racks of each type on the floor by its end (cumulative); "
+                "only the last phase may leave it to the instance's demand",
+            )
+        for field, known in (
+            ("devices", inst.power.devices),
+            ("cdus", inst.cooling.cdus),
+            ("air_zones", inst.cooling.air_zones),
+            ("demand", inst.rack_types),
+        ):
+            for name in getattr(phase, field) or {}:
+                if name not in known:
+                    raise error(
+                        (*at, field, name),
+                        f"unknown {field.rstrip('s').replace('_', ' ')} {name!r}",
+                        did_you_mean(name, known, "phases set only what the instance defines"),
+                    )
+
+
+def _phase_instance(inst: Instance, upto: list[Phase], error: ErrorAt) -> Instance:
+    """The instance as it stands in the last phase of ``upto``: the settings of every
+    phase up to it applied in order over the instance's own figures, and its demand."""
+    devices = dict(inst.power.devices)
+    cdus = dict(inst.cooling.cdus)
+    zones = dict(inst.cooling.air_zones)
+    utility = inst.facility.utility_limit_kw
+    for j, phase in enumerate(upto):
+        at = ("phases", str(j))
+        for name, change in phase.devices.items():
+            devices[name] = devices[name].model_copy(update=change.model_dump(exclude_none=True))
+            device = devices[name]
+            derating = device.derating if device.derating is not None else inst.power.derating
+            limit = device.rating_kw * derating
+            if device.failover_limit_kw is not None and device.failover_limit_kw < limit - 1e-9:
+                raise error(
+                    (*at, "devices", name),
+                    f"in phase {phase.name}, {name}'s failover limit "
+                    f"{device.failover_limit_kw:g} kW is below its normal limit {limit:g} kW",
+                    "give the phase a failover_limit_kw at least rating_kw x derating",
+                )
+        for table, field in ((cdus, "cdus"), (zones, "air_zones")):
+            for name, change in getattr(phase, field).items():
+                if change.units <= table[name].redundant_units:
+                    raise error(
+                        (*at, field, name, "units"),
+                        f"{change.units} units with {table[name].redundant_units} redundant "
+                        "leave none to carry load",
+                        "install more units in this phase, or leave the group out of it",
+                    )
+                table[name] = table[name].model_copy(update={"units": change.units})
+        if phase.utility_limit_kw is not None:
+            utility = phase.utility_limit_kw
+    phase = upto[-1]
+    return inst.model_copy(
+        update={
+            "power": inst.power.model_copy(update={"devices": devices}),
+            "cooling": inst.cooling.model_copy(update={"cdus": cdus, "air_zones": zones}),
+            "facility": inst.facility.model_copy(update={"utility_limit_kw": utility}),
+            "demand": phase.demand if phase.demand is not None else inst.demand,
+            "phases": [],
+        }
+    )
+
+
+def _open_phase(inst: Instance, site: Site, error: ErrorAt) -> np.ndarray:
+    """First phase of every slot: that of the phase opening its row, else its hall, else 0."""
+    opened: dict[tuple[str, str | None], int] = {}
+    rows = set(zip(site.slot_hall, site.slot_row, strict=True))
+    for i, phase in enumerate(inst.phases):
+        for k, entry in enumerate(phase.open):
+            hall, _, row = entry.partition("/")
+            key = (hall, row or None)
+            field = ("phases", str(i), "open", str(k))
+            if hall not in inst.halls or (row and (hall, row) not in rows):
+                known = [h for h in inst.halls] + [f"{h}/{r}" for h, r in sorted(rows)]
+                raise error(field, f"unknown hall or row {entry!r}", did_you_mean(entry, known))
+            if key in opened:
+                raise error(
+                    field,
+                    f"{entry} is opened in phase {inst.phases[opened[key]].name} already",
+                    "open each hall or row once",
+                )
+            opened[key] = i
+    return np.array(
+        [
+            opened.get((h, r), opened.get((h, None), 0))
+            for h, r in zip(site.slot_hall, site.slot_row, strict=True)
+        ],
+        dtype=np.int64,
+    )
+
+
+def _check_nothing_taken_away(
+    inst: Instance, before: PhaseSite, after: PhaseSite, i: int, error: ErrorAt
+) -> None:
+    """Racks placed in ``before`` stay in ``after``: no capacity and no cumulative demand
+    maximum may fall between them."""
+    a, b = before.site, after.site
+    fix = (
+        f"keep it at least as high in phase {after.name} (racks placed in {before.name} "
+        "stay), or lower it in the earlier phases too"
+    )
+    capacities = (
+        ("device", "normal limit", a.device_ids, a.device_limit_kw, b.device_limit_kw, "kW"),
+        (
+            "device",
+            "failover limit",
+            a.device_ids,
+            a.device_failover_limit_kw,
+            b.device_failover_limit_kw,
+            "kW",
+        ),
+        (
+            "CDU group",
+            "heat capacity",
+            a.cdu_ids,
+            a.cdu_heat_capacity_kw,
+            b.cdu_heat_capacity_kw,
+            "kW",
+        ),
+        (
+            "CDU group",
+            "flow capacity",
+            a.cdu_ids,
+            a.cdu_flow_capacity_lpm,
+            b.cdu_flow_capacity_lpm,
+            "L/min",
+        ),
+        (
+            "air zone",
+            "capacity",
+            a.air_zone_ids,
+            a.air_zone_capacity_kw,
+            b.air_zone_capacity_kw,
+            "kW",
+        ),
+        (
+            "the",
+            "utility limit",
+            ("site",),
+            np.array([a.utility_limit_kw or np.inf]),
+            np.array([b.utility_limit_kw or np.inf]),
+            "kW",
+        ),
+    )
+    for kind, what, ids, old, new, unit in capacities:
+        for j in np.flatnonzero(new < old - 1e-9):
+            subject = f"{kind} {ids[j]}'s {what}" if kind != "the" else "the utility limit"
+            raise error(
+                ("phases", str(i)),
+                f"phase {after.name} lowers {subject} from {old[j]:,.6g} to {new[j]:,.6g} {unit}, "
+                f"which racks of phase {before.name} may need",
+                fix,
+            )
+    for t, spec in enumerate(a.rack_types):
+        old, new = int(a.demand_max[t]), int(b.demand_max[t])
+        if new != NO_INDEX and (old == NO_INDEX or new < old):
+            was = "no maximum" if old == NO_INDEX else f"max {old}"
+            raise error(
+                ("phases", str(i), "demand", spec.name),
+                f"phase {after.name} allows at most {new} {spec.name} racks but phase "
+                f"{before.name} allows {was}: the demand is cumulative and placed racks stay",
+                f"give phase {after.name} a max of at least {'that' if old == NO_INDEX else old}, "
+                f"or lower phase {before.name}'s",
+            )

@@ -1,0 +1,200 @@
+"""Solving a phased build-out: one plan over every phase, or phase by phase.
+
+The joint plan is one MILP over all phases (:func:`models.build.build_phased_model`),
+solved in the stages its :class:`~models.phases.PhaseObjective` names, each stage's
+optimum held in the next. The myopic plan (``--myopic``) solves each phase alone at its
+own optimum with the earlier phases' racks fixed, as a planner without this model does;
+it is solved by the one-shot pipeline, handed in as ``solve_one``. Either way the
+counts become slots monotonically (a rack keeps its slot in every later phase) and
+every phase is checked independently (:mod:`optimizer.verify.phases`) before anything
+is returned.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pyomo.environ as pyo
+
+from models.build import build_phased_model
+from models.data import unplaceable_minimums
+from models.phases import (
+    PhasedData,
+    PhaseObjective,
+    build_phased_data,
+    hold_phase_value,
+    set_phase_objective,
+)
+from optimizer.errors import InfeasibleError, Interrupted, LayoutCheckError, NoLayoutInTimeError
+from optimizer.site.arrays import NO_INDEX, Site
+from optimizer.site.phases import PhasedSite
+from optimizer.solve.highs import SolveOutcome, solve
+from optimizer.solve.options import SolveOptions
+from optimizer.solve.progress import ProgressFn
+from optimizer.verify.check import EMPTY, CheckReport
+from optimizer.verify.phases import check_phases
+
+MIN_STAGE_S = 0.01
+"""A stage reached after the time limit still runs this long, to return the layout the
+earlier stages found (HiGHS starts from it)."""
+HOLD_TOLERANCE = 1e-6
+"""A stage's optimum is held at >= value - 1e-6 x max(1, |value|), as the second stage
+holds the primary (optimizer.solve.highs)."""
+
+
+@dataclass(frozen=True)
+class PhaseLayout:
+    """One phase of a checked plan."""
+
+    name: str
+    date: str
+    duration: float
+    site: Site
+    placement: np.ndarray
+    """Rack type index per slot in this phase; -1 for an empty slot."""
+    check: CheckReport
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """A checked plan over every phase and how it was obtained."""
+
+    phases: tuple[PhaseLayout, ...]
+    outcome: SolveOutcome
+    """The last stage's outcome (joint) or the last phase's (myopic)."""
+    objective: PhaseObjective
+    myopic: bool
+    model_size: dict[str, int]
+
+
+def assign_phases(
+    data: PhasedData, m: pyo.ConcreteModel, values: dict[int, float]
+) -> list[np.ndarray]:
+    """Racks into slots, phase by phase: the racks a phase adds to a class take the slots
+    its earlier phases left free, front to back, so no rack ever moves."""
+    free = {k: list(c.slots) for k, c in enumerate(data.phases[0].classes)}
+    have: dict[tuple[int, int], int] = defaultdict(int)
+    placement = np.full(data.phases[0].site.n_slots, EMPTY, dtype=np.int64)
+    out = []
+    for p in range(len(data.phases)):
+        block = m.phase[p]
+        for k, t in sorted(block.pairs):
+            var = block.place[k, t]
+            added = round(values.get(id(var), var.value or 0.0)) - have[k, t]
+            chosen, free[k] = free[k][:added], free[k][added:]
+            placement[chosen] = t
+            have[k, t] += added
+        out.append(placement.copy())
+    return out
+
+
+def _no_plan(name: str, outcome: SolveOutcome, what: str) -> Exception:
+    if outcome.status == "infeasible":
+        return InfeasibleError(
+            f"{name}: no {what} meets every phase's rules and demand minimums with earlier "
+            "racks kept; lower a phase's demand min or add capacity to it (rackopt explain on "
+            "an instance of that phase says which resources fall short)"
+        )
+    if outcome.status == "interrupted":
+        return Interrupted(f"{name}: interrupted before the solver found any {what}")
+    return NoLayoutInTimeError(
+        f"{name}: no {what} found before the solve stopped (status {outcome.status}); "
+        "allow more time with --time-limit"
+    )
+
+
+def _joint(
+    phased: PhasedSite,
+    options: SolveOptions,
+    objective: PhaseObjective,
+    progress: ProgressFn | None,
+) -> tuple[list[np.ndarray], SolveOutcome, dict[str, int]]:
+    durations = tuple(p.duration for p in phased.phases)
+    data = build_phased_data([p.site for p in phased.phases], phased.open_phase, durations)
+    for phase, d in zip(phased.phases, data.phases, strict=True):
+        impossible = unplaceable_minimums(d)
+        if impossible:
+            raise InfeasibleError(
+                f"phase {phase.name}: the demand cannot be met: " + "; ".join(impossible)
+            )
+    m = build_phased_model(data)
+    stages = objective.stages(len(data.phases), durations)
+    outcome, start = SolveOutcome(status="not solved", has_solution=False), None
+    deadline = None if options.time_limit is None else time.perf_counter() + options.time_limit
+    for i, weights in enumerate(stages):
+        set_phase_objective(m, data, weights)
+        last = i == len(stages) - 1
+        stage_options = options if last else replace(options, second_stage_nodes=0)
+        if deadline is not None:  # --time-limit covers every stage together
+            left = max(deadline - time.perf_counter(), MIN_STAGE_S)
+            stage_options = replace(stage_options, time_limit=left)
+        outcome = solve(m, stage_options, progress, start)
+        if not outcome.has_solution:
+            raise _no_plan(phased.final.name, outcome, "plan")
+        if outcome.status == "interrupted":
+            break
+        if not last:
+            value = outcome.objective
+            hold_phase_value(m, data, weights, value - HOLD_TOLERANCE * max(1.0, abs(value)))
+            start = outcome.values
+    size = {
+        "phases": len(data.phases),
+        "variables": sum(1 for _ in m.component_data_objects(pyo.Var, active=True)),
+        "constraints": sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True)),
+    }
+    return assign_phases(data, m, outcome.values), outcome, size
+
+
+def kept(site: Site, placement: np.ndarray) -> Site:
+    """``site`` with the racks of ``placement`` installed (the earlier phases' racks, for
+    the next myopic phase); they count toward the phase's cumulative demand."""
+    installed = dict(site.installed)
+    installed.update({int(s): int(placement[s]) for s in np.flatnonzero(placement != EMPTY)})
+    counts = np.bincount(
+        np.array(list(installed.values()), dtype=np.int64), minlength=len(site.rack_types)
+    )
+    maximum = np.where(site.demand_max == NO_INDEX, NO_INDEX, np.maximum(site.demand_max, counts))
+    return replace(site, installed=installed, demand_max=maximum)
+
+
+def solve_phased(
+    phased: PhasedSite,
+    options: SolveOptions,
+    solve_one: Callable[[Site, SolveOptions], tuple[np.ndarray, SolveOutcome]],
+    objective: PhaseObjective = PhaseObjective.LEXICOGRAPHIC,
+    myopic: bool = False,
+    progress: ProgressFn | None = None,
+) -> PhasePlan:
+    """The plan over every phase, checked phase by phase; raise unless one comes out."""
+    if myopic:
+        placements: list[np.ndarray] = []
+        for phase in phased.phases:
+            site = phase.site if not placements else kept(phase.site, placements[-1])
+            try:
+                placement, outcome = solve_one(site, options)
+            except InfeasibleError as exc:
+                raise InfeasibleError(
+                    f"phase {phase.name}, planned on its own with the earlier racks kept: {exc}"
+                ) from None
+            placements.append(placement)
+        size: dict[str, int] = {"phases": len(phased.phases)}
+    else:
+        placements, outcome, size = _joint(phased, options, objective, progress)
+    sites = [p.site for p in phased.phases]
+    reports = check_phases(sites, placements)
+    for phase, report in zip(phased.phases, reports, strict=True):
+        if not report.ok:
+            details = "; ".join(v.describe() for v in report.violations[:3])
+            raise LayoutCheckError(
+                f"{phased.final.name}: phase {phase.name} of the plan failed the independent "
+                f"check, so nothing was written (a bug in rackopt; please report it): {details}"
+            )
+    layouts = tuple(
+        PhaseLayout(p.name, p.date, p.duration, p.site, placement, report)
+        for p, placement, report in zip(phased.phases, placements, reports, strict=True)
+    )
+    return PhasePlan(layouts, outcome, objective, myopic, size)

@@ -1,0 +1,305 @@
+"""Phased build-outs: one plan over all phases against phase-by-phase planning, by hand.
+
+The uprate hall (``uprate_hall``): four air slots in one row, slots 01-02 on PDU-A and
+03-04 on PDU-B, single-corded, derating 1.0, no failover. Phase p1 has PDU-A at 100 kW
+(it is uprated to 200 kW in p2), PDU-B at 100 kW throughout; ``small`` racks have 8 GPUs
+at 50 kW, ``big`` racks 72 GPUs at 150 kW. Phase p1 demands up to 2 small racks; p2 up to
+2 small and 1 big (cumulative).
+
+- p1: 2 small racks fit anywhere (100 kW per PDU): 16 GPUs, the optimum of both plans.
+- Phase by phase (myopic), p1's tie-break packs both small racks in front, on PDU-A
+  (100 kW). In p2 the big rack fits only PDU-A (150 > 100 kW on PDU-B), and PDU-A's
+  100 + 150 = 250 kW exceeds its 200 kW: no big rack. p2: 16 GPUs, the uprate stranded.
+- One plan: p1 puts the small racks where p2's big rack does not need the room (PDU-B,
+  or one on each PDU: 50 + 150 = 200 kW on PDU-A). p2: 16 + 72 = 88 GPUs.
+
+Brute force over every monotone pair of placements confirms (16, 88) is the
+lexicographic optimum.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+
+import numpy as np
+import pytest
+import xarray as xr
+from factory import EXACT, instance, rack, row
+from helpers import run, write_instance
+
+from optimizer.instance.loader import load_instance
+from optimizer.site.phases import phased_site
+from optimizer.solve.pipeline import solve_instance
+from optimizer.verify.check import EMPTY
+from optimizer.verify.phases import check_phases
+
+
+def uprate_hall(**changes: object) -> dict:
+    feeds = {i: {"feeds": ["PDU-A" if i <= 2 else "PDU-B"]} for i in range(1, 5)}
+    data = instance(
+        rows={"R": {"slots": 4, "slot": {"air_zone": "Z"}, "overrides": feeds}},
+        devices={
+            "PDU-A": {"rating_kw": 200, "can_fail": False},
+            "PDU-B": {"rating_kw": 100, "can_fail": False},
+        },
+        rack_types={"small": rack(8, 50), "big": rack(72, 150)},
+        demand={"small": {"max": 2}, "big": {"max": 1}},
+        phases=[
+            {
+                "name": "p1",
+                "date": "2026-Q1",
+                "devices": {"PDU-A": {"rating_kw": 100}},
+                "demand": {"small": {"max": 2}, "big": {"max": 0}},
+            },
+            {"name": "p2", "devices": {"PDU-A": {"rating_kw": 200}}},
+        ],
+    )
+    data["power"]["derating"] = 1.0
+    data.update(changes)
+    return data
+
+
+def _phase_gpus(report) -> list[int]:
+    gpus = np.array([t.gpus for t in report.site.rack_types])
+    return [int(gpus[p.placement[p.placement != EMPTY]].sum()) for p in report.plan.phases]
+
+
+def test_one_plan_uses_the_uprate_that_phase_by_phase_planning_strands(tmp_path):
+    path = write_instance(tmp_path, uprate_hall())
+    joint = solve_instance(path, EXACT)
+    assert _phase_gpus(joint) == [16, 88]
+    myopic = solve_instance(path, EXACT.__class__(**{**EXACT.__dict__, "myopic": True}))
+    assert _phase_gpus(myopic) == [16, 16]
+    # The myopic p1 racks both stand on PDU-A, leaving it 100 kW: less than a big rack.
+    p1 = myopic.plan.phases[0]
+    assert p1.check.loads.device_normal_kw.tolist() == [100.0, 0.0]
+
+
+def test_brute_force_agrees_with_the_plan_on_the_tiny_phased_hall(tmp_path):
+    phased = phased_site(load_instance(write_instance(tmp_path, uprate_hall())))
+    sites = [p.site for p in phased.phases]
+    gpus = np.array([t.gpus for t in sites[0].rack_types])
+    n = sites[0].n_slots
+
+    def options(site, fixed):
+        return [
+            [fixed[s]] if fixed[s] != EMPTY else [EMPTY, *np.flatnonzero(site.eligible[s]).tolist()]
+            for s in range(n)
+        ]
+
+    best = (-1, -1)
+    empty = np.full(n, EMPTY)
+    for first in itertools.product(*options(sites[0], empty)):
+        first = np.array(first)
+        if not check_phases(sites[:1], [first])[0].ok:
+            continue
+        g1 = int(gpus[first[first != EMPTY]].sum())
+        for second in itertools.product(*options(sites[1], first)):
+            second = np.array(second)
+            if all(r.ok for r in check_phases(sites, [first, second])):
+                best = max(best, (g1, int(gpus[second[second != EMPTY]].sum())))
+    assert best == (16, 88)
+    assert _phase_gpus(solve_instance(write_instance(tmp_path, uprate_hall()), EXACT)) == [16, 88]
+
+
+def test_placement_is_monotone_and_a_moved_rack_is_caught(tmp_path):
+    path = write_instance(tmp_path, uprate_hall())
+    out = tmp_path / "plan.nc"
+    result = run("solve", path, "-o", out, "--gap", 0)
+    assert result.exit_code == 0, result.output
+    assert "phases (one plan, lexicographic):" in result.output
+    with xr.open_dataset(out) as ds:
+        assert ds.attrs["layout_format_version"] == 2
+        assert ds.attrs["phase_plan"] == "joint lexicographic"
+        assert ds["phase"].values.tolist() == ["p1", "p2"]
+        assert ds["phase_date"].values.tolist() == ["2026-Q1", ""]
+        assert ds["phase_gpus"].values.tolist() == [16, 88]
+        assert ds["phase_rack_count"].values.tolist() == [[2, 0], [2, 1]]
+        assert ds["phase_device_capacity_kw"].values.tolist() == [[100.0, 100.0], [200.0, 100.0]]
+        kinds = ds["rack_type"].values
+        when = ds["install_phase"].values
+        # The big rack is p2's; both small racks are p1's and still there in p2.
+        assert sorted(zip(when[kinds != ""], kinds[kinds != ""], strict=True)) == [
+            ("p1", "small"),
+            ("p1", "small"),
+            ("p2", "big"),
+        ]
+        load = ds["phase_device_load_kw"].sel(phase="p2").values.tolist()
+    assert load[0] <= 200 and load[1] <= 100 and sum(load) == 250
+    phased = phased_site(load_instance(path))
+    sites = [p.site for p in phased.phases]
+    small = 0
+    first = np.array([small, EMPTY, small, EMPTY])
+    moved = np.array([EMPTY, small, small, EMPTY])
+    reports = check_phases(sites, [first, moved])
+    assert [v.rule for v in reports[1].violations] == ["phase-monotone"]
+    assert "small placed in H-R-01 is empty in a later phase" in reports[1].violations[0].subject
+
+
+def two_n_hall() -> dict:
+    """2N UPS pair feeding six dual-corded slots; 100 kW racks of 8 GPUs. Phase p1 has the
+    UPS at 250 kW (200 kW at 0.8), p2 at 500 kW (400 kW)."""
+    return instance(
+        rows={"R": row(6, ["UPS-A", "UPS-B"])},
+        devices={"UPS-A": {"rating_kw": 500}, "UPS-B": {"rating_kw": 500}},
+        rack_types={"r100": rack(8, 100)},
+        demand={"r100": {"max": 6}},
+        phases=[
+            {
+                "name": "p1",
+                "devices": {"UPS-A": {"rating_kw": 250}, "UPS-B": {"rating_kw": 250}},
+                "demand": {"r100": {"max": 6}},
+            },
+            {"name": "p2", "devices": {"UPS-A": {"rating_kw": 500}, "UPS-B": {"rating_kw": 500}}},
+        ],
+    )
+
+
+def test_each_phase_meets_its_own_failover_rows(tmp_path):
+    # p1: a failed UPS leaves the other carrying every rack whole: 100 n <= 200, n = 2
+    # (normal operation would allow 4). p2: 100 n <= 400, n = 4.
+    report = solve_instance(write_instance(tmp_path, two_n_hall()), EXACT)
+    assert _phase_gpus(report) == [16, 32]
+    p1, p2 = report.plan.phases
+    assert p1.check.loads.device_failover_kw.tolist() == [200.0, 200.0]
+    assert p2.check.loads.device_failover_kw.tolist() == [400.0, 400.0]
+    # Four racks in p1 pass p1's normal rows (200 kW per side) but not its failover rows.
+    four = np.array([0, 0, 0, 0, EMPTY, EMPTY])
+    sites = [p1.site, p2.site]
+    failover = {
+        (v.subject, v.case, v.load) for v in check_phases(sites, [four, four])[0].violations
+    }
+    assert failover == {("UPS-A", "UPS-B", 400.0), ("UPS-B", "UPS-A", 400.0)}
+
+
+def test_gpu_time_and_final_first_weigh_the_phases(tmp_path):
+    # Uprate hall: every objective reaches (16, 88), the only plan with p2 at its best.
+    path = write_instance(tmp_path, uprate_hall())
+    for objective in ("gpu_time", "final_first"):
+        options = EXACT.__class__(**{**EXACT.__dict__, "phase_objective": objective})
+        assert _phase_gpus(solve_instance(path, options)) == [16, 88]
+
+
+@pytest.mark.parametrize(
+    ("phases", "message"),
+    [
+        (
+            [
+                {"name": "p1", "devices": {"PDU-B": {"rating_kw": 100}}, "demand": {"small": {}}},
+                {"name": "p2", "devices": {"PDU-B": {"rating_kw": 80}}},
+            ],
+            "phases.1: phase p2 lowers device PDU-B's normal limit from 100 to 80 kW, "
+            "which racks of phase p1 may need",
+        ),
+        (
+            [
+                {"name": "p1", "demand": {"small": {"max": 2}}},
+                {"name": "p2", "demand": {"small": {"max": 1}}},
+            ],
+            "phase p2 allows at most 1 small racks but phase p1 allows max 2",
+        ),
+        (
+            [{"name": "p1"}, {"name": "p2"}],
+            "phases.0: phase p1 gives no demand",
+        ),
+        (
+            [{"name": "p1", "open": ["H/R9"], "demand": {"small": {}}}, {"name": "p2"}],
+            "unknown hall or row 'H/R9'",
+        ),
+        (
+            [{"name": "p1", "devices": {"PDU-C": {"rating_kw": 1}}, "demand": {"small": {}}}],
+            "phases.0.devices.PDU-C: unknown device 'PDU-C'",
+        ),
+    ],
+)
+def test_contradicting_phases_are_explained(tmp_path, phases, message):
+    path = write_instance(tmp_path, uprate_hall(phases=phases))
+    result = run("solve", path, "-o", tmp_path / "x.nc")
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+
+
+def test_a_row_opened_later_takes_no_rack_before(tmp_path):
+    data = uprate_hall(
+        phases=[
+            {"name": "p1", "open": [], "demand": {"small": {"max": 2}, "big": {"max": 0}}},
+            {"name": "p2", "open": ["H/R"]},
+        ]
+    )
+    data["halls"]["H"]["rows"]["S"] = {"slots": 2, "slot": {"air_zone": "Z", "feeds": ["PDU-B"]}}
+    data["phases"][0]["open"] = ["H/S"]
+    data["phases"][1]["open"] = ["H/R"]
+    # Only row S (on PDU-B, 100 kW) is open in p1: at most 2 small racks there. In p2 row
+    # R opens: the big rack on PDU-A (200 kW) with room for nothing else on it, and
+    # PDU-B is full: 16 + 72 GPUs.
+    report = solve_instance(write_instance(tmp_path, data), EXACT)
+    p1 = report.plan.phases[0].placement
+    ids = report.site.slot_ids
+    assert all(ids[s].startswith("H-S-") for s in np.flatnonzero(p1 != EMPTY))
+    assert _phase_gpus(report) == [16, 88]
+
+
+def test_compare_shows_the_plan_and_the_myopic_plan_phase_by_phase(tmp_path):
+    path = write_instance(tmp_path, uprate_hall())
+    plan, myopic = tmp_path / "plan.nc", tmp_path / "myopic.nc"
+    assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
+    assert run("solve", path, "-o", myopic, "--gap", 0, "--myopic", "-q").exit_code == 0
+    table = tmp_path / "table.csv"
+    result = run("compare", plan, myopic, "--csv", table)
+    assert result.exit_code == 0, result.output
+    # No utility limit in this hall: the unused utility power is '-'.
+    assert "  plan    p1 16 (- MW)  p2 88 (- MW)" in result.output
+    assert "  myopic  p1 16 (- MW)  p2 16 (- MW)" in result.output
+    with table.open(encoding="utf-8") as handle:
+        rows = {r["scenario"]: r for r in csv.DictReader(handle)}
+    assert (rows["plan"]["gpus_p1"], rows["plan"]["gpus_p2"]) == ("16", "88")
+    assert (rows["myopic"]["gpus_p1"], rows["myopic"]["gpus_p2"]) == ("16", "16")
+
+
+def test_verify_checks_every_phase_of_a_plan(tmp_path):
+    path = write_instance(tmp_path, uprate_hall())
+    plan = tmp_path / "plan.nc"
+    assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
+    result = run("verify", path, plan)
+    assert result.exit_code == 0, result.output
+    assert f"{plan}: phase p1: 2 racks pass every rule" in result.output
+    assert f"{plan}: phase p2: 3 racks pass every rule" in result.output
+    # The big rack installed in p1: p1 demands none, and PDU-A has 100 kW then.
+    early = tmp_path / "early.csv"
+    early.write_text(
+        "slot,rack_type,install_phase\nH-R-01,big,p1\nH-R-03,small,p1\n", encoding="utf-8"
+    )
+    result = run("verify", path, early)
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "phase p1: 2 violations:" in text
+    assert "power-normal: PDU-A: 150.0 kW > limit 100.0 kW" in text
+    assert "demand-max: big: 1.0 racks > limit 0.0 racks" in text
+    assert "phase p2: 2 racks pass every rule" in text
+    unphased = tmp_path / "unphased.csv"
+    unphased.write_text("slot,rack_type\nH-R-01,small\n", encoding="utf-8")
+    result = run("verify", path, unphased)
+    assert result.exit_code == 2, result.output
+    assert "install_phase: the rack in H-R-01 has install_phase ''" in result.output
+
+
+def test_the_report_charts_gpus_and_unused_utility_power_by_phase(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from optimizer.results.reader import open_layout
+    from optimizer.studies.report import floor_plan, phase_figures
+
+    # Air racks draw 0.25 kW of cooling per kW of IT (the default plant factor): p1 holds
+    # 100 kW IT = 125 kW of the 1,000 kW utility, p2 250 kW IT = 312.5 kW.
+    path = write_instance(tmp_path, uprate_hall(facility={"utility_limit_kw": 1000}))
+    plan = tmp_path / "plan.nc"
+    assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
+    ds = open_layout(plan)
+    assert phase_figures(ds) == [("p1", 16, 0.875), ("p2", 88, 0.6875)]
+    figure = floor_plan(ds)
+    assert "GPUs and unused utility power by phase" in [ax.get_title() for ax in figure.axes]
+    plt.close(figure)
+    picture = tmp_path / "plan.png"
+    assert run("report", plan, "-o", picture).exit_code == 0
+    assert picture.stat().st_size > 0

@@ -1,0 +1,97 @@
+"""The second stage (cables and tie-break with the GPU count held): when it stops, what it
+records, and how the parts of a facility add up. Costs worked by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import pytest
+import xarray as xr
+from factory import EXACT, fabric, instance, rack, row, site_of
+from helpers import run, write_instance
+
+from optimizer.solve.decompose import _merge_second_stage
+from optimizer.solve.highs import SECOND_STAGE_FLOOR_S, SolveOutcome, second_stage_budget
+from optimizer.solve.options import SolveOptions
+from optimizer.solve.pipeline import solve_site
+
+
+@pytest.mark.parametrize(
+    ("share", "primary_s", "time_limit", "seconds", "end"),
+    [
+        (0.5, 10.0, None, 5.0, "time share reached"),  # half the first stage's 10 s
+        (0.5, 0.2, None, SECOND_STAGE_FLOOR_S, "time share reached"),  # never below the floor
+        (0.5, 10.0, 3.0, 3.0, "time limit reached"),  # the time limit comes first
+        (0.0, 10.0, None, math.inf, "time limit reached"),  # no share: only gap, nodes, limit
+    ],
+)
+def test_second_stage_time_is_a_share_of_the_first_stage(
+    share, primary_s, time_limit, seconds, end
+):
+    options = SolveOptions(time_limit=time_limit, second_stage_share=share)
+    budget, reason = second_stage_budget(options, time.perf_counter(), primary_s)
+    assert budget == pytest.approx(seconds, abs=0.05)
+    assert reason == end
+
+
+def test_the_tie_break_cost_and_bound_of_one_rack_in_two_slots(tmp_path):
+    # Two identical slots form one class whose first slot is slot 0, so the one rack the
+    # demand allows costs 0 (waste) + 1/2 + 1/2 x 0/2 = 0.5 in the second stage, proven.
+    data = instance(
+        rows={"R": row(2, ["UPS-A", "UPS-B"])},
+        devices={"UPS-A": {"rating_kw": 100}, "UPS-B": {"rating_kw": 100}},
+        rack_types={"gpu": rack(8, 10)},
+        demand={"gpu": {"max": 1}},
+    )
+    outcome = solve_site(site_of(tmp_path, data), EXACT).outcome
+    assert outcome.second_stage_objective == pytest.approx(0.5)
+    assert outcome.second_stage_bound == pytest.approx(0.5)
+    assert outcome.second_stage_gap == 0.0
+
+
+def test_the_parts_costs_and_bounds_add_up():
+    # The worst part's gap is tests/test_optimum.py's; here the sums: 100 + 10 against
+    # 90 + 10, and no facility bound when a part has none.
+    parts = [SolveOutcome("optimal", True), SolveOutcome("optimal", True)]
+    parts[0].record_second_stage(100.0, 90.0)
+    parts[1].record_second_stage(10.0, 10.0)
+    facility = SolveOutcome("optimal", True)
+    _merge_second_stage(facility, parts)
+    assert facility.second_stage_objective == 110.0
+    assert facility.second_stage_bound == 100.0
+    parts[1].record_second_stage(10.0, None)
+    facility = SolveOutcome("optimal", True)
+    _merge_second_stage(facility, parts)
+    assert facility.second_stage_objective == 110.0
+    assert facility.second_stage_bound is None
+
+
+def test_the_summary_and_layout_report_the_cable_plan_and_its_gap(tmp_path):
+    # One leaf with three ports serves two SUs of one rack, cells of four slots: the
+    # racks sit 1 m and 2 m from the leaf (tests/test_network.py), 3 m of cable.
+    data = fabric(10, 1, 3, {"cell_slots": 4})
+    data["demand"]["gpu"]["max"] = 2
+    path = write_instance(tmp_path, data)
+    out = tmp_path / "layout.nc"
+    result = run("solve", path, "-o", out, "--second-stage-gap", "0", "--second-stage-share", "0")
+    assert result.exit_code == 0, result.output
+    assert "cable 3 m" in result.output
+    assert "cable plan (second stage): gap 0.00%, " in result.output
+    with xr.open_dataset(out) as ds:
+        assert float(ds.total_cable_m) == pytest.approx(3.0)
+        assert ds.attrs["second_stage_gap"] == 0.0
+        assert ds.attrs["second_stage_objective"] == pytest.approx(ds.attrs["second_stage_bound"])
+        options = json.loads(ds.attrs["solver_options"])
+    assert options["second_stage_gap"] == 0.0 and options["second_stage_share"] == 0.0
+
+
+def test_by_default_the_second_stage_stops_within_its_gap_of_the_bound(tmp_path):
+    data = fabric(10, 1, 3, {"cell_slots": 4})
+    data["demand"]["gpu"]["max"] = 2
+    outcome = solve_site(site_of(tmp_path, data), SolveOptions()).outcome
+    assert outcome.second_stage_bound is not None
+    assert outcome.second_stage_bound <= outcome.second_stage_objective
+    # Ten slots solve long before the one-second floor of the time share.
+    assert outcome.second_stage_gap <= 0.01
