@@ -69,6 +69,7 @@ def test_frontiers_and_the_single_model_agree_on_a_coupled_campus(tmp_path):
         # The layout, recounted, holds that many GPUs within the limit, and passed the check.
         assert _gpus(site, campus.placement) == campus.outcome.objective
         assert campus.check.ok and campus.check.loads.facility_kw <= utility_kw + 1e-6
+        assert campus.outcome.second_stage_objective is not None
         # Progress during the frontiers: the incumbent never falls, the bound never rises,
         # and they meet at the optimum.
         assert [p.stage for p in seen] == ["frontiers"] * len(seen)

@@ -8,7 +8,9 @@ part; each part's layout is matched or beaten by the frontier point at its own p
 and the points' powers are no higher; so the best choice of points is the optimum
 (docs/formulation.md, "Campus frontiers").
 
-Applies when (:func:`campus_parts`): a utility limit is set, the objective is maximized,
+Asked for with ``--campus-frontiers`` (off by default: on the benchmark campuses the
+single model proves a binding utility sooner, docs/benchmarks.md). Applies when
+(:func:`campus_parts`): a utility limit is set, the objective is maximized,
 and leaving the utility limit out splits the facility into two or more parts. Demand
 bounds that cap a rack type across parts join those parts (as in decompose), since a
 frontier in power alone cannot say how many racks of each type a point holds; such a
@@ -38,7 +40,14 @@ from functools import reduce
 
 from models.data import ModelData, allowed_types
 from optimizer.site.placement import Assignment
-from optimizer.solve.decompose import PartResult, _raiser, merge_layouts, parts, restrict
+from optimizer.solve.decompose import (
+    PartResult,
+    _merge_second_stage,
+    _raiser,
+    merge_layouts,
+    parts,
+    restrict,
+)
 from optimizer.solve.frontier import (
     POWER_RESOLUTION,
     FrontierPoint,
@@ -357,7 +366,7 @@ def solve_campus(
     if interrupted or ctrl_c.value:
         note_ctrl_c()  # further Ctrl-C cannot lose the merged layout
     wall = time.perf_counter() - started
-    layouts, ends = [], []
+    layouts, ends, second = [], [], []
     for point, result in zip(tracer.chosen, polished, strict=True):
         better = (
             result is not None
@@ -366,6 +375,8 @@ def solve_campus(
             and result.outcome.objective >= point.objective - 1e-9
         )
         layouts.append(result.layout if better else point.layout)
+        if better:
+            second.append(result.outcome)
         if result is None:
             ends.append("skipped: interrupted" if interrupted else "skipped: time limit")
         else:
@@ -373,6 +384,10 @@ def solve_campus(
             ends.append(result.outcome.tie_break_status if better else "kept frontier layout")
     outcome = _outcome(tracer, interrupted, traced_s, wall)
     outcome.tie_break_status = f"{len(layouts)} parts: " + "; ".join(sorted(set(ends)))
+    if len(second) == len(layouts):  # every part's second stage ran: they add up
+        _merge_second_stage(outcome, second)
+        gaps = [o.second_stage_gap for o in second if o.second_stage_gap is not None]
+        outcome.second_stage_gap = max(gaps) if gaps else None  # the worst part's
     variables = sum(r.variables for r in polished if r is not None)
     build_s = max((r.build_s for r in polished if r is not None), default=0.0)
     return CampusResult(
