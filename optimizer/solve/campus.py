@@ -38,7 +38,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from functools import reduce
 
+import numpy as np
+
 from models.data import ModelData, allowed_types
+from models.facility import facility_kw
+from models.objective import primary_weights
 from optimizer.site.placement import Assignment
 from optimizer.solve.decompose import (
     PartResult,
@@ -52,8 +56,10 @@ from optimizer.solve.frontier import (
     POWER_RESOLUTION,
     FrontierPoint,
     Step,
+    Tangent,
     frontier_step,
     install,
+    lagrange_step,
     polish,
 )
 from optimizer.solve.highs import SolveOutcome, relative_gap
@@ -64,6 +70,13 @@ SOLVED_AS_SINGLE = "single model"
 SOLVED_AS_PARTS = "independent parts"
 SOLVED_AS_CAMPUS = "campus frontiers"
 """The three paths a solve takes (the layout's ``solved_as`` attribute)."""
+
+PRICE_ROUNDS = 4
+"""Lagrangian rounds (one solve per part each) before the trace: price 0, the tops'
+GPUs per kW, then bisection."""
+
+PRICE_TIME_S = 10.0
+"""Most seconds of one Lagrangian solve: its proven bound is valid when cut short."""
 
 MASTER_SLACK = 1e-7
 """Relative room over the utility limit for the master's sum of the points' recomputed
@@ -84,8 +97,6 @@ def objective_step(data: ModelData) -> float:
     """The least positive difference between two objective values of a part: the gcd of
     its rack types' weights when they are whole numbers (GPUs are), else 0 (no gap
     between values can be assumed)."""
-    from models.objective import primary_weights
-
     weights = primary_weights(data)
     used = {t for c in data.classes for t in allowed_types(c)}
     values = [weights[t] for t in used if weights[t] != 0]
@@ -94,67 +105,140 @@ def objective_step(data: ModelData) -> float:
     return float(reduce(math.gcd, (abs(int(w)) for w in values)))
 
 
+Option = tuple[float, float, FrontierPoint | None]
+"""(power, objective, layout) of one choice of a part in the master; no layout for a
+relaxed choice standing for an untraced budget range."""
+
+
 @dataclass
 class PartFrontier:
-    """What is known of one part's frontier."""
+    """What is known of one part's frontier g(b): proven steps, layouts found, and upper
+    bounds (lines from Lagrangian solves, bounds of steps at a budget)."""
 
     step: float
     """Least difference between two objective values (:func:`objective_step`)."""
+    limit_kw: float
+    resolution_kw: float
+    """The step below a proven point's power (frontier.POWER_RESOLUTION)."""
     points: list[FrontierPoint] = field(default_factory=list)
-    """Proven frontier points, by falling power."""
+    """Proven frontier points: g = objective on [start, budget_kw] of its span."""
+    spans: list[tuple[float, float, float]] = field(default_factory=list)
+    """(start, budget, objective) per proven point: g(b) = objective on [start, budget]
+    and g(b) < objective below start."""
     feasible: list[FrontierPoint] = field(default_factory=list)
-    """Layouts found by a step cut short: usable, not proven to be on the frontier."""
-    next_budget: float | None = None
-    """Budget of the next step; the frontier is exact above it."""
-    below_bound: float = math.inf
-    """Proven bound on the objective at ``next_budget`` and below."""
-    exhausted: bool = False
-    """No layout below ``next_budget`` exists, or none can be of use."""
+    """Layouts found by Lagrangian solves and steps cut short: usable, not proven to be
+    on the frontier."""
+    tangents: list[tuple[float, float]] = field(default_factory=list)
+    """(price, bound): g(b) <= bound + price * b for every b."""
+    caps: list[tuple[float, float]] = field(default_factory=list)
+    """(budget, bound): g(b) <= bound for every b <= budget."""
     stopped: bool = False
     """Tracing ended early (time limit, Ctrl-C, or a step not proven)."""
     pending: bool = False
 
-    @property
-    def top(self) -> FrontierPoint | None:
-        return self.points[0] if self.points else None
-
-    def record(self, result: Step, resolution_kw: float) -> None:
-        """Take in one step's result."""
+    def record(self, result: Step, budget_kw: float) -> None:
+        """Take in one step at ``budget_kw``."""
         self.pending = False
+        self.caps.append((budget_kw, result.bound))
         point = result.point
-        if result.status == "infeasible" or (point is None and result.bound == -math.inf):
-            self.exhausted = True
-            self.below_bound = -math.inf
+        if result.status == "infeasible" or result.bound == -math.inf:
             return
         proven = point is not None and result.bound < point.objective + max(self.step, 1e-9)
-        if point is None or not proven or result.status not in ("optimal",):
+        if point is None or not proven or result.status != "optimal":
             if point is not None:
                 self.feasible.append(point)
-            self.below_bound = min(self.below_bound, result.bound)
             self.stopped = True
             return
-        if self.points and point.facility_kw >= self.points[-1].facility_kw:
-            # Within the solver's tolerance of the previous point: step further down.
-            self.next_budget = self.points[-1].facility_kw - 2 * resolution_kw
-            return
+        # At least one resolution wide, so the next step is below this one even when
+        # the point's recomputed power is within the solver's tolerance over the budget.
+        start = min(point.facility_kw, budget_kw - self.resolution_kw)
         self.points.append(point)
-        self.next_budget = point.facility_kw - resolution_kw
-        self.below_bound = point.objective - self.step if self.step else point.objective
-        if self.next_budget < 0:
-            self.exhausted = True
+        self.spans.append((start, budget_kw, point.objective))
 
-    def seed(self, result: Step) -> None:
-        """Take in a step made out of turn (a seed): its layout is usable at once; the
-        trace from the top finds its point again when it gets there."""
-        if result.point is not None:
-            self.feasible.append(result.point)
+    def take(self, tangent: Tangent) -> None:
+        """Take in one Lagrangian solve."""
+        self.tangents.append((tangent.price, tangent.bound))
+        if tangent.point is not None:
+            self.feasible.append(tangent.point)
 
-    def options(self, upper: bool) -> list[tuple[float, float, FrontierPoint | None]]:
-        """(power, objective, point) choices for the master. With ``upper``, the untraced
-        region is one more choice, at zero power and its proven bound."""
-        found = [(p.facility_kw, p.objective, p) for p in self.points + self.feasible]
-        if upper and not self.exhausted and self.below_bound > -math.inf:
-            found.append((0.0, self.below_bound, None))
+    def bound_at(self, b: float, below: bool = False) -> float:
+        """Proven upper bound on g(b) (with ``below``, on g just below b)."""
+        u = math.inf
+        for price, bound in self.tangents:
+            u = min(u, bound + price * b)
+        for budget, bound in self.caps:
+            if b <= budget:
+                u = min(u, bound)
+        for start, budget, objective in self.spans:
+            if b < start or (below and b == start):
+                u = min(u, objective - self.step)
+            elif b <= budget:
+                return objective
+        return u
+
+    def gaps(self) -> list[tuple[float, float, bool]]:
+        """Untraced budget ranges within [0, limit]: (low, high, whether high itself is
+        untraced) -- high is the limit, or the start of a proven span."""
+        found: list[tuple[float, float, bool]] = []
+        low = 0.0
+        for start, budget, _ in sorted(self.spans):
+            if start > low:
+                found.append((low, start, False))
+            low = max(low, budget)
+        if low < self.limit_kw:
+            found.append((low, self.limit_kw, True))
+        return found
+
+    def relaxed(self) -> list[tuple[float, float, float]]:
+        """Relaxed choices standing for the untraced budgets: (power, objective, budget),
+        one per objective value the bound allows within a gap, at the least budget where
+        the bound allows it; budget is where the step that traces it is taken (just below
+        the next choice's power, or the gap's top)."""
+        found: list[tuple[float, float, float]] = []
+        for low, high, closed in self.gaps():
+            top_value = self.bound_at(high, below=not closed)
+            if top_value == -math.inf:
+                continue
+            if not self.step or not math.isfinite(top_value):
+                found.append((low, top_value, high))
+                continue
+            value = math.floor(self.bound_at(low) / self.step + 1e-9) * self.step
+            value = max(value, 0.0)
+            top_value = math.floor(top_value / self.step + 1e-9) * self.step
+            while value <= top_value:
+                kw = max(low, self._least_budget(value))
+                if kw > high or (kw == high and not closed):
+                    break
+                found.append((kw, value, high))
+                value += self.step
+        relaxed = []
+        for (kw, value, top), nxt in zip(found, [*found[1:], None], strict=True):
+            closed = top == self.limit_kw
+            if nxt is not None and nxt[2] == top and nxt[0] < top:
+                top, closed = nxt[0], False
+            relaxed.append((kw, value, top if closed else max(kw, top - self.resolution_kw)))
+        return relaxed
+
+    def _least_budget(self, value: float) -> float:
+        """The least budget at which the bounds allow ``value`` (a lower bound on it)."""
+        kw = 0.0
+        for price, bound in self.tangents:
+            if bound < value:
+                kw = max(kw, (value - bound) / price if price > 0 else math.inf)
+        for budget, bound in self.caps:
+            if bound < value:
+                kw = max(kw, budget)
+        for start, _, objective in self.spans:
+            if objective - self.step < value:
+                kw = max(kw, start)
+        return kw
+
+    def options(self, upper: bool) -> list[Option]:
+        """Choices for the master: the layouts known, and with ``upper`` the relaxed
+        choices for the untraced budgets."""
+        found: list[Option] = [(p.facility_kw, p.objective, p) for p in self.points + self.feasible]
+        if upper:
+            found += [(kw, value, None) for kw, value, _ in self.relaxed()]
         return found
 
 
@@ -201,7 +285,8 @@ class CampusResult:
 
 
 class _Tracer:
-    """Schedules the frontier steps of every part and keeps the two masters."""
+    """Keeps the incumbent and the proven bound over every part's knowledge, and says
+    which budget each part should be traced at next."""
 
     def __init__(self, frontiers: list[PartFrontier], limit_kw: float, unit: str) -> None:
         self.frontiers = frontiers
@@ -215,42 +300,107 @@ class _Tracer:
         steps = [int(f.step) for f in frontiers]
         self.resolution = float(reduce(math.gcd, steps)) if all(steps) else 0.0
         """No two campus objective values are closer than this (0 when not known)."""
+        self.wanted: list[float | None] = [None] * len(frontiers)
+        """Per part, the budget of its most promising untraced choice (None: none can
+        beat the incumbent)."""
 
     @property
     def proven(self) -> bool:
         """Whether the bound meets the incumbent: no choice of points can do better."""
         if self.lower is None:
             return False
-        return self.upper - self.lower < max(self.resolution, 1e-9 * max(1.0, abs(self.lower)))
+        return self.upper - self.lower < self._margin()
+
+    def _margin(self) -> float:
+        """How much more than the incumbent a choice must promise to be worth tracing."""
+        return max(self.resolution, 1e-9 * max(1.0, abs(self.lower or 0.0)))
 
     def update(self) -> None:
-        """Incumbent and bound from what is known now."""
+        """Incumbent, bound and the next budget of every part from what is known now."""
         f = self.frontiers
         found = best_choice([p.options(upper=False) for p in f], self.capacity_kw)
         if found is not None and (self.lower is None or found[0] >= self.lower):
             self.lower = found[0]
             self.chosen = [p.options(False)[i][2] for p, i in zip(f, found[1], strict=True)]
-        if all(p.points or p.feasible or p.exhausted for p in f):
-            bound = best_choice([p.options(upper=True) for p in f], self.capacity_kw)
-            upper = -math.inf if bound is None else bound[0]
-            self.upper = min(self.upper, max(upper, self.lower or -math.inf))
+        relaxed = [p.relaxed() for p in f]
+        choices = [
+            np.array(
+                [(o[0], o[1]) for o in p.options(False)] + [(kw, v) for kw, v, _ in r],
+                dtype=float,
+            ).reshape(-1, 2)
+            for p, r in zip(f, relaxed, strict=True)
+        ]
+        if any(len(c) == 0 for c in choices):
+            self.upper = min(self.upper, self.lower if self.lower is not None else -math.inf)
+            self.wanted = [None] * len(f)
+            return
+        promise, dual = _promise(choices, self.capacity_kw, [p.tangents for p in f])
+        floor = -math.inf if self.lower is None else self.lower + self._margin()
+        kept = [c[pr >= floor] for c, pr in zip(choices, promise, strict=True)]
+        upper = dual
+        if all(len(c) for c in kept):
+            front = _front(kept, self.capacity_kw)
+            upper = min(upper, front if front is not None else -math.inf)
+        else:
+            upper = -math.inf
+        self.upper = min(self.upper, max(upper, self.lower if self.lower is not None else upper))
+        self.wanted = []
+        for p, r, pr in zip(f, relaxed, promise, strict=True):
+            known = len(p.points) + len(p.feasible)
+            best = max(
+                (
+                    (pr[known + i], budget)
+                    for i, (_, _, budget) in enumerate(r)
+                    if pr[known + i] >= floor
+                ),
+                default=None,
+            )
+            self.wanted.append(None if best is None else best[1])
 
     def needs_step(self, p: int) -> bool:
-        """Whether part p's frontier below its next budget can still matter."""
+        """Whether part p has an untraced budget range that can still matter."""
         part = self.frontiers[p]
-        if part.exhausted or part.stopped or part.pending or part.next_budget is None:
-            return False
-        tops = [q.top for q in self.frontiers]
-        if all(t is not None for t in tops):
-            others_kw = sum(t.facility_kw for q, t in enumerate(tops) if q != p)
-            if part.points and part.points[-1].facility_kw <= self.limit_kw - others_kw:
-                part.exhausted = True  # more budget than the others leave is never needed
-                return False
-            others = sum(t.objective for q, t in enumerate(tops) if q != p)
-            if self.lower is not None and part.below_bound + others <= self.lower:
-                part.exhausted = True  # nothing down there beats the incumbent
-                return False
-        return True
+        return not (part.stopped or part.pending) and self.wanted[p] is not None
+
+
+def _promise(
+    choices: list[np.ndarray], capacity_kw: float, tangents: list[list[tuple[float, float]]]
+) -> tuple[list[np.ndarray], float]:
+    """An upper bound on the best campus objective using each choice (Lagrangian: at a
+    price mu per kW, a choice (b, v) of part p is in no choice of points worth more than
+    v - mu b + mu U + the sum over the other parts of their most of v' - mu b'), and
+    the least such bound over all choices. The prices tried are those of the Lagrangian
+    solves and a grid between them."""
+    if not all(np.isfinite(c).all() for c in choices):
+        return [np.full(len(c), math.inf) for c in choices], math.inf
+    prices = sorted({price for t in tangents for price, _ in t} | {0.0})
+    grid = np.unique(np.concatenate([prices, np.linspace(0.0, max(prices), 65)]))
+    slack = [c[:, 1][:, None] - c[:, 0][:, None] * grid[None, :] for c in choices]
+    most = [s.max(axis=0) for s in slack]
+    dual = grid * capacity_kw + np.sum(most, axis=0)
+    promise = [
+        (s - m[None, :] + dual[None, :]).min(axis=1) for s, m in zip(slack, most, strict=True)
+    ]
+    return promise, float(dual.min())
+
+
+def _front(choices: list[np.ndarray], capacity_kw: float) -> float | None:
+    """The most total objective choosing one (power, objective) row per part within
+    ``capacity_kw`` (best_choice without the choice itself, on arrays)."""
+    kw, value = np.zeros(1), np.zeros(1)
+    for c in choices:
+        kw = (kw[:, None] + c[None, :, 0]).ravel()
+        value = (value[:, None] + c[None, :, 1]).ravel()
+        fits = kw <= capacity_kw
+        if not fits.any():
+            return None
+        kw, value = kw[fits], value[fits]
+        order = np.lexsort((-value, kw))
+        kw, value = kw[order], value[order]
+        best_before = np.maximum.accumulate(np.concatenate([[-np.inf], value[:-1]]))
+        keep = value > best_before
+        kw, value = kw[keep], value[keep]
+    return float(value.max())
 
 
 def solve_campus(
@@ -267,10 +417,11 @@ def solve_campus(
     limit_kw = float(data.site.utility_limit_kw)
     resolution_kw = POWER_RESOLUTION * max(1.0, limit_kw)
     subsets = [restrict(data, members) for members in groups]
-    frontiers = [PartFrontier(objective_step(s)) for s in subsets]
-    for f in frontiers:
-        f.next_budget = limit_kw
+    frontiers = [PartFrontier(objective_step(s), limit_kw, resolution_kw) for s in subsets]
+    for f, subset in zip(frontiers, subsets, strict=True):
+        f.tangents.append((steepest_price(subset), 0.0))
     tracer = _Tracer(frontiers, limit_kw, data.site.objective.unit)
+    prices = _Prices(max(price for f in frontiers for price, _ in f.tangents), limit_kw)
     workers = max(1, min(len(groups), options.workers or os.cpu_count() or 1))
     context = multiprocessing.get_context("fork")
     interrupted = False
@@ -297,49 +448,52 @@ def solve_campus(
         for w in range(workers)
     ]
     try:
-        running: dict[Future, tuple[int, bool]] = {}  # -> (part, whether a seed)
+        running: dict[Future, tuple[int, float | None]] = {}  # -> (part, budget of a step)
 
-        def submit(p: int, budget_kw: float | None = None) -> None:
-            seed = budget_kw is not None
-            frontiers[p].pending |= not seed
-            budget_kw = frontiers[p].next_budget if budget_kw is None else budget_kw
-            future = pools[p % workers].submit(frontier_step, p, budget_kw, until)
-            running[future] = (p, seed)
+        def price_round(price: float) -> None:
+            for p in range(len(frontiers)):
+                until_p = until if deadline is None else min(until, time.time() + PRICE_TIME_S)
+                future = pools[p % workers].submit(lagrange_step, p, price, until_p)
+                running[future] = (p, None)
 
-        for p in range(len(frontiers)):
-            submit(p)
-        seeded = False
+        price_round(0.0)
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                p, seed = running.pop(future)
+                p, budget_kw = running.pop(future)
                 result = future.result()
                 if tracer.proven:
-                    frontiers[p].pending &= seed
+                    frontiers[p].pending = False
                     continue
                 interrupted |= result.status == "interrupted" or bool(ctrl_c.value)
-                if seed:
-                    frontiers[p].seed(result)
+                if budget_kw is None:
+                    frontiers[p].take(result)
+                    prices.take(result)
                 else:
-                    frontiers[p].record(result, resolution_kw)
+                    frontiers[p].record(result, budget_kw)
             tracer.update()
             if progress is not None:
                 progress(_snapshot(tracer, started))
             if tracer.proven:
-                stop.set()  # steps still running are no longer needed
+                stop.set()  # solves still running are no longer needed
                 continue
             out_of_time = deadline is not None and time.perf_counter() >= deadline
-            if not seeded and not interrupted and all(f.top or f.exhausted for f in frontiers):
-                seeded = True
-                for p, budget_kw in enumerate(_proportional_split(frontiers, limit_kw)):
-                    if budget_kw is not None:
-                        submit(p, budget_kw)
-            for p, part in enumerate(frontiers):
-                if interrupted or out_of_time:
-                    part.stopped |= not part.exhausted and not part.pending
-                elif seeded and tracer.needs_step(p):
-                    # Only once every top is known and the seeds are queued ahead.
-                    submit(p)
+            if interrupted or out_of_time:
+                for part in frontiers:
+                    part.stopped |= not part.pending
+                continue
+            if prices.active:
+                price = None if running else prices.advance()
+                if price is not None:
+                    price_round(price)
+                if prices.active:
+                    continue
+            for p in range(len(frontiers)):
+                if tracer.needs_step(p):
+                    frontiers[p].pending = True
+                    budget_kw = tracer.wanted[p]
+                    future = pools[p % workers].submit(frontier_step, p, budget_kw, until)
+                    running[future] = (p, budget_kw)
         traced_s = time.perf_counter() - started
         if tracer.chosen is None:
             return CampusResult(
@@ -399,14 +553,62 @@ def solve_campus(
     )
 
 
-def _proportional_split(frontiers: list[PartFrontier], limit_kw: float) -> list[float | None]:
-    """Budgets that share the utility limit in proportion to each part's top power, when
-    the tops do not fit together: one step at each gives an incumbent early, long before
-    the traces from the top reach the budgets the optimum uses."""
-    tops = [f.top.facility_kw if f.top else 0.0 for f in frontiers]
-    if sum(tops) <= limit_kw:
-        return [None] * len(tops)
-    return [limit_kw * kw / sum(tops) for kw in tops]
+class _Prices:
+    """The prices per kW of the Lagrangian rounds: first 0 (each part's most GPUs within
+    the whole limit); then, when those do not fit together, the tops' GPUs per kW; then
+    bisection on the price at which the parts' layouts draw the utility limit together
+    (their total facility power falls as the price rises)."""
+
+    def __init__(self, steepest: float, limit_kw: float) -> None:
+        self.low, self.high = 0.0, steepest
+        self.limit_kw = limit_kw
+        self.price = 0.0
+        self.drawn_kw = 0.0
+        self.drawn = 0.0
+        self.rounds = 1
+        self.active = True
+        """A round is under way or still to come."""
+
+    def take(self, tangent: Tangent) -> None:
+        """One part's solve of the current round."""
+        if tangent.point is not None:
+            self.drawn_kw += tangent.point.facility_kw
+            self.drawn += tangent.point.objective
+
+    def advance(self) -> float | None:
+        """The next round's price from the last round's total power, or None when the
+        rounds are over."""
+        over = self.drawn_kw > self.limit_kw
+        if self.price == 0.0 and not over:
+            self.active = False  # the parts' best layouts fit together: nothing to trade
+        if self.rounds >= PRICE_ROUNDS or not self.active:
+            self.active = False
+            return None
+        if over:
+            self.low = self.price
+        else:
+            self.high = self.price
+        if self.price == 0.0 and self.drawn_kw > 0:
+            self.price = min(self.drawn / self.drawn_kw, self.high)
+        else:
+            self.price = (self.low + self.high) / 2
+        self.drawn_kw = self.drawn = 0.0
+        self.rounds += 1
+        return self.price
+
+
+def steepest_price(data: ModelData) -> float:
+    """The most objective per kW of facility power of any rack the part may hold: at this
+    price no layout gains, so g(b) <= price * b holds with no solve."""
+    per_rack = facility_kw(data)
+    weights = primary_weights(data)
+    ratios = [
+        weights[t] / per_rack[k, t]
+        for k, c in enumerate(data.classes)
+        for t in allowed_types(c)
+        if per_rack[k, t] > 0
+    ]
+    return max(ratios, default=0.0)
 
 
 def _snapshot(tracer: _Tracer, started: float) -> Progress:

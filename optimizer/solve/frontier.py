@@ -186,6 +186,42 @@ class PartSolver:
         point = FrontierPoint(float(counts @ self.place_kw), objective, budget_kw, layout)
         return Step(point, max(bound, objective), status)
 
+    def lagrange(self, price: float, deadline: float | None) -> Tangent:
+        """The most of G - price * F over the part's layouts within the utility limit
+        (its own budget row at the limit): every layout x of the part has
+        G(x) <= bound + price * F(x), so g(b) <= bound + price * b for every budget b."""
+        inf = highspy.kHighsInf
+        self.h.changeRowBounds(self.budget_row, -inf, self.data.site.utility_limit_kw)
+        self.h.changeRowBounds(self.floor_row, -inf, inf)
+        cost = self.gpu_cost - price * self.power_cost
+        status = self._run(cost, highspy.ObjSense.kMaximize, deadline)
+        if status == "infeasible":
+            return Tangent(price, -math.inf, None, status)
+        bound = float(self.h.getInfo().mip_dual_bound)
+        bound = bound if math.isfinite(bound) and abs(bound) < 1e30 else math.inf
+        x = self._solution()
+        if x is None:
+            return Tangent(price, bound, None, status)
+        counts = np.round(x[self.place_columns])
+        values = {id(v): float(value) for v, value in zip(self.columns, x, strict=True)}
+        kw, objective = float(counts @ self.place_kw), float(counts @ self.place_value)
+        point = FrontierPoint(kw, objective, kw, assign(self.data, self.m, values))
+        return Tangent(price, max(bound, objective - price * kw), point, status)
+
+
+@dataclass(frozen=True)
+class Tangent:
+    """What one Lagrangian solve at a price per kW found: g(b) <= ``bound`` + ``price`` * b
+    for every budget b (a line above the part's frontier), and a layout of the part."""
+
+    price: float
+    bound: float
+    """Proven upper bound on max G - price * F; -inf when the part has no layout."""
+    point: FrontierPoint | None
+    """The layout found, at its own power (``budget_kw`` = its facility power); not
+    proven to be on the frontier."""
+    status: str
+
 
 _SOLVERS: dict[int, PartSolver] = {}
 """In a worker process: the solver of each part it was given, built on first use."""
@@ -216,13 +252,22 @@ def _deadline(until: float | None) -> float | None:
     return None if until is None else time.perf_counter() + (until - time.time())
 
 
+def _solver(part: int) -> PartSolver:
+    """The worker's solver of ``part``, built on first use."""
+    if part not in _SOLVERS:
+        _SOLVERS[part] = PartSolver(_PARTS[part], _OPTIONS[0])
+    return _SOLVERS[part]
+
+
 def frontier_step(part: int, budget_kw: float, until: float | None) -> Step:
     """One frontier step of ``part`` (run in the worker that holds it) that ends by the
     wall-clock time ``until``."""
-    deadline = _deadline(until)
-    if part not in _SOLVERS:
-        _SOLVERS[part] = PartSolver(_PARTS[part], _OPTIONS[0])
-    return _SOLVERS[part].step(budget_kw, deadline)
+    return _solver(part).step(budget_kw, _deadline(until))
+
+
+def lagrange_step(part: int, price: float, until: float | None) -> Tangent:
+    """One Lagrangian solve of ``part`` at ``price`` (GPUs per kW), run in its worker."""
+    return _solver(part).lagrange(price, _deadline(until))
 
 
 def polish(part: int, budget_kw: float, until: float | None) -> PartResult | None:
