@@ -72,8 +72,7 @@ SOLVED_AS_CAMPUS = "campus frontiers"
 """The three paths a solve takes (the layout's ``solved_as`` attribute)."""
 
 PRICE_ROUNDS = 4
-"""Lagrangian rounds (one solve per part each) before the trace: price 0, the tops'
-GPUs per kW, then bisection."""
+"""Lagrangian rounds (one solve per part each) before the trace (_Prices)."""
 
 PRICE_TIME_S = 10.0
 """Most seconds of one Lagrangian solve: its proven bound is valid when cut short."""
@@ -189,11 +188,11 @@ class PartFrontier:
             found.append((low, self.limit_kw, True))
         return found
 
-    def relaxed(self) -> list[tuple[float, float, float]]:
-        """Relaxed choices standing for the untraced budgets: (power, objective, budget),
-        one per objective value the bound allows within a gap, at the least budget where
-        the bound allows it; budget is where the step that traces it is taken (just below
-        the next choice's power, or the gap's top)."""
+    def relaxed(self) -> list[tuple[float, float, float, float]]:
+        """Relaxed choices standing for the untraced budgets: (power, objective, budget,
+        gap), one per objective value the bound allows within a gap, at the least budget
+        where the bound allows it; budget is the top of the budgets it stands for (just
+        below the next choice's power, or the gap's top), and gap the gap's top."""
         found: list[tuple[float, float, float]] = []
         for low, high, closed in self.gaps():
             top_value = self.bound_at(high, below=not closed)
@@ -212,11 +211,12 @@ class PartFrontier:
                 found.append((kw, value, high))
                 value += self.step
         relaxed = []
-        for (kw, value, top), nxt in zip(found, [*found[1:], None], strict=True):
-            closed = top == self.limit_kw
-            if nxt is not None and nxt[2] == top and nxt[0] < top:
+        for (kw, value, high), nxt in zip(found, [*found[1:], None], strict=True):
+            top, closed = high, high == self.limit_kw
+            if nxt is not None and nxt[2] == high and nxt[0] < high:
                 top, closed = nxt[0], False
-            relaxed.append((kw, value, top if closed else max(kw, top - self.resolution_kw)))
+            budget = top if closed else max(kw, top - self.resolution_kw)
+            relaxed.append((kw, value, budget, high))
         return relaxed
 
     def _least_budget(self, value: float) -> float:
@@ -238,7 +238,7 @@ class PartFrontier:
         choices for the untraced budgets."""
         found: list[Option] = [(p.facility_kw, p.objective, p) for p in self.points + self.feasible]
         if upper:
-            found += [(kw, value, None) for kw, value, _ in self.relaxed()]
+            found += [(kw, value, None) for kw, value, _, _ in self.relaxed()]
         return found
 
 
@@ -325,7 +325,7 @@ class _Tracer:
         relaxed = [p.relaxed() for p in f]
         choices = [
             np.array(
-                [(o[0], o[1]) for o in p.options(False)] + [(kw, v) for kw, v, _ in r],
+                [(o[0], o[1]) for o in p.options(False)] + [(kw, v) for kw, v, _, _ in r],
                 dtype=float,
             ).reshape(-1, 2)
             for p, r in zip(f, relaxed, strict=True)
@@ -336,26 +336,28 @@ class _Tracer:
             return
         promise, dual = _promise(choices, self.capacity_kw, [p.tangents for p in f])
         floor = -math.inf if self.lower is None else self.lower + self._margin()
-        kept = [c[pr >= floor] for c, pr in zip(choices, promise, strict=True)]
-        upper = dual
-        if all(len(c) for c in kept):
-            front = _front(kept, self.capacity_kw)
-            upper = min(upper, front if front is not None else -math.inf)
-        else:
-            upper = -math.inf
+        kept = [np.flatnonzero(pr >= floor) for pr in promise]
+        front = None
+        if all(len(k) for k in kept):
+            front = _front([c[k] for c, k in zip(choices, kept, strict=True)], self.capacity_kw)
+        upper = min(dual, -math.inf if front is None else front[0])
         self.upper = min(self.upper, max(upper, self.lower if self.lower is not None else upper))
-        self.wanted = []
-        for p, r, pr in zip(f, relaxed, promise, strict=True):
-            known = len(p.points) + len(p.feasible)
-            best = max(
-                (
-                    (pr[known + i], budget)
-                    for i, (_, _, budget) in enumerate(r)
-                    if pr[known + i] >= floor
-                ),
-                default=None,
-            )
-            self.wanted.append(None if best is None else best[1])
+        # Trace each part where the bound's own choice is a relaxed one, at the middle of
+        # the run of promising relaxed choices from it up to the gap's top: the step
+        # either confirms that choice or lowers the bound there, and one step covers
+        # many choices when the frontier is flat.
+        self.wanted = [None] * len(f)
+        if front is not None:
+            for p, (part, r, k, row) in enumerate(zip(f, relaxed, kept, front[1], strict=True)):
+                first = len(part.points) + len(part.feasible)
+                i = int(k[row]) - first
+                if i < 0:
+                    continue
+                promising = set((k - first).tolist())
+                last = i
+                while last + 1 < len(r) and last + 1 in promising and r[last + 1][3] == r[i][3]:
+                    last += 1
+                self.wanted[p] = r[i][2] if last == i else (r[i][0] + r[last][2]) / 2
 
     def needs_step(self, p: int) -> bool:
         """Whether part p has an untraced budget range that can still matter."""
@@ -384,23 +386,28 @@ def _promise(
     return promise, float(dual.min())
 
 
-def _front(choices: list[np.ndarray], capacity_kw: float) -> float | None:
+def _front(choices: list[np.ndarray], capacity_kw: float) -> tuple[float, list[int]] | None:
     """The most total objective choosing one (power, objective) row per part within
-    ``capacity_kw`` (best_choice without the choice itself, on arrays)."""
+    ``capacity_kw``, and the row chosen per part: :func:`best_choice` on arrays."""
     kw, value = np.zeros(1), np.zeros(1)
+    back: list[tuple[np.ndarray, np.ndarray]] = []
     for c in choices:
-        kw = (kw[:, None] + c[None, :, 0]).ravel()
-        value = (value[:, None] + c[None, :, 1]).ravel()
-        fits = kw <= capacity_kw
-        if not fits.any():
+        state, row = np.divmod(np.arange(len(kw) * len(c)), len(c))
+        kw, value = kw[state] + c[row, 0], value[state] + c[row, 1]
+        fits = np.flatnonzero(kw <= capacity_kw)
+        if not len(fits):
             return None
-        kw, value = kw[fits], value[fits]
-        order = np.lexsort((-value, kw))
+        order = fits[np.lexsort((-value[fits], kw[fits]))]
+        best_before = np.maximum.accumulate(np.concatenate([[-np.inf], value[order][:-1]]))
+        order = order[value[order] > best_before]
         kw, value = kw[order], value[order]
-        best_before = np.maximum.accumulate(np.concatenate([[-np.inf], value[:-1]]))
-        keep = value > best_before
-        kw, value = kw[keep], value[keep]
-    return float(value.max())
+        back.append((state[order], row[order]))
+    s = int(np.argmax(value))
+    chosen: list[int] = []
+    for state, row in reversed(back):
+        chosen.append(int(row[s]))
+        s = int(state[s])
+    return float(value.max()), chosen[::-1]
 
 
 def solve_campus(
@@ -452,11 +459,10 @@ def solve_campus(
 
         def price_round(price: float) -> None:
             for p in range(len(frontiers)):
-                until_p = until if deadline is None else min(until, time.time() + PRICE_TIME_S)
-                future = pools[p % workers].submit(lagrange_step, p, price, until_p)
+                future = pools[p % workers].submit(lagrange_step, p, price, until, PRICE_TIME_S)
                 running[future] = (p, None)
 
-        price_round(0.0)
+        price_round(prices.price)
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
@@ -483,7 +489,7 @@ def solve_campus(
                     part.stopped |= not part.pending
                 continue
             if prices.active:
-                price = None if running else prices.advance()
+                price = None if running else prices.advance(frontiers)
                 if price is not None:
                     price_round(price)
                 if prices.active:
@@ -554,45 +560,59 @@ def solve_campus(
 
 
 class _Prices:
-    """The prices per kW of the Lagrangian rounds: first 0 (each part's most GPUs within
-    the whole limit); then, when those do not fit together, the tops' GPUs per kW; then
-    bisection on the price at which the parts' layouts draw the utility limit together
-    (their total facility power falls as the price rises)."""
+    """The prices per kW of the Lagrangian rounds (one solve per part each). The parts'
+    total facility power falls as the price rises; the rounds keep a bracket [low, high]
+    around the price at which it meets the limit, and try within it the price at which
+    the layouts found so far would share the limit best (:meth:`advance`), else the
+    bracket's middle. The first round is at half the steepest price."""
 
     def __init__(self, steepest: float, limit_kw: float) -> None:
         self.low, self.high = 0.0, steepest
         self.limit_kw = limit_kw
-        self.price = 0.0
+        self.price = steepest / 2
         self.drawn_kw = 0.0
-        self.drawn = 0.0
         self.rounds = 1
-        self.active = True
+        self.active = steepest > 0
         """A round is under way or still to come."""
 
     def take(self, tangent: Tangent) -> None:
-        """One part's solve of the current round."""
-        if tangent.point is not None:
-            self.drawn_kw += tangent.point.facility_kw
-            self.drawn += tangent.point.objective
+        """One part's solve of the current round; a part whose solve was cut short counts
+        as drawing the whole limit (its draw at this price is not known)."""
+        known = tangent.point is not None and tangent.status == "optimal"
+        self.drawn_kw += tangent.point.facility_kw if known else self.limit_kw
 
-    def advance(self) -> float | None:
-        """The next round's price from the last round's total power, or None when the
-        rounds are over."""
-        over = self.drawn_kw > self.limit_kw
-        if self.price == 0.0 and not over:
-            self.active = False  # the parts' best layouts fit together: nothing to trade
-        if self.rounds >= PRICE_ROUNDS or not self.active:
-            self.active = False
-            return None
-        if over:
+    def advance(self, frontiers: list[PartFrontier]) -> float | None:
+        """The next round's price, or None when the rounds are over: within the bracket,
+        the least over prices of price * U + the sum of each part's most G - price * F
+        among its layouts found (a price between two of a part's layouts is the slope of
+        the line through them), or the bracket's middle when no such slope lies within."""
+        if self.drawn_kw > self.limit_kw:
             self.low = self.price
         else:
             self.high = self.price
-        if self.price == 0.0 and self.drawn_kw > 0:
-            self.price = min(self.drawn / self.drawn_kw, self.high)
+        if self.rounds >= PRICE_ROUNDS:
+            self.active = False
+            return None
+        known = [
+            np.array([(q.facility_kw, q.objective) for q in f.points + f.feasible]).reshape(-1, 2)
+            for f in frontiers
+        ]
+        slopes = set()
+        for pts in known:
+            run = pts[:, 0][:, None] - pts[:, 0][None, :]
+            rise = pts[:, 1][:, None] - pts[:, 1][None, :]
+            positive = (run > 0) & (rise > 0)
+            slopes |= set((rise[positive] / run[positive]).tolist())
+        inside = np.array(sorted(x for x in slopes if self.low < x < self.high))
+        if len(inside) and all(len(pts) for pts in known):
+            dual = inside * self.limit_kw + sum(
+                (pts[:, 1][:, None] - pts[:, 0][:, None] * inside[None, :]).max(axis=0)
+                for pts in known
+            )
+            self.price = float(inside[int(np.argmin(dual))])
         else:
             self.price = (self.low + self.high) / 2
-        self.drawn_kw = self.drawn = 0.0
+        self.drawn_kw = 0.0
         self.rounds += 1
         return self.price
 
@@ -634,7 +654,7 @@ def _outcome(tracer: _Tracer, interrupted: bool, traced_s: float, wall: float) -
         stopped = any(f.stopped for f in tracer.frontiers)
         status = ("interrupted" if interrupted else "time_limit") if stopped else "infeasible"
         return SolveOutcome(status=status, has_solution=False, solve_s=wall, primary_s=traced_s)
-    complete = tracer.proven or all(f.exhausted and not f.stopped for f in tracer.frontiers)
+    complete = tracer.proven
     bound = lower if complete else tracer.upper
     status = "optimal" if complete else ("interrupted" if interrupted else "time_limit")
     return SolveOutcome(

@@ -47,6 +47,13 @@ POWER_RESOLUTION = 1e-6
 """Relative to the utility limit: the step below a frontier point's facility power. Equal
 to the independent check's tolerance on a load over its limit."""
 
+NO_TIME = "no time"
+"""A solve's status when no time was left to start it."""
+
+STAGE_2_RAN = ("optimal", "time_limit", "time limit reached")
+"""Statuses of the power-minimizing stage whose solution may be read (HiGHS's own text
+for a run cut short by its time limit is 'time limit reached')."""
+
 
 @dataclass(frozen=True)
 class FrontierPoint:
@@ -125,13 +132,14 @@ class PartSolver:
             event.interrupt()
 
     def _run(self, cost: np.ndarray, sense: highspy.ObjSense, deadline: float | None) -> str:
-        """Solve with ``cost``; the status, or 'time_limit' when no time is left."""
+        """Solve with ``cost``; the status, or 'no time' when no time was left to start
+        (HiGHS's info then still holds the previous solve's and must not be read)."""
         if self.abandoned or self.watch.interrupted:
-            return "interrupted"
+            return NO_TIME
         if deadline is not None:
             left = deadline - time.perf_counter()
             if left <= 0:
-                return "time_limit"
+                return NO_TIME
             self.h.setOptionValue("time_limit", left)
         self.h.changeColsCost(self.n_cols, np.arange(self.n_cols, dtype=np.int32), cost)
         self.h.changeObjectiveSense(sense)
@@ -163,6 +171,8 @@ class PartSolver:
         status = self._run(self.gpu_cost, highspy.ObjSense.kMaximize, deadline)
         if status == "infeasible":
             return Step(None, -math.inf, status)
+        if status in (NO_TIME, "stopped"):
+            return Step(None, math.inf, status)
         x = self._solution()
         bound = float(self.h.getInfo().mip_dual_bound)
         bound = bound if math.isfinite(bound) and abs(bound) < 1e30 else math.inf
@@ -173,7 +183,7 @@ class PartSolver:
         if status == "optimal":
             # Stage 2 may only lower the power: a cut-short or failed run keeps x.
             self.h.changeRowBounds(self.floor_row, objective - 1e-6 * max(1.0, objective), inf)
-            if self._run(self.power_cost, highspy.ObjSense.kMinimize, deadline) != "infeasible":
+            if self._run(self.power_cost, highspy.ObjSense.kMinimize, deadline) in STAGE_2_RAN:
                 lower = self._solution()
                 if lower is not None:
                     lower_counts = np.round(lower[self.place_columns])
@@ -197,6 +207,8 @@ class PartSolver:
         status = self._run(cost, highspy.ObjSense.kMaximize, deadline)
         if status == "infeasible":
             return Tangent(price, -math.inf, None, status)
+        if status in (NO_TIME, "stopped"):
+            return Tangent(price, math.inf, None, status)
         bound = float(self.h.getInfo().mip_dual_bound)
         bound = bound if math.isfinite(bound) and abs(bound) < 1e30 else math.inf
         x = self._solution()
@@ -265,9 +277,12 @@ def frontier_step(part: int, budget_kw: float, until: float | None) -> Step:
     return _solver(part).step(budget_kw, _deadline(until))
 
 
-def lagrange_step(part: int, price: float, until: float | None) -> Tangent:
-    """One Lagrangian solve of ``part`` at ``price`` (GPUs per kW), run in its worker."""
-    return _solver(part).lagrange(price, _deadline(until))
+def lagrange_step(part: int, price: float, until: float | None, seconds: float) -> Tangent:
+    """One Lagrangian solve of ``part`` at ``price`` (GPUs per kW), run in its worker,
+    for at most ``seconds`` from its start (its bound is valid when cut short)."""
+    deadline = _deadline(until)
+    cap = time.perf_counter() + seconds
+    return _solver(part).lagrange(price, cap if deadline is None else min(deadline, cap))
 
 
 def polish(part: int, budget_kw: float, until: float | None) -> PartResult | None:
