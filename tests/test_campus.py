@@ -14,9 +14,13 @@ from models.objective import primary_weights
 from optimizer.solve.campus import (
     SOLVED_AS_CAMPUS,
     SOLVED_AS_SINGLE,
+    PartFrontier,
+    _Tracer,
     best_choice,
     campus_parts,
 )
+from optimizer.solve.decompose import restrict
+from optimizer.solve.frontier import FrontierPoint, PartSolver, Step, Tangent
 from optimizer.solve.pipeline import solve_site
 from optimizer.solve.progress import Progress
 
@@ -112,3 +116,73 @@ def test_the_master_is_an_exact_multiple_choice_knapsack():
     assert best_choice([a, b], 150.0) == (24.0, [2, 1])
     assert best_choice([a, b], 40.0) == (0.0, [0, 0])
     assert best_choice([a[1:], b[1:]], 100.0) is None
+
+
+# Part A's frontier: (0 kW, 0), (60, 10), (100, 15); part B's: (0, 0), (50, 9), (90, 12).
+# Within 150 kW the optimum is A at 100 kW + B at 50 kW = 24 (the knapsack test above).
+HAND_FRONTIERS = [
+    [(0.0, 0.0), (60.0, 10.0), (100.0, 15.0)],
+    [(0.0, 0.0), (50.0, 9.0), (90.0, 12.0)],
+]
+
+
+def _oracle_step(frontier: list[tuple[float, float]], budget_kw: float) -> Step:
+    """What PartSolver.step returns at ``budget_kw``: the most objective within the
+    budget, at the least power reaching it, proven."""
+    kw, value = max((p for p in frontier if p[0] <= budget_kw), key=lambda p: (p[1], -p[0]))
+    return Step(FrontierPoint(kw, value, budget_kw, None), value, "optimal")
+
+
+def _oracle_tangent(frontier: list[tuple[float, float]], price: float) -> Tangent:
+    """What PartSolver.lagrange returns: the most of G - price * F, and its point."""
+    kw, value = max(frontier, key=lambda p: p[1] - price * p[0])
+    return Tangent(price, value - price * kw, FrontierPoint(kw, value, kw, None), "optimal")
+
+
+def test_the_lagrangian_bound_is_above_the_optimum():
+    # At any price mu, the sum over parts of max(G - mu F) plus mu U bounds the campus
+    # optimum (24).
+    for price in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3):
+        bound = sum(_oracle_tangent(f, price).bound for f in HAND_FRONTIERS) + price * 150
+        assert bound >= 24 - 1e-9
+    # e.g. at 0.1: A max(0, 10 - 6, 15 - 10) = 5, B max(0, 9 - 5, 12 - 9) = 4: 9 + 15 = 24.
+    assert sum(_oracle_tangent(f, 0.1).bound for f in HAND_FRONTIERS) + 15 == 24
+    # Each part's line lies above its whole frontier.
+    for frontier in HAND_FRONTIERS:
+        t = _oracle_tangent(frontier, 0.1)
+        assert all(value <= t.bound + 0.1 * kw + 1e-9 for kw, value in frontier)
+
+
+def test_the_lagrangian_bound_of_a_real_campus_is_above_its_optimum(tmp_path):
+    # Three halls sharing 700 kW: each hall's Lagrangian solve at a price per kW gives a
+    # line above its frontier, so their sum plus price * 700 bounds the campus optimum.
+    site = _campus(tmp_path, [500, 400, 300], slots=4, utility_kw=700)
+    data = build_model_data(site)
+    optimum = solve_site(site, SINGLE).outcome.objective
+    solvers = [PartSolver(restrict(data, g), EXACT) for g in campus_parts(data)]
+    for price in (0.2, 0.4, 0.53):
+        tangents = [s.lagrange(price, None) for s in solvers]
+        assert sum(t.bound for t in tangents) + price * 700 >= optimum - 1e-6
+        # Each layout found lies under its own line and within its hall's limit.
+        for t in tangents:
+            assert t.point.objective <= t.bound + price * t.point.facility_kw + 1e-6
+
+
+def test_tracing_where_the_bound_chooses_never_loses_the_optimum():
+    # The tracer starts from lines at one price per part and the free line at the
+    # steepest price, steps where its bound's choice is relaxed, and must end proven at 24.
+    frontiers = [PartFrontier(1.0, 150.0, 1e-4) for _ in HAND_FRONTIERS]
+    for part, exact in zip(frontiers, HAND_FRONTIERS, strict=True):
+        part.tangents.append((max(v / kw for kw, v in exact if kw), 0.0))
+        part.take(_oracle_tangent(exact, 0.15))
+    tracer = _Tracer(frontiers, 150.0, "GPUs")
+    for _ in range(40):
+        tracer.update()
+        assert tracer.upper >= 24  # never below the optimum
+        if tracer.proven:
+            break
+        for part, exact, budget_kw in zip(frontiers, HAND_FRONTIERS, tracer.wanted, strict=True):
+            if budget_kw is not None:
+                part.record(_oracle_step(exact, budget_kw), budget_kw)
+    assert tracer.proven and tracer.lower == 24
+    assert sorted(p.facility_kw for p in tracer.chosen) == [50.0, 100.0]
