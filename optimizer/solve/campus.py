@@ -17,14 +17,15 @@ frontier in power alone cannot say how many racks of each type a point holds; su
 campus, like one whose halls share a power device, a CDU or an air zone, is solved as
 one model.
 
-The frontiers are traced top down, only as far as the optimum can need: part p never
-needs a budget below U - sum_q!=p Pmax_q (the others cannot use more than their
-unconstrained optimum's power Pmax_q), nor points whose objective plus the others'
-maxima cannot beat the best choice found so far. After every step the master (a
-multiple-choice knapsack, solved exactly by dynamic programming over Pareto sets) gives
-the incumbent, and the same master with each part's untraced region counted at its
-proven bound at zero power gives the upper bound; both are reported as progress, and a
-time limit or Ctrl-C ends with the incumbent and that proven gap.
+Each part's frontier is bounded above before it is traced: a few Lagrangian rounds (each
+part alone maximizes G - price * F) give lines g(b) <= bound + price * b and layouts.
+Every untraced budget range becomes relaxed choices for the master (one per objective
+value the bounds allow, at the least budget allowing it); choices whose Lagrangian
+promise cannot beat the incumbent are dropped, the exact master (dynamic programming
+over Pareto sets) over the rest gives the upper bound, and each part is stepped where
+that bound's own choice for it is relaxed. Incumbent and bound are reported as
+progress, and a time limit or Ctrl-C ends with the incumbent and that proven gap
+(docs/formulation.md section 9.4).
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ PRICE_ROUNDS = 4
 
 PRICE_TIME_S = 10.0
 """Most seconds of one Lagrangian solve: its proven bound is valid when cut short."""
+
+MASTER_CHOICES = 4000
+"""Most relaxed and known choices over all parts for the exact master's bound: past it
+(only before the first incumbent prunes them) the Lagrangian bound alone is used."""
 
 MASTER_SLACK = 1e-7
 """Relative room over the utility limit for the master's sum of the points' recomputed
@@ -338,6 +343,15 @@ class _Tracer:
         floor = -math.inf if self.lower is None else self.lower + self._margin()
         kept = [np.flatnonzero(pr >= floor) for pr in promise]
         front = None
+        if sum(len(k) for k in kept) > MASTER_CHOICES:
+            # Too many to enumerate the Pareto sets (before the first incumbent prunes
+            # them): the Lagrangian bound, and each part's most promising choice.
+            self.upper = min(self.upper, dual)
+            self.wanted = [
+                r[int(np.argmax(pr[len(c) - len(r) :]))][2] if r else None
+                for c, r, pr in zip(choices, relaxed, promise, strict=True)
+            ]
+            return
         if all(len(k) for k in kept):
             front = _front([c[k] for c, k in zip(choices, kept, strict=True)], self.capacity_kw)
         upper = min(dual, -math.inf if front is None else front[0])

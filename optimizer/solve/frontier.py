@@ -2,13 +2,13 @@
 
 A part's frontier G(b) (the most GPUs, or value, a layout of the part reaches while
 drawing at most b kW of facility power) is a non-decreasing step function with finitely
-many steps, since racks are whole. It is traced from the top down, one step per call of
-:meth:`PartSolver.step`:
+many steps, since racks are whole. It is traced one step per call of
+:meth:`PartSolver.step`, at budgets the campus master asks for (optimizer.solve.campus):
 
 1. at budget B, maximize the objective: G* = G(B);
 2. with the objective held at G*, minimize facility power: P* = the least power of any
    layout reaching G*, so that G(b) = G* for every b in [P*, B] and G(b) < G* below P*;
-3. the next step is at B = P* - epsilon.
+3. a step below this one is at B = P* - epsilon or lower.
 
 Epsilon is ``POWER_RESOLUTION`` times the utility limit: the independent check accepts
 a facility load up to that far over the limit (optimizer.verify.check.TOLERANCE), so two
@@ -17,8 +17,9 @@ limit itself; HiGHS's feasibility tolerance on the budget row is far below it.
 
 The Pyomo model is built and compiled once per part; each step only moves the bounds of
 two rows (the budget, and the objective floor of stage 2) and swaps the cost vector on
-the same HiGHS instance. Steps run in worker processes, each of which keeps the solvers
-of the parts it was given (:func:`install`, :func:`frontier_step`).
+the same HiGHS instance. :meth:`PartSolver.lagrange` maximizes G - price * F on the same
+instance: a line above the whole frontier. Steps run in worker processes, each of which
+keeps the solvers of the parts it was given (:func:`install`, :func:`frontier_step`).
 """
 
 from __future__ import annotations
