@@ -157,3 +157,29 @@ def test_the_cable_re_plan_finds_the_shortest_plan_for_the_racks_where_they_stan
     assert float(report.check.loads.cable_m.sum()) == pytest.approx(shortest)
     assert report.outcome.objective == 32  # the four racks' GPUs, never fewer
     assert report.check.ok
+
+
+def test_the_cable_re_plan_moves_no_rack_but_network_racks(tmp_path, monkeypatch):
+    # Ten free slots, SUs of two racks on one-port leaves: three leaf + SU groups of 3
+    # slots, the tenth slot empty, 6 racks of 8 GPUs (tests/test_network.py). Whatever
+    # the first stage chose, a re-planned layout has the same count of every non-network
+    # rack in every class, and so the same GPU count.
+    site = site_of(tmp_path, fabric(10, 2, 1))
+    seen = []
+    replan = highs._cable_replan
+
+    def watched(h, compiled, x, cost, *args):
+        found = replan(h, compiled, x, cost, *args)
+        seen.append((compiled, x, found))
+        return found
+
+    monkeypatch.setattr(highs, "_cable_replan", watched)
+    report = solve_site(site, EXACT)
+    ((compiled, first, found),) = seen
+    held = compiled.replan_held
+    assert len(held) > 0
+    if found is not None:
+        assert np.round(found[held]) == pytest.approx(np.round(first[held]))
+        assert compiled.objectives[0] @ found == pytest.approx(compiled.objectives[0] @ first)
+    assert report.outcome.objective == 48
+    assert report.check.ok
