@@ -94,8 +94,9 @@ def add_network(m: pyo.ConcreteModel, data: ModelData) -> None:
 def held_in_cable_replan(m: pyo.Block) -> list[pyo.Var]:
     """Placement variables the cable re-plan holds (optimizer.solve.highs): every rack
     that is not a network rack, in every block of ``m`` with a fabric; empty without one.
-    Only the cabling, the SUs and the network racks' places are left to change, so every
-    rack that carries the primary objective (GPUs, value) stays where it stands."""
+    Only the cabling, the SUs and the network racks' places are left to change: every
+    rack with GPUs stays where it stands, and the second stage's row holds any other
+    primary objective (IT kW, facility power) that moving a network rack could touch."""
     held = []
     for block in m.block_data_objects(active=True):
         hubs = getattr(block, "network_rack_places", None)
