@@ -190,6 +190,12 @@ _MYOPIC = click.option(
     help="For an instance with phases: solve each phase at its own optimum with the "
     "earlier racks fixed (what planning without this model gives), not one plan.",
 )
+_MYOPIC_BASELINE = click.option(
+    "--myopic-baseline",
+    is_flag=True,
+    help="For an instance with phases: also solve phase by phase and report the GPUs per "
+    "phase of both plans, the value of planning ahead (a second solve).",
+)
 _OPTION_FIELDS = frozenset(f.name for f in fields(SolveOptions))
 
 
@@ -228,6 +234,7 @@ solver_options = _gathered(
     _CAPPING_BASELINE,
     _PHASE_OBJECTIVE,
     _MYOPIC,
+    _MYOPIC_BASELINE,
 )
 """Every solve setting, for ``solve``."""
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from optimizer.objectives import Objective
 from optimizer.site.arrays import NO_INDEX, Site
-from optimizer.solve.pipeline import SolveReport
+from optimizer.solve.phases import PhasePlan, phase_gpus
+from optimizer.solve.pipeline import MyopicBaseline, SolveReport
 from optimizer.verify.check import EMPTY
 from optimizer.verify.headroom import Blocked, NextRack, next_rack
 from optimizer.verify.resources import (
@@ -130,18 +131,33 @@ def phase_lines(report: SolveReport) -> list[str]:
         return []
     how = "myopic, phase by phase" if plan.myopic else f"one plan, {plan.objective}"
     lines = [f"phases ({how}):"]
-    for phase in plan.phases:
+    baseline = report.myopic_baseline
+    myopic = None if baseline is None else baseline.gpus
+    for p, phase in enumerate(plan.phases):
         placed = phase.placement[phase.placement != EMPTY]
-        gpus = int(sum(phase.site.rack_types[t].gpus for t in placed))
         loads = phase.check.loads
         limit = phase.site.utility_limit_kw
         unused = "" if limit is None else f", {(limit - loads.facility_kw) / 1000:.3f} MW unused"
         when = f" ({phase.date})" if phase.date else ""
+        versus = "" if myopic is None else f"  myopic {myopic[p]:,}"
         lines.append(
-            f"  {phase.name + when:<22} {len(placed):>5} racks {gpus:>8,} GPUs  "
-            f"IT {loads.it_kw / 1000:.3f} MW{unused}"
+            f"  {phase.name + when:<22} {len(placed):>5} racks {phase_gpus(phase):>8,} GPUs  "
+            f"IT {loads.it_kw / 1000:.3f} MW{unused}{versus}"
         )
+    if baseline is not None:
+        lines.append("  planning ahead gains " + planning_gain(plan, baseline))
     return lines
+
+
+def planning_gain(plan: PhasePlan, baseline: MyopicBaseline) -> str:
+    """The GPUs a joint plan holds in each phase over planning phase by phase."""
+    if baseline.gpus is None:
+        return f"a plan at all: phase by phase, {baseline.message}"
+    gains = [
+        f"{phase.name} {phase_gpus(phase) - gpus:+,}"
+        for phase, gpus in zip(plan.phases, baseline.gpus, strict=True)
+    ]
+    return ", ".join(gains) + " GPUs over planning phase by phase"
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,12 @@ class PhasePlan:
     model_size: dict[str, int]
 
 
+def phase_gpus(phase: PhaseLayout) -> int:
+    """GPUs standing in one phase of a plan."""
+    placed = phase.placement[phase.placement != EMPTY]
+    return int(sum(phase.site.rack_types[t].gpus for t in placed))
+
+
 def assign_phases(
     data: PhasedData, m: pyo.ConcreteModel, values: dict[int, float]
 ) -> list[np.ndarray]:
