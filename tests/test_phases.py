@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import csv
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -349,3 +351,20 @@ def test_the_myopic_baseline_says_when_phase_by_phase_planning_meets_no_demand(t
     assert "planning ahead gains a plan at all: phase by phase, phase p2" in " ".join(
         result.output.split()
     )
+
+
+def test_a_generated_campus_opens_its_halls_wave_by_wave(tmp_path):
+    # scripts/generate_campus.py --phases 2 on two identical halls: H2 opens in wave 2
+    # (ceil(2 x 2 / 2) = 2), no utility limit, so wave 2 holds exactly twice wave 1's GPUs.
+    script = TUTORIAL.parents[1] / "scripts" / "generate_campus.py"
+    path = tmp_path / "campus.yaml"
+    args = ["--halls", "2", "--rows", "2", "--slots", "4", "--phases", "2", "-o", path]
+    refused = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+    assert "a phased campus needs --no-fabric" in refused.stderr
+    subprocess.run([sys.executable, script, *args, "--no-fabric"], check=True)
+    report = solve_instance(path, EXACT)
+    wave1, wave2 = _phase_gpus(report)
+    assert wave1 > 0 and wave2 == 2 * wave1
+    ids = report.site.slot_ids
+    placed = report.plan.phases[0].placement
+    assert all(ids[s].startswith("H1-") for s in np.flatnonzero(placed != EMPTY))
