@@ -98,10 +98,13 @@ class MyopicBaseline:
     earlier racks kept), beside which a joint plan shows what planning ahead is worth."""
 
     gpus: tuple[int, ...] | None
-    """GPUs of each phase of that plan; None when some phase cannot meet its demand
-    minimums around the racks the earlier phases placed."""
+    """GPUs of each committed phase of that plan; None when some phase cannot meet its
+    demand minimums around the racks the earlier phases placed."""
     message: str = ""
     """Why there is no such plan, when ``gpus`` is None."""
+    scenario_gpus: tuple[int, ...] = ()
+    """GPUs of the last phase per demand scenario, each planned on its own around the
+    committed phases' racks."""
 
 
 def myopic_baseline(phased: PhasedSite, options: SolveOptions) -> MyopicBaseline:
@@ -110,7 +113,10 @@ def myopic_baseline(phased: PhasedSite, options: SolveOptions) -> MyopicBaseline
         plan = solve_phased(phased, options, _one_phase, myopic=True)
     except InfeasibleError as exc:
         return MyopicBaseline(None, str(exc))
-    return MyopicBaseline(tuple(phase_gpus(phase) for phase in plan.phases))
+    return MyopicBaseline(
+        tuple(phase_gpus(phase) for phase in plan.phases),
+        scenario_gpus=tuple(phase_gpus(s.layout) for s in plan.scenarios),
+    )
 
 
 def capping_baseline(site: Site, options: SolveOptions) -> CappingBaseline:
