@@ -231,3 +231,15 @@ def test_contradicting_scenarios_are_explained(tmp_path, change, message):
     result = run("solve", write_instance(tmp_path, data), "-o", tmp_path / "x.nc")
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
+
+
+def test_the_myopic_baseline_plans_the_committed_phase_for_today_alone(tmp_path):
+    # Phase by phase, the small racks go to row B (an air rack in a liquid slot wastes it,
+    # models.objective), so a = 0: 96 GPUs if liquid, 24 if air, 60 expected against 88.
+    path = write_instance(tmp_path, hedge_hall(0.5))
+    result = run("solve", path, "-o", tmp_path / "plan.nc", "--gap", 0, "--myopic-baseline")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "later if liquid (p 0.5) 3 racks 88 GPUs IT 0.250 MW myopic 96" in text
+    assert "later if air (p 0.5) 3 racks 88 GPUs IT 0.250 MW myopic 24" in text
+    assert "planning ahead gains now +0, later +28.0 expected GPUs" in text
