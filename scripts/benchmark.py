@@ -87,6 +87,18 @@ LADDER = (
         max_gap=0.005,
     ),
     Case(
+        "campus-2000-mixed",
+        "four rack types, utility at 3/4 of the draw: proven optimal within 60 s",
+        CampusSpec(halls=4, rows=10, slots=50, mixed=True, utility_kw=54_400.0),
+        time_limit=60.0,
+    ),
+    Case(
+        "campus-8000-mixed",
+        "as campus-2000-mixed at 8,000 slots: proven optimal within 5 min",
+        CampusSpec(halls=4, rows=20, slots=100, mixed=True, utility_kw=115_500.0),
+        time_limit=300.0,
+    ),
+    Case(
         "campus-8000",
         "gap <= 2% within 5 min, peak memory < 4 GB",
         CampusSpec(halls=4, rows=20, slots=100),
@@ -151,6 +163,9 @@ NOTES = [
     "'solve' (and 'GPUs proven' is not measured), and the greedy baseline fills the finished "
     "campus in one go, ignoring the waves. The myopic table below plans the shipped "
     "phased instances wave by wave (`--myopic-baseline`) beside the joint plan.",
+    "- campus-2000-mixed and campus-8000-mixed run the default path (one model); "
+    "--campus-frontiers --workers N measures the frontier path (docs/benchmarks.md keeps "
+    "those runs, issue 17, under 'Measured outside the ladder').",
     "- The campus-2000-utility solve time is the time limit: the GPU count is proven "
     "first ('GPUs proven'), then the cable stage uses what is left of the 60 s.",
     "- hall-300-thermal is hall-300 with 23 C supply air and the parametric recirculation "
@@ -177,7 +192,14 @@ def kept_sections(path: Path) -> str:
 PHASES = ("load_s", "build_s", "handoff_s", "solve_s", "check_s", "write_s")
 
 
-def measure(path: Path, out: Path, time_limit: float | None, myopic_baseline: bool) -> dict:
+def measure(
+    path: Path,
+    out: Path,
+    time_limit: float | None,
+    workers: int = 0,
+    frontiers: bool = False,
+    myopic_baseline: bool = False,
+) -> dict:
     """One run, in the process that calls it: the pipeline, the layout written, and the
     greedy baseline on the same site (and for a phased case, the GPUs per phase of the
     joint plan and, with ``myopic_baseline``, of the phase-by-phase plan; its solve time
@@ -193,7 +215,12 @@ def measure(path: Path, out: Path, time_limit: float | None, myopic_baseline: bo
     from optimizer.solve.pipeline import solve_instance
     from optimizer.verify.check import check_layout
 
-    options = SolveOptions(time_limit=time_limit, myopic_baseline=myopic_baseline)
+    options = SolveOptions(
+        time_limit=time_limit,
+        workers=workers,
+        campus_frontiers=frontiers,
+        myopic_baseline=myopic_baseline,
+    )
     report = solve_instance(path, options)
     # Parts run in up to two worker processes at once: count the largest worker twice. Read
     # now, before writing the layout (the NetCDF writer starts a helper process of its own).
@@ -227,6 +254,8 @@ def measure(path: Path, out: Path, time_limit: float | None, myopic_baseline: bo
             if report.outcome.second_stage_gap is None
             else report.outcome.second_stage_gap
         ),
+        "solved_as": report.solved_as,
+        "workers": workers,
         "gpus": gpus(report.placement),
         "it_kw": report.check.loads.it_kw,
         "greedy_gpus": gpus(rule.placement),
@@ -244,7 +273,7 @@ def measure(path: Path, out: Path, time_limit: float | None, myopic_baseline: bo
     }
 
 
-def run_once(case: Case, folder: Path) -> dict:
+def run_once(case: Case, folder: Path, workers: int = 0, frontiers: bool = False) -> dict:
     """:func:`measure` in a fresh (spawned) process, so that peak memory and import costs
     are per run."""
     if case.instance:
@@ -253,8 +282,9 @@ def run_once(case: Case, folder: Path) -> dict:
         path = folder / f"{case.name}.yaml"
         path.write_text(yaml.safe_dump(campus(case.spec), sort_keys=False))
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        out = folder / f"{case.name}.nc"
         return pool.submit(
-            measure, path, folder / f"{case.name}.nc", case.time_limit, case.myopic_baseline
+            measure, path, out, case.time_limit, workers, frontiers, case.myopic_baseline
         ).result()
 
 
@@ -372,6 +402,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=None, help="case names to run")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes tracing a campus's frontiers (0: one per CPU)",
+    )
+    parser.add_argument(
+        "--campus-frontiers",
+        action="store_true",
+        help="solve utility-coupled campuses through per-hall frontiers",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the table here")
     parser.add_argument("--json", type=Path, default=None, help="write every run here")
     parser.add_argument(
@@ -390,7 +431,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             results[case.name] = []
             for i in range(args.repeats):
-                run = run_once(case, Path(tmp))
+                run = run_once(case, Path(tmp), args.workers, args.campus_frontiers)
                 results[case.name].append(run)
                 print(
                     f"{case.name} run {i + 1}: {run['status']} gap {run['gap']:.3%} "

@@ -14,6 +14,12 @@ where the grid connection binds. ``--phases P`` builds the campus out in P waves
 utility limit (if any) steps up to p / P of its value in wave p, and each wave takes as
 many racks as fit. Phased instances have no fabric (rackopt refuses SUs across phases).
 
+``--mixed`` makes rack types compete for the same power: GB200 NVL72 joins GB300 in
+the liquid rows, DGX B200 joins DGX H100, and air racks may stand in liquid rows too (as
+they may in every case). With a binding utility limit this is the hard campus of
+docs/benchmarks.md: first-fit no longer reaches the optimum, and the single model
+closes its gap slowly (optimizer/solve/campus.py solves it through per-hall frontiers).
+
 Usage: python scripts/generate_campus.py --halls 4 --rows 10 --slots 50 -o campus.yaml
 Everything is deterministic: the same arguments give the same file.
 """
@@ -50,6 +56,8 @@ DERATING = Power.model_fields["derating"].default
 """The continuous-load factor rackopt applies, since the campus sets none."""
 LIQUID = "gb300-nvl72"
 AIR = "dgx-h100-rack"
+MIXED = ("gb200-nvl72", "dgx-b200-rack")
+"""The rack types ``--mixed`` adds: a second liquid and a second air rack."""
 RACKS = rack_catalog()
 PAIRS_4N3 = list(itertools.combinations((1, 2, 3, 4), 2))
 
@@ -68,6 +76,8 @@ class CampusSpec:
     cell_slots: int = 5
     utility_kw: float | None = None
     """One utility limit (IT plus cooling) shared by all halls; none by default."""
+    mixed: bool = False
+    """Four rack types compete for the power (module docstring)."""
     supply_temp_c: float | None = None
     """Supply air of every zone; when given, every hall gets rackopt's parametric
     recirculation model (docs/thermal.md), so inlet temperatures bind too."""
@@ -76,7 +86,8 @@ class CampusSpec:
 
     @property
     def name(self) -> str:
-        return f"campus-{self.halls}x{self.rows}x{self.slots}-{self.topology}"
+        mixed = "-mixed" if self.mixed else ""
+        return f"campus-{self.halls}x{self.rows}x{self.slots}-{self.topology}{mixed}"
 
 
 def _rack(liquid: bool) -> RackSpec:
@@ -183,6 +194,10 @@ def campus(spec: CampusSpec) -> dict[str, Any]:
         "rack_types": {LIQUID: {}, AIR: {}, "network-rack": {}},
         "demand": {LIQUID: {}, AIR: {}},
     }
+    if spec.mixed:
+        for name in MIXED:
+            data["rack_types"][name] = {}
+            data["demand"][name] = {}
     if spec.fabric:
         data["network"] = {"default_reach_m": spec.reach_m, "cell_slots": spec.cell_slots}
     if spec.utility_kw is not None:
@@ -190,12 +205,13 @@ def campus(spec: CampusSpec) -> dict[str, Any]:
     if spec.supply_temp_c is not None:
         data["thermal"] = {"recirculation": {hall: {} for hall in halls}}
     if spec.phases > 1:
-        data["phases"] = _waves(spec)
+        data["phases"] = _waves(spec, data["demand"])
     return data
 
 
-def _waves(spec: CampusSpec) -> list[dict[str, Any]]:
-    """The campus's build-out: halls opened in turn, the utility stepped up with them."""
+def _waves(spec: CampusSpec, demand: dict[str, Any]) -> list[dict[str, Any]]:
+    """The campus's build-out: halls opened in turn, the utility stepped up with them,
+    as many racks of every ``demand`` type as fit in each wave."""
     if spec.fabric:
         raise ValueError("a phased campus needs --no-fabric: rackopt plans no SUs across phases")
     waves = []
@@ -207,7 +223,7 @@ def _waves(spec: CampusSpec) -> list[dict[str, Any]]:
                 for h in range(2, spec.halls + 1)
                 if math.ceil(h * spec.phases / spec.halls) == p
             ],
-            "demand": {LIQUID: {}, AIR: {}},
+            "demand": {name: {} for name in demand},
         }
         if spec.utility_kw is not None:
             wave["utility_limit_kw"] = round(spec.utility_kw * p / spec.phases)
@@ -231,6 +247,11 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=None,
         help="one utility limit (IT + cooling, kW) shared by all halls",
+    )
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="GB200 and DGX B200 racks compete with GB300 and DGX H100 for the power",
     )
     parser.add_argument(
         "--supply-temp-c",
@@ -258,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         cell_slots=args.cell_slots,
         utility_kw=args.utility_kw,
         supply_temp_c=args.supply_temp_c,
+        mixed=args.mixed,
         phases=args.phases,
     )
     args.output.write_text(yaml.safe_dump(campus(spec), sort_keys=False))

@@ -170,6 +170,20 @@ _SPLIT = click.option(
     show_default=True,
     help="Solve parts of the facility that share no constraint in parallel.",
 )
+_CAMPUS = click.option(
+    "--campus-frontiers/--no-campus-frontiers",
+    default=False,
+    show_default=True,
+    help="Solve halls that share only the utility limit through each hall's frontier of "
+    "GPUs per facility-power budget and an exact choice of one point per hall.",
+)
+_WORKERS = click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=MAX_THREADS),
+    default=None,
+    help="Processes tracing a campus's per-hall frontiers at once (default: one per CPU).",
+    callback=lambda _ctx, _param, value: 0 if value is None else value,
+)
 _CAPPING_BASELINE = click.option(
     "--capping-baseline",
     is_flag=True,
@@ -239,6 +253,8 @@ solver_options = _gathered(
     *_SECOND_STAGE,
     _WARM_START,
     _SPLIT,
+    _CAMPUS,
+    _WORKERS,
     _CAPPING_BASELINE,
     _PHASE_OBJECTIVE,
     _MYOPIC,

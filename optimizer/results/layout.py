@@ -314,6 +314,7 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "scenario_objective": _scenario_objective(report),
         "timings_s": json.dumps({k: round(v, 6) for k, v in report.timings.items()}),
         "model_size": json.dumps(report.model_size),
+        "solved_as": report.solved_as,
         "solver_options": json.dumps(report.options.recorded(), sort_keys=True),
         "overrides": report.overrides or "[]",
         "versions": json.dumps(package_versions(), sort_keys=True),

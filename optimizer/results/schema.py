@@ -463,6 +463,7 @@ ATTRIBUTES: dict[str, str] = {
     "scenario_objective": "str",
     "timings_s": "JSON object",
     "model_size": "JSON object",
+    "solved_as": "str",
     "solver_options": "JSON object",
     "overrides": "JSON list",
     "versions": "JSON object",

@@ -440,6 +440,8 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
         f"bound {outcome.bound + 0.0:,.6g}{unit}, gap {gap}"  # + 0.0: no "-0"
     )
     lines.append(second_stage_text(outcome.tie_break_status, outcome.second_stage_gap))
+    parts = report.model_size.get("parts", 1)
+    lines.append(f"solved as {report.solved_as}" + (f" ({parts} parts)" if parts > 1 else ""))
     timing = ", ".join(f"{k.removesuffix('_s')} {v:.2f}s" for k, v in report.timings.items())
     lines.append(f"times: {timing}")
     return [part for line in lines for part in fitted(line)]

@@ -4,7 +4,8 @@ Every solve goes through :func:`solve_instance` (or :func:`solve_site` when the 
 already built): ``rackopt solve``, each scenario of ``rackopt batch``
 (:func:`optimizer.studies.batch.solve_scenario`) and scripts/benchmark.py. The model
 builder and HiGHS are called only here and by the helpers this module hands work to:
-:mod:`.decompose` (independent parts, each built and solved in a worker) and
+:mod:`.decompose` (independent parts, each built and solved in a worker),
+:mod:`.frontier` (a campus part's frontier, traced in a worker for :mod:`.campus`) and
 :mod:`.explain` (the elastic model that says why a demand is infeasible).
 tests/test_pipeline.py fails if any other module imports them.
 
@@ -43,6 +44,13 @@ from optimizer.site.build import build_site
 from optimizer.site.phases import PhasedSite, phased_site
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
+from optimizer.solve.campus import (
+    SOLVED_AS_CAMPUS,
+    SOLVED_AS_PARTS,
+    SOLVED_AS_SINGLE,
+    campus_parts,
+    solve_campus,
+)
 from optimizer.solve.decompose import parts, solve_parts
 from optimizer.solve.explain import demand_text, explain
 from optimizer.solve.greedy import greedy_start
@@ -77,6 +85,9 @@ class SolveReport:
     overrides: str = ""
     """The overrides applied to the instance file, as JSON ``[[key, value], ...]``
     (a study scenario's or ``solve --set``'s); empty when none."""
+    solved_as: str = SOLVED_AS_SINGLE
+    """Which path solved it: one model, independent parts (optimizer.solve.decompose), or
+    per-part frontiers under a shared utility limit (optimizer.solve.campus)."""
 
     @property
     def placement(self) -> np.ndarray:
@@ -147,11 +158,26 @@ def solve_site(
     if impossible:
         raise InfeasibleError(f"{site.name}: the demand cannot be met: " + "; ".join(impossible))
     groups = parts(data) if options.split_parts else [list(range(len(data.classes)))]
-    if len(groups) > 1:
+    frontiers = options.split_parts and options.campus_frontiers and len(groups) == 1
+    campus = campus_parts(data) if frontiers else None
+    solved_as = SOLVED_AS_SINGLE
+    if campus is not None:
+        timings["build_s"] = time.perf_counter() - started
+        result = solve_campus(data, campus, options, progress)
+        layout, outcome = result.layout, result.outcome
+        timings["build_s"] += result.build_s
+        model_size = {
+            "parts": len(campus),
+            "variables": result.variables,
+            "frontier_points": result.frontier_points,
+        }
+        solved_as = SOLVED_AS_CAMPUS
+    elif len(groups) > 1:
         timings["build_s"] = time.perf_counter() - started
         layout, outcome, part_timings, variables = solve_parts(data, groups, options, progress)
         timings["build_s"] += part_timings["build_s"]
         model_size = {"parts": len(groups), "variables": variables}
+        solved_as = SOLVED_AS_PARTS
     else:
         m = build_model(data)
         timings["build_s"] = time.perf_counter() - started
@@ -163,7 +189,7 @@ def solve_site(
     timings["primary_s"] = outcome.primary_s
     if not outcome.has_solution:
         raise _no_layout(site, outcome, options, progress)
-    if len(groups) == 1:
+    if solved_as == SOLVED_AS_SINGLE:
         layout = assign(data, m, outcome.values)
     started = time.perf_counter()
     check = check_layout(site, layout.placement, layout.su, layout.su_network_slot)
@@ -179,7 +205,9 @@ def solve_site(
         started = time.perf_counter()
         baseline = capping_baseline(site, options)
         timings["baseline_s"] = time.perf_counter() - started
-    return SolveReport(site, layout, outcome, check, options, timings, model_size, baseline)
+    return SolveReport(
+        site, layout, outcome, check, options, timings, model_size, baseline, solved_as=solved_as
+    )
 
 
 def _no_layout(
