@@ -364,6 +364,7 @@ def _second_stage(
         outcome.record_second_stage(cost, None)
         outcome.tie_break_status = f"kept {kept}: {ending}"
         return x
+    watch.new_stage(SECOND_STAGE, SECOND_STAGE_UNIT)  # the re-plan's bound is not the stage's
     if math.isfinite(remaining):
         h.setOptionValue("time_limit", max(remaining, 0.1))
     worth_beating = cost - options.second_stage_gap * abs(cost)
@@ -413,8 +414,9 @@ def _cable_replan(
     whole SUs within reach and port limits, and where the network racks stand. It is
     solved on the second stage's own rows and costs, so whatever it returns is a layout
     of the whole model with the primary held, valued by the second stage's own cost
-    (cable metres plus tie-break). Presolve leaves a small assignment MIP (0.1-0.2 s on
-    docs/benchmarks.md's halls). HiGHS's model is left as it was found.
+    (cable metres plus tie-break). Presolve leaves a small assignment MIP (0.1-0.25 s on
+    docs/benchmarks.md's halls). HiGHS's model is left as it was found, unless Ctrl-C
+    left HiGHS running (the caller then ends the stage without touching it).
     """
     held = compiled.replan_held
     remaining = deadline - time.perf_counter()
@@ -427,14 +429,12 @@ def _cable_replan(
     upper = np.asarray(compiled.lp.col_upper_)[held]
     standing = np.round(x[held])
     h.changeColsBounds(len(held), held, standing, standing)
-    try:
-        if watch.run(h.run):
-            solved = h.getInfo().primal_solution_status == 2
-            found = np.array(h.getSolution().col_value) if solved else None
-        else:
-            found = watch.incumbent
-    finally:
+    if watch.run(h.run):
+        solved = h.getInfo().primal_solution_status == 2
+        found = np.array(h.getSolution().col_value) if solved else None
         h.changeColsBounds(len(held), held, lower, upper)
+    else:  # Ctrl-C, and HiGHS did not stop in time: not to be touched again
+        found = watch.incumbent
     if found is None or float(compiled.objectives[1] @ found) >= cost - 1e-9:
         return None
     return found
