@@ -9,7 +9,10 @@ Capacities are sized from the rack mix so that power, not space, binds: ``fill``
 is the share of a fully loaded hall's IT load that the failover capacity admits.
 The fabric (whole SUs, leaf racks at marked row-end slots, cable reach) is on by
 default. ``--utility-kw`` adds one utility limit over all halls, the usual case
-where the grid connection binds.
+where the grid connection binds. ``--phases P`` builds the campus out in P waves
+(docs/instance-format.md section 15): hall h opens in wave ceil(h P / halls), the
+utility limit (if any) steps up to p / P of its value in wave p, and each wave takes as
+many racks as fit. Phased instances have no fabric (rackopt refuses SUs across phases).
 
 ``--mixed`` makes rack types compete for the same power: GB200 NVL72 joins GB300 in
 the liquid rows, DGX B200 joins DGX H100, and air racks may stand in liquid rows too (as
@@ -78,6 +81,8 @@ class CampusSpec:
     supply_temp_c: float | None = None
     """Supply air of every zone; when given, every hall gets rackopt's parametric
     recirculation model (docs/thermal.md), so inlet temperatures bind too."""
+    phases: int = 1
+    """Waves of the build-out; more than one needs ``fabric=False``."""
 
     @property
     def name(self) -> str:
@@ -199,7 +204,31 @@ def campus(spec: CampusSpec) -> dict[str, Any]:
         data["facility"] = {"utility_limit_kw": spec.utility_kw}
     if spec.supply_temp_c is not None:
         data["thermal"] = {"recirculation": {hall: {} for hall in halls}}
+    if spec.phases > 1:
+        data["phases"] = _waves(spec, data["demand"])
     return data
+
+
+def _waves(spec: CampusSpec, demand: dict[str, Any]) -> list[dict[str, Any]]:
+    """The campus's build-out: halls opened in turn, the utility stepped up with them,
+    as many racks of every ``demand`` type as fit in each wave."""
+    if spec.fabric:
+        raise ValueError("a phased campus needs --no-fabric: rackopt plans no SUs across phases")
+    waves = []
+    for p in range(1, spec.phases + 1):
+        wave: dict[str, Any] = {
+            "name": f"wave{p}",
+            "open": [
+                f"H{h}"
+                for h in range(2, spec.halls + 1)
+                if math.ceil(h * spec.phases / spec.halls) == p
+            ],
+            "demand": {name: {} for name in demand},
+        }
+        if spec.utility_kw is not None:
+            wave["utility_limit_kw"] = round(spec.utility_kw * p / spec.phases)
+        waves.append(wave)
+    return waves
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -230,6 +259,12 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="supply air of every zone; adds the parametric recirculation model",
     )
+    parser.add_argument(
+        "--phases",
+        type=int,
+        default=1,
+        help="build the campus out in this many waves (needs --no-fabric)",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     spec = CampusSpec(
@@ -245,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
         utility_kw=args.utility_kw,
         supply_temp_c=args.supply_temp_c,
         mixed=args.mixed,
+        phases=args.phases,
     )
     args.output.write_text(yaml.safe_dump(campus(spec), sort_keys=False))
     print(f"wrote {args.output}: {spec.halls * spec.rows * spec.slots} slots")

@@ -204,6 +204,20 @@ _MYOPIC = click.option(
     help="For an instance with phases: solve each phase at its own optimum with the "
     "earlier racks fixed (what planning without this model gives), not one plan.",
 )
+_SCENARIO_OBJECTIVE = click.option(
+    "--scenario-objective",
+    type=click.Choice(["expected", "worst_case"]),
+    default="expected",
+    show_default=True,
+    help="For a last phase with demand scenarios: commit the earlier phases for the most "
+    "expected GPUs over the scenarios, or for the best worst case.",
+)
+_MYOPIC_BASELINE = click.option(
+    "--myopic-baseline",
+    is_flag=True,
+    help="For an instance with phases: also solve phase by phase and report the GPUs per "
+    "phase of both plans, the value of planning ahead (a second solve).",
+)
 _OPTION_FIELDS = frozenset(f.name for f in fields(SolveOptions))
 
 
@@ -244,6 +258,8 @@ solver_options = _gathered(
     _CAPPING_BASELINE,
     _PHASE_OBJECTIVE,
     _MYOPIC,
+    _SCENARIO_OBJECTIVE,
+    _MYOPIC_BASELINE,
 )
 """Every solve setting, for ``solve``."""
 

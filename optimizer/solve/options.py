@@ -58,6 +58,12 @@ class SolveOptions:
     myopic: bool = False
     """For an instance with phases: solve phase by phase, each at its own optimum with
     the earlier racks fixed, instead of one plan over all phases."""
+    scenario_objective: str = "expected"
+    """For a last phase with demand scenarios: value it by its ``expected`` GPUs over the
+    scenarios, or by its ``worst_case`` scenario (models.phases)."""
+    myopic_baseline: bool = False
+    """For an instance with phases planned as one: also solve phase by phase (a second
+    solve), so the summary shows the GPUs per phase of both and what planning ahead gains."""
 
     def highs_options(self) -> dict[str, float | int | bool | str]:
         """The settings HiGHS takes, under HiGHS's own option names."""
@@ -83,4 +89,7 @@ class SolveOptions:
             "warm_start": bool(self.warm_start),
             "split_parts": bool(self.split_parts),
             "campus_frontiers": bool(self.campus_frontiers),
+            "phase_objective": str(self.phase_objective),
+            "myopic": bool(self.myopic),
+            "scenario_objective": str(self.scenario_objective),
         }

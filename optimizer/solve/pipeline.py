@@ -41,7 +41,7 @@ from optimizer.errors import (
 from optimizer.instance.loader import LoadedInstance, load_instance
 from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.build import build_site
-from optimizer.site.phases import phased_site
+from optimizer.site.phases import PhasedSite, phased_site
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
 from optimizer.solve.campus import (
@@ -56,7 +56,7 @@ from optimizer.solve.explain import demand_text, explain
 from optimizer.solve.greedy import greedy_start
 from optimizer.solve.highs import SolveOutcome, solve
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.phases import PhasePlan, solve_phased
+from optimizer.solve.phases import PhasePlan, phase_gpus, solve_phased
 from optimizer.solve.progress import ProgressFn
 from optimizer.verify.check import CheckReport, check_layout
 
@@ -73,13 +73,15 @@ class SolveReport:
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per phase: load_s (read and validate the instance, build the site), build_s,
     handoff_s, solve_s, primary_s (the first stage, within solve_s), check_s and, with a
-    capping baseline, baseline_s."""
+    capping or myopic baseline, baseline_s."""
     model_size: dict[str, int] = field(default_factory=dict)
     capping_baseline: CappingBaseline | None = None
     """The solve with no rack capped, when asked for and some rack type is capped."""
     plan: PhasePlan | None = None
     """For an instance with phases: every phase's checked layout; ``site``, ``layout`` and
     ``check`` are then the last phase's."""
+    myopic_baseline: MyopicBaseline | None = None
+    """The same phases planned phase by phase, when asked for beside a joint plan."""
     overrides: str = ""
     """The overrides applied to the instance file, as JSON ``[[key, value], ...]``
     (a study scenario's or ``solve --set``'s); empty when none."""
@@ -99,6 +101,33 @@ class CappingBaseline:
 
     gpus: int | None
     """GPUs of that layout; None when no layout meets the demand minimums without capping."""
+
+
+@dataclass(frozen=True)
+class MyopicBaseline:
+    """The same build-out planned phase by phase (each phase at its own optimum with the
+    earlier racks kept), beside which a joint plan shows what planning ahead is worth."""
+
+    gpus: tuple[int, ...] | None
+    """GPUs of each committed phase of that plan; None when some phase cannot meet its
+    demand minimums around the racks the earlier phases placed."""
+    message: str = ""
+    """Why there is no such plan, when ``gpus`` is None."""
+    scenario_gpus: tuple[int, ...] = ()
+    """GPUs of the last phase per demand scenario, each planned on its own around the
+    committed phases' racks."""
+
+
+def myopic_baseline(phased: PhasedSite, options: SolveOptions) -> MyopicBaseline:
+    """Plan ``phased`` phase by phase (a second solve) for the GPUs it would reach."""
+    try:
+        plan = solve_phased(phased, options, _one_phase, myopic=True)
+    except InfeasibleError as exc:
+        return MyopicBaseline(None, str(exc))
+    return MyopicBaseline(
+        tuple(phase_gpus(phase) for phase in plan.phases),
+        scenario_gpus=tuple(phase_gpus(s.layout) for s in plan.scenarios),
+    )
 
 
 def capping_baseline(site: Site, options: SolveOptions) -> CappingBaseline:
@@ -296,6 +325,11 @@ def _solve_phases(
         progress,
     )
     timings["solve_s"] = time.perf_counter() - started
+    baseline = None
+    if options.myopic_baseline and not options.myopic:
+        started = time.perf_counter()
+        baseline = myopic_baseline(phased, options)
+        timings["baseline_s"] = time.perf_counter() - started
     final = plan.phases[-1]
     layout = Assignment(final.placement, np.full(final.site.n_slots, NO_INDEX, dtype=np.int64))
     return SolveReport(
@@ -307,4 +341,5 @@ def _solve_phases(
         timings,
         plan.model_size,
         plan=plan,
+        myopic_baseline=baseline,
     )
