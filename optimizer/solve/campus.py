@@ -110,8 +110,7 @@ def objective_step(data: ModelData) -> float:
 
 
 Option = tuple[float, float, FrontierPoint | None]
-"""(power, objective, layout) of one choice of a part in the master; no layout for a
-relaxed choice standing for an untraced budget range."""
+"""(power, objective, layout) of one choice of a part in the master."""
 
 
 @dataclass
@@ -238,13 +237,10 @@ class PartFrontier:
                 kw = max(kw, start)
         return kw
 
-    def options(self, upper: bool) -> list[Option]:
-        """Choices for the master: the layouts known, and with ``upper`` the relaxed
-        choices for the untraced budgets."""
-        found: list[Option] = [(p.facility_kw, p.objective, p) for p in self.points + self.feasible]
-        if upper:
-            found += [(kw, value, None) for kw, value, _, _ in self.relaxed()]
-        return found
+    def options(self) -> list[Option]:
+        """Choices for the master: the layouts known (the relaxed choices for untraced
+        budgets are :meth:`relaxed`)."""
+        return [(p.facility_kw, p.objective, p) for p in self.points + self.feasible]
 
 
 def best_choice(
@@ -323,14 +319,14 @@ class _Tracer:
     def update(self) -> None:
         """Incumbent, bound and the next budget of every part from what is known now."""
         f = self.frontiers
-        found = best_choice([p.options(upper=False) for p in f], self.capacity_kw)
+        found = best_choice([p.options() for p in f], self.capacity_kw)
         if found is not None and (self.lower is None or found[0] >= self.lower):
             self.lower = found[0]
-            self.chosen = [p.options(False)[i][2] for p, i in zip(f, found[1], strict=True)]
+            self.chosen = [p.options()[i][2] for p, i in zip(f, found[1], strict=True)]
         relaxed = [p.relaxed() for p in f]
         choices = [
             np.array(
-                [(o[0], o[1]) for o in p.options(False)] + [(kw, v) for kw, v, _, _ in r],
+                [(o[0], o[1]) for o in p.options()] + [(kw, v) for kw, v, _, _ in r],
                 dtype=float,
             ).reshape(-1, 2)
             for p, r in zip(f, relaxed, strict=True)
