@@ -10,7 +10,13 @@ from models.demand import add_demand
 from models.facility import add_facility
 from models.network import add_network
 from models.objective import add_objectives
-from models.phases import PhasedData, add_monotone, add_phase_tie_break, close_unopened
+from models.phases import (
+    PhasedData,
+    add_monotone,
+    add_phase_tie_break,
+    add_worst_case,
+    close_unopened,
+)
 from models.power import add_power
 from models.space import add_space
 from models.su_knapsack import add_su_knapsacks
@@ -38,10 +44,11 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
 
 
 def build_phased_model(data: PhasedData) -> pyo.ConcreteModel:
-    """One model over every phase: a block per phase with every constraint family, the
-    phases tied by models.phases.add_monotone. The primary objective is set per stage
-    by the caller (models.phases.set_phase_objective); the second stage is the phases'
-    tie-break."""
+    """One model over every phase: a block per phase (the last phase's once per demand
+    scenario) with every constraint family, the blocks tied by models.phases.add_monotone
+    (and, valuing scenarios by the worst, models.phases.add_worst_case). The primary
+    objective is set per stage by the caller (models.phases.set_phase_objective); the
+    second stage is the blocks' tie-break."""
     m = pyo.ConcreteModel(name=data.phases[-1].site.name)
     m.phase = pyo.Block(range(len(data.phases)))
     for p, phase in enumerate(data.phases):
@@ -49,5 +56,7 @@ def build_phased_model(data: PhasedData) -> pyo.ConcreteModel:
             add_family(m.phase[p], phase)
     close_unopened(m, data)
     add_monotone(m, data)
+    if data.probabilities and data.worst_case:
+        add_worst_case(m, data)
     add_phase_tie_break(m, data)
     return m

@@ -25,6 +25,28 @@ names one of three objectives:
 Solving phase by phase instead (``--myopic``: each phase at its own optimum with the
 earlier phases' racks fixed) is what a planner does without this model; comparing the
 two shows what planning ahead is worth (docs/formulation.md, section 16).
+
+Uncertain demand (a two-stage stochastic MILP). The last phase P may list demand
+scenarios s = 1..S with probabilities pi_s (sum_s pi_s = 1) instead of one demand.
+Phases 1..P-1 are committed: one placement, built now. Phase P gets one block of counts
+per scenario, ``place[P, s, k, t]`` (the recourse), each meeting every rule of phase P
+with scenario s's demand and monotone from the committed phase before it:
+
+    place[P, s, k, t] >= place[P-1, k, t]       for every scenario s and pair (k, t)
+
+The value of phase P in the objectives above is then either the expected value
+
+    G_P = sum_s pi_s G_{P,s}                                    (``expected``, default)
+
+or the worst case, with a free variable z bounded by every scenario's value,
+
+    G_P = z,   z <= G_{P,s} for every s                         (``worst_case``)
+
+so that ``lexicographic`` makes the most GPUs now and then the best expected (or
+worst-case) last phase without giving any up, and ``gpu_time`` weighs the committed
+phases against E[G_P] by duration. Blocks are stored in one sequence: the committed
+phases, then one per scenario (:class:`PhasedData`, ``parent`` says which block each
+is monotone from).
 """
 
 from __future__ import annotations
@@ -70,7 +92,30 @@ class PhasedData:
     """The model inputs of every phase, over one set of slot classes."""
 
     phases: tuple[ModelData, ...]
+    """One block each: the committed phases, then the last phase once per scenario."""
     durations: tuple[float, ...]
+    """One per phase (not per block): the gpu_time weights."""
+    probabilities: tuple[float, ...] = ()
+    """One per scenario block (the last ``len(probabilities)`` blocks); () without."""
+    worst_case: bool = False
+    """Value the last phase by its worst scenario, not its expected GPUs."""
+
+    @property
+    def committed(self) -> int:
+        """How many blocks are committed phases (every block without scenarios)."""
+        return len(self.phases) - len(self.probabilities)
+
+    def parent(self, b: int) -> int | None:
+        """The block that block ``b`` is monotone from: the phase before it (a scenario
+        block: the last committed phase); None for the first phase."""
+        return min(b, self.committed) - 1 if b > 0 else None
+
+    def blocks_of(self, p: int) -> list[tuple[int, float]]:
+        """The blocks of phase ``p`` with their weights in its value: one block at weight
+        1 for a committed phase, every scenario's at its probability for the last."""
+        if p < self.committed:
+            return [(p, 1.0)]
+        return [(self.committed + s, pi) for s, pi in enumerate(self.probabilities)]
 
 
 def shared_classes(final: Site, open_phase: np.ndarray) -> tuple[SlotClass, ...]:
@@ -80,12 +125,22 @@ def shared_classes(final: Site, open_phase: np.ndarray) -> tuple[SlotClass, ...]
 
 
 def build_phased_data(
-    sites: list[Site], open_phase: np.ndarray, durations: tuple[float, ...]
+    sites: list[Site],
+    open_phase: np.ndarray,
+    durations: tuple[float, ...],
+    probabilities: tuple[float, ...] = (),
+    worst_case: bool = False,
 ) -> PhasedData:
-    """Each phase's model inputs over the shared classes (the pairs a phase's site does
-    not allow are held at 0 by :func:`close_unopened`)."""
+    """Each block's model inputs over the shared classes (the pairs a block's site does
+    not allow are held at 0 by :func:`close_unopened`); ``sites`` are the committed
+    phases' then the scenarios'."""
     classes = shared_classes(sites[-1], open_phase)
-    return PhasedData(tuple(build_model_data(site, classes) for site in sites), durations)
+    return PhasedData(
+        tuple(build_model_data(site, classes) for site in sites),
+        durations,
+        probabilities,
+        worst_case,
+    )
 
 
 def close_unopened(m: pyo.ConcreteModel, data: PhasedData) -> None:
@@ -104,32 +159,50 @@ def phase_value(block: pyo.Block, data: ModelData) -> pyo.Expression | float:
 
 
 def add_monotone(m: pyo.ConcreteModel, data: PhasedData) -> None:
-    """Every (class, type) count of a phase at least that of the phase before."""
+    """Every (class, type) count of a block at least that of its parent block."""
     rows = [
-        (p, k, t)
-        for p in range(1, len(data.phases))
-        for k, t in m.phase[p].pairs
-        if (k, t) in m.phase[p - 1].place
+        (b, k, t)
+        for b in range(1, len(data.phases))
+        for k, t in m.phase[b].pairs
+        if (k, t) in m.phase[data.parent(b)].place
     ]
 
-    def monotone(_m: pyo.ConcreteModel, p: int, k: int, t: int) -> pyo.Expression:
-        return m.phase[p].place[k, t] >= m.phase[p - 1].place[k, t]
+    def monotone(_m: pyo.ConcreteModel, b: int, k: int, t: int) -> pyo.Expression:
+        return m.phase[b].place[k, t] >= m.phase[data.parent(b)].place[k, t]
 
     m.phase_monotone = pyo.Constraint(rows, rule=monotone)
+
+
+def add_worst_case(m: pyo.ConcreteModel, data: PhasedData) -> None:
+    """z <= G_{P,s} for every scenario s: z is the last phase's worst-case value."""
+    m.worst_case = pyo.Var(domain=pyo.Reals)
+    blocks = data.blocks_of(data.committed)
+    m.worst_case_bound = pyo.Constraint(
+        [b for b, _ in blocks],
+        rule=lambda _m, b: m.worst_case <= phase_value(m.phase[b], data.phases[b]),
+    )
+
+
+def stage_value(m: pyo.ConcreteModel, data: PhasedData, weights: list[float]) -> pyo.Expression:
+    """sum_p weights[p] G_p, G_P of the last phase expected or worst-case under scenarios."""
+    terms = []
+    for p, w in enumerate(weights):
+        if not w:
+            continue
+        if data.probabilities and data.worst_case and p == data.committed:
+            terms.append(w * m.worst_case)
+            continue
+        terms.extend(
+            w * pi * phase_value(m.phase[b], data.phases[b]) for b, pi in data.blocks_of(p)
+        )
+    return sum(terms)
 
 
 def set_phase_objective(m: pyo.ConcreteModel, data: PhasedData, weights: list[float]) -> None:
     """The primary objective: sum_p weights[p] G_p, maximized (replacing any earlier)."""
     if m.component("objective_primary") is not None:
         m.del_component("objective_primary")
-    m.objective_primary = pyo.Objective(
-        expr=sum(
-            w * phase_value(m.phase[p], d)
-            for p, (w, d) in enumerate(zip(weights, data.phases, strict=True))
-            if w
-        ),
-        sense=pyo.maximize,
-    )
+    m.objective_primary = pyo.Objective(expr=stage_value(m, data, weights), sense=pyo.maximize)
 
 
 def hold_phase_value(
@@ -138,12 +211,7 @@ def hold_phase_value(
     """Keep the stage just solved at its optimum while the next stage is solved."""
     if m.component("phase_hold") is None:
         m.phase_hold = pyo.ConstraintList()
-    expr = sum(
-        w * phase_value(m.phase[p], d)
-        for p, (w, d) in enumerate(zip(weights, data.phases, strict=True))
-        if w
-    )
-    m.phase_hold.add(expr >= value)
+    m.phase_hold.add(stage_value(m, data, weights) >= value)
 
 
 def add_phase_tie_break(m: pyo.ConcreteModel, data: PhasedData) -> None:

@@ -49,8 +49,9 @@ def solve(
     ``options`` are the solver settings of :class:`~optimizer.solve.options.SolveOptions`
     (``time_limit``, ``gap``, ``threads``, ``seed``, ``warm_start``, ``split_parts``,
     ``second_stage_nodes``, ``verbose``; ``capping_baseline``; for an instance with
-    phases, ``phase_objective`` and ``myopic``); ``progress`` is called with the solver's
-    progress. Nothing is written: :func:`save` does that."""
+    phases, ``phase_objective``, ``scenario_objective``, ``myopic`` and
+    ``myopic_baseline``); ``progress`` is called with the solver's progress. Nothing is
+    written: :func:`save` does that."""
     # The solver stack (and the layout writer, which reads its reports) is imported
     # only here, so that verify and tables start fast.
     from optimizer.results.layout import layout_dataset

@@ -47,6 +47,8 @@ class Case:
     """End-to-end seconds (load to layout written) the target allows."""
     max_gap: float = 0.0
     max_peak_mb: float | None = None
+    myopic_baseline: bool = False
+    """For a phased case: also plan it phase by phase, for the GPUs per phase of both."""
 
 
 LADDER = (
@@ -85,12 +87,52 @@ LADDER = (
         max_gap=0.005,
     ),
     Case(
+        "campus-2000-mixed",
+        "four rack types, utility at 3/4 of the draw: proven optimal within 60 s",
+        CampusSpec(halls=4, rows=10, slots=50, mixed=True, utility_kw=54_400.0),
+        time_limit=60.0,
+    ),
+    Case(
+        "campus-8000-mixed",
+        "as campus-2000-mixed at 8,000 slots: proven optimal within 5 min",
+        CampusSpec(halls=4, rows=20, slots=100, mixed=True, utility_kw=115_500.0),
+        time_limit=300.0,
+    ),
+    Case(
         "campus-8000",
         "gap <= 2% within 5 min, peak memory < 4 GB",
         CampusSpec(halls=4, rows=20, slots=100),
         time_limit=300.0,
         max_gap=0.02,
         max_peak_mb=4096.0,
+    ),
+    Case(
+        "campus-2000-phased",
+        "3 waves (halls opened in turn, utility 21/43/64 MW): gap <= 0.5% within 60 s",
+        CampusSpec(halls=4, rows=10, slots=50, fabric=False, utility_kw=64_000.0, phases=3),
+        time_limit=60.0,
+        max_gap=0.005,
+    ),
+    Case(
+        "campus-8000-phased",
+        "3 waves: gap <= 2% within 5 min",
+        CampusSpec(halls=4, rows=20, slots=100, fabric=False, utility_kw=256_000.0, phases=3),
+        time_limit=300.0,
+        max_gap=0.02,
+        max_peak_mb=4096.0,
+    ),
+    Case(
+        "phased-hall",
+        "(shipped: myopic vs planned)",
+        instance="instances/phased-hall.yaml",
+        myopic_baseline=True,
+    ),
+    Case(
+        "phased-campus",
+        "(shipped: myopic vs planned, 120 s)",
+        instance="instances/phased-campus.yaml",
+        time_limit=120.0,
+        myopic_baseline=True,
     ),
 )
 BUILD_SHARE = 0.25
@@ -115,6 +157,15 @@ NOTES = [
     "power, as in the 4N/3 retrofit hall, and where recirculation binds: first-fit packs "
     "the front of the hall hot and strands the rest (8% fewer GPUs in air-hall, 17% in "
     "hall-300-thermal).",
+    "- The phased cases (`--phases 3` in generate_campus.py, no fabric: rackopt plans no "
+    "SUs across phases) solve one MILP over the three waves; GPUs, gap and bound are the "
+    "last stage's (the last wave's GPUs), build, hand-off and check are timed within "
+    "'solve' (and 'GPUs proven' is not measured), and the greedy baseline fills the finished "
+    "campus in one go, ignoring the waves. The myopic table below plans the shipped "
+    "phased instances wave by wave (`--myopic-baseline`) beside the joint plan.",
+    "- campus-2000-mixed and campus-8000-mixed run the default path (one model); "
+    "--campus-frontiers --workers N measures the frontier path (docs/benchmarks.md keeps "
+    "those runs, issue 17, under 'Measured outside the ladder').",
     "- The campus-2000-utility solve time is the time limit: the GPU count is proven "
     "first ('GPUs proven'), then the cable stage uses what is left of the 60 s.",
     "- hall-300-thermal is hall-300 with 23 C supply air and the parametric recirculation "
@@ -141,9 +192,18 @@ def kept_sections(path: Path) -> str:
 PHASES = ("load_s", "build_s", "handoff_s", "solve_s", "check_s", "write_s")
 
 
-def measure(path: Path, out: Path, time_limit: float | None) -> dict:
+def measure(
+    path: Path,
+    out: Path,
+    time_limit: float | None,
+    workers: int = 0,
+    frontiers: bool = False,
+    myopic_baseline: bool = False,
+) -> dict:
     """One run, in the process that calls it: the pipeline, the layout written, and the
-    greedy baseline on the same site. :func:`run_once` calls it in a fresh process."""
+    greedy baseline on the same site (and for a phased case, the GPUs per phase of the
+    joint plan and, with ``myopic_baseline``, of the phase-by-phase plan; its solve time
+    is not in solve_s). :func:`run_once` calls it in a fresh process."""
     import resource
 
     from models.data import build_model_data
@@ -151,10 +211,17 @@ def measure(path: Path, out: Path, time_limit: float | None) -> dict:
     from optimizer.results.layout import layout_dataset, write_layout
     from optimizer.solve.greedy import greedy_layout
     from optimizer.solve.options import SolveOptions
+    from optimizer.solve.phases import phase_gpus
     from optimizer.solve.pipeline import solve_instance
     from optimizer.verify.check import check_layout
 
-    report = solve_instance(path, SolveOptions(time_limit=time_limit))
+    options = SolveOptions(
+        time_limit=time_limit,
+        workers=workers,
+        campus_frontiers=frontiers,
+        myopic_baseline=myopic_baseline,
+    )
+    report = solve_instance(path, options)
     # Parts run in up to two worker processes at once: count the largest worker twice. Read
     # now, before writing the layout (the NetCDF writer starts a helper process of its own).
     workers_kb = 2 * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -169,7 +236,11 @@ def measure(path: Path, out: Path, time_limit: float | None) -> dict:
     def gpus(placement: np.ndarray) -> int:
         return int(sum(site.rack_types[t].gpus for t in placement if t >= 0))
 
+    # A phased solve times build, hand-off, every stage and the per-phase checks as one
+    # solve_s (optimizer.solve.pipeline): its other phases count 0 here.
+    timings = {p: 0.0 for p in (*PHASES, "primary_s")} if report.plan else {}
     return {
+        **timings,
         **report.timings,
         "write_s": write_s,
         "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + workers_kb) / 1024,
@@ -183,6 +254,8 @@ def measure(path: Path, out: Path, time_limit: float | None) -> dict:
             if report.outcome.second_stage_gap is None
             else report.outcome.second_stage_gap
         ),
+        "solved_as": report.solved_as,
+        "workers": workers,
         "gpus": gpus(report.placement),
         "it_kw": report.check.loads.it_kw,
         "greedy_gpus": gpus(rule.placement),
@@ -190,10 +263,17 @@ def measure(path: Path, out: Path, time_limit: float | None) -> dict:
         "greedy_ok": rule_check.ok,
         "power_capacity_kw": power_cover_bound(data) or float("nan"),
         "slots": site.n_slots,
+        "phase_gpus": [] if report.plan is None else [phase_gpus(p) for p in report.plan.phases],
+        "phase_names": [] if report.plan is None else [p.name for p in report.plan.phases],
+        "myopic_gpus": (
+            None
+            if report.myopic_baseline is None or report.myopic_baseline.gpus is None
+            else list(report.myopic_baseline.gpus)
+        ),
     }
 
 
-def run_once(case: Case, folder: Path) -> dict:
+def run_once(case: Case, folder: Path, workers: int = 0, frontiers: bool = False) -> dict:
     """:func:`measure` in a fresh (spawned) process, so that peak memory and import costs
     are per run."""
     if case.instance:
@@ -202,7 +282,10 @@ def run_once(case: Case, folder: Path) -> dict:
         path = folder / f"{case.name}.yaml"
         path.write_text(yaml.safe_dump(campus(case.spec), sort_keys=False))
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(measure, path, folder / f"{case.name}.nc", case.time_limit).result()
+        out = folder / f"{case.name}.nc"
+        return pool.submit(
+            measure, path, out, case.time_limit, workers, frontiers, case.myopic_baseline
+        ).result()
 
 
 def median(runs: list[dict], key: str) -> float:
@@ -287,13 +370,49 @@ def table(results: dict[str, list[dict]]) -> list[str]:
             f"{share:.0%} | {median(runs, 'peak_mb'):,.0f} | {greedy:,.0f} | "
             f"{(greedy - gpus) / gpus:+.1%} | {stranded[0]:,.0f} / {stranded[1]:,.0f} |"
         )
-    return lines
+    return lines + myopic_table(results)
+
+
+def myopic_table(results: dict[str, list[dict]]) -> list[str]:
+    """GPUs per phase of the joint plan and of planning phase by phase (first run: both
+    are proven optima or time-limited, the same on every run up to the time limit)."""
+    lines = [
+        "",
+        "### Myopic vs planned",
+        "",
+        "| case | phase | planned GPUs | myopic GPUs | planning ahead gains |",
+        "|---|---|---|---|---|",
+    ]
+    for case in LADDER:
+        runs = results.get(case.name)
+        if not case.myopic_baseline or not runs:
+            continue
+        run = runs[0]
+        myopic = run.get("myopic_gpus")
+        for p, (name, planned) in enumerate(
+            zip(run["phase_names"], run["phase_gpus"], strict=True)
+        ):
+            mine = "none meets the demand" if myopic is None else f"{myopic[p]:,}"
+            gain = "" if myopic is None else f"{planned - myopic[p]:+,}"
+            lines.append(f"| {case.name} | {name} | {planned:,} | {mine} | {gain} |")
+    return lines if len(lines) > 5 else []
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=None, help="case names to run")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes tracing a campus's frontiers (0: one per CPU)",
+    )
+    parser.add_argument(
+        "--campus-frontiers",
+        action="store_true",
+        help="solve utility-coupled campuses through per-hall frontiers",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the table here")
     parser.add_argument("--json", type=Path, default=None, help="write every run here")
     parser.add_argument(
@@ -312,7 +431,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             results[case.name] = []
             for i in range(args.repeats):
-                run = run_once(case, Path(tmp))
+                run = run_once(case, Path(tmp), args.workers, args.campus_frontiers)
                 results[case.name].append(run)
                 print(
                     f"{case.name} run {i + 1}: {run['status']} gap {run['gap']:.3%} "

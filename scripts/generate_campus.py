@@ -9,7 +9,16 @@ Capacities are sized from the rack mix so that power, not space, binds: ``fill``
 is the share of a fully loaded hall's IT load that the failover capacity admits.
 The fabric (whole SUs, leaf racks at marked row-end slots, cable reach) is on by
 default. ``--utility-kw`` adds one utility limit over all halls, the usual case
-where the grid connection binds.
+where the grid connection binds. ``--phases P`` builds the campus out in P waves
+(docs/instance-format.md section 15): hall h opens in wave ceil(h P / halls), the
+utility limit (if any) steps up to p / P of its value in wave p, and each wave takes as
+many racks as fit. Phased instances have no fabric (rackopt refuses SUs across phases).
+
+``--mixed`` makes rack types compete for the same power: GB200 NVL72 joins GB300 in
+the liquid rows, DGX B200 joins DGX H100, and air racks may stand in liquid rows too (as
+they may in every case). With a binding utility limit this is the hard campus of
+docs/benchmarks.md: first-fit no longer reaches the optimum, and the single model
+closes its gap slowly (optimizer/solve/campus.py solves it through per-hall frontiers).
 
 Usage: python scripts/generate_campus.py --halls 4 --rows 10 --slots 50 -o campus.yaml
 Everything is deterministic: the same arguments give the same file.
@@ -47,6 +56,8 @@ DERATING = Power.model_fields["derating"].default
 """The continuous-load factor rackopt applies, since the campus sets none."""
 LIQUID = "gb300-nvl72"
 AIR = "dgx-h100-rack"
+MIXED = ("gb200-nvl72", "dgx-b200-rack")
+"""The rack types ``--mixed`` adds: a second liquid and a second air rack."""
 RACKS = rack_catalog()
 PAIRS_4N3 = list(itertools.combinations((1, 2, 3, 4), 2))
 
@@ -65,13 +76,18 @@ class CampusSpec:
     cell_slots: int = 5
     utility_kw: float | None = None
     """One utility limit (IT plus cooling) shared by all halls; none by default."""
+    mixed: bool = False
+    """Four rack types compete for the power (module docstring)."""
     supply_temp_c: float | None = None
     """Supply air of every zone; when given, every hall gets rackopt's parametric
     recirculation model (docs/thermal.md), so inlet temperatures bind too."""
+    phases: int = 1
+    """Waves of the build-out; more than one needs ``fabric=False``."""
 
     @property
     def name(self) -> str:
-        return f"campus-{self.halls}x{self.rows}x{self.slots}-{self.topology}"
+        mixed = "-mixed" if self.mixed else ""
+        return f"campus-{self.halls}x{self.rows}x{self.slots}-{self.topology}{mixed}"
 
 
 def _rack(liquid: bool) -> RackSpec:
@@ -178,13 +194,41 @@ def campus(spec: CampusSpec) -> dict[str, Any]:
         "rack_types": {LIQUID: {}, AIR: {}, "network-rack": {}},
         "demand": {LIQUID: {}, AIR: {}},
     }
+    if spec.mixed:
+        for name in MIXED:
+            data["rack_types"][name] = {}
+            data["demand"][name] = {}
     if spec.fabric:
         data["network"] = {"default_reach_m": spec.reach_m, "cell_slots": spec.cell_slots}
     if spec.utility_kw is not None:
         data["facility"] = {"utility_limit_kw": spec.utility_kw}
     if spec.supply_temp_c is not None:
         data["thermal"] = {"recirculation": {hall: {} for hall in halls}}
+    if spec.phases > 1:
+        data["phases"] = _waves(spec, data["demand"])
     return data
+
+
+def _waves(spec: CampusSpec, demand: dict[str, Any]) -> list[dict[str, Any]]:
+    """The campus's build-out: halls opened in turn, the utility stepped up with them,
+    as many racks of every ``demand`` type as fit in each wave."""
+    if spec.fabric:
+        raise ValueError("a phased campus needs --no-fabric: rackopt plans no SUs across phases")
+    waves = []
+    for p in range(1, spec.phases + 1):
+        wave: dict[str, Any] = {
+            "name": f"wave{p}",
+            "open": [
+                f"H{h}"
+                for h in range(2, spec.halls + 1)
+                if math.ceil(h * spec.phases / spec.halls) == p
+            ],
+            "demand": {name: {} for name in demand},
+        }
+        if spec.utility_kw is not None:
+            wave["utility_limit_kw"] = round(spec.utility_kw * p / spec.phases)
+        waves.append(wave)
+    return waves
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -205,10 +249,21 @@ def main(argv: list[str] | None = None) -> None:
         help="one utility limit (IT + cooling, kW) shared by all halls",
     )
     parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="GB200 and DGX B200 racks compete with GB300 and DGX H100 for the power",
+    )
+    parser.add_argument(
         "--supply-temp-c",
         type=float,
         default=None,
         help="supply air of every zone; adds the parametric recirculation model",
+    )
+    parser.add_argument(
+        "--phases",
+        type=int,
+        default=1,
+        help="build the campus out in this many waves (needs --no-fabric)",
     )
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -224,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
         cell_slots=args.cell_slots,
         utility_kw=args.utility_kw,
         supply_temp_c=args.supply_temp_c,
+        mixed=args.mixed,
+        phases=args.phases,
     )
     args.output.write_text(yaml.safe_dump(campus(spec), sort_keys=False))
     print(f"wrote {args.output}: {spec.halls * spec.rows * spec.slots} slots")

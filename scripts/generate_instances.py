@@ -922,6 +922,166 @@ def phased_campus(catalog: dict[str, RackSpec]) -> tuple[dict[Any, Any], str]:
 
 
 # --------------------------------------------------------------------------------------
+# Instance 5: phased-hall, where planning wave by wave strands a UPS pair.
+# --------------------------------------------------------------------------------------
+
+PHASED_HALL_SLOTS_PER_ROW = 10
+PHASED_HALL_ROWS = (("R01", False, 1), ("R02", False, 2), ("R03", True, 1), ("R04", True, 2))
+"""(row, liquid, UPS pair): air rows R01-R02 in front, liquid rows R03-R04 behind; pair 1
+feeds R01 and R03, pair 2 feeds R02 and R04."""
+PHASED_HALL_UPS_UNITS = 2
+PHASED_HALL_CDU_UNITS = 2
+PHASED_HALL_AIR_CRAH_UNITS = 4
+PHASED_HALL_LIQUID_CRAH_UNITS = 3
+PHASED_HALL_WAVES = (
+    # name, date, duration (months), UPS units per side, cumulative (GB300 max, B300 max)
+    ("wave1", "2027-Q1", 6.0, 1, (0, 8)),
+    ("wave2", "2027-Q3", 6.0, PHASED_HALL_UPS_UNITS, (10, 8)),
+    ("wave3", "2028-Q1", 24.0, PHASED_HALL_UPS_UNITS, (20, 8)),
+)
+"""Air racks first, on half-installed UPS systems; liquid racks once the second UPS units
+and the CDUs are in, half in wave 2, the rest in wave 3."""
+
+
+def phased_hall(catalog: dict[str, RackSpec]) -> tuple[dict[Any, Any], str]:
+    """One hall whose wave-1 air racks decide whether wave 3's liquid racks fit.
+
+    Why this shape: each 2N UPS pair feeds one air row and one liquid row. Wave 1 brings
+    8 DGX B300 racks, which fit either air row. Planned wave by wave, they go where the
+    tie-break puts free racks, the front row R01, all on UPS pair 1; in wave 3 pair 1 then
+    has 1,600 - 8 x 58 = 1,136 kW for liquid row R03, room for 8 GB300 NVL72 racks
+    (1,088 kW) out of 10: 18 liquid racks in all. Planned over every wave, the air racks
+    split 4 and 4 over the pairs, and each pair keeps 1,600 - 4 x 58 = 1,368 kW >= 10 x 136
+    for a full liquid row: 20 liquid racks, 144 GPUs more in wave 3, and the same GPUs in
+    waves 1 and 2.
+    """
+    gb300, b300 = catalog[GB300], catalog[B300]
+    ups_kw = PHASED_HALL_UPS_UNITS * UPS_UNIT_KW
+    row_kw = PHASED_HALL_SLOTS_PER_ROW * gb300.it_kw
+    air_racks = PHASED_HALL_WAVES[0][4][1]
+    require(
+        DERATING * ups_kw - air_racks * b300.it_kw < row_kw,
+        "all wave-1 air racks on one UPS pair leave too little for a full liquid row",
+    )
+    require(
+        DERATING * ups_kw - air_racks / 2 * b300.it_kw >= row_kw,
+        "wave-1 air racks split over the pairs leave each room for a full liquid row",
+    )
+    require(
+        air_racks * b300.it_kw <= DERATING * PHASED_HALL_WAVES[0][3] * UPS_UNIT_KW,
+        "one wave-1 UPS unit carries every air rack",
+    )
+    require(air_racks <= PHASED_HALL_SLOTS_PER_ROW, "one air row holds every wave-1 air rack")
+    require(
+        PHASED_HALL_SLOTS_PER_ROW * gb300.liquid_kw <= CDU_UNIT_KW * (PHASED_HALL_CDU_UNITS - 1),
+        "a row's CDU group cools a full liquid row",
+    )
+    require(
+        air_racks * b300.air_kw <= CRAH_KW * (PHASED_HALL_AIR_CRAH_UNITS - 1),
+        "the air zone carries every air rack",
+    )
+    require(
+        2 * row_kw * (1 - gb300.liquid_fraction) <= CRAH_KW * (PHASED_HALL_LIQUID_CRAH_UNITS - 1),
+        "the liquid zone carries the residual air heat of both liquid rows",
+    )
+    require(b300.air_kw <= CAMPUS_AIR_KW_MAX, "a DGX B300 rack fits an air slot")
+    rows: dict[Any, Any] = {}
+    devices: dict[Any, Any] = {
+        Remark(
+            f"2N (Schneider WP 75, A): two UPS pairs of {PHASED_HALL_UPS_UNITS} x "
+            f"{UPS_UNIT_KW:,.0f} kW units (Galaxy VX, A; {DERATING * ups_kw:,.0f} kW "
+            "continuous), pair 1 feeding R01 and R03, pair 2 R02 and R04 "
+            f"(415 V, {ROW_BUSWAY_AMPS:,.0f} A busways, D)."
+        ): None,
+    }
+    cdus: dict[Any, Any] = {
+        Remark(
+            f"One CDU group per liquid row: {PHASED_HALL_CDU_UNITS} x Vertiv XDU1350 "
+            f"({CDU_UNIT_KW:,.0f} kW, C), N+1."
+        ): None,
+    }
+    zones: dict[Any, Any] = {
+        Remark(
+            f"~{CRAH_KW:,.0f} kW CRAHs (B/C), N+1: one zone for the air rows, one for the "
+            "liquid rows' residual air heat."
+        ): None,
+        "Z-AIR": Flow({"crah_kw": CRAH_KW, "units": PHASED_HALL_AIR_CRAH_UNITS}),
+        "Z-LIQ": Flow({"crah_kw": CRAH_KW, "units": PHASED_HALL_LIQUID_CRAH_UNITS}),
+    }
+    for pair in (1, 2):
+        for side in "AB":
+            devices[f"UPS-{side}{pair}"] = Flow({"kind": "ups", "rating_kw": ups_kw})
+    for r, (name, liquid, pair) in enumerate(PHASED_HALL_ROWS):
+        slot: dict[str, Any] = {"air_zone": "Z-LIQ" if liquid else "Z-AIR"}
+        if liquid:
+            slot |= {"liquid": True, "cdu": f"CDU-{name}", "floor_kg": CAMPUS_LIQUID_FLOOR_KG}
+            cdus[f"CDU-{name}"] = Flow(
+                {
+                    "unit_kw": CDU_UNIT_KW,
+                    "unit_flow_lpm": CDU_UNIT_FLOW_LPM,
+                    "units": PHASED_HALL_CDU_UNITS,
+                }
+            )
+        else:
+            slot |= {"floor_kg": CAMPUS_AIR_FLOOR_KG, "air_kw_max": CAMPUS_AIR_KW_MAX}
+        slot["feeds"] = [f"BUS-A-{name}", f"BUS-B-{name}"]
+        rows[name] = {
+            "slots": PHASED_HALL_SLOTS_PER_ROW,
+            "origin_m": [0.0, r * ROW_SPACING_M],
+            "slot": Flow(slot),
+        }
+        for side in "AB":
+            devices[f"BUS-{side}-{name}"] = Flow(
+                {
+                    "kind": "busway",
+                    "parent": f"UPS-{side}{pair}",
+                    "rating_kw": busway_kw(ROW_BUSWAY_AMPS),
+                }
+            )
+    phases = []
+    for name, date, months, ups_units, (liquid_max, air_max) in PHASED_HALL_WAVES:
+        phases.append(
+            {
+                "name": name,
+                "date": date,
+                "duration": Note(months, "months until the next wave (the gpu_time weight)"),
+                "devices": {
+                    f"UPS-{side}{pair}": Flow({"rating_kw": ups_units * UPS_UNIT_KW})
+                    for pair in (1, 2)
+                    for side in "AB"
+                },
+                "demand": {
+                    GB300: Flow({"max": liquid_max}),
+                    B300: Flow({"max": air_max}),
+                },
+            }
+        )
+    document: dict[Any, Any] = {
+        "format_version": 1,
+        "name": "phased-hall",
+        "description": "Air racks first, liquid racks later: where wave 1 stands decides wave 3",
+        "halls": {"H1": {"rows": rows}},
+        "power": {"devices": devices},
+        "cooling": {"cdus": cdus, "air_zones": zones},
+        "rack_types": {
+            GB300: Note({}, f"catalog: {gb300.it_kw:g} kW, liquid-cooled"),
+            B300: Note({}, f"catalog: {b300.it_kw:g} kW, air-cooled"),
+        },
+        "demand": Note({GB300: {}, B300: {}}, "the last wave's"),
+        "phases": phases,
+    }
+    slots = len(PHASED_HALL_ROWS) * PHASED_HALL_SLOTS_PER_ROW
+    summary = (
+        f"phased-hall: one hall of {slots} slots (2 air rows in front, 2 liquid rows behind, "
+        "each UPS pair feeding one of each), built out in three waves: 8 air racks first, "
+        "then 10 and 20 GB300 NVL72 racks. Planned wave by wave (--myopic), the air racks "
+        "fill the front row and strand UPS pair 1 in wave 3 (18 liquid racks); one plan "
+        "over the waves splits them and fits all 20 (--myopic-baseline shows both)."
+    )
+    return document, summary
+
+
+# --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
 
@@ -930,6 +1090,7 @@ GENERATORS: dict[str, Callable[[dict[str, RackSpec]], tuple[dict[Any, Any], str]
     "retrofit-hall": retrofit_hall,
     "air-hall": air_hall,
     "phased-campus": phased_campus,
+    "phased-hall": phased_hall,
 }
 
 

@@ -51,6 +51,7 @@ def test_tables_are_one_frame_per_entity_in_kw(layout, tmp_path):
         "sus",
         "cable_classes",
         "phases",
+        "demand_scenarios",
         "facility",
     ]
     devices = tables["devices"].set_index("device")

@@ -65,6 +65,7 @@ def test_the_slot_table_is_a_layout_csv_verify_accepts(tutorial, tmp_path):
         "air_zones.csv",
         "cable_classes.csv",
         "cdus.csv",
+        "demand_scenarios.csv",
         "devices.csv",
         "facility.csv",
         "phases.csv",
@@ -124,6 +125,7 @@ def _order(folder: Path) -> list[Path]:
         "sus",
         "cable_classes",
         "phases",
+        "demand_scenarios",
     ]
     return [folder / f"{n}.csv" for n in [*names, "facility"]]
 

@@ -130,6 +130,7 @@ def _values() -> dict[str, object]:
         "su_id": 0,
         "reach_class": 0,
         "phase": 0,
+        "demand_scenario": 0,
     }
     sample = {"str": "x", "int64": 1, "float64": 1.0, "bool": False}
     return {

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import csv
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import xarray as xr
 from factory import EXACT, instance, rack, row
-from helpers import run, write_instance
+from helpers import TUTORIAL, run, write_instance
 
 from optimizer.instance.loader import load_instance
 from optimizer.site.phases import phased_site
@@ -303,3 +305,66 @@ def test_the_report_charts_gpus_and_unused_utility_power_by_phase(tmp_path):
     picture = tmp_path / "plan.png"
     assert run("report", plan, "-o", picture).exit_code == 0
     assert picture.stat().st_size > 0
+
+
+def test_the_shipped_phased_hall_shows_what_planning_ahead_gains(tmp_path):
+    # instances/phased-hall.yaml: each 2N UPS pair (1,600 kW continuous from wave 2) feeds
+    # one air and one liquid row of 10 slots. Wave 1: 8 DGX B300 (58 kW, 32 GPUs) = 256
+    # GPUs either way. Wave 2: 10 GB300 NVL72 (136 kW, 72 GPUs) more = 976. Wave 3: up to
+    # 20 GB300. Phase by phase, the air racks fill the front row R01 on pair 1, leaving
+    # 1,600 - 464 = 1,136 kW: 8 liquid racks in R03 (1,088 kW), 10 in R04: 18 x 72 + 256
+    # = 1,552. One plan splits the air racks 4 + 4 (1,600 - 232 = 1,368 >= 10 x 136 per
+    # pair): 20 x 72 + 256 = 1,696 GPUs, +144 in wave 3.
+    path = TUTORIAL.parent / "phased-hall.yaml"
+    out = tmp_path / "plan.nc"
+    result = run("solve", path, "-o", out, "--gap", 0, "--myopic-baseline")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "wave1 (2027-Q1) 8 racks 256 GPUs IT 0.464 MW myopic 256" in text
+    assert "wave3 (2028-Q1) 28 racks 1,696 GPUs IT 3.184 MW myopic 1,552" in text
+    assert "planning ahead gains wave1 +0, wave2 +0, wave3 +144 GPUs" in text
+    with xr.open_dataset(out) as ds:
+        assert ds["phase_gpus"].values.tolist() == [256, 976, 1696]
+    myopic = solve_instance(path, EXACT.__class__(**{**EXACT.__dict__, "myopic": True}))
+    assert _phase_gpus(myopic) == [256, 976, 1552]
+    # The myopic wave-1 racks all stand on UPS pair 1: 464 kW on each side when one fails.
+    wave1 = myopic.plan.phases[0]
+    loads = dict(zip(wave1.site.device_ids, wave1.check.loads.device_failover_kw, strict=True))
+    assert (loads["UPS-A1"], loads["UPS-A2"]) == (464.0, 0.0)
+
+
+def test_the_myopic_baseline_says_when_phase_by_phase_planning_meets_no_demand(tmp_path):
+    # Uprate hall with p2 demanding the big rack (min 1): phase by phase, p1's small racks
+    # leave PDU-A 100 kW of its 200, too little; one plan still places it (16, 88).
+    data = uprate_hall()
+    data["phases"][1]["demand"] = {"small": {"max": 2}, "big": {"min": 1, "max": 1}}
+    path = write_instance(tmp_path, data)
+    options = EXACT.__class__(**{**EXACT.__dict__, "myopic_baseline": True})
+    report = solve_instance(path, options)
+    assert _phase_gpus(report) == [16, 88]
+    assert report.myopic_baseline.gpus is None
+    assert "phase p2, planned on its own with the earlier racks kept" in (
+        report.myopic_baseline.message
+    )
+    result = run("solve", path, "-o", tmp_path / "plan.nc", "--gap", 0, "--myopic-baseline")
+    assert result.exit_code == 0, result.output
+    assert "planning ahead gains a plan at all: phase by phase, phase p2" in " ".join(
+        result.output.split()
+    )
+
+
+def test_a_generated_campus_opens_its_halls_wave_by_wave(tmp_path):
+    # scripts/generate_campus.py --phases 2 on two identical halls: H2 opens in wave 2
+    # (ceil(2 x 2 / 2) = 2), no utility limit, so wave 2 holds exactly twice wave 1's GPUs.
+    script = TUTORIAL.parents[1] / "scripts" / "generate_campus.py"
+    path = tmp_path / "campus.yaml"
+    args = ["--halls", "2", "--rows", "2", "--slots", "4", "--phases", "2", "-o", path]
+    refused = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+    assert "a phased campus needs --no-fabric" in refused.stderr
+    subprocess.run([sys.executable, script, *args, "--no-fabric"], check=True)
+    report = solve_instance(path, EXACT)
+    wave1, wave2 = _phase_gpus(report)
+    assert wave1 > 0 and wave2 == 2 * wave1
+    ids = report.site.slot_ids
+    placed = report.plan.phases[0].placement
+    assert all(ids[s].startswith("H1-") for s in np.flatnonzero(placed != EMPTY))

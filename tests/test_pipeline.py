@@ -73,23 +73,26 @@ def _importers() -> dict[str, set[str]]:
 PIPELINE = "optimizer/solve/pipeline.py"
 PARTS = "optimizer/solve/decompose.py"
 EXPLAIN = "optimizer/solve/explain.py"
+FRONTIER = "optimizer/solve/frontier.py"
 PHASES = "optimizer/solve/phases.py"
 HIGHS = "optimizer/solve/highs.py"
 
 
 def test_only_the_pipeline_builds_the_model_and_calls_highs():
     importers = _importers()
-    # The model builder: the pipeline, its parts solved in workers, explain's elastic
-    # copy of the model, and the one plan over a build-out's phases.
-    assert importers["models.build"] == {PIPELINE, PARTS, EXPLAIN, PHASES}
-    # HiGHS itself: the adapter, and explain, which adds its slack columns to the
-    # compiled model through HiGHS's API.
-    assert importers["highspy"] == {HIGHS, EXPLAIN}
+    # The model builder: the pipeline, its parts solved in workers, a campus part's
+    # frontier traced in a worker, explain's elastic copy of the model, and the one
+    # plan over a build-out's phases.
+    assert importers["models.build"] == {PIPELINE, PARTS, FRONTIER, EXPLAIN, PHASES}
+    # HiGHS itself: the adapter, explain, which adds its slack columns to the compiled
+    # model through HiGHS's API, and the frontier, which moves its budget row's bound.
+    assert importers["highspy"] == {HIGHS, EXPLAIN, FRONTIER}
     assert importers["optimizer.solve.highs.solve"] == {PIPELINE, PARTS, PHASES}
-    assert importers["optimizer.solve.highs.compile_model"] == {EXPLAIN}
-    assert importers["optimizer.solve.highs.new_highs"] == {EXPLAIN}
+    assert importers["optimizer.solve.highs.compile_model"] == {EXPLAIN, FRONTIER}
+    assert importers["optimizer.solve.highs.new_highs"] == {EXPLAIN, FRONTIER}
     assert importers["optimizer.solve.decompose.solve_parts"] == {PIPELINE}
-    assert not importers["optimizer.solve.decompose.solve_part"]
+    assert importers["optimizer.solve.decompose.solve_part"] == {FRONTIER}
+    assert importers["optimizer.solve.campus.solve_campus"] == {PIPELINE}
 
 
 def test_the_cli_batch_and_benchmark_share_the_pipeline():

@@ -170,6 +170,20 @@ _SPLIT = click.option(
     show_default=True,
     help="Solve parts of the facility that share no constraint in parallel.",
 )
+_CAMPUS = click.option(
+    "--campus-frontiers/--no-campus-frontiers",
+    default=False,
+    show_default=True,
+    help="Solve halls that share only the utility limit through each hall's frontier of "
+    "GPUs per facility-power budget and an exact choice of one point per hall.",
+)
+_WORKERS = click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=MAX_THREADS),
+    default=None,
+    help="Processes tracing a campus's per-hall frontiers at once (default: one per CPU).",
+    callback=lambda _ctx, _param, value: 0 if value is None else value,
+)
 _CAPPING_BASELINE = click.option(
     "--capping-baseline",
     is_flag=True,
@@ -189,6 +203,20 @@ _MYOPIC = click.option(
     is_flag=True,
     help="For an instance with phases: solve each phase at its own optimum with the "
     "earlier racks fixed (what planning without this model gives), not one plan.",
+)
+_SCENARIO_OBJECTIVE = click.option(
+    "--scenario-objective",
+    type=click.Choice(["expected", "worst_case"]),
+    default="expected",
+    show_default=True,
+    help="For a last phase with demand scenarios: commit the earlier phases for the most "
+    "expected GPUs over the scenarios, or for the best worst case.",
+)
+_MYOPIC_BASELINE = click.option(
+    "--myopic-baseline",
+    is_flag=True,
+    help="For an instance with phases: also solve phase by phase and report the GPUs per "
+    "phase of both plans, the value of planning ahead (a second solve).",
 )
 _OPTION_FIELDS = frozenset(f.name for f in fields(SolveOptions))
 
@@ -225,9 +253,13 @@ solver_options = _gathered(
     *_SECOND_STAGE,
     _WARM_START,
     _SPLIT,
+    _CAMPUS,
+    _WORKERS,
     _CAPPING_BASELINE,
     _PHASE_OBJECTIVE,
     _MYOPIC,
+    _SCENARIO_OBJECTIVE,
+    _MYOPIC_BASELINE,
 )
 """Every solve setting, for ``solve``."""
 

@@ -37,6 +37,7 @@ DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 @output_option("Combined study dataset to write (NetCDF); layouts go to OUTPUT.d/.")
 @click.option(
     "--workers",
+    "scenario_workers",
     type=click.IntRange(min=0),
     default=DEFAULT_WORKERS,
     show_default=True,
@@ -74,7 +75,7 @@ DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 def batch(
     study: str,
     output: str,
-    workers: int,
+    scenario_workers: int,
     scheduler: str | None,
     tls_ca_file: str | None,
     tls_cert: str | None,
@@ -100,7 +101,7 @@ def batch(
     status = None if quiet else BatchStatus()
     try:
         try:
-            report = run_batch(loaded, output, options, workers, cluster, status)
+            report = run_batch(loaded, output, options, scenario_workers, cluster, status)
         finally:
             if status is not None:  # end the display, also before an error
                 status.close()

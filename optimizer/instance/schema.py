@@ -417,6 +417,17 @@ class PhaseUnits(Strict):
     units: Whole = Field(ge=1, le=1000)
 
 
+class DemandScenario(Strict):
+    """One possible demand of the last phase, with its probability: the plan commits the
+    earlier phases and places the last phase's racks per scenario (docs/formulation.md,
+    section 16)."""
+
+    name: Identifier
+    probability: Annotated[Number, Field(gt=0, le=1)]
+    demand: dict[Identifier, DemandEntry] = Field(min_length=1)
+    """Cumulative, as a phase's demand."""
+
+
 class Phase(Strict):
     """One phase of a build-out: what is in place and what is demanded by then.
 
@@ -441,6 +452,9 @@ class Phase(Strict):
     demand: dict[Identifier, DemandEntry] | None = Field(default=None, min_length=1)
     """Cumulative: the racks of each type on the floor by the end of the phase. Required
     but for the last phase, whose demand is the instance's ``demand`` when left out."""
+    scenarios: list[DemandScenario] | None = Field(default=None, min_length=2)
+    """The last phase only, instead of ``demand``: alternative demands with probabilities
+    summing to 1, planned for together (a two-stage stochastic plan)."""
 
 
 class Instance(Strict):

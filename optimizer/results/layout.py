@@ -40,6 +40,7 @@ from optimizer.results.schema import (
     Field,
 )
 from optimizer.site.arrays import NO_INDEX
+from optimizer.solve.phases import phase_gpus
 from optimizer.solve.pipeline import SolveReport
 from optimizer.verify.check import EMPTY
 
@@ -177,6 +178,30 @@ def _phase_variables(report: SolveReport) -> dict[str, Any]:
     }
 
 
+def _scenario_variables(report: SolveReport) -> dict[str, Any]:
+    """Each demand scenario's probability, GPUs and placement of the last phase (the
+    recourse around the committed racks); the dimension is empty without scenarios."""
+    scenarios = report.plan.scenarios if report.plan is not None else ()
+    names = [t.name for t in report.site.rack_types]
+    return {
+        "demand_scenario": [s.name for s in scenarios],
+        "demand_scenario_probability": np.array([s.probability for s in scenarios], dtype=float),
+        "demand_scenario_gpus": np.array([phase_gpus(s.layout) for s in scenarios], dtype=np.int64),
+        "demand_scenario_rack_type": np.array(
+            [[names[t] if t != EMPTY else "" for t in s.layout.placement] for s in scenarios],
+            dtype=str,
+        ).reshape(len(scenarios), report.site.n_slots),
+    }
+
+
+def _scenario_objective(report: SolveReport) -> str:
+    """``expected`` or ``worst_case`` for a plan over demand scenarios; '' otherwise."""
+    plan = report.plan
+    if plan is None or not plan.scenarios:
+        return ""
+    return "worst_case" if plan.worst_case else "expected"
+
+
 def _typed(field: Field, value: Any) -> np.ndarray:
     """``value`` as the field's declared dtype; a value of another kind is a bug here,
     not something to convert quietly (a float where an int belongs, say)."""
@@ -266,6 +291,7 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         **_thermal_variables(report),
         **_capping_variables(report),
         **_phase_variables(report),
+        **_scenario_variables(report),
     }
     created = datetime.now(UTC).isoformat(timespec="seconds")
     attrs = {
@@ -285,8 +311,10 @@ def layout_dataset(report: SolveReport) -> xr.Dataset:
         "second_stage_bound": _finite_or_nan(outcome.second_stage_bound),
         "second_stage_gap": _finite_or_nan(outcome.second_stage_gap),
         "phase_plan": _phase_plan(report),
+        "scenario_objective": _scenario_objective(report),
         "timings_s": json.dumps({k: round(v, 6) for k, v in report.timings.items()}),
         "model_size": json.dumps(report.model_size),
+        "solved_as": report.solved_as,
         "solver_options": json.dumps(report.options.recorded(), sort_keys=True),
         "overrides": report.overrides or "[]",
         "versions": json.dumps(package_versions(), sort_keys=True),

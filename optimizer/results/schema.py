@@ -61,6 +61,10 @@ class Group(StrEnum):
     """A phased build-out: the ``phase`` dimension, each rack's install phase and every
     phase's GPUs and loads; added in layout format 2 (no phases: a ``phase`` of length 0
     and ``install_phase`` all '')."""
+    SCENARIOS = "scenarios"
+    """Demand scenarios of the last phase: the ``demand_scenario`` dimension, each
+    scenario's probability, GPUs and recourse placement; added with scenarios (none: a
+    ``demand_scenario`` of length 0)."""
     CAPPING = "capping"
     """Capped failover: capped draws, loads without capping, and what each failure
     relies on capping for; added with capped failover (no capped type: zeros and '')."""
@@ -150,11 +154,13 @@ DIMENSIONS = (
     Dimension("su_id", "su_network_slot"),
     Dimension("reach_class", "cable_m_by_class"),
     Dimension("phase", "phase_duration"),
+    Dimension("demand_scenario", "demand_scenario_probability"),
 )
 DIMENSION_NAMES = tuple(d.name for d in DIMENSIONS)
 
 _FABRIC, _THERMAL, _CAPPING, _PHASES = Group.FABRIC, Group.THERMAL, Group.CAPPING, Group.PHASES
 _PHASE = ("phase",)
+_SCENARIOS, _DEMAND_SCENARIO = Group.SCENARIOS, ("demand_scenario",)
 _SLOT, _TYPE, _DEVICE, _CDU, _ZONE = ("slot",), ("type",), ("device",), ("cdu",), ("air_zone",)
 
 COORDINATES = (
@@ -200,6 +206,15 @@ COORDINATES = (
     Field("su_id", ("su_id",), INTEGER, "", "scalable unit id", _FABRIC, coordinate=True),
     Field("reach_class", ("reach_class",), TEXT, "", "cable reach class", _FABRIC, coordinate=True),
     Field("phase", _PHASE, TEXT, "", "build-out phase", _PHASES, coordinate=True),
+    Field(
+        "demand_scenario",
+        _DEMAND_SCENARIO,
+        TEXT,
+        "",
+        "demand scenario of the last phase",
+        _SCENARIOS,
+        coordinate=True,
+    ),
 )
 
 VARIABLES = (
@@ -327,6 +342,31 @@ VARIABLES = (
     Field(
         "cable_m_by_class", ("reach_class",), REAL, "m", "fabric cable of the reach class", _FABRIC
     ),
+    # per demand scenario of the last phase
+    Field(
+        "demand_scenario_probability",
+        _DEMAND_SCENARIO,
+        REAL,
+        "",
+        "probability of the demand scenario",
+        _SCENARIOS,
+    ),
+    Field(
+        "demand_scenario_gpus",
+        _DEMAND_SCENARIO,
+        INTEGER,
+        "GPUs",
+        "GPUs on the floor in the last phase under the scenario",
+        _SCENARIOS,
+    ),
+    Field(
+        "demand_scenario_rack_type",
+        (*_DEMAND_SCENARIO, *_SLOT),
+        TEXT,
+        "",
+        "rack type in the slot in the last phase under the scenario",
+        _SCENARIOS,
+    ),
     # per build-out phase
     Field("install_phase", _SLOT, TEXT, "", "phase in which the rack is installed", _PHASES),
     Field("phase_date", _PHASE, TEXT, "", "date of the phase", _PHASES),
@@ -420,8 +460,10 @@ ATTRIBUTES: dict[str, str] = {
     "second_stage_bound": "float",
     "second_stage_gap": "float",
     "phase_plan": "str",
+    "scenario_objective": "str",
     "timings_s": "JSON object",
     "model_size": "JSON object",
+    "solved_as": "str",
     "solver_options": "JSON object",
     "overrides": "JSON list",
     "versions": "JSON object",

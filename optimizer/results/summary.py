@@ -20,7 +20,8 @@ import numpy as np
 
 from optimizer.objectives import Objective
 from optimizer.site.arrays import NO_INDEX, Site
-from optimizer.solve.pipeline import SolveReport
+from optimizer.solve.phases import PhasePlan, phase_gpus
+from optimizer.solve.pipeline import MyopicBaseline, SolveReport
 from optimizer.verify.check import EMPTY
 from optimizer.verify.headroom import Blocked, NextRack, next_rack
 from optimizer.verify.resources import (
@@ -129,19 +130,52 @@ def phase_lines(report: SolveReport) -> list[str]:
     if plan is None:
         return []
     how = "myopic, phase by phase" if plan.myopic else f"one plan, {plan.objective}"
+    if plan.scenarios:
+        how += ", worst demand scenario" if plan.worst_case else ", expected over scenarios"
     lines = [f"phases ({how}):"]
-    for phase in plan.phases:
+    baseline = report.myopic_baseline
+    myopic = None if baseline is None or baseline.gpus is None else baseline.gpus
+    rows = [(p.name + (f" ({p.date})" if p.date else ""), p) for p in plan.phases]
+    rows += [
+        (f"{s.layout.name} if {s.name} (p {s.probability:g})", s.layout) for s in plan.scenarios
+    ]
+    mine = None if myopic is None else [*myopic, *baseline.scenario_gpus]
+    for i, (label, phase) in enumerate(rows):
         placed = phase.placement[phase.placement != EMPTY]
-        gpus = int(sum(phase.site.rack_types[t].gpus for t in placed))
         loads = phase.check.loads
         limit = phase.site.utility_limit_kw
         unused = "" if limit is None else f", {(limit - loads.facility_kw) / 1000:.3f} MW unused"
-        when = f" ({phase.date})" if phase.date else ""
+        versus = "" if mine is None else f"  myopic {mine[i]:,}"
         lines.append(
-            f"  {phase.name + when:<22} {len(placed):>5} racks {gpus:>8,} GPUs  "
-            f"IT {loads.it_kw / 1000:.3f} MW{unused}"
+            f"  {label:<22} {len(placed):>5} racks {phase_gpus(phase):>8,} GPUs  "
+            f"IT {loads.it_kw / 1000:.3f} MW{unused}{versus}"
         )
+    if plan.scenarios:
+        worst = min(phase_gpus(s.layout) for s in plan.scenarios)
+        lines.append(
+            f"  {plan.scenarios[0].layout.name}: expected {plan.expected_gpus:,.1f} GPUs over "
+            f"{len(plan.scenarios)} demand scenarios, worst case {worst:,}"
+        )
+    if baseline is not None:
+        lines.append("  planning ahead gains " + planning_gain(plan, baseline))
     return lines
+
+
+def planning_gain(plan: PhasePlan, baseline: MyopicBaseline) -> str:
+    """The GPUs a joint plan holds in each phase over planning phase by phase."""
+    if baseline.gpus is None:
+        return f"a plan at all: phase by phase, {baseline.message}"
+    gains = [
+        f"{phase.name} {phase_gpus(phase) - gpus:+,}"
+        for phase, gpus in zip(plan.phases, baseline.gpus, strict=True)
+    ]
+    if plan.scenarios:
+        mine = sum(
+            s.probability * gpus
+            for s, gpus in zip(plan.scenarios, baseline.scenario_gpus, strict=True)
+        )
+        gains.append(f"{plan.scenarios[0].layout.name} {plan.expected_gpus - mine:+,.1f} expected")
+    return ", ".join(gains) + " GPUs over planning phase by phase"
 
 
 @dataclass(frozen=True)
@@ -406,6 +440,8 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
         f"bound {outcome.bound + 0.0:,.6g}{unit}, gap {gap}"  # + 0.0: no "-0"
     )
     lines.append(second_stage_text(outcome.tie_break_status, outcome.second_stage_gap))
+    parts = report.model_size.get("parts", 1)
+    lines.append(f"solved as {report.solved_as}" + (f" ({parts} parts)" if parts > 1 else ""))
     timing = ", ".join(f"{k.removesuffix('_s')} {v:.2f}s" for k, v in report.timings.items())
     lines.append(f"times: {timing}")
     return [part for line in lines for part in fitted(line)]

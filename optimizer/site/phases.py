@@ -12,6 +12,10 @@ Since a rack once placed stays in every later phase, a later phase may not take 
 what an earlier one has: a capacity that falls from one phase to the next, or a
 cumulative demand maximum that falls, is refused here with the phase, the figure and
 the fix, instead of surfacing later as an infeasible MILP.
+
+The last phase may list demand ``scenarios`` with probabilities instead of one demand:
+it then becomes one site per scenario (the same capacities, that scenario's demand),
+each checked against the phase before as a phase is.
 """
 
 from __future__ import annotations
@@ -22,10 +26,14 @@ import numpy as np
 
 from optimizer.errors import ErrorAt, did_you_mean
 from optimizer.instance.loader import LoadedInstance
-from optimizer.instance.schema import Instance, Phase
+from optimizer.instance.schema import DemandEntry, Instance, Phase
 from optimizer.objectives import Objective
 from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.build import build_site
+
+PROBABILITY_TOLERANCE = 1e-6
+"""How far from 1 the scenarios' probabilities may sum (decimal fractions such as 0.1
+are not exact in binary)."""
 
 
 @dataclass(frozen=True)
@@ -39,16 +47,29 @@ class PhaseSite:
 
 
 @dataclass(frozen=True)
+class ScenarioSite:
+    """One demand scenario of the last phase: the phase's site with that demand."""
+
+    name: str
+    probability: float
+    phase: PhaseSite
+
+
+@dataclass(frozen=True)
 class PhasedSite:
     """Every phase of a build-out, in order."""
 
     phases: tuple[PhaseSite, ...]
+    """The committed phases: every phase, or all but the last when it has scenarios."""
     open_phase: np.ndarray
     """(slot,) index of the first phase in which the slot may take a rack."""
+    scenarios: tuple[ScenarioSite, ...] = ()
+    """The last phase once per demand scenario, when it lists scenarios."""
 
     @property
     def final(self) -> Site:
-        return self.phases[-1].site
+        """The finished facility (with the first scenario's demand, if any)."""
+        return self.scenarios[0].phase.site if self.scenarios else self.phases[-1].site
 
     @property
     def names(self) -> list[str]:
@@ -77,31 +98,48 @@ def phased_site(loaded: LoadedInstance) -> PhasedSite:
             "objective min_facility_kw has no meaning over phases",
             "maximize (max_gpus, max_value or max_it_kw) for a phased build-out",
         )
+    last = inst.phases[-1]
+    committed = inst.phases[:-1] if last.scenarios else inst.phases
     sites = []
-    for i in range(len(inst.phases)):
+    for i in range(len(committed)):
         patched = _phase_instance(inst, inst.phases[: i + 1], error)
         sites.append(build_site(replace(loaded, instance=patched)))
-    open_phase = _open_phase(inst, sites[0], error)
-    phases = []
-    for i, (phase, site) in enumerate(zip(inst.phases, sites, strict=True)):
-        closed = open_phase > i
-        shut_in = [s for s in site.installed if closed[s]]
-        if shut_in:
-            raise error(
-                ("installed", site.slot_ids[shut_in[0]]),
-                f"an installed rack stands in {site.slot_ids[shut_in[0]]}, which opens only "
-                f"in phase {inst.phases[int(open_phase[shut_in[0]])].name}",
-                "open its hall or row in the first phase",
-            )
-        eligible = site.eligible & ~closed[:, None]
-        phases.append(
-            PhaseSite(
-                phase.name, phase.date or "", phase.duration, replace(site, eligible=eligible)
-            )
-        )
+    open_phase = _open_phase(inst, sites[0], error)  # slots and halls: alike in every phase
+    phases = [
+        _phase_site(inst, phase, site, open_phase, i, error)
+        for i, (phase, site) in enumerate(zip(committed, sites, strict=True))
+    ]
     for i in range(1, len(phases)):
         _check_nothing_taken_away(inst, phases[i - 1], phases[i], i, error)
-    return PhasedSite(tuple(phases), open_phase)
+    if not last.scenarios:
+        return PhasedSite(tuple(phases), open_phase)
+    i = len(committed)
+    scenarios = []
+    for j, scenario in enumerate(last.scenarios):
+        patched = _phase_instance(inst, inst.phases, error, scenario.demand)
+        site = build_site(replace(loaded, instance=patched))
+        phase = _phase_site(inst, last, site, open_phase, i, error)
+        at = ("phases", str(i), "scenarios", str(j))
+        _check_nothing_taken_away(inst, phases[-1], phase, i, error, at)
+        scenarios.append(ScenarioSite(scenario.name, scenario.probability, phase))
+    return PhasedSite(tuple(phases), open_phase, tuple(scenarios))
+
+
+def _phase_site(
+    inst: Instance, phase: Phase, site: Site, open_phase: np.ndarray, i: int, error: ErrorAt
+) -> PhaseSite:
+    """``site`` as it stands in ``phase`` (the i-th): slots not yet open take no rack."""
+    closed = open_phase > i
+    shut_in = [s for s in site.installed if closed[s]]
+    if shut_in:
+        raise error(
+            ("installed", site.slot_ids[shut_in[0]]),
+            f"an installed rack stands in {site.slot_ids[shut_in[0]]}, which opens only "
+            f"in phase {inst.phases[int(open_phase[shut_in[0]])].name}",
+            "open its hall or row in the first phase",
+        )
+    eligible = site.eligible & ~closed[:, None]
+    return PhaseSite(phase.name, phase.date or "", phase.duration, replace(site, eligible=eligible))
 
 
 def _check_phase_names(inst: Instance, error: ErrorAt) -> None:
@@ -124,6 +162,8 @@ def _check_phase_names(inst: Instance, error: ErrorAt) -> None:
                 "give demand: the racks of each type on the floor by its end (cumulative); "
                 "only the last phase may leave it to the instance's demand",
             )
+        if phase.scenarios:
+            _check_scenarios(inst, phase, i, i == last, error)
         for field, known in (
             ("devices", inst.power.devices),
             ("cdus", inst.cooling.cdus),
@@ -139,9 +179,66 @@ def _check_phase_names(inst: Instance, error: ErrorAt) -> None:
                     )
 
 
-def _phase_instance(inst: Instance, upto: list[Phase], error: ErrorAt) -> Instance:
+def _check_scenarios(inst: Instance, phase: Phase, i: int, last: bool, error: ErrorAt) -> None:
+    """Demand scenarios only on the last phase, after a committed one, instead of its
+    demand; unique names, known rack types, probabilities summing to 1."""
+    at = ("phases", str(i), "scenarios")
+    if not last:
+        raise error(
+            at,
+            f"phase {phase.name} lists demand scenarios but is not the last phase",
+            "give scenarios on the last phase only; a tree of scenarios over several "
+            "phases is not supported",
+        )
+    if i == 0:
+        raise error(
+            at,
+            f"phase {phase.name} lists demand scenarios but no phase comes before it",
+            "add the phase built now before it: the plan commits the phases before the "
+            "scenarios and places the last phase's racks per scenario",
+        )
+    if phase.demand is not None:
+        raise error(
+            (*at[:2], "demand"),
+            f"phase {phase.name} gives both demand and scenarios",
+            "give the demand of each scenario under scenarios, and no demand of its own",
+        )
+    seen: set[str] = set()
+    for j, scenario in enumerate(phase.scenarios or []):
+        if scenario.name in seen:
+            raise error(
+                (*at, str(j), "name"),
+                f"scenario {scenario.name!r} is listed twice",
+                "give each scenario its own name",
+            )
+        seen.add(scenario.name)
+        for name in scenario.demand:
+            if name not in inst.rack_types:
+                raise error(
+                    (*at, str(j), "demand", name),
+                    f"unknown rack type {name!r}",
+                    did_you_mean(
+                        name, inst.rack_types, "scenarios demand rack types of the instance"
+                    ),
+                )
+    total = sum(s.probability for s in phase.scenarios or [])
+    if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+        raise error(
+            at,
+            f"the probabilities of phase {phase.name}'s scenarios sum to {total:.6g}, not 1",
+            "make them sum to 1 (each scenario's share of the outcomes)",
+        )
+
+
+def _phase_instance(
+    inst: Instance,
+    upto: list[Phase],
+    error: ErrorAt,
+    demand: dict[str, DemandEntry] | None = None,
+) -> Instance:
     """The instance as it stands in the last phase of ``upto``: the settings of every
-    phase up to it applied in order over the instance's own figures, and its demand."""
+    phase up to it applied in order over the instance's own figures, and its demand (or
+    ``demand``, a scenario's)."""
     devices = dict(inst.power.devices)
     cdus = dict(inst.cooling.cdus)
     zones = dict(inst.cooling.air_zones)
@@ -178,7 +275,7 @@ def _phase_instance(inst: Instance, upto: list[Phase], error: ErrorAt) -> Instan
             "power": inst.power.model_copy(update={"devices": devices}),
             "cooling": inst.cooling.model_copy(update={"cdus": cdus, "air_zones": zones}),
             "facility": inst.facility.model_copy(update={"utility_limit_kw": utility}),
-            "demand": phase.demand if phase.demand is not None else inst.demand,
+            "demand": demand or (phase.demand if phase.demand is not None else inst.demand),
             "phases": [],
         }
     )
@@ -213,10 +310,17 @@ def _open_phase(inst: Instance, site: Site, error: ErrorAt) -> np.ndarray:
 
 
 def _check_nothing_taken_away(
-    inst: Instance, before: PhaseSite, after: PhaseSite, i: int, error: ErrorAt
+    inst: Instance,
+    before: PhaseSite,
+    after: PhaseSite,
+    i: int,
+    error: ErrorAt,
+    at: tuple[str, ...] | None = None,
 ) -> None:
     """Racks placed in ``before`` stay in ``after``: no capacity and no cumulative demand
-    maximum may fall between them."""
+    maximum may fall between them. ``at`` is where ``after``'s demand is given (a
+    scenario's, when not the phase's own)."""
+    at = at or ("phases", str(i))
     a, b = before.site, after.site
     fix = (
         f"keep it at least as high in phase {after.name} (racks placed in {before.name} "
@@ -279,7 +383,7 @@ def _check_nothing_taken_away(
         if new != NO_INDEX and (old == NO_INDEX or new < old):
             was = "no maximum" if old == NO_INDEX else f"max {old}"
             raise error(
-                ("phases", str(i), "demand", spec.name),
+                (*at, "demand", spec.name),
                 f"phase {after.name} allows at most {new} {spec.name} racks but phase "
                 f"{before.name} allows {was}: the demand is cumulative and placed racks stay",
                 f"give phase {after.name} a max of at least {'that' if old == NO_INDEX else old}, "

@@ -74,12 +74,14 @@ def _capped_types(data: ModelData) -> list[int]:
     ]
 
 
-def parts(data: ModelData) -> list[list[int]]:
-    """Slot classes grouped into parts that share no constraint, in class order."""
+def parts(data: ModelData, utility_joins: bool = True) -> list[list[int]]:
+    """Slot classes grouped into parts that share no constraint, in class order. With
+    ``utility_joins`` off, the utility limit is left out: the parts then share at most
+    that one row, the case optimizer.solve.campus solves through per-part frontiers."""
     site = data.site
     n = len(data.classes)
     union = _Union(n)
-    if site.utility_limit_kw is not None:
+    if utility_joins and site.utility_limit_kw is not None:
         union.join(list(range(n)))
     for d in range(len(site.device_ids)):
         union.join(np.flatnonzero(data.normal_share[:, d] > SHARE_EPS))
@@ -311,16 +313,6 @@ def solve_parts(
 def _merge(
     data: ModelData, results: list[PartResult], wall: float
 ) -> tuple[Assignment, SolveOutcome, dict[str, float], int]:
-    n = data.site.n_slots
-    placement = np.full(n, NO_INDEX, dtype=np.int64)
-    su = np.full(n, NO_INDEX, dtype=np.int64)
-    hubs: list[int] = []
-    for r in results:
-        placed = r.layout.placement != NO_INDEX
-        placement[placed] = r.layout.placement[placed]
-        member = r.layout.su != NO_INDEX
-        su[member] = r.layout.su[member] + len(hubs)
-        hubs.extend(r.layout.su_network_slot)
     outcomes = [r.outcome for r in results]
     order = ("interrupted", "time_limit")
     status = next((s for s in order if any(o.status == s for o in outcomes)), None)
@@ -349,7 +341,8 @@ def _merge(
     if has_solution:
         _merge_second_stage(outcome, outcomes)
     timings = {"build_s": max(r.build_s for r in results)}
-    return Assignment(placement, su, hubs), outcome, timings, sum(r.variables for r in results)
+    layout = merge_layouts(data.site.n_slots, [r.layout for r in results])
+    return layout, outcome, timings, sum(r.variables for r in results)
 
 
 def _merge_second_stage(outcome: SolveOutcome, parts: list[SolveOutcome]) -> None:
@@ -359,3 +352,18 @@ def _merge_second_stage(outcome: SolveOutcome, parts: list[SolveOutcome]) -> Non
     outcome.second_stage_objective = sum(o.second_stage_objective or 0.0 for o in parts)
     if all(o.second_stage_bound is not None for o in parts):
         outcome.second_stage_bound = sum(o.second_stage_bound or 0.0 for o in parts)
+
+
+def merge_layouts(n_slots: int, layouts: list[Assignment]) -> Assignment:
+    """One layout of the facility from its parts' layouts (on disjoint slots), the SUs
+    renumbered in part order."""
+    placement = np.full(n_slots, NO_INDEX, dtype=np.int64)
+    su = np.full(n_slots, NO_INDEX, dtype=np.int64)
+    hubs: list[int] = []
+    for layout in layouts:
+        placed = layout.placement != NO_INDEX
+        placement[placed] = layout.placement[placed]
+        member = layout.su != NO_INDEX
+        su[member] = layout.su[member] + len(hubs)
+        hubs.extend(layout.su_network_slot)
+    return Assignment(placement, su, hubs)

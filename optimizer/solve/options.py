@@ -25,6 +25,15 @@ class SolveOptions:
     split_parts: bool = True
     """Solve parts of the facility that share no constraint separately, in parallel
     (optimizer.solve.decompose); live progress is shown only for a single part."""
+    campus_frontiers: bool = False
+    """Solve a facility whose parts share only the utility limit through each part's
+    frontier and an exact master (optimizer.solve.campus). Off by default: on the
+    benchmark campuses where the utility binds, the single model proves the optimum
+    sooner (docs/benchmarks.md)."""
+    workers: int = 0
+    """Local processes tracing a campus's frontiers at once (optimizer.solve.campus); 0 for
+    one per CPU. Changes how long a solve takes, never which layout comes out, so it is
+    not recorded."""
     second_stage_nodes: int = 50
     """Branch-and-bound nodes allowed to the second stage (cables, tie-break). A node
     budget, unlike a time budget, gives the same layout on every run; the primary
@@ -49,6 +58,12 @@ class SolveOptions:
     myopic: bool = False
     """For an instance with phases: solve phase by phase, each at its own optimum with
     the earlier racks fixed, instead of one plan over all phases."""
+    scenario_objective: str = "expected"
+    """For a last phase with demand scenarios: value it by its ``expected`` GPUs over the
+    scenarios, or by its ``worst_case`` scenario (models.phases)."""
+    myopic_baseline: bool = False
+    """For an instance with phases planned as one: also solve phase by phase (a second
+    solve), so the summary shows the GPUs per phase of both and what planning ahead gains."""
 
     def highs_options(self) -> dict[str, float | int | bool | str]:
         """The settings HiGHS takes, under HiGHS's own option names."""
@@ -73,4 +88,5 @@ class SolveOptions:
             "second_stage_share": float(self.second_stage_share),
             "warm_start": bool(self.warm_start),
             "split_parts": bool(self.split_parts),
+            "campus_frontiers": bool(self.campus_frontiers),
         }

@@ -7,7 +7,9 @@ own optimum with the earlier phases' racks fixed, as a planner without this mode
 it is solved by the one-shot pipeline, handed in as ``solve_one``. Either way the
 counts become slots monotonically (a rack keeps its slot in every later phase) and
 every phase is checked independently (:mod:`optimizer.verify.phases`) before anything
-is returned.
+is returned. When the last phase lists demand scenarios, the plan commits the earlier
+phases and places the last phase once per scenario (models.phases); each scenario's
+placement is checked, with the committed phases, like a phase.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from models.phases import (
 )
 from optimizer.errors import InfeasibleError, Interrupted, LayoutCheckError, NoLayoutInTimeError
 from optimizer.site.arrays import NO_INDEX, Site
-from optimizer.site.phases import PhasedSite
+from optimizer.site.phases import PhasedSite, PhaseSite
 from optimizer.solve.highs import SolveOutcome, solve
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import ProgressFn
@@ -60,36 +62,66 @@ class PhaseLayout:
 
 
 @dataclass(frozen=True)
+class ScenarioLayout:
+    """The last phase planned for one demand scenario, from the committed phases."""
+
+    name: str
+    probability: float
+    layout: PhaseLayout
+
+
+@dataclass(frozen=True)
 class PhasePlan:
     """A checked plan over every phase and how it was obtained."""
 
     phases: tuple[PhaseLayout, ...]
+    """The committed phases: every phase, or all but the last when it has scenarios."""
     outcome: SolveOutcome
     """The last stage's outcome (joint) or the last phase's (myopic)."""
     objective: PhaseObjective
     myopic: bool
     model_size: dict[str, int]
+    scenarios: tuple[ScenarioLayout, ...] = ()
+    """The last phase once per demand scenario (the recourse), when it lists scenarios."""
+    worst_case: bool = False
+    """Whether the scenarios were weighed by the worst, not by expected GPUs."""
+
+    @property
+    def expected_gpus(self) -> float:
+        """sum_s pi_s G_{P,s}: the last phase's expected GPUs over the scenarios."""
+        return sum(s.probability * phase_gpus(s.layout) for s in self.scenarios)
+
+
+def phase_gpus(phase: PhaseLayout) -> int:
+    """GPUs standing in one phase of a plan."""
+    placed = phase.placement[phase.placement != EMPTY]
+    return int(sum(phase.site.rack_types[t].gpus for t in placed))
 
 
 def assign_phases(
     data: PhasedData, m: pyo.ConcreteModel, values: dict[int, float]
 ) -> list[np.ndarray]:
-    """Racks into slots, phase by phase: the racks a phase adds to a class take the slots
-    its earlier phases left free, front to back, so no rack ever moves."""
-    free = {k: list(c.slots) for k, c in enumerate(data.phases[0].classes)}
-    have: dict[tuple[int, int], int] = defaultdict(int)
-    placement = np.full(data.phases[0].site.n_slots, EMPTY, dtype=np.int64)
-    out = []
-    for p in range(len(data.phases)):
-        block = m.phase[p]
+    """Racks into slots, block by block: the racks a block adds to a class take the slots
+    its parent block (the phase before) left free, front to back, so no rack ever moves."""
+    empty = np.full(data.phases[0].site.n_slots, EMPTY, dtype=np.int64)
+    start = {k: list(c.slots) for k, c in enumerate(data.phases[0].classes)}
+    states: list[tuple[np.ndarray, dict[int, list[int]], dict[tuple[int, int], int]]] = []
+    for b in range(len(data.phases)):
+        parent = data.parent(b)
+        if parent is None:
+            placement, free, have = empty.copy(), dict(start), defaultdict(int)
+        else:
+            before = states[parent]
+            placement, free, have = before[0].copy(), dict(before[1]), defaultdict(int, before[2])
+        block = m.phase[b]
         for k, t in sorted(block.pairs):
             var = block.place[k, t]
             added = round(values.get(id(var), var.value or 0.0)) - have[k, t]
             chosen, free[k] = free[k][:added], free[k][added:]
             placement[chosen] = t
             have[k, t] += added
-        out.append(placement.copy())
-    return out
+        states.append((placement, free, have))
+    return [state[0] for state in states]
 
 
 def _no_plan(name: str, outcome: SolveOutcome, what: str) -> Exception:
@@ -113,16 +145,23 @@ def _joint(
     objective: PhaseObjective,
     progress: ProgressFn | None,
 ) -> tuple[list[np.ndarray], SolveOutcome, dict[str, int]]:
+    blocks = _blocks(phased)
     durations = tuple(p.duration for p in phased.phases)
-    data = build_phased_data([p.site for p in phased.phases], phased.open_phase, durations)
-    for phase, d in zip(phased.phases, data.phases, strict=True):
+    if phased.scenarios:
+        durations += (phased.scenarios[0].phase.duration,)
+    data = build_phased_data(
+        [site for _, site in blocks],
+        phased.open_phase,
+        durations,
+        tuple(s.probability for s in phased.scenarios),
+        options.scenario_objective == "worst_case",
+    )
+    for (name, _), d in zip(blocks, data.phases, strict=True):
         impossible = unplaceable_minimums(d)
         if impossible:
-            raise InfeasibleError(
-                f"phase {phase.name}: the demand cannot be met: " + "; ".join(impossible)
-            )
+            raise InfeasibleError(f"{name}: the demand cannot be met: " + "; ".join(impossible))
     m = build_phased_model(data)
-    stages = objective.stages(len(data.phases), durations)
+    stages = objective.stages(len(durations), durations)
     outcome, start = SolveOutcome(status="not solved", has_solution=False), None
     deadline = None if options.time_limit is None else time.perf_counter() + options.time_limit
     for i, weights in enumerate(stages):
@@ -142,11 +181,20 @@ def _joint(
             hold_phase_value(m, data, weights, value - HOLD_TOLERANCE * max(1.0, abs(value)))
             start = outcome.values
     size = {
-        "phases": len(data.phases),
+        "phases": len(durations),
+        "scenarios": len(data.probabilities),
         "variables": sum(1 for _ in m.component_data_objects(pyo.Var, active=True)),
         "constraints": sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True)),
     }
     return assign_phases(data, m, outcome.values), outcome, size
+
+
+def _blocks(phased: PhasedSite) -> list[tuple[str, Site]]:
+    """Every block's name (for messages) and site: the committed phases, then the last
+    phase once per scenario."""
+    blocks = [(f"phase {p.name}", p.site) for p in phased.phases]
+    blocks += [(f"phase {s.phase.name}, scenario {s.name}", s.phase.site) for s in phased.scenarios]
+    return blocks
 
 
 def kept(site: Site, placement: np.ndarray) -> Site:
@@ -172,29 +220,52 @@ def solve_phased(
     """The plan over every phase, checked phase by phase; raise unless one comes out."""
     if myopic:
         placements: list[np.ndarray] = []
-        for phase in phased.phases:
-            site = phase.site if not placements else kept(phase.site, placements[-1])
+        for name, block in _blocks(phased):
+            parent = min(len(placements), len(phased.phases)) - 1
+            site = block if parent < 0 else kept(block, placements[parent])
             try:
                 placement, outcome = solve_one(site, options)
             except InfeasibleError as exc:
                 raise InfeasibleError(
-                    f"phase {phase.name}, planned on its own with the earlier racks kept: {exc}"
+                    f"{name}, planned on its own with the earlier racks kept: {exc}"
                 ) from None
             placements.append(placement)
-        size: dict[str, int] = {"phases": len(phased.phases)}
+        size: dict[str, int] = {"phases": len(phased.phases) + bool(phased.scenarios)}
     else:
         placements, outcome, size = _joint(phased, options, objective, progress)
-    sites = [p.site for p in phased.phases]
-    reports = check_phases(sites, placements)
-    for phase, report in zip(phased.phases, reports, strict=True):
+    n = len(phased.phases)
+    committed = _checked(phased, list(phased.phases), placements[:n], placements[:n])
+    scenarios = tuple(
+        ScenarioLayout(
+            s.name,
+            s.probability,
+            _checked(phased, [*phased.phases, s.phase], placements[:n], [placement])[-1],
+        )
+        for s, placement in zip(phased.scenarios, placements[n:], strict=True)
+    )
+    worst = options.scenario_objective == "worst_case" and bool(scenarios)
+    return PhasePlan(tuple(committed), outcome, objective, myopic, size, scenarios, worst)
+
+
+def _checked(
+    phased: PhasedSite,
+    phases: list[PhaseSite],
+    before: list[np.ndarray],
+    placements: list[np.ndarray],
+) -> list[PhaseLayout]:
+    """The layouts of ``phases`` (the earlier ones placed as ``before``, the rest as
+    ``placements``), each checked independently; raise if one fails."""
+    placed = [*before[: len(phases) - len(placements)], *placements]
+    reports = check_phases([p.site for p in phases], placed)
+    layouts = []
+    for phase, placement, report in zip(phases, placed, reports, strict=True):
         if not report.ok:
             details = "; ".join(v.describe() for v in report.violations[:3])
             raise LayoutCheckError(
                 f"{phased.final.name}: phase {phase.name} of the plan failed the independent "
                 f"check, so nothing was written (a bug in rackopt; please report it): {details}"
             )
-    layouts = tuple(
-        PhaseLayout(p.name, p.date, p.duration, p.site, placement, report)
-        for p, placement, report in zip(phased.phases, placements, reports, strict=True)
-    )
-    return PhasePlan(layouts, outcome, objective, myopic, size)
+        layouts.append(
+            PhaseLayout(phase.name, phase.date, phase.duration, phase.site, placement, report)
+        )
+    return layouts[len(phases) - len(placements) :]

@@ -4,7 +4,8 @@ Every solve goes through :func:`solve_instance` (or :func:`solve_site` when the 
 already built): ``rackopt solve``, each scenario of ``rackopt batch``
 (:func:`optimizer.studies.batch.solve_scenario`) and scripts/benchmark.py. The model
 builder and HiGHS are called only here and by the helpers this module hands work to:
-:mod:`.decompose` (independent parts, each built and solved in a worker) and
+:mod:`.decompose` (independent parts, each built and solved in a worker),
+:mod:`.frontier` (a campus part's frontier, traced in a worker for :mod:`.campus`) and
 :mod:`.explain` (the elastic model that says why a demand is infeasible).
 tests/test_pipeline.py fails if any other module imports them.
 
@@ -40,15 +41,22 @@ from optimizer.errors import (
 from optimizer.instance.loader import LoadedInstance, load_instance
 from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.build import build_site
-from optimizer.site.phases import phased_site
+from optimizer.site.phases import PhasedSite, phased_site
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
+from optimizer.solve.campus import (
+    SOLVED_AS_CAMPUS,
+    SOLVED_AS_PARTS,
+    SOLVED_AS_SINGLE,
+    campus_parts,
+    solve_campus,
+)
 from optimizer.solve.decompose import parts, solve_parts
 from optimizer.solve.explain import demand_text, explain
 from optimizer.solve.greedy import greedy_start
 from optimizer.solve.highs import SolveOutcome, solve
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.phases import PhasePlan, solve_phased
+from optimizer.solve.phases import PhasePlan, phase_gpus, solve_phased
 from optimizer.solve.progress import ProgressFn
 from optimizer.solve.windows import thermal_windows
 from optimizer.verify.check import CheckReport, check_layout
@@ -66,16 +74,21 @@ class SolveReport:
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per phase: load_s (read and validate the instance, build the site), build_s,
     handoff_s, solve_s, primary_s (the first stage, within solve_s), check_s and, with a
-    capping baseline, baseline_s."""
+    capping or myopic baseline, baseline_s."""
     model_size: dict[str, int] = field(default_factory=dict)
     capping_baseline: CappingBaseline | None = None
     """The solve with no rack capped, when asked for and some rack type is capped."""
     plan: PhasePlan | None = None
     """For an instance with phases: every phase's checked layout; ``site``, ``layout`` and
     ``check`` are then the last phase's."""
+    myopic_baseline: MyopicBaseline | None = None
+    """The same phases planned phase by phase, when asked for beside a joint plan."""
     overrides: str = ""
     """The overrides applied to the instance file, as JSON ``[[key, value], ...]``
     (a study scenario's or ``solve --set``'s); empty when none."""
+    solved_as: str = SOLVED_AS_SINGLE
+    """Which path solved it: one model, independent parts (optimizer.solve.decompose), or
+    per-part frontiers under a shared utility limit (optimizer.solve.campus)."""
 
     @property
     def placement(self) -> np.ndarray:
@@ -89,6 +102,33 @@ class CappingBaseline:
 
     gpus: int | None
     """GPUs of that layout; None when no layout meets the demand minimums without capping."""
+
+
+@dataclass(frozen=True)
+class MyopicBaseline:
+    """The same build-out planned phase by phase (each phase at its own optimum with the
+    earlier racks kept), beside which a joint plan shows what planning ahead is worth."""
+
+    gpus: tuple[int, ...] | None
+    """GPUs of each committed phase of that plan; None when some phase cannot meet its
+    demand minimums around the racks the earlier phases placed."""
+    message: str = ""
+    """Why there is no such plan, when ``gpus`` is None."""
+    scenario_gpus: tuple[int, ...] = ()
+    """GPUs of the last phase per demand scenario, each planned on its own around the
+    committed phases' racks."""
+
+
+def myopic_baseline(phased: PhasedSite, options: SolveOptions) -> MyopicBaseline:
+    """Plan ``phased`` phase by phase (a second solve) for the GPUs it would reach."""
+    try:
+        plan = solve_phased(phased, options, _one_phase, myopic=True)
+    except InfeasibleError as exc:
+        return MyopicBaseline(None, str(exc))
+    return MyopicBaseline(
+        tuple(phase_gpus(phase) for phase in plan.phases),
+        scenario_gpus=tuple(phase_gpus(s.layout) for s in plan.scenarios),
+    )
 
 
 def capping_baseline(site: Site, options: SolveOptions) -> CappingBaseline:
@@ -119,11 +159,26 @@ def solve_site(
     if impossible:
         raise InfeasibleError(f"{site.name}: the demand cannot be met: " + "; ".join(impossible))
     groups = parts(data) if options.split_parts else [list(range(len(data.classes)))]
-    if len(groups) > 1:
+    frontiers = options.split_parts and options.campus_frontiers and len(groups) == 1
+    campus = campus_parts(data) if frontiers else None
+    solved_as = SOLVED_AS_SINGLE
+    if campus is not None:
+        timings["build_s"] = time.perf_counter() - started
+        result = solve_campus(data, campus, options, progress)
+        layout, outcome = result.layout, result.outcome
+        timings["build_s"] += result.build_s
+        model_size = {
+            "parts": len(campus),
+            "variables": result.variables,
+            "frontier_points": result.frontier_points,
+        }
+        solved_as = SOLVED_AS_CAMPUS
+    elif len(groups) > 1:
         timings["build_s"] = time.perf_counter() - started
         layout, outcome, part_timings, variables = solve_parts(data, groups, options, progress)
         timings["build_s"] += part_timings["build_s"]
         model_size = {"parts": len(groups), "variables": variables}
+        solved_as = SOLVED_AS_PARTS
     else:
         m = build_model(data)
         timings["build_s"] = time.perf_counter() - started
@@ -139,7 +194,7 @@ def solve_site(
     timings["primary_s"] = outcome.primary_s
     if not outcome.has_solution:
         raise _no_layout(site, outcome, options, progress)
-    if len(groups) == 1:
+    if solved_as == SOLVED_AS_SINGLE:
         layout = assign(data, m, outcome.values)
     started = time.perf_counter()
     check = check_layout(site, layout.placement, layout.su, layout.su_network_slot)
@@ -155,7 +210,9 @@ def solve_site(
         started = time.perf_counter()
         baseline = capping_baseline(site, options)
         timings["baseline_s"] = time.perf_counter() - started
-    return SolveReport(site, layout, outcome, check, options, timings, model_size, baseline)
+    return SolveReport(
+        site, layout, outcome, check, options, timings, model_size, baseline, solved_as=solved_as
+    )
 
 
 def _no_layout(
@@ -273,6 +330,11 @@ def _solve_phases(
         progress,
     )
     timings["solve_s"] = time.perf_counter() - started
+    baseline = None
+    if options.myopic_baseline and not options.myopic:
+        started = time.perf_counter()
+        baseline = myopic_baseline(phased, options)
+        timings["baseline_s"] = time.perf_counter() - started
     final = plan.phases[-1]
     layout = Assignment(final.placement, np.full(final.site.n_slots, NO_INDEX, dtype=np.int64))
     return SolveReport(
@@ -284,4 +346,5 @@ def _solve_phases(
         timings,
         plan.model_size,
         plan=plan,
+        myopic_baseline=baseline,
     )

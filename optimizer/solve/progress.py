@@ -49,8 +49,9 @@ class Progress:
     """One snapshot of a running solve (objective values in the stage's ``unit``)."""
 
     stage: str
-    """``primary`` (the GPU count or other primary objective) or ``second stage``
-    (cable metres plus the tie-break cost, with the primary held)."""
+    """``primary`` (the GPU count or other primary objective), ``second stage``
+    (cable metres plus the tie-break cost, with the primary held), or ``frontiers`` (a
+    campus's per-part frontiers: the master's incumbent and bound, optimizer.solve.campus)."""
     elapsed_s: float
     incumbent: float | None
     bound: float | None

@@ -1,0 +1,238 @@
+"""The efficient frontier of one part of a campus: its most GPUs for each facility-power budget.
+
+A part's frontier G(b) (the most GPUs, or value, a layout of the part reaches while
+drawing at most b kW of facility power) is a non-decreasing step function with finitely
+many steps, since racks are whole. It is traced from the top down, one step per call of
+:meth:`PartSolver.step`:
+
+1. at budget B, maximize the objective: G* = G(B);
+2. with the objective held at G*, minimize facility power: P* = the least power of any
+   layout reaching G*, so that G(b) = G* for every b in [P*, B] and G(b) < G* below P*;
+3. the next step is at B = P* - epsilon.
+
+Epsilon is ``POWER_RESOLUTION`` times the utility limit: the independent check accepts
+a facility load up to that far over the limit (optimizer.verify.check.TOLERANCE), so two
+layouts of one part whose facility power differs by less are not told apart by the
+limit itself; HiGHS's feasibility tolerance on the budget row is far below it.
+
+The Pyomo model is built and compiled once per part; each step only moves the bounds of
+two rows (the budget, and the objective floor of stage 2) and swaps the cost vector on
+the same HiGHS instance. Steps run in worker processes, each of which keeps the solvers
+of the parts it was given (:func:`install`, :func:`frontier_step`).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import highspy
+import numpy as np
+
+from models.build import build_model
+from models.data import ModelData
+from models.facility import facility_kw
+from models.objective import primary_weights
+from optimizer.site.placement import Assignment
+from optimizer.solve.assign import assign
+from optimizer.solve.decompose import PartResult, _raiser, solve_part
+from optimizer.solve.highs import compile_model, new_highs
+from optimizer.solve.options import SolveOptions
+from optimizer.solve.progress import SolveWatch, stop_also_when
+
+POWER_RESOLUTION = 1e-6
+"""Relative to the utility limit: the step below a frontier point's facility power. Equal
+to the independent check's tolerance on a load over its limit."""
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    """One step of a part's frontier: ``objective`` = G(b) for every b in
+    [``facility_kw``, ``budget_kw``], and the layout that reaches it."""
+
+    facility_kw: float
+    """Facility power of ``layout`` (IT plus cooling), recomputed from its whole racks."""
+    objective: float
+    """Primary objective of ``layout`` (GPUs by default), recomputed from its racks."""
+    budget_kw: float
+    layout: Assignment
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one step at a budget found."""
+
+    point: FrontierPoint | None
+    """None when no layout was found: none exists at this budget (status infeasible), or
+    the time ran out first."""
+    bound: float
+    """Proven upper bound on G(budget); -inf when no layout of the part fits the budget."""
+    status: str
+    """HiGHS's status of stage 1 (optimal, time_limit, infeasible, interrupted, ...), or
+    'stopped' when the campus no longer needed the step."""
+
+
+class PartSolver:
+    """One part's model on one HiGHS instance, re-solved at budget after budget."""
+
+    def __init__(self, data: ModelData, options: SolveOptions) -> None:
+        self.data = data
+        self.options = options
+        self.m = build_model(data)
+        compiled = compile_model(self.m)
+        self.n_cols = compiled.lp.num_col_
+        self.gpu_cost = compiled.objectives[0]
+        budget_rows = [
+            i for i, (con, _) in enumerate(compiled.rows) if con is self.m.facility_power
+        ]
+        if len(budget_rows) != 1 or compiled.minimize:
+            raise ValueError("a frontier needs a maximized objective and the utility row")
+        self.budget_row = budget_rows[0]
+        a = compiled.lp.a_matrix_
+        starts = np.asarray(a.start_)
+        column_of_entry = np.repeat(np.arange(self.n_cols), np.diff(starts))
+        on_row = np.asarray(a.index_) == self.budget_row
+        self.power_cost = np.zeros(self.n_cols)
+        self.power_cost[column_of_entry[on_row]] = np.asarray(a.value_)[on_row]
+        self.columns = compiled.columns
+        position = {id(v): j for j, v in enumerate(compiled.columns)}
+        pairs = list(self.m.pairs)
+        self.place_columns = np.array([position[id(self.m.place[k, t])] for k, t in pairs])
+        per_rack = facility_kw(data)
+        weights = primary_weights(data)
+        self.place_kw = np.array([per_rack[k, t] for k, t in pairs])
+        self.place_value = np.array([weights[t] for _, t in pairs])
+        self.h = new_highs(replace(options, time_limit=None))
+        self.h.passModel(compiled.lp)
+        nz = np.flatnonzero(self.gpu_cost)
+        self.h.addRow(
+            -highspy.kHighsInf, highspy.kHighsInf, len(nz), nz.astype(np.int32), self.gpu_cost[nz]
+        )
+        self.floor_row = compiled.lp.num_row_
+        self.watch = SolveWatch(None)
+        self.watch.attach(self.h)  # Ctrl-C
+        self.h.cbMipInterrupt.subscribe(self._poll)
+        self.abandoned = False
+        """Ctrl-C left HiGHS running in its thread: this solver must not be used again."""
+
+    def _poll(self, event: Any) -> None:
+        """HiGHS's interrupt poll: stop once the campus no longer needs this step (the
+        stop event, set when the incumbent is proven optimal)."""
+        if _STOP and _STOP[0].is_set():
+            event.interrupt()
+
+    def _run(self, cost: np.ndarray, sense: highspy.ObjSense, deadline: float | None) -> str:
+        """Solve with ``cost``; the status, or 'time_limit' when no time is left."""
+        if self.abandoned or self.watch.interrupted:
+            return "interrupted"
+        if deadline is not None:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return "time_limit"
+            self.h.setOptionValue("time_limit", left)
+        self.h.changeColsCost(self.n_cols, np.arange(self.n_cols, dtype=np.int32), cost)
+        self.h.changeObjectiveSense(sense)
+        self.abandoned = not self.watch.run(self.h.run)
+        if self.abandoned or self.watch.interrupted:
+            return "interrupted"
+        if _STOP and _STOP[0].is_set():
+            return "stopped"
+        status = self.h.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            return "optimal"
+        if status in (
+            highspy.HighsModelStatus.kInfeasible,
+            highspy.HighsModelStatus.kUnboundedOrInfeasible,
+        ):
+            return "infeasible"
+        return self.h.modelStatusToString(status).lower()
+
+    def _solution(self) -> np.ndarray | None:
+        if self.h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+            return None
+        return np.array(self.h.getSolution().col_value)
+
+    def step(self, budget_kw: float, deadline: float | None) -> Step:
+        """G(budget_kw) and the least facility power reaching it (module docstring)."""
+        inf = highspy.kHighsInf
+        self.h.changeRowBounds(self.budget_row, -inf, budget_kw)
+        self.h.changeRowBounds(self.floor_row, -inf, inf)
+        status = self._run(self.gpu_cost, highspy.ObjSense.kMaximize, deadline)
+        if status == "infeasible":
+            return Step(None, -math.inf, status)
+        x = self._solution()
+        bound = float(self.h.getInfo().mip_dual_bound)
+        bound = bound if math.isfinite(bound) and abs(bound) < 1e30 else math.inf
+        if x is None:
+            return Step(None, bound, status)
+        counts = np.round(x[self.place_columns])
+        objective = float(counts @ self.place_value)
+        if status == "optimal":
+            # Stage 2 may only lower the power: a cut-short or failed run keeps x.
+            self.h.changeRowBounds(self.floor_row, objective - 1e-6 * max(1.0, objective), inf)
+            if self._run(self.power_cost, highspy.ObjSense.kMinimize, deadline) != "infeasible":
+                lower = self._solution()
+                if lower is not None:
+                    lower_counts = np.round(lower[self.place_columns])
+                    if lower_counts @ self.place_value >= objective - 1e-9 and (
+                        lower_counts @ self.place_kw < counts @ self.place_kw
+                    ):
+                        x, counts = lower, lower_counts
+        values = {id(v): float(value) for v, value in zip(self.columns, x, strict=True)}
+        layout = assign(self.data, self.m, values)
+        point = FrontierPoint(float(counts @ self.place_kw), objective, budget_kw, layout)
+        return Step(point, max(bound, objective), status)
+
+
+_SOLVERS: dict[int, PartSolver] = {}
+"""In a worker process: the solver of each part it was given, built on first use."""
+_PARTS: dict[int, ModelData] = {}
+_OPTIONS: list[SolveOptions] = []
+_STOP: list[Any] = []
+"""The campus's stop event (a multiprocessing.Event), when one was given."""
+
+
+def install(parts: dict[int, ModelData], options: SolveOptions, stop: Any, ctrl_c: Any) -> None:
+    """Worker initializer: the parts this worker steps through, the solve settings, the
+    event that tells a running step it is no longer needed, and the shared Ctrl-C flag
+    (as for independent parts: whichever process sees Ctrl-C raises it, and every solve
+    here stops with its best layout)."""
+    signal.signal(signal.SIGINT, _raiser(ctrl_c))
+    stop_also_when(lambda: bool(ctrl_c.value))
+    _PARTS.clear()
+    _PARTS.update(parts)
+    _SOLVERS.clear()
+    _OPTIONS[:] = [options]
+    _STOP[:] = [stop]
+
+
+def _deadline(until: float | None) -> float | None:
+    """A wall-clock deadline (``time.time()``), given when the step was queued, as this
+    process's ``perf_counter`` deadline: a step that waited behind others in its worker
+    gets only the time left, not the time left when it was queued."""
+    return None if until is None else time.perf_counter() + (until - time.time())
+
+
+def frontier_step(part: int, budget_kw: float, until: float | None) -> Step:
+    """One frontier step of ``part`` (run in the worker that holds it) that ends by the
+    wall-clock time ``until``."""
+    deadline = _deadline(until)
+    if part not in _SOLVERS:
+        _SOLVERS[part] = PartSolver(_PARTS[part], _OPTIONS[0])
+    return _SOLVERS[part].step(budget_kw, deadline)
+
+
+def polish(part: int, budget_kw: float, until: float | None) -> PartResult | None:
+    """The chosen point's layout again, through the whole lexicographic solve (shorter
+    cables, the tie-break) at the point's own facility power as the part's limit; None
+    when the wall-clock time ``until`` has passed."""
+    deadline = _deadline(until)
+    time_limit = None if deadline is None else deadline - time.perf_counter()
+    if time_limit is not None and time_limit <= 0:
+        return None
+    data = _PARTS[part]
+    limited = replace(data, site=replace(data.site, utility_limit_kw=budget_kw))
+    return solve_part(limited, replace(_OPTIONS[0], time_limit=time_limit))
