@@ -9,6 +9,7 @@ confirms them.
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -461,7 +462,8 @@ def test_the_window_search_never_leaves_a_start_worse_and_its_layout_passes_the_
     search = highs._search_windows
 
     def recorded(compiled, options, start, windows, budget):
-        found = search(compiled, options, start, windows, budget)
+        found, interrupted = search(compiled, options, start, windows, budget)
+        assert not interrupted
         costs = compiled.objectives[0]
         searched.append(
             (
@@ -470,7 +472,7 @@ def test_the_window_search_never_leaves_a_start_worse_and_its_layout_passes_the_
                 sum(costs[j] * v for j, v in found),
             )
         )
-        return found
+        return found, interrupted
 
     monkeypatch.setattr(pipeline, "greedy_start", first_fit_start)
     monkeypatch.setattr(pipeline, "thermal_windows", lambda data: thermal_windows(data, 8))
@@ -482,3 +484,22 @@ def test_the_window_search_never_leaves_a_start_worse_and_its_layout_passes_the_
     assert found_gpus >= start_gpus + 32
     assert report.check.ok
     assert _gpus(site, report.placement) >= found_gpus
+
+
+def test_ctrl_c_in_the_window_search_keeps_a_checked_layout_no_worse_than_first_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stop requested from the first moment (as Ctrl-C): the window search and the
+    # search proper both stop at once, and the layout written is still the checked start.
+    import optimizer.solve.pipeline as pipeline
+    import optimizer.solve.progress as progress
+    from optimizer.solve.windows import thermal_windows
+
+    monkeypatch.setattr(progress, "_stop_requests", [lambda: True])
+    monkeypatch.setattr(progress, "_pressed", threading.Event())  # noted here, not after
+    monkeypatch.setattr(pipeline, "thermal_windows", lambda data: thermal_windows(data, 8))
+    site = build_site(load_instance(ROOT / "instances" / "air-hall.yaml"))
+    report = solve_site(site, SolveOptions(time_limit=10.0))
+    assert report.outcome.status == "interrupted"
+    assert report.check.ok
+    assert _gpus(site, report.placement) >= _gpus(site, greedy_layout(site).placement)

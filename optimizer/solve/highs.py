@@ -203,13 +203,16 @@ def solve(
         position = {id(v): j for j, v in enumerate(columns)}
         known = [(position[key], value) for key, value in start.items() if key in position]
         if windows and window_budget(options) > 0:
-            known = _search_windows(
+            known, interrupted = _search_windows(
                 compiled,
                 options,
                 dict(known),
                 [np.array([position[key] for key in w if key in position]) for w in windows],
                 window_budget(options),
             )
+            # Ctrl-C during the window search: the search proper stops at once, from the
+            # best start found.
+            watch.interrupted |= interrupted
             if options.time_limit is not None:
                 left = options.time_limit - (time.perf_counter() - started)
                 h.setOptionValue("time_limit", max(left, 0.0))
@@ -272,14 +275,15 @@ def _search_windows(
     start: dict[int, float],
     windows: list[np.ndarray],
     budget: float,
-) -> list[tuple[int, float]]:
+) -> tuple[list[tuple[int, float]], bool]:
     """Large-neighbourhood search from ``start`` (column -> value): each window's columns
     are freed, every other start column fixed at the incumbent, and the primary objective
     re-solved on that restricted model; a layout is kept only when it scores more and
     satisfies every row and bound (checked here, not taken on HiGHS's word). Passes over
     the windows repeat until one improves nothing or ``budget`` seconds are spent.
-    Returns the best start found, never worse than ``start``. Only maximizing objectives
-    whose every cost falls on a start column are searched (otherwise: ``start``)."""
+    Returns the best start found, never worse than ``start``, and whether Ctrl-C stopped
+    the search. Only maximizing objectives whose every cost falls on a start column are
+    searched (otherwise: ``start``)."""
     deadline = time.perf_counter() + budget
     fixed = np.array(sorted(start), dtype=np.int32)
     incumbent = np.array([start[j] for j in fixed], dtype=float)
@@ -287,7 +291,7 @@ def _search_windows(
     free_cost = costs.copy()
     free_cost[fixed] = 0.0
     if compiled.minimize or free_cost.any() or not len(fixed):
-        return list(zip(fixed.tolist(), incumbent.tolist(), strict=True))
+        return list(zip(fixed.tolist(), incumbent.tolist(), strict=True)), False
     lp = compiled.lp
     lower, upper = np.array(lp.col_lower_), np.array(lp.col_upper_)
     matrix = sparse.csc_array(
@@ -298,14 +302,16 @@ def _search_windows(
     h.passModel(lp)
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), costs)
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    watch = SolveWatch(None)  # Ctrl-C only: a window's bound proves nothing for the hall
+    watch.attach(h)
     best = float(costs[fixed] @ incumbent)
     improved = True
-    while improved:
+    while improved and not watch.interrupted:
         improved = False
         for window in windows:
             left = deadline - time.perf_counter()
-            if left <= 0:
-                return list(zip(fixed.tolist(), incumbent.tolist(), strict=True))
+            if left <= 0 or watch.interrupted:
+                break
             free = np.isin(fixed, window)
             h.changeColsBounds(
                 len(fixed),
@@ -315,7 +321,8 @@ def _search_windows(
             )
             h.setOptionValue("time_limit", min(WINDOW_STEP_S, left))
             h.setSolution(len(fixed), fixed, incumbent)
-            h.run()
+            if not watch.run(h.run):  # Ctrl-C, and HiGHS did not stop in time: leave it
+                break
             if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
                 continue
             x = np.array(h.getSolution().col_value)
@@ -325,7 +332,7 @@ def _search_windows(
                 lp, matrix, lower, upper, x
             ):
                 best, incumbent, improved = value, x[fixed], True
-    return list(zip(fixed.tolist(), incumbent.tolist(), strict=True))
+    return list(zip(fixed.tolist(), incumbent.tolist(), strict=True)), watch.interrupted
 
 
 def _satisfies(
