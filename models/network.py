@@ -75,6 +75,9 @@ def add_network(m: pyo.ConcreteModel, data: ModelData) -> None:
             return pyo.Constraint.Skip
         return m.place[h, v] <= sum(m.sus[h, t] for t in served[h, v])
 
+    m.network_rack_places = pyo.Set(
+        initialize=[(h, v) for h, v in m.pairs if site.is_network_type(v)], dimen=2, ordered=True
+    )
     m.network_ports = pyo.Constraint(hub_placements, rule=ports)
     m.network_used = pyo.Constraint(hub_placements, rule=used)
     idle_hubs = [
@@ -86,6 +89,20 @@ def add_network(m: pyo.ConcreteModel, data: ModelData) -> None:
     ]
     for h, v in idle_hubs:
         m.place[h, v].setub(0)
+
+
+def held_in_cable_replan(m: pyo.Block) -> list[pyo.Var]:
+    """Placement variables the cable re-plan holds (optimizer.solve.highs): every rack
+    that is not a network rack, in every block of ``m`` with a fabric; empty without one.
+    Only the cabling, the SUs and the network racks' places are left to change: every
+    rack with GPUs stays where it stands, and the second stage's row holds any other
+    primary objective (IT kW, facility power) that moving a network rack could touch."""
+    held = []
+    for block in m.block_data_objects(active=True):
+        hubs = getattr(block, "network_rack_places", None)
+        if hubs is not None:
+            held.extend(block.place[k, t] for k, t in block.pairs if (k, t) not in hubs)
+    return held
 
 
 def cable_metres(m: pyo.ConcreteModel, data: ModelData) -> pyo.Expression | float:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import subprocess
 import sys
 
@@ -31,6 +32,7 @@ from factory import EXACT, instance, rack, row
 from helpers import TUTORIAL, run, write_instance
 
 from optimizer.instance.loader import load_instance
+from optimizer.results.reader import open_layout
 from optimizer.site.phases import phased_site
 from optimizer.solve.pipeline import solve_instance
 from optimizer.verify.check import EMPTY
@@ -247,6 +249,10 @@ def test_compare_shows_the_plan_and_the_myopic_plan_phase_by_phase(tmp_path):
     plan, myopic = tmp_path / "plan.nc", tmp_path / "myopic.nc"
     assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
     assert run("solve", path, "-o", myopic, "--gap", 0, "--myopic", "-q").exit_code == 0
+    # The two plans record how they were made, so batch never reuses one for the other.
+    recorded = [json.loads(open_layout(f).attrs["solver_options"]) for f in (plan, myopic)]
+    assert [r["myopic"] for r in recorded] == [False, True]
+    assert {r["phase_objective"] for r in recorded} == {"lexicographic"}
     table = tmp_path / "table.csv"
     result = run("compare", plan, myopic, "--csv", table)
     assert result.exit_code == 0, result.output

@@ -3,19 +3,23 @@ records, and how the parts of a facility add up. Costs worked by hand."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
 
+import numpy as np
 import pytest
 import xarray as xr
 from factory import EXACT, fabric, instance, rack, row, site_of
 from helpers import run, write_instance
 
+import optimizer.solve.highs as highs
 from optimizer.solve.decompose import _merge_second_stage
 from optimizer.solve.highs import SECOND_STAGE_FLOOR_S, SolveOutcome, second_stage_budget
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.pipeline import solve_site
+from optimizer.verify.check import check_layout
 
 
 @pytest.mark.parametrize(
@@ -95,3 +99,87 @@ def test_by_default_the_second_stage_stops_within_its_gap_of_the_bound(tmp_path)
     assert outcome.second_stage_bound <= outcome.second_stage_objective
     # Ten slots solve long before the one-second floor of the time share.
     assert outcome.second_stage_gap <= 0.01
+
+
+def _every_cable_plan(site, placement):
+    """Every way to group the compute racks of ``placement`` into SUs of two and hang
+    each SU off its own leaf in a leaf slot (one port each), as (su, hubs) per plan."""
+    racks = [int(s) for s in np.flatnonzero(placement == 0)]
+    leaf_slots = [s for s in range(site.n_slots) if placement[s] == -1]
+    first = racks[0]
+    for partner in racks[1:]:
+        pair = (first, partner)
+        rest = tuple(s for s in racks if s not in pair)
+        for hubs in itertools.permutations(leaf_slots, 2):
+            su = np.full(site.n_slots, -1)
+            su[list(pair)], su[list(rest)] = 0, 1
+            layout = placement.copy()
+            layout[list(hubs)] = 1
+            yield layout, su, list(hubs)
+
+
+def test_the_cable_re_plan_finds_the_shortest_plan_for_the_racks_where_they_stand(
+    tmp_path, monkeypatch
+):
+    # Seven slots 1 m apart (positions 1-7, slots 0-6); four compute racks stand in slots
+    # 1, 2, 4 and 5 (installed, so the first stage cannot move them); SUs of two racks, a
+    # leaf of one port in slot 0, 3 or 6. The first stage cables them any way that fits;
+    # the re-plan, with the racks held, must reach the brute-force shortest plan: 6 m
+    # (1 + 2 per SU).
+    data = fabric(7, 2, 1, None, {p: {"network": True} for p in (1, 4, 7)})
+    data["demand"]["gpu"]["max"] = 4
+    site = site_of(tmp_path, data)
+    data["installed"] = {site.slot_ids[s]: "gpu" for s in (1, 2, 4, 5)}
+    site = site_of(tmp_path, data)
+    placement = np.full(site.n_slots, -1)
+    placement[[1, 2, 4, 5]] = 0
+    shortest = math.inf
+    for layout, su, hubs in _every_cable_plan(site, placement):
+        report = check_layout(site, layout, su, hubs)
+        if report.ok:
+            shortest = min(shortest, float(report.loads.cable_m.sum()))
+    assert shortest == pytest.approx(6.0)
+
+    costs: list[tuple[float, float]] = []
+    replan = highs._cable_replan
+
+    def watched(h, compiled, x, cost, *args):
+        found = replan(h, compiled, x, cost, *args)
+        costs.append((cost, cost if found is None else float(compiled.objectives[1] @ found)))
+        return found
+
+    monkeypatch.setattr(highs, "_cable_replan", watched)
+    report = solve_site(site, EXACT)
+    ((first_stage, replanned),) = costs
+    assert replanned <= first_stage
+    # Nothing else can move, so the whole second stage keeps the re-plan's cost.
+    assert report.outcome.second_stage_objective == pytest.approx(replanned)
+    assert float(report.check.loads.cable_m.sum()) == pytest.approx(shortest)
+    assert report.outcome.objective == 32  # the four racks' GPUs, never fewer
+    assert report.check.ok
+
+
+def test_the_cable_re_plan_moves_no_rack_but_network_racks(tmp_path, monkeypatch):
+    # Ten free slots, SUs of two racks on one-port leaves: three leaf + SU groups of 3
+    # slots, the tenth slot empty, 6 racks of 8 GPUs (tests/test_network.py). Whatever
+    # the first stage chose, a re-planned layout has the same count of every non-network
+    # rack in every class, and so the same GPU count.
+    site = site_of(tmp_path, fabric(10, 2, 1))
+    seen = []
+    replan = highs._cable_replan
+
+    def watched(h, compiled, x, cost, *args):
+        found = replan(h, compiled, x, cost, *args)
+        seen.append((compiled, x, found))
+        return found
+
+    monkeypatch.setattr(highs, "_cable_replan", watched)
+    report = solve_site(site, EXACT)
+    ((compiled, first, found),) = seen
+    held = compiled.replan_held
+    assert len(held) > 0
+    if found is not None:
+        assert np.round(found[held]) == pytest.approx(np.round(first[held]))
+        assert compiled.objectives[0] @ found == pytest.approx(compiled.objectives[0] @ first)
+    assert report.outcome.objective == 48
+    assert report.check.ok

@@ -89,4 +89,7 @@ class SolveOptions:
             "warm_start": bool(self.warm_start),
             "split_parts": bool(self.split_parts),
             "campus_frontiers": bool(self.campus_frontiers),
+            "phase_objective": str(self.phase_objective),
+            "myopic": bool(self.myopic),
+            "scenario_objective": str(self.scenario_objective),
         }
