@@ -58,6 +58,7 @@ from optimizer.solve.highs import SolveOutcome, solve
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.phases import PhasePlan, phase_gpus, solve_phased
 from optimizer.solve.progress import ProgressFn
+from optimizer.solve.windows import thermal_windows
 from optimizer.verify.check import CheckReport, check_layout
 
 
@@ -182,7 +183,11 @@ def solve_site(
         m = build_model(data)
         timings["build_s"] = time.perf_counter() - started
         start = greedy_start(data, m) if options.warm_start else None
-        outcome = solve(m, options, progress, start, site.objective.unit)
+        windows = [
+            [id(m.place[k, t]) for k in window for t in m.types_of_class[k]]
+            for window in thermal_windows(data)
+        ]
+        outcome = solve(m, options, progress, start, site.objective.unit, windows)
         model_size = {"parts": 1, **_model_size(m)}
     timings["handoff_s"] = outcome.handoff_s
     timings["solve_s"] = outcome.solve_s
