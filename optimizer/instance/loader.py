@@ -29,7 +29,13 @@ from optimizer.instance.files import (
     read_limited,
 )
 from optimizer.instance.schema import FORMAT_VERSION, AirZone, Cdu, Device, Instance
-from optimizer.instance.tables import LineProblems, TableProblem, csv_lines, xlsx_text
+from optimizer.instance.tables import (
+    LineProblems,
+    TableProblem,
+    check_header,
+    csv_lines,
+    xlsx_text,
+)
 from optimizer.instance.yamlio import (
     FieldPath,
     Location,
@@ -343,23 +349,6 @@ def _cell(text: str) -> bool | int | float | str:
     return number if math.isfinite(number) else text
 
 
-def _entity_header(file: str, header: list[str], model: type[BaseModel]) -> None:
-    columns = ["id", *model.model_fields]
-    unknown = [c for c in header if c not in columns]
-    repeated = [c for c in header if header.count(c) > 1]
-    if unknown or repeated or "id" not in header:
-        if unknown:
-            problem = f"unknown column {unknown[0]!r}"
-        elif repeated:
-            problem = f"column {repeated[0]!r} appears twice"
-        else:
-            problem = "no 'id' column"
-        fix = f"columns are {', '.join(columns)}"
-        raise InstanceError(
-            file, "header", problem, did_you_mean(unknown[0], columns, fix) if unknown else fix, 1
-        )
-
-
 def _entity_table(
     file: str, text: str, model: type[BaseModel], field: FieldPath
 ) -> tuple[dict[str, dict[str, Any]], dict[FieldPath, Location]]:
@@ -371,7 +360,7 @@ def _entity_table(
     where: dict[FieldPath, Location] = {}
     try:
         header = [column.strip() for column in next(lines, (1, []))[1]]
-        _entity_header(file, header, model)
+        check_header(file, header, ["id", *model.model_fields])
         for line, cells in lines:
             with problems.line():
                 entry, values = _entity_line(file, line, header, cells, model, rows)

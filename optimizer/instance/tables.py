@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from optimizer.errors import FieldProblem, InstanceError
+from optimizer.errors import FieldProblem, InstanceError, did_you_mean
 from optimizer.instance.files import MAX_TABLE_BYTES, MIB
 
 MAX_REPORTED = 10
@@ -63,6 +63,26 @@ def csv_lines(text: str) -> Iterator[tuple[int, list[str]]]:
         if any(cell.strip() for cell in cells):
             yield start, cells
         start = reader.line_num + 1
+
+
+def check_header(file: str, header: list[str], columns: Sequence[str]) -> None:
+    """Refuse a table header before any line is read: a column not in ``columns``, one
+    written twice, or no ``id`` column (every table keys its lines by id). One header
+    check for the slot, device, CDU and air-zone tables, so they refuse alike."""
+    unknown = [c for c in header if c not in columns]
+    repeated = [c for c in header if header.count(c) > 1]
+    if not (unknown or repeated or "id" not in header):
+        return
+    if unknown:
+        problem = f"unknown column {unknown[0]!r}"
+    elif repeated:
+        problem = f"column {repeated[0]!r} appears twice"
+    else:
+        problem = "no 'id' column"
+    fix = f"columns are {', '.join(columns)}"
+    if unknown:
+        fix = did_you_mean(unknown[0], list(columns), fix)
+    raise InstanceError(file, "header", problem, fix, 1)
 
 
 def _cell_text(value: object) -> str:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from optimizer.errors import ErrorAt, InstanceError, did_you_mean
 from optimizer.instance.loader import LoadedInstance, explain
 from optimizer.instance.schema import MAX_COUNT, Instance, SlotProperties
-from optimizer.instance.tables import LineProblems, TableProblem, csv_lines
+from optimizer.instance.tables import LineProblems, TableProblem, check_header, csv_lines
 from optimizer.instance.yamlio import FieldPath
 
 DIRECTIONS = {"+x": (1.0, 0.0), "-x": (-1.0, 0.0), "+y": (0.0, 1.0), "-y": (0.0, -1.0)}
@@ -159,7 +159,34 @@ def _table_slots(hall_id: str, file: str, text: str, error: ErrorAt) -> list[Slo
     records: list[SlotRecord] = []
     try:
         header = [column.strip() for column in next(lines, (1, []))[1]]
-        _check_header(file, header)
+        check_header(file, header, CSV_COLUMNS)
+        for line, cells in lines:
+            source = SlotSource(("halls", hall_id, "slots_csv"), table=(file, line))
+            with problems.line():
+                if len(cells) > len(header):
+                    raise source.error(
+                        "",
+                        f"{len(cells)} cells but the header has {len(header)} columns",
+                        "remove the extra cells, or name the column in the header",
+                        error,
+                    )
+                values = {c: v.strip() for c, v in zip(header, cells, strict=False) if v.strip()}
+                records.append(_table_slot(hall_id, source, values, len(records) + 1, error))
+    except TableProblem as exc:
+        problems.add(exc.line, exc.problem, exc.fix)
+    problems.raise_in_table()
+    return records
+
+
+def _table_slots(hall_id: str, file: str, text: str, error: ErrorAt) -> list[SlotRecord]:
+    """The slots of one hall's CSV table; errors name the file, line and column, and
+    every bad line is reported at once."""
+    lines = csv_lines(text)
+    problems = LineProblems(file)
+    records: list[SlotRecord] = []
+    try:
+        header = [column.strip() for column in next(lines, (1, []))[1]]
+        check_header(file, header, CSV_COLUMNS)
         for line, cells in lines:
             source = SlotSource(("halls", hall_id, "slots_csv"), table=(file, line))
             with problems.line():
