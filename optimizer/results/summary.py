@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.objectives import Objective
 from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.solve.phases import PhasePlan, phase_gpus
 from optimizer.solve.pipeline import MyopicBaseline, SolveReport
@@ -43,13 +42,6 @@ MAX_HALLS = 6
 SUMMARY_CANDIDATES = 50
 """Places tried per rack type for the summary's reasons (``next`` tries more): enough to
 find the closest one on a hall's floor, few enough to keep the summary quick on a campus."""
-
-OBJECTIVE_UNITS = {
-    Objective.MAX_GPUS: " GPUs",
-    Objective.MAX_VALUE: "",
-    Objective.MAX_IT_KW: " kW IT",
-    Objective.MIN_FACILITY_KW: " kW facility",
-}
 
 
 def utilizations(report: SolveReport) -> list[Resource]:
@@ -434,7 +426,7 @@ def summary_lines(report: SolveReport, top: int = 5) -> list[str]:
     if more is not None:
         lines.append(more.describe())
     gap = "n/a" if outcome.gap is None else f"{outcome.gap:.4%}"
-    unit = OBJECTIVE_UNITS[site.objective]
+    unit = f" {site.objective.unit}" if site.objective.unit else ""
     lines.append(
         f"status {outcome.status}, objective {outcome.objective:,.6g}{unit}, "
         f"bound {outcome.bound + 0.0:,.6g}{unit}, gap {gap}"  # + 0.0: no "-0"
