@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from optimizer.errors import ErrorAt, InstanceError, did_you_mean
+from optimizer.errors import ErrorAt, InstanceError
 from optimizer.instance.loader import LoadedInstance, explain
 from optimizer.instance.schema import MAX_COUNT, Instance, SlotProperties
 from optimizer.instance.tables import LineProblems, TableProblem, check_header, csv_lines
@@ -176,49 +176,6 @@ def _table_slots(hall_id: str, file: str, text: str, error: ErrorAt) -> list[Slo
         problems.add(exc.line, exc.problem, exc.fix)
     problems.raise_in_table()
     return records
-
-
-def _table_slots(hall_id: str, file: str, text: str, error: ErrorAt) -> list[SlotRecord]:
-    """The slots of one hall's CSV table; errors name the file, line and column, and
-    every bad line is reported at once."""
-    lines = csv_lines(text)
-    problems = LineProblems(file)
-    records: list[SlotRecord] = []
-    try:
-        header = [column.strip() for column in next(lines, (1, []))[1]]
-        check_header(file, header, CSV_COLUMNS)
-        for line, cells in lines:
-            source = SlotSource(("halls", hall_id, "slots_csv"), table=(file, line))
-            with problems.line():
-                if len(cells) > len(header):
-                    raise source.error(
-                        "",
-                        f"{len(cells)} cells but the header has {len(header)} columns",
-                        "remove the extra cells, or name the column in the header",
-                        error,
-                    )
-                values = {c: v.strip() for c, v in zip(header, cells, strict=False) if v.strip()}
-                records.append(_table_slot(hall_id, source, values, len(records) + 1, error))
-    except TableProblem as exc:
-        problems.add(exc.line, exc.problem, exc.fix)
-    problems.raise_in_table()
-    return records
-
-
-def _check_header(file: str, header: list[str]) -> None:
-    unknown = [c for c in header if c not in CSV_COLUMNS]
-    repeated = [c for c in header if header.count(c) > 1]
-    if unknown or repeated or "id" not in header:
-        if unknown:
-            problem = f"unknown column {unknown[0]!r}"
-        elif repeated:
-            problem = f"column {repeated[0]!r} appears twice"
-        else:
-            problem = "no 'id' column"
-        fix = f"columns are {', '.join(CSV_COLUMNS)}"
-        if unknown:
-            fix = did_you_mean(unknown[0], CSV_COLUMNS, fix)
-        raise InstanceError(file, "header", problem, fix, 1)
 
 
 def _table_slot(
