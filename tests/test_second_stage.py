@@ -15,7 +15,7 @@ from factory import EXACT, fabric, instance, rack, row, site_of
 from helpers import run, write_instance
 
 import optimizer.solve.highs as highs
-from optimizer.solve.decompose import _merge_second_stage
+from optimizer.solve.decompose import merge_second_stage
 from optimizer.solve.highs import SECOND_STAGE_FLOOR_S, SolveOutcome, second_stage_budget
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.pipeline import solve_site
@@ -62,12 +62,12 @@ def test_the_parts_costs_and_bounds_add_up():
     parts[0].record_second_stage(100.0, 90.0)
     parts[1].record_second_stage(10.0, 10.0)
     facility = SolveOutcome("optimal", True)
-    _merge_second_stage(facility, parts)
+    merge_second_stage(facility, parts)
     assert facility.second_stage_objective == 110.0
     assert facility.second_stage_bound == 100.0
     parts[1].record_second_stage(10.0, None)
     facility = SolveOutcome("optimal", True)
-    _merge_second_stage(facility, parts)
+    merge_second_stage(facility, parts)
     assert facility.second_stage_objective == 110.0
     assert facility.second_stage_bound is None
 

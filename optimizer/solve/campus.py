@@ -47,11 +47,11 @@ from models.objective import primary_weights
 from optimizer.site.placement import Assignment
 from optimizer.solve.decompose import (
     PartResult,
-    _merge_second_stage,
-    _raiser,
     merge_layouts,
+    merge_second_stage,
     parts,
     restrict,
+    stop_flag_handler,
 )
 from optimizer.solve.frontier import (
     POWER_RESOLUTION,
@@ -448,7 +448,7 @@ def solve_campus(
     # Ctrl-C: as for independent parts, whichever process sees it raises one shared flag,
     # and the workers' solves stop with what they have.
     ctrl_c = context.RawValue("b", 0)
-    previous = signal.signal(signal.SIGINT, _raiser(ctrl_c))
+    previous = signal.signal(signal.SIGINT, stop_flag_handler(ctrl_c))
     stop = context.Event()
     pools = [
         ProcessPoolExecutor(
@@ -555,7 +555,7 @@ def solve_campus(
     outcome = _outcome(tracer, interrupted, traced_s, wall)
     outcome.tie_break_status = f"{len(layouts)} parts: " + "; ".join(sorted(set(ends)))
     if len(second) == len(layouts):  # every part's second stage ran: they add up
-        _merge_second_stage(outcome, second)
+        merge_second_stage(outcome, second)
         gaps = [o.second_stage_gap for o in second if o.second_stage_gap is not None]
         outcome.second_stage_gap = max(gaps) if gaps else None  # the worst part's
     variables = sum(r.variables for r in polished if r is not None)

@@ -187,7 +187,7 @@ def solve_part(data: ModelData, options: SolveOptions, part: int | None = None) 
     return PartResult(layout, outcome, build_s, len(m.place))
 
 
-def _raiser(stop: Any) -> Callable[[int, Any], None]:
+def stop_flag_handler(stop: Any) -> Callable[[int, Any], None]:
     """A SIGINT handler that only raises the shared stop flag."""
 
     def raise_flag(_signum: int, _frame: Any) -> None:
@@ -205,7 +205,7 @@ def _part_worker_start(stop: Any, reports: Any) -> None:
     stops once it is raised; progress goes back on ``reports``."""
     global _reports
     _reports = reports
-    signal.signal(signal.SIGINT, _raiser(stop))
+    signal.signal(signal.SIGINT, stop_flag_handler(stop))
     stop_also_when(lambda: bool(stop.value))
 
 
@@ -275,7 +275,7 @@ def solve_parts(
     reports = context.Queue()
     watch = _PartsWatch(len(subsets), data.site.objective.minimizes, data.site.objective.unit)
     results: list[PartResult | None] = [None] * len(subsets)
-    previous = signal.signal(signal.SIGINT, _raiser(stop))
+    previous = signal.signal(signal.SIGINT, stop_flag_handler(stop))
     try:
         with ProcessPoolExecutor(
             workers,
@@ -339,13 +339,13 @@ def _merge(
         second_stage_gap=max(second_gaps) if second_gaps else None,  # the worst part's
     )
     if has_solution:
-        _merge_second_stage(outcome, outcomes)
+        merge_second_stage(outcome, outcomes)
     timings = {"build_s": max(r.build_s for r in results)}
     layout = merge_layouts(data.site.n_slots, [r.layout for r in results])
     return layout, outcome, timings, sum(r.variables for r in results)
 
 
-def _merge_second_stage(outcome: SolveOutcome, parts: list[SolveOutcome]) -> None:
+def merge_second_stage(outcome: SolveOutcome, parts: list[SolveOutcome]) -> None:
     """The facility's second-stage cost and bound: they add up over the parts (its gap is
     the worst part's, set by :func:`_merge`). A part without a bound leaves the facility
     without one."""

@@ -39,7 +39,7 @@ from models.facility import facility_kw
 from models.objective import primary_weights
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
-from optimizer.solve.decompose import PartResult, _raiser, solve_part
+from optimizer.solve.decompose import PartResult, solve_part, stop_flag_handler
 from optimizer.solve.highs import compile_model, new_highs
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import SolveWatch, stop_also_when
@@ -249,7 +249,7 @@ def install(parts: dict[int, ModelData], options: SolveOptions, stop: Any, ctrl_
     event that tells a running step it is no longer needed, and the shared Ctrl-C flag
     (as for independent parts: whichever process sees Ctrl-C raises it, and every solve
     here stops with its best layout)."""
-    signal.signal(signal.SIGINT, _raiser(ctrl_c))
+    signal.signal(signal.SIGINT, stop_flag_handler(ctrl_c))
     stop_also_when(lambda: bool(ctrl_c.value))
     _PARTS.clear()
     _PARTS.update(parts)
