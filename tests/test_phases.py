@@ -374,3 +374,21 @@ def test_a_generated_campus_opens_its_halls_wave_by_wave(tmp_path):
     ids = report.site.slot_ids
     placed = report.plan.phases[0].placement
     assert all(ids[s].startswith("H1-") for s in np.flatnonzero(placed != EMPTY))
+
+
+def test_verify_of_a_plan_lints_the_finished_facility_and_obeys_strict(tmp_path):
+    path = write_instance(tmp_path, uprate_hall())
+    plan = tmp_path / "plan.nc"
+    assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
+    idle = uprate_hall()
+    idle["power"]["devices"]["PDU-C"] = {"rating_kw": 100, "can_fail": False}
+    (tmp_path / "idle").mkdir()
+    idle_path = write_instance(tmp_path / "idle", idle)
+    warned = run("verify", idle_path, plan)
+    assert warned.exit_code == 0, warned.output
+    assert "PDU-C" in warned.stderr and "warning:" in warned.stderr
+    assert "phase p2:" in warned.stdout
+    strict = run("verify", idle_path, plan, "--strict")
+    assert strict.exit_code == 2
+    assert "--strict: 1 lint warning above" in strict.stderr
+    assert strict.stdout == ""

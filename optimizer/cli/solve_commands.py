@@ -281,16 +281,18 @@ def verify(
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
     from optimizer import api
     from optimizer.instance.loader import load_instance
+    from optimizer.site.build import build_site
 
-    loaded = load_instance(instance, allow_paths_outside)
+    loaded = load_instance(instance, allow_paths_outside)  # read once: phases or not
     if loaded.instance.phases:
         if as_json:
             raise InstanceError(
                 "--json", "", "a plan of a phased build-out is verified as text only", "drop --json"
             )
-        _verify_phases(loaded, layout)
+        _verify_phases(loaded, layout, strict)
         return
-    site = linted_site(instance, allow_paths_outside, strict)
+    site = build_site(loaded)
+    show_warnings([("", site.warnings)], strict, instance)
     checked = api.verify_site(site, layout)
     report, racks = checked.report, checked.racks
     if as_json:
@@ -313,14 +315,16 @@ def verify(
     sys.exit(EXIT_VIOLATIONS)
 
 
-def _verify_phases(loaded: LoadedInstance, layout: str) -> None:
+def _verify_phases(loaded: LoadedInstance, layout: str, strict: bool) -> None:
     """``verify`` of a plan of a phased build-out: every phase's placement (each rack from
-    its ``install_phase`` on) against that phase's rules, and no rack moved."""
+    its ``install_phase`` on) against that phase's rules, and no rack moved. The lint
+    reads the finished facility, as ``solve`` does."""
     from optimizer.results.reader import read_layout
     from optimizer.site.phases import phased_site
     from optimizer.verify.phases import check_phases, phase_placements
 
     phased = phased_site(loaded)
+    show_warnings([("", phased.final.warnings)], strict, str(loaded.path))
     placed = read_layout(phased.final, layout)
     placements = phase_placements(
         phased.final.slot_ids, placed.placement, placed.install_phase, phased.names
