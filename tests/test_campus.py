@@ -18,6 +18,7 @@ from optimizer.solve.campus import (
     _Tracer,
     best_choice,
     campus_parts,
+    twins,
 )
 from optimizer.solve.decompose import restrict
 from optimizer.solve.frontier import FrontierPoint, PartSolver, Step, Tangent
@@ -186,3 +187,39 @@ def test_tracing_where_the_bound_chooses_never_loses_the_optimum():
                 part.record(_oracle_step(exact, budget_kw), budget_kw)
     assert tracer.proven and tracer.lower == 24
     assert sorted(p.facility_kw for p in tracer.chosen) == [50.0, 100.0]
+
+
+def _twins(site) -> list[int]:
+    """Per hall, the first hall whose compiled model is the same (campus.twins)."""
+    data = build_model_data(site)
+    return twins([PartSolver(restrict(data, g), EXACT).fingerprint for g in campus_parts(data)])
+
+
+def test_halls_with_the_same_model_share_one_frontier(tmp_path):
+    # Halls 1 and 2 are the same but for their names and positions; hall 3's UPS is
+    # smaller, and a hall whose UPS differs by half a kW is not the same either.
+    site = _campus(tmp_path / "same", [400, 400, 300], slots=4, utility_kw=800)
+    assert _twins(site) == [0, 0, 2]
+    assert _twins(_campus(tmp_path / "near", [400, 400.5, 400], 4, 800)) == [0, 1, 0]
+    for utility_kw in (500, 800, 1000):
+        site = _campus(tmp_path / str(utility_kw), [400, 400, 300], 4, utility_kw)
+        campus = solve_site(site, FRONTIERS)
+        assert campus.solved_as == SOLVED_AS_CAMPUS
+        assert campus.model_size["parts"] == 3 and campus.model_size["frontiers"] == 2
+        assert campus.outcome.status == "optimal"
+        assert campus.outcome.objective == solve_site(site, SINGLE).outcome.objective
+        # The twin hall's layout is its own (recounted on its slots), and the whole
+        # campus passed the independent check within the limit.
+        assert _gpus(site, campus.placement) == campus.outcome.objective
+        assert campus.check.ok and campus.check.loads.facility_kw <= utility_kw + 1e-6
+
+
+def test_shared_frontiers_match_brute_force_on_a_tiny_campus(tmp_path):
+    # Two identical 2-slot halls on 200 kW UPSs and one on 300 kW, sharing 450 kW:
+    # brute force over all 4^6 layouts, each judged by the independent check.
+    site = _campus(tmp_path, [200, 200, 300], slots=2, utility_kw=450)
+    assert _twins(site) == [0, 0, 2]
+    best, _ = brute_force_best(site, np.array(primary_weights(build_model_data(site))))
+    report = solve_site(site, FRONTIERS)
+    assert report.model_size["frontiers"] == 2
+    assert report.outcome.objective == best

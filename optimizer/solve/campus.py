@@ -36,8 +36,9 @@ import os
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import reduce
+from typing import Any
 
 import numpy as np
 
@@ -58,10 +59,12 @@ from optimizer.solve.frontier import (
     FrontierPoint,
     Step,
     Tangent,
+    fingerprint,
     frontier_step,
     install,
     lagrange_step,
     polish,
+    transplant,
 )
 from optimizer.solve.highs import SolveOutcome, relative_gap
 from optimizer.solve.options import SolveOptions
@@ -137,11 +140,9 @@ class PartFrontier:
     """(budget, bound): g(b) <= bound for every b <= budget."""
     stopped: bool = False
     """Tracing ended early (time limit, Ctrl-C, or a step not proven)."""
-    pending: bool = False
 
     def record(self, result: Step, budget_kw: float) -> None:
         """Take in one step at ``budget_kw``."""
-        self.pending = False
         self.caps.append((budget_kw, result.bound))
         point = result.point
         if result.status == "infeasible" or result.bound == -math.inf:
@@ -283,6 +284,8 @@ class CampusResult:
     build_s: float
     variables: int
     frontier_points: int
+    frontiers: int
+    """Frontiers traced: one per group of parts with the same model."""
 
 
 class _Tracer:
@@ -371,8 +374,7 @@ class _Tracer:
 
     def needs_step(self, p: int) -> bool:
         """Whether part p has an untraced budget range that can still matter."""
-        part = self.frontiers[p]
-        return not (part.stopped or part.pending) and self.wanted[p] is not None
+        return not self.frontiers[p].stopped and self.wanted[p] is not None
 
 
 def _promise(
@@ -420,56 +422,118 @@ def _front(choices: list[np.ndarray], capacity_kw: float) -> tuple[float, list[i
     return float(value.max()), chosen[::-1]
 
 
+class _Workers:
+    """The processes that hold the parts' solvers, each part in one of them for the whole
+    run (its model is built once, and its steps re-solve it): local processes, or the
+    workers of a dask.distributed cluster when a client is given. Parts go round-robin."""
+
+    def __init__(self, subsets: list[ModelData], options: SolveOptions, client: Any | None) -> None:
+        context = multiprocessing.get_context("fork")
+        # Ctrl-C: as for independent parts, whichever process sees it raises one shared
+        # flag, and the workers' solves stop with what they have. A dask worker cannot
+        # share it: its running solve ends at its time limit, and its result is dropped.
+        self.ctrl_c = context.RawValue("b", 0)
+        self.stop = context.Event() if client is None else None
+        """Tells running steps they are no longer needed (local processes only)."""
+        if client is None:
+            wanted = options.workers or os.cpu_count() or 1
+        else:
+            addresses = sorted(client.scheduler_info()["workers"])
+            wanted = min(options.workers or len(addresses), len(addresses))
+        self.count = max(1, min(len(subsets), wanted))
+        shares = [
+            {p: subsets[p] for p in range(w, len(subsets), self.count)} for w in range(self.count)
+        ]
+        if client is None:
+            self.pools: list[Any] = [
+                ProcessPoolExecutor(
+                    1,
+                    mp_context=context,
+                    initializer=install,
+                    initargs=(shares[w], options, self.stop, self.ctrl_c),
+                )
+                for w in range(self.count)
+            ]
+        else:
+            self.pools = []
+            for w in range(self.count):
+                client.run(install, shares[w], options, None, None, workers=[addresses[w]])
+                self.pools.append(
+                    client.get_executor(
+                        workers=[addresses[w]], allow_other_workers=False, pure=False
+                    )
+                )
+        self.dask = client is not None
+
+    def submit(self, part: int, fn: Any, *args: Any) -> Future:
+        """Run ``fn(part, *args)`` in the worker holding ``part``."""
+        return self.pools[part % self.count].submit(fn, part, *args)
+
+    def no_longer_needed(self) -> None:
+        """The campus is proven: running steps may stop."""
+        if self.stop is not None:
+            self.stop.set()
+
+    def needed_again(self) -> None:
+        """The second stage's solves follow: they must not see the stop."""
+        if self.stop is not None:
+            self.stop.clear()
+
+    def close(self) -> None:
+        for pool in self.pools:
+            if self.dask:
+                pool.shutdown(wait=False)
+            else:
+                pool.shutdown(cancel_futures=True)
+
+
+def twins(digests: list[str]) -> list[int]:
+    """Per part, the first part with the same model digest (itself when none before):
+    parts with equal digests have equal frontiers, traced once."""
+    first: dict[str, int] = {}
+    return [first.setdefault(digest, p) for p, digest in enumerate(digests)]
+
+
 def solve_campus(
     data: ModelData,
     groups: list[list[int]],
     options: SolveOptions,
     progress: ProgressFn | None = None,
+    client: Any | None = None,
 ) -> CampusResult:
-    """Trace the parts' frontiers in parallel, choose the best points under the utility
-    limit, and merge their layouts (re-solved at the chosen power for the second stage
-    when time allows)."""
+    """Trace the parts' frontiers in parallel (on local processes, or on the workers of
+    the dask ``client``), a frontier once for parts with the same model, choose the best
+    points under the utility limit, and merge their layouts (re-solved at the chosen
+    power for the second stage when time allows)."""
     started = time.perf_counter()
     deadline = None if options.time_limit is None else started + options.time_limit
     limit_kw = float(data.site.utility_limit_kw)
     resolution_kw = POWER_RESOLUTION * max(1.0, limit_kw)
     subsets = [restrict(data, members) for members in groups]
-    frontiers = [PartFrontier(objective_step(s), limit_kw, resolution_kw) for s in subsets]
-    for f, subset in zip(frontiers, subsets, strict=True):
-        f.tangents.append((steepest_price(subset), 0.0))
-    tracer = _Tracer(frontiers, limit_kw, data.site.objective.unit)
-    prices = _Prices(max(price for f in frontiers for price, _ in f.tangents), limit_kw)
-    workers = max(1, min(len(groups), options.workers or os.cpu_count() or 1))
-    context = multiprocessing.get_context("fork")
     interrupted = False
-
     until = None if options.time_limit is None else time.time() + options.time_limit
-
-    # Ctrl-C: as for independent parts, whichever process sees it raises one shared flag,
-    # and the workers' solves stop with what they have.
-    ctrl_c = context.RawValue("b", 0)
-    previous = signal.signal(signal.SIGINT, stop_flag_handler(ctrl_c))
-    stop = context.Event()
-    pools = [
-        ProcessPoolExecutor(
-            1,
-            mp_context=context,
-            initializer=install,
-            initargs=(
-                {p: subsets[p] for p in range(w, len(subsets), workers)},
-                options,
-                stop,
-                ctrl_c,
-            ),
-        )
-        for w in range(workers)
-    ]
+    workers = _Workers(subsets, options, client)
+    previous = signal.signal(signal.SIGINT, stop_flag_handler(workers.ctrl_c))
     try:
+        digests = [f.result() for f in [workers.submit(p, fingerprint) for p in range(len(groups))]]
+        twin = twins(digests)
+        own = {
+            p: PartFrontier(objective_step(subsets[p]), limit_kw, resolution_kw)
+            for p in sorted(set(twin))
+        }
+        for p, f in own.items():
+            f.tangents.append((steepest_price(subsets[p]), 0.0))
+        frontiers = [own[twin[p]] for p in range(len(groups))]
+        """Per part, its frontier: one object for parts with the same model."""
+        tracer = _Tracer(frontiers, limit_kw, data.site.objective.unit)
+        prices = _Prices(max(price for f in frontiers for price, _ in f.tangents), limit_kw)
         running: dict[Future, tuple[int, float | None]] = {}  # -> (part, budget of a step)
+        asked: set[tuple[int, float]] = set()
+        """(frontier's first part, budget) of the steps running: not asked twice."""
 
         def price_round(price: float) -> None:
-            for p in range(len(frontiers)):
-                future = pools[p % workers].submit(lagrange_step, p, price, until, PRICE_TIME_S)
+            for p in own:
+                future = workers.submit(p, lagrange_step, price, until, PRICE_TIME_S)
                 running[future] = (p, None)
 
         price_round(prices.price)
@@ -478,25 +542,27 @@ def solve_campus(
             for future in done:
                 p, budget_kw = running.pop(future)
                 result = future.result()
+                if budget_kw is not None:
+                    asked.discard((twin[p], budget_kw))
                 if tracer.proven:
-                    frontiers[p].pending = False
                     continue
-                interrupted |= result.status == "interrupted" or bool(ctrl_c.value)
+                interrupted |= result.status == "interrupted" or bool(workers.ctrl_c.value)
                 if budget_kw is None:
                     frontiers[p].take(result)
-                    prices.take(result)
+                    for _ in range(twin.count(p)):  # every part of this model draws it
+                        prices.take(result)
                 else:
                     frontiers[p].record(result, budget_kw)
             tracer.update()
             if progress is not None:
                 progress(_snapshot(tracer, started))
             if tracer.proven:
-                stop.set()  # solves still running are no longer needed
+                workers.no_longer_needed()
                 continue
             out_of_time = deadline is not None and time.perf_counter() >= deadline
             if interrupted or out_of_time:
                 for part in frontiers:
-                    part.stopped |= not part.pending
+                    part.stopped = True
                 continue
             if prices.active:
                 price = None if running else prices.advance(frontiers)
@@ -504,12 +570,18 @@ def solve_campus(
                     price_round(price)
                 if prices.active:
                     continue
+            busy = {p for p, _ in running.values()}
             for p in range(len(frontiers)):
-                if tracer.needs_step(p):
-                    frontiers[p].pending = True
-                    budget_kw = tracer.wanted[p]
-                    future = pools[p % workers].submit(frontier_step, p, budget_kw, until)
-                    running[future] = (p, budget_kw)
+                if p in busy or not tracer.needs_step(p):
+                    continue
+                budget_kw = tracer.wanted[p]
+                if (twin[p], budget_kw) in asked:
+                    continue
+                # The step runs on this part's own model: for a part with the same model
+                # as another, a second budget of their one frontier traced at once.
+                asked.add((twin[p], budget_kw))
+                future = workers.submit(p, frontier_step, budget_kw, until)
+                running[future] = (p, budget_kw)
         traced_s = time.perf_counter() - started
         if tracer.chosen is None:
             return CampusResult(
@@ -517,27 +589,37 @@ def solve_campus(
                 _outcome(tracer, interrupted, traced_s, traced_s),
                 0.0,
                 0,
-                sum(len(f.points) for f in frontiers),
+                sum(len(f.points) for f in own.values()),
+                len(own),
             )
-        stop.clear()  # the second stage's solves must not see it
-        interrupted |= bool(ctrl_c.value)
+        workers.needed_again()
+        interrupted |= bool(workers.ctrl_c.value)
+        # A point found on another part of the same model becomes this part's layout.
+        moved = {
+            p: workers.submit(p, transplant, point)
+            for p, point in enumerate(tracer.chosen)
+            if point.part != p
+        }
+        chosen = [
+            replace(point, layout=moved[p].result(), part=p) if p in moved else point
+            for p, point in enumerate(tracer.chosen)
+        ]
         polished: list[PartResult | None] = [None] * len(frontiers)
         if not interrupted and (deadline is None or time.perf_counter() < deadline):
             jobs = {
-                pools[p % workers].submit(polish, p, point.facility_kw, until): p
-                for p, point in enumerate(tracer.chosen)
+                workers.submit(p, polish, point.facility_kw, until): p
+                for p, point in enumerate(chosen)
             }
             for future, p in jobs.items():
                 polished[p] = future.result()
     finally:
-        for pool in pools:
-            pool.shutdown(cancel_futures=True)
+        workers.close()
         signal.signal(signal.SIGINT, previous)
-    if interrupted or ctrl_c.value:
+    if interrupted or workers.ctrl_c.value:
         note_ctrl_c()  # further Ctrl-C cannot lose the merged layout
     wall = time.perf_counter() - started
     layouts, ends, second = [], [], []
-    for point, result in zip(tracer.chosen, polished, strict=True):
+    for point, result in zip(chosen, polished, strict=True):
         better = (
             result is not None
             and result.outcome.has_solution
@@ -565,7 +647,8 @@ def solve_campus(
         outcome,
         build_s,
         variables,
-        sum(len(f.points) for f in frontiers),
+        sum(len(f.points) for f in own.values()),
+        len(own),
     )
 
 

@@ -171,6 +171,7 @@ def solve_site(
             "parts": len(campus),
             "variables": result.variables,
             "frontier_points": result.frontier_points,
+            "frontiers": result.frontiers,
         }
         solved_as = SOLVED_AS_CAMPUS
     elif len(groups) > 1:
