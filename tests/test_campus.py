@@ -7,10 +7,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from factory import EXACT, brute_force_best, instance, rack, row, site_of
+from helpers import local_cluster, run
 
 from models.data import build_model_data
 from models.objective import primary_weights
+from optimizer.errors import EXIT_INVALID_INPUT
 from optimizer.solve.campus import (
     SOLVED_AS_CAMPUS,
     SOLVED_AS_SINGLE,
@@ -223,3 +226,30 @@ def test_shared_frontiers_match_brute_force_on_a_tiny_campus(tmp_path):
     report = solve_site(site, FRONTIERS)
     assert report.model_size["frontiers"] == 2
     assert report.outcome.objective == best
+
+
+def test_frontiers_run_on_a_dask_cluster(tmp_path):
+    # The same coupled campus, its frontier solves on a one-worker dask cluster in this
+    # process: the optimum of the single model, its layout checked.
+    distributed = pytest.importorskip("distributed")
+    site = _campus(tmp_path, [400, 400, 300], slots=4, utility_kw=800)
+    with local_cluster() as cluster, distributed.Client(cluster) as client:
+        campus = solve_site(site, FRONTIERS, client=client)
+    assert campus.solved_as == SOLVED_AS_CAMPUS and campus.outcome.status == "optimal"
+    assert campus.outcome.objective == solve_site(site, SINGLE).outcome.objective
+    assert _gpus(site, campus.placement) == campus.outcome.objective and campus.check.ok
+
+
+def test_solve_takes_a_scheduler_only_for_campus_frontiers(tmp_path):
+    _campus(tmp_path, [400, 300], slots=2, utility_kw=500)
+    path = tmp_path / "instance.yaml"
+    address = "tcp://127.0.0.1:1"
+    alone = run("solve", path, "-o", tmp_path / "x.nc", "--scheduler", address)
+    assert alone.exit_code == EXIT_INVALID_INPUT, alone.output
+    assert "--scheduler" in alone.output and "--campus-frontiers" in alone.output
+    with local_cluster() as cluster:
+        result = run(
+            "solve", path, "-o", tmp_path / "y.nc", "-q", "--campus-frontiers",
+            "--scheduler", cluster.scheduler_address,
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
