@@ -45,6 +45,7 @@ import numpy as np
 from models.data import ModelData, allowed_types
 from models.facility import facility_kw
 from models.objective import primary_weights
+from optimizer.errors import UnavailableError
 from optimizer.site.placement import Assignment
 from optimizer.solve.decompose import (
     PartResult,
@@ -439,6 +440,10 @@ class _Workers:
             wanted = options.workers or os.cpu_count() or 1
         else:
             addresses = sorted(client.scheduler_info()["workers"])
+            if not addresses:
+                raise UnavailableError(
+                    "the dask scheduler has no workers to trace the campus's frontiers on"
+                )
             wanted = min(options.workers or len(addresses), len(addresses))
         self.count = max(1, min(len(subsets), wanted))
         shares = [
