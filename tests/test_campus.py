@@ -18,6 +18,7 @@ from optimizer.solve.campus import (
     SOLVED_AS_CAMPUS,
     SOLVED_AS_SINGLE,
     PartFrontier,
+    _Lattice,
     _Tracer,
     best_choice,
     campus_parts,
@@ -253,3 +254,35 @@ def test_solve_takes_a_scheduler_only_for_campus_frontiers(tmp_path):
             "--scheduler", cluster.scheduler_address,
         )  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_the_lattice_bound_proves_what_the_lagrangian_line_cannot():
+    # Two parts with the same frontier: (100 kW, 40), (200, 80) on the line G = 0.4 F,
+    # and (150, 48), 12 below it; 330 kW shared. The line bounds the campus by
+    # 0.4 x 330 = 132, the optimum is 120 (200 + 100 kW), and objectives are multiples of 8.
+    frontier = PartFrontier(8.0, 330.0, 1e-4)
+    frontier.tangents.append((0.4, 0.0))
+    frontier.feasible += [FrontierPoint(kw, g, kw, None) for kw, g in [(100, 40), (200, 80)]]
+    tracer = _Tracer([frontier, frontier], 330.0, "GPUs")
+    tracer.update()
+    assert tracer.lower == 120 and not tracer.proven
+    # Every layout beating 120 by 8 lies within 132 - 128 = 4 of the line; the known
+    # ones there hold multiples of 40 GPUs.
+    lattice = _Lattice(tracer, [0, 0])
+    assert lattice.start() == [0] and lattice.modulus == 40
+    assert lattice.slack == pytest.approx(4, abs=1e-3)  # (the master's 1e-7 room on 330 kW)
+    # The off-lattice MILP first finds (150, 60) on the line: 60 is no multiple of 40,
+    # so the modulus falls to gcd(40, 60) = 20 and the check runs again.
+    on_line = Tangent(0.4, 0.0, FrontierPoint(150, 60, 150, None), "optimal")
+    assert lattice.take(0, on_line) and lattice.modulus == 20
+    # Off the multiples of 20 the best layout is 12 below the line: more than 4, so
+    # every better campus holds a multiple of 20 GPUs and at most 132: 120. Proven.
+    off = Tangent(0.4, -12.0, FrontierPoint(150, 48, 150, None), "optimal")
+    assert not lattice.take(0, off)
+    assert tracer.upper == 120 and tracer.proven
+    # Had the MILP found a near layout at 8 GPUs off the lattice, nothing is proven.
+    tracer.upper = 132.0
+    again = _Lattice(tracer, [0, 0])
+    assert again.start() == [0]
+    near = Tangent(0.4, -2.0, FrontierPoint(150, 58, 145, None), "optimal")
+    assert not again.take(0, near) and tracer.upper == 132

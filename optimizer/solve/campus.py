@@ -64,6 +64,7 @@ from optimizer.solve.frontier import (
     frontier_step,
     install,
     lagrange_step,
+    off_lattice_step,
     polish,
     transplant,
 )
@@ -85,6 +86,9 @@ PRICE_TIME_S = 10.0
 MASTER_CHOICES = 4000
 """Most relaxed and known choices over all parts for the exact master's bound: past it
 (only before the first incumbent prunes them) the Lagrangian bound alone is used."""
+
+LATTICE = -1.0
+"""In place of a step's budget: the job is a lattice check (:class:`_Lattice`)."""
 
 MASTER_SLACK = 1e-7
 """Relative room over the utility limit for the master's sum of the points' recomputed
@@ -378,6 +382,82 @@ class _Tracer:
         return not self.frontiers[p].stopped and self.wanted[p] is not None
 
 
+class _Lattice:
+    """The lattice bound (docs/formulation.md section 9.4). At a price mu where every
+    part p has a Lagrangian line with proven bound phi_p, any campus layout with
+    objective T has sum_p (phi_p - (G_p - mu F_p)) <= D - T, where D = sum_p phi_p + mu U
+    and every term is >= 0. So in a layout beating the incumbent L by the campus's least
+    objective difference, every part's layout lies within slack = D - L - that difference
+    of its line. If no layout of any part within the slack has G off the multiples of a
+    modulus M (one MILP per frontier, :meth:`PartSolver.off_lattice`), every such
+    campus layout has T a multiple of M, so T <= M floor(D / M): a bound below D. M starts
+    as the gcd of the near layouts known; a near layout off it found by the MILP makes it
+    the gcd with that layout's G, and the check goes on (parts already checked stay so:
+    a divisor of M leaves fewer layouts off it)."""
+
+    def __init__(self, tracer: _Tracer, twin: list[int]) -> None:
+        self.tracer = tracer
+        self.twin = twin
+        self.tried_for: float | None = None
+        """The incumbent of the last attempt: one attempt per incumbent."""
+        self.left: set[int] = set()
+        """Frontiers (by first part) still to be checked in this attempt."""
+        self.price = self.dual = self.slack = 0.0
+        self.modulus = 0
+
+    def start(self) -> list[int]:
+        """Begin an attempt for the current incumbent: the frontiers to check (none when
+        no modulus above the campus's least difference can come out)."""
+        tracer = self.tracer
+        step = int(tracer.resolution)
+        self.tried_for = tracer.lower
+        if not step or tracer.lower is None:
+            return []
+        lines = [dict(f.tangents) for f in tracer.frontiers]
+        common = set.intersection(*(set(line) for line in lines))
+        if not common:
+            return []
+        self.price, self.dual = min(
+            ((mu, sum(line[mu] for line in lines) + mu * tracer.capacity_kw) for mu in common),
+            key=lambda pair: pair[1],
+        )
+        self.slack = self.dual - tracer.lower - step
+        modulus = 0
+        for f, line in zip(tracer.frontiers, lines, strict=True):
+            for q in f.points + f.feasible:
+                if line[self.price] - (q.objective - self.price * q.facility_kw) <= self.slack:
+                    modulus = math.gcd(modulus, round(q.objective))
+        if modulus <= step or modulus % step:
+            return []
+        self.modulus = modulus
+        self.left = set(self.twin)
+        return sorted(self.left)
+
+    def take(self, p: int, result: Tangent) -> bool:
+        """One frontier's check; whether to check it again with a smaller modulus (the
+        attempt fails when a near layout off it leaves no modulus above the least
+        difference, or the MILP could not show enough)."""
+        if not self.left:
+            return False  # the attempt already failed
+        phi = dict(self.tracer.frontiers[p].tangents)[self.price]
+        tolerance = 1e-6 * max(1.0, abs(self.dual))
+        if result.bound == -math.inf or phi - result.bound > self.slack + tolerance:
+            self.left.discard(p)
+            if not self.left:
+                top = self.modulus * math.floor(self.dual / self.modulus + 1e-9)
+                lower = self.tracer.lower
+                self.tracer.upper = min(self.tracer.upper, max(top, lower))
+            return False
+        q = result.point
+        near = q is not None and phi - (q.objective - self.price * q.facility_kw) <= self.slack
+        modulus = math.gcd(self.modulus, round(q.objective)) if near else 0
+        if modulus <= self.tracer.resolution or result.status == "interrupted":
+            self.left = set()
+            return False
+        self.modulus = modulus
+        return True
+
+
 def _promise(
     choices: list[np.ndarray], capacity_kw: float, tangents: list[list[tuple[float, float]]]
 ) -> tuple[list[np.ndarray], float]:
@@ -532,9 +612,17 @@ def solve_campus(
         """Per part, its frontier: one object for parts with the same model."""
         tracer = _Tracer(frontiers, limit_kw, data.site.objective.unit)
         prices = _Prices(max(price for f in frontiers for price, _ in f.tangents), limit_kw)
-        running: dict[Future, tuple[int, float | None]] = {}  # -> (part, budget of a step)
+        lattice = _Lattice(tracer, twin)
+        running: dict[Future, tuple[int, float | None]] = {}
+        """-> (part, budget of a step; None for a Lagrangian solve, LATTICE for a check)."""
         asked: set[tuple[int, float]] = set()
         """(frontier's first part, budget) of the steps running: not asked twice."""
+
+        def check_lattice(p: int) -> None:
+            future = workers.submit(
+                p, off_lattice_step, lattice.price, lattice.modulus, int(tracer.resolution), until
+            )
+            running[future] = (p, LATTICE)
 
         def price_round(price: float) -> None:
             for p in own:
@@ -552,7 +640,12 @@ def solve_campus(
                 if tracer.proven:
                     continue
                 interrupted |= result.status == "interrupted" or bool(workers.ctrl_c.value)
-                if budget_kw is None:
+                if budget_kw == LATTICE:
+                    if result.point is not None:  # a layout, but not a line of the frontier
+                        frontiers[p].feasible.append(result.point)
+                    if lattice.take(p, result):
+                        check_lattice(p)
+                elif budget_kw is None:
                     frontiers[p].take(result)
                     for _ in range(twin.count(p)):  # every part of this model draws it
                         prices.take(result)
@@ -575,6 +668,9 @@ def solve_campus(
                     price_round(price)
                 if prices.active:
                     continue
+            if tracer.lower is not None and lattice.tried_for != tracer.lower:
+                for p in lattice.start():
+                    check_lattice(p)
             busy = {p for p, _ in running.values()}
             for p in range(len(frontiers)):
                 if p in busy or not tracer.needs_step(p):

@@ -246,6 +246,63 @@ class PartSolver:
         bound = max(bound, point.objective - price * point.facility_kw)
         return Tangent(price, bound, point, status)
 
+    def off_lattice(self, price: float, modulus: int, step: int, deadline: float | None) -> Tangent:
+        """The most G - price * F over the part's layouts within the utility limit whose
+        objective G is not a multiple of ``modulus`` (G itself is a multiple of
+        ``step``, which divides ``modulus``): the model once more, on a HiGHS instance
+        of its own, with G = modulus * q + step * w, q and w whole, 1 <= w <=
+        modulus / step - 1. Its bound says how far below the Lagrangian line every such
+        layout lies (optimizer.solve.campus, the lattice bound)."""
+        inf = highspy.kHighsInf
+        h = new_highs(replace(self.options, time_limit=None))
+        h.passModel(self.h.getLp())
+        h.changeRowBounds(self.budget_row, -inf, self.data.site.utility_limit_kw)
+        h.changeRowBounds(self.floor_row, -inf, inf)
+        h.changeColsCost(
+            self.n_cols,
+            np.arange(self.n_cols, dtype=np.int32),
+            self.gpu_cost - price * self.power_cost,
+        )
+        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        h.addVars(2, np.array([-inf, 1.0]), np.array([inf, modulus // step - 1.0]))
+        q, w = self.n_cols, self.n_cols + 1
+        h.changeColsIntegrality(
+            2, np.array([q, w], dtype=np.int32), np.array([highspy.HighsVarType.kInteger] * 2)
+        )
+        nz = np.flatnonzero(self.gpu_cost)
+        h.addRow(
+            0.0,
+            0.0,
+            len(nz) + 2,
+            np.concatenate([nz, [q, w]]).astype(np.int32),
+            np.concatenate([self.gpu_cost[nz], [-float(modulus), -float(step)]]),
+        )
+        if deadline is not None:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return Tangent(price, math.inf, None, NO_TIME)
+            h.setOptionValue("time_limit", left)
+        watch = SolveWatch(None)
+        watch.attach(h)  # Ctrl-C
+        h.cbMipInterrupt.subscribe(self._poll)
+        if not watch.run(h.run) or watch.interrupted:
+            return Tangent(price, math.inf, None, "interrupted")
+        status = h.getModelStatus()
+        if status in (
+            highspy.HighsModelStatus.kInfeasible,
+            highspy.HighsModelStatus.kUnboundedOrInfeasible,
+        ):
+            return Tangent(price, -math.inf, None, "infeasible")
+        bound = float(h.getInfo().mip_dual_bound)
+        bound = bound if math.isfinite(bound) and abs(bound) < 1e30 else math.inf
+        ended = "optimal" if status == highspy.HighsModelStatus.kOptimal else "time_limit"
+        if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+            return Tangent(price, bound, None, ended)
+        x = np.array(h.getSolution().col_value)[: self.n_cols]
+        point = self._keep(x, np.round(x[self.place_columns]))
+        bound = max(bound, point.objective - price * point.facility_kw)
+        return Tangent(price, bound, point, ended)
+
     def layout_of(self, point: FrontierPoint) -> Assignment:
         """This part's layout at a point found on a part with the same fingerprint."""
         values = {id(v): float(x) for v, x in zip(self.columns, point.solution, strict=True)}
@@ -350,6 +407,16 @@ def lagrange_step(part: int, price: float, until: float | None, seconds: float) 
     deadline = _deadline(until)
     cap = time.perf_counter() + seconds
     result = _solver(part).lagrange(price, cap if deadline is None else min(deadline, cap))
+    if result.point is None:
+        return result
+    return replace(result, point=replace(result.point, part=part))
+
+
+def off_lattice_step(
+    part: int, price: float, modulus: int, step: int, until: float | None
+) -> Tangent:
+    """:meth:`PartSolver.off_lattice` of ``part``, run in its worker."""
+    result = _solver(part).off_lattice(price, modulus, step, _deadline(until))
     if result.point is None:
         return result
     return replace(result, point=replace(result.point, part=part))
