@@ -90,6 +90,10 @@ MASTER_CHOICES = 4000
 LATTICE = -1.0
 """In place of a step's budget: the job is a lattice check (:class:`_Lattice`)."""
 
+LATTICE_TIME_S = 30.0
+"""Most seconds of one lattice check: one cut short fails its attempt unless its proven
+bound already shows enough, and frees the worker for steps."""
+
 MASTER_SLACK = 1e-7
 """Relative room over the utility limit for the master's sum of the points' recomputed
 powers (each at most its budget up to HiGHS's feasibility tolerance); a tenth of the
@@ -620,7 +624,13 @@ def solve_campus(
 
         def check_lattice(p: int) -> None:
             future = workers.submit(
-                p, off_lattice_step, lattice.price, lattice.modulus, int(tracer.resolution), until
+                p,
+                off_lattice_step,
+                lattice.price,
+                lattice.modulus,
+                int(tracer.resolution),
+                until,
+                LATTICE_TIME_S,
             )
             running[future] = (p, LATTICE)
 
@@ -668,7 +678,10 @@ def solve_campus(
                     price_round(price)
                 if prices.active:
                     continue
-            if tracer.lower is not None and lattice.tried_for != tracer.lower:
+            checking = any(budget_kw == LATTICE for _, budget_kw in running.values())
+            if tracer.lower is not None and lattice.tried_for != tracer.lower and not checking:
+                # (One attempt at a time: a check under way was asked with the slack of
+                # its own attempt's incumbent.)
                 for p in lattice.start():
                     check_lattice(p)
             busy = {p for p, _ in running.values()}

@@ -264,6 +264,7 @@ class PartSolver:
             self.gpu_cost - price * self.power_cost,
         )
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        h.setOptionValue("mip_rel_gap", 0.0)  # the bound is what counts, not a gap
         h.addVars(2, np.array([-inf, 1.0]), np.array([inf, modulus // step - 1.0]))
         q, w = self.n_cols, self.n_cols + 1
         h.changeColsIntegrality(
@@ -413,10 +414,14 @@ def lagrange_step(part: int, price: float, until: float | None, seconds: float) 
 
 
 def off_lattice_step(
-    part: int, price: float, modulus: int, step: int, until: float | None
+    part: int, price: float, modulus: int, step: int, until: float | None, seconds: float
 ) -> Tangent:
-    """:meth:`PartSolver.off_lattice` of ``part``, run in its worker."""
-    result = _solver(part).off_lattice(price, modulus, step, _deadline(until))
+    """:meth:`PartSolver.off_lattice` of ``part``, run in its worker, for at most
+    ``seconds`` (its bound is valid when cut short)."""
+    deadline = _deadline(until)
+    cap = time.perf_counter() + seconds
+    deadline = cap if deadline is None else min(deadline, cap)
+    result = _solver(part).off_lattice(price, modulus, step, deadline)
     if result.point is None:
         return result
     return replace(result, point=replace(result.point, part=part))
