@@ -26,6 +26,13 @@ over Pareto sets) over the rest gives the upper bound, and each part is stepped 
 that bound's own choice for it is relaxed. Incumbent and bound are reported as
 progress, and a time limit or Ctrl-C ends with the incumbent and that proven gap
 (docs/formulation.md section 9.4).
+
+Parts whose compiled models are the same arrays (copies of one hall) share one frontier
+(:func:`twins`). Once an incumbent is known, the lattice bound (:class:`_Lattice`) may
+round the Lagrangian bound down to a multiple of the GPU count every near-optimal
+layout of every part is a multiple of, which is what proves the mixed benchmark campus
+whose frontiers hug one line. The parts' solves run on local processes, or on a dask
+cluster's workers (:class:`_Workers`).
 """
 
 from __future__ import annotations
