@@ -28,8 +28,8 @@ class SolveOptions:
     campus_frontiers: bool = False
     """Solve a facility whose parts share only the utility limit through each part's
     frontier and an exact master (optimizer.solve.campus). Off by default: on the
-    benchmark campuses where the utility binds, the single model proves the optimum
-    sooner (docs/benchmarks.md)."""
+    benchmark campuses where the utility binds, it proves no sooner than the single
+    model (docs/benchmarks.md)."""
     workers: int = 0
     """Local processes tracing a campus's frontiers at once (optimizer.solve.campus); 0 for
     one per CPU. Changes how long a solve takes, never which layout comes out, so it is
