@@ -365,6 +365,36 @@ def test_the_spreading_start_beats_first_fit_in_the_air_hall_and_passes_the_chec
     assert _gpus(site, start_layout(data).placement) == 36 * 32
 
 
+def test_the_spreading_start_leaves_the_liquid_slot_to_the_liquid_rack(tmp_path: Path) -> None:
+    # Slot 1 has a CDU and takes either rack, slot 2 takes only the air rack. The air rack
+    # (50 kW, 32 GPUs) is placed first, being the larger. Its exhaust warms slot 2's inlet
+    # by 0.10 C/kW from slot 2 and 0.05 from slot 1, so by inlet pressure alone slot 1 is
+    # the cooler choice (2.5 of 7 K against 5), and the liquid rack (40 kW, 8 of them to
+    # air, 72 GPUs) then has nowhere to go: 32 GPUs, as first-fit. Filling the least
+    # versatile slot first puts the air rack in slot 2 and the liquid rack in slot 1
+    # (slot 2 at 20 + 5 + 0.05 x 8 = 25.4 C): 104 GPUs, the brute-force optimum.
+    d = np.array([[0.02, 0.02], [0.05, 0.10]])
+    _matrix_csv(tmp_path, d, ["H-R-01", "H-R-02"])
+    spec = instance(
+        {"R": {**row(2, ["A", "B"]), "overrides": {1: {"cdu": "C"}}}},
+        {"A": {"rating_kw": 1000}, "B": {"rating_kw": 1000}},
+        {"air": rack(32, 50.0), "liquid": rack(72, 40.0, liquid=0.8)},
+        thermal={"matrix_file": "d.csv"},
+    )
+    spec["cooling"]["air_zones"]["Z"]["supply_temp_c"] = 20
+    site = site_of(tmp_path, spec)
+    data = build_model_data(site)
+    assert [r.slot for r in data.inlet_rows] == [1]  # only slot 2 can overheat
+    first_fit = greedy_layout(site, data)
+    spread = greedy_layout(site, data, spread=math.inf)
+    assert _gpus(site, first_fit.placement) == 32
+    assert _gpus(site, spread.placement) == 104
+    assert check_layout(site, spread.placement).ok
+    assert check_layout(site, spread.placement).loads.inlet_temp_c[1] == pytest.approx(25.4)
+    best, _ = brute_force_best(site, np.array([32.0, 72.0]))
+    assert best == 104
+
+
 def test_a_short_time_limit_never_returns_less_than_first_fit() -> None:
     # 0.05 s is too short to prove anything in the air hall; the layout written is at
     # least the best start (36 racks here), so never below first-fit's GPUs.
