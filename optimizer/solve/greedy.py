@@ -185,11 +185,17 @@ class _Loads:
 
 
 class _Greedy:
-    def __init__(self, data: ModelData, spread: float | None = None) -> None:
+    def __init__(
+        self, data: ModelData, spread: float | None = None, versatile_hubs_last: bool = False
+    ) -> None:
         self.data = data
         self.spread = spread if data.inlet_rows else None
         """The norm by which to choose among the classes where a rack fits, by least inlet
         pressure (:meth:`_Inlets.pressure`); None: by first free slot."""
+        self.versatile_hubs_last = versatile_hubs_last
+        """Open network racks in the least versatile classes first (a network slot of an
+        air row before one of a liquid row, which a liquid SU's network rack may need to
+        be within reach), instead of at the first free slot."""
         self.site = data.site
         self.loads = _Loads(data)
         self.free = {k: list(c.slots) for k, c in enumerate(data.classes)}
@@ -248,6 +254,13 @@ class _Greedy:
             )
         return min(open_classes, key=lambda k: self.free[k][0])
 
+    def _hub_order(self, k: int) -> tuple[int, ...]:
+        """Order in which classes are tried for a new network rack: by next free slot, or,
+        with ``versatile_hubs_last``, the least versatile first."""
+        if self.versatile_hubs_last:
+            return (int(self.versatility[k]), self.free[k][0])
+        return (self.free[k][0],)
+
     def single(self, t: int) -> None:
         while self._room(t):
             k = self.first_class(t)
@@ -282,7 +295,7 @@ class _Greedy:
             open_classes = [int(k) for k in fits if self.free[int(k)]]
             # Every class that can take a new network rack, by its next free slot: a
             # planner whose first choice cannot hold a whole SU tries the next one.
-            candidates += [(None, k) for k in sorted(open_classes, key=lambda k: self.free[k][0])]
+            candidates += [(None, k) for k in sorted(open_classes, key=self._hub_order)]
         for hub_slot, hub_class in candidates:
             opened = hub_slot is None
             if opened:
@@ -313,13 +326,17 @@ hall-300-thermal inf and 8 give 8,448 and 2 gives 8,192. Each try costs one gree
 
 
 def greedy_layout(
-    site: Site, data: ModelData | None = None, spread: float | None = None
+    site: Site,
+    data: ModelData | None = None,
+    spread: float | None = None,
+    versatile_hubs_last: bool = False,
 ) -> Assignment:
     """Largest rack first, first slot that passes every check; with ``spread`` (a norm,
-    see :meth:`_Inlets.pressure`), the slot where it heats the inlets least (the
-    thermal-aware construction)."""
+    see :meth:`_Inlets.pressure`), the least versatile slot where it heats the inlets
+    least (the thermal-aware construction); with ``versatile_hubs_last``, each SU's new
+    network rack in the least versatile network slot."""
     data = data or build_model_data(site)
-    greedy = _Greedy(data, spread)
+    greedy = _Greedy(data, spread, versatile_hubs_last)
     su = np.full(site.n_slots, NO_INDEX, dtype=np.int64)
     hubs: list[int] = []
     order = sorted(range(len(site.rack_types)), key=lambda t: (-site.rack_types[t].it_kw, t))
@@ -335,13 +352,25 @@ def greedy_layout(
 
 def start_layout(data: ModelData) -> Assignment:
     """The layout the solver starts from: first-fit, or, where inlet rows bind, the
-    spreading construction when it scores more (never a worse start than first-fit).
+    spreading construction when it scores more (never a worse start than first-fit),
+    tried with each norm of :data:`SPREAD_NORMS` and, with a fabric, with network racks
+    opened both at the first free slot and in the least versatile slot first: neither
+    wins everywhere (on hall-300-thermal the first gives 8,448 GPUs and the second 7,424,
+    on the 1,000-slot air hall of docs/benchmarks.md 11,328 and 11,584).
     Only the maximizing objectives are compared; for least facility power first-fit,
     which places just the demand minimums, is kept."""
     first_fit = greedy_layout(data.site, data)
     if not data.inlet_rows or data.site.objective.minimizes:
         return first_fit
-    tried = [first_fit, *(greedy_layout(data.site, data, norm) for norm in SPREAD_NORMS)]
+    hub_rules = (False, True) if data.site.network is not None else (False,)
+    tried = [
+        first_fit,
+        *(
+            greedy_layout(data.site, data, norm, hubs_last)
+            for hubs_last in hub_rules
+            for norm in SPREAD_NORMS
+        ),
+    ]
     weights = np.array([*primary_weights(data), 0.0])  # index -1 (empty) scores 0
     # max keeps the first of equals: first-fit unless a spreading layout scores more.
     return max(tried, key=lambda layout: float(weights[layout.placement].sum()))
