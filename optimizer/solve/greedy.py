@@ -66,20 +66,21 @@ class _Inlets:
         rows = data.inlet_rows
         n_types = len(data.site.rack_types)
         self.air_kw = np.array([t.air_kw for t in data.site.rack_types])
-        entries = [
-            (i, int(k), d)
-            for i, r in enumerate(rows)
-            for k, d in zip(r.sources, r.d_c_per_kw, strict=True)
-        ]
-        row_index, class_index, values = (
-            (np.array(v) for v in zip(*entries, strict=True)) if entries else ([], [], [])
-        )
+        # Concatenated, not entry by entry: seven construction passes build this on a
+        # 1,000-slot hall, where a Python loop over the 50,000 entries took 0.15 s a pass.
+        sizes = [len(r.sources) for r in rows]
+        row_index = np.repeat(np.arange(len(rows)), sizes)
+        class_index = np.concatenate([r.sources for r in rows] or [np.zeros(0, np.int64)])
+        values = np.concatenate([r.d_c_per_kw for r in rows] or [np.zeros(0)])
         self.d = sparse.csc_array(
             (values, (row_index, class_index)), shape=(len(rows), len(data.classes))
         )
         self.column = np.repeat(np.arange(len(data.classes)), np.diff(self.d.indptr))
         self.own = np.array([r.own for r in rows], dtype=np.int64)
-        self.own_d = np.array([self.d[i, r.own] for i, r in enumerate(rows)], dtype=float)
+        own_entry = class_index == self.own[row_index]
+        self.own_d = np.bincount(
+            row_index[own_entry], weights=values[own_entry], minlength=len(rows)
+        )
         self.headroom = np.array([r.headroom_c for r in rows]).reshape(len(rows), n_types)
         self.rise = np.zeros(len(rows))
         self.occupant = np.full(len(rows), NO_INDEX)
