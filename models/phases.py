@@ -13,6 +13,14 @@ in its slot:
 Counts per class suffice: racks fill a class's slots in a fixed order, so the racks a
 phase adds take slots the earlier phases left free (optimizer.solve.phases).
 
+With a fabric (models.network), the cabling is tied the same way, so an SU once
+installed keeps its racks and its network rack:
+
+    cable[p, k, h, t] >= cable[p-1, k, h, t]     sus[p, h, t] >= sus[p-1, h, t]
+
+and what a phase adds to a hub class, sum_k (cable[p] - cable[p-1]) = n_t (sus[p] -
+sus[p-1]), is whole SUs of new racks.
+
 With G_p = sum_{k,t} w_t place[p, k, t] the primary value of phase p (GPUs, value or
 IT kW as the instance's objective says) and d_p the phase's ``duration``, a planner
 names one of three objectives:
@@ -66,6 +74,7 @@ from models.data import (
     slot_classes,
 )
 from models.expressions import class_load
+from models.network import cable_metres
 from models.objective import primary_weights, tie_break_weights
 from optimizer.site.arrays import Site
 
@@ -158,19 +167,24 @@ def phase_value(block: pyo.Block, data: ModelData) -> pyo.Expression | float:
     return class_load(block, np.ones(len(data.classes)), primary_weights(data))
 
 
+MONOTONE = ("place", "cable", "sus")
+"""The counts that never fall from a block to the next: racks per (class, type) and,
+with a fabric, cabled racks per (cell, hub, type) and SUs per (hub, type)."""
+
+
 def add_monotone(m: pyo.ConcreteModel, data: PhasedData) -> None:
-    """Every (class, type) count of a block at least that of its parent block."""
-    rows = [
-        (b, k, t)
-        for b in range(1, len(data.phases))
-        for k, t in m.phase[b].pairs
-        if (k, t) in m.phase[data.parent(b)].place
-    ]
-
-    def monotone(_m: pyo.ConcreteModel, b: int, k: int, t: int) -> pyo.Expression:
-        return m.phase[b].place[k, t] >= m.phase[data.parent(b)].place[k, t]
-
-    m.phase_monotone = pyo.Constraint(rows, rule=monotone)
+    """Every count of :data:`MONOTONE` in a block at least that of its parent block, as
+    the block's own rows ``monotone`` (so deactivating a block drops its ties too)."""
+    for b in range(1, len(data.phases)):
+        block, parent = m.phase[b], m.phase[data.parent(b)]
+        block.monotone = pyo.ConstraintList()
+        for name in MONOTONE:
+            now, before = block.component(name), parent.component(name)
+            if now is None or before is None:
+                continue
+            for index in now:
+                if index in before:
+                    block.monotone.add(now[index] >= before[index])
 
 
 def add_worst_case(m: pyo.ConcreteModel, data: PhasedData) -> None:
@@ -205,6 +219,15 @@ def set_phase_objective(m: pyo.ConcreteModel, data: PhasedData, weights: list[fl
     m.objective_primary = pyo.Objective(expr=stage_value(m, data, weights), sense=pyo.maximize)
 
 
+def set_block_objective(m: pyo.ConcreteModel, data: PhasedData, b: int) -> None:
+    """The primary objective of one block alone, G_b maximized (a myopic plan's step)."""
+    if m.component("objective_primary") is not None:
+        m.del_component("objective_primary")
+    m.objective_primary = pyo.Objective(
+        expr=phase_value(m.phase[b], data.phases[b]), sense=pyo.maximize
+    )
+
+
 def hold_phase_value(
     m: pyo.ConcreteModel, data: PhasedData, weights: list[float], value: float
 ) -> None:
@@ -214,11 +237,18 @@ def hold_phase_value(
     m.phase_hold.add(stage_value(m, data, weights) >= value)
 
 
-def add_phase_tie_break(m: pyo.ConcreteModel, data: PhasedData) -> None:
-    """The second stage: every phase's tie-break cost (models.objective), so liquid slots
-    stay for liquid racks and free space stays at the back in every phase."""
+def add_phase_tie_break(
+    m: pyo.ConcreteModel, data: PhasedData, blocks: list[int] | None = None
+) -> None:
+    """The second stage: the cable metres and tie-break cost (models.objective) of every
+    block, or of ``blocks``: SU racks near their network racks, liquid slots kept for
+    liquid racks and free space at the back in every phase (replacing any earlier)."""
+    if m.component("objective_tie_break") is not None:
+        m.del_component("objective_tie_break")
     terms = []
-    for p, d in enumerate(data.phases):
+    for p in range(len(data.phases)) if blocks is None else blocks:
+        d = data.phases[p]
         weights = tie_break_weights(d)
+        terms.append(cable_metres(m.phase[p], d))
         terms.extend(weights[k, t] * m.phase[p].place[k, t] for k, t in m.phase[p].pairs)
     m.objective_tie_break = pyo.Objective(expr=sum(terms), sense=pyo.minimize)

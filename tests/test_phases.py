@@ -24,11 +24,13 @@ import itertools
 import json
 import subprocess
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
-from factory import EXACT, instance, rack, row
+from factory import EXACT, fabric, instance, rack, row
 from helpers import TUTORIAL, run, write_instance
 
 from optimizer.instance.loader import load_instance
@@ -392,3 +394,77 @@ def test_verify_of_a_plan_lints_the_finished_facility_and_obeys_strict(tmp_path)
     assert strict.exit_code == 2
     assert "--strict: 1 lint warning above" in strict.stderr
     assert strict.stdout == ""
+
+
+def fabric_phases() -> dict:
+    """One row of 8 slots 1 m apart; ``gpu`` racks (8 GPUs) in SUs of 2 on ``leaf``
+    network racks with 2 SU ports each, no reach or power limit that binds. Phase p1
+    demands at most 2 gpu racks, p2 as many as fit."""
+    data = fabric(8, 2, 2)
+    data["phases"] = [{"name": "p1", "demand": {"gpu": {"max": 2}}}, {"name": "p2"}]
+    return data
+
+
+@pytest.mark.parametrize("myopic", [False, True])
+def test_phases_with_a_fabric_keep_every_network_rack_and_su(tmp_path, myopic):
+    # p1: one SU of 2 racks on one leaf (3 slots): 16 GPUs. p2: with L leaves at most 4L
+    # racks (2 SUs each) and L + racks <= 8 slots: L = 1 gives 4 racks, L = 2 gives 6
+    # (8 slots). p1's leaf and SU take 3 slots; the other 5 hold a second SU on it and a
+    # new leaf with one SU: 6 racks, 48 GPUs, whether p2 is planned with p1 or after it.
+    options = replace(EXACT, myopic=myopic)
+    report = solve_instance(write_instance(tmp_path, fabric_phases()), options)
+    assert _phase_gpus(report) == [16, 48]
+    p1, p2 = report.plan.phases
+    leaf = [t.name for t in report.site.rack_types].index("leaf")
+    early = np.flatnonzero(p1.placement == leaf)
+    assert len(early) == 1 and (p2.placement == leaf).sum() == 2
+    assert p2.placement[early[0]] == leaf  # the p1 leaf stands in p2
+    # p1's SU stays whole on the same leaf in p2, with the same racks.
+    (members,) = np.nonzero(p1.layout.su == 0)
+    kept = p2.layout.su[members[0]]
+    assert set(np.flatnonzero(p2.layout.su == kept)) == set(members)
+    assert p2.layout.su_network_slot[kept] == early[0]
+
+
+def test_verify_checks_every_phases_fabric_and_catches_a_removed_network_rack(tmp_path):
+    path = write_instance(tmp_path, fabric_phases())
+    plan = tmp_path / "plan.nc"
+    assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
+    result = run("verify", path, plan)
+    assert result.exit_code == 0, result.output
+    assert f"{plan}: phase p1: 3 racks pass every rule" in result.output
+    assert f"{plan}: phase p2: 8 racks pass every rule" in result.output
+    with xr.open_dataset(plan) as ds:
+        slots = [str(s) for s in ds["slot"].values]
+        kinds = [str(t) for t in ds["rack_type"].values]
+        su = ds["su"].fillna(-1).astype(int).values.tolist()
+        hubs = [str(s) for s in ds["su_network_slot"].values]
+        phases = [str(p) for p in ds["install_phase"].values]
+
+    def tampered(name: str, drop: str = "", phase_of: dict | None = None) -> Path:
+        lines = ["slot,rack_type,su,network_slot,install_phase"]
+        for slot, kind, i, phase in zip(slots, kinds, su, phases, strict=True):
+            if kind and slot != drop:
+                hub = hubs[i] if i >= 0 else ""
+                label = f"su{i}" if i >= 0 else ""
+                lines.append(f"{slot},{kind},{label},{hub},{(phase_of or {}).get(slot, phase)}")
+        out = tmp_path / name
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return out
+
+    late_leaf = next(
+        s for s, k, p in zip(slots, kinds, phases, strict=True) if k == "leaf" and p == "p2"
+    )
+    result = run("verify", path, tampered("no-leaf.csv", drop=late_leaf))
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "phase p1: 3 racks pass every rule" in text
+    assert "phase p2: " in text and f"slot {late_leaf} holds no leaf" in text
+    # p1's leaf installed only in p2: p1's SU hangs off a slot that is empty then.
+    early_leaf = next(
+        s for s, k, p in zip(slots, kinds, phases, strict=True) if k == "leaf" and p == "p1"
+    )
+    result = run("verify", path, tampered("late-leaf.csv", phase_of={early_leaf: "p2"}))
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert f"phase p1: 1 violations: network-rack: SU 0: slot {early_leaf} holds no leaf" in text

@@ -86,12 +86,6 @@ def phased_site(loaded: LoadedInstance) -> PhasedSite:
             (PhaseSite(inst.name, "", 1.0, site),), np.zeros(site.n_slots, dtype=np.int64)
         )
     _check_phase_names(inst, error)
-    if inst.network is not None:
-        raise error(
-            ("phases",),
-            "phases are not supported together with a network section yet",
-            "plan the build-out without the fabric, or solve each wave with --installed-from",
-        )
     if inst.objective is Objective.MIN_FACILITY_KW:
         raise error(
             ("objective",),

@@ -39,7 +39,7 @@ from optimizer.errors import (
     RackoptError,
 )
 from optimizer.instance.loader import LoadedInstance, load_instance
-from optimizer.site.arrays import NO_INDEX, Site
+from optimizer.site.arrays import Site
 from optimizer.site.build import build_site
 from optimizer.site.phases import PhasedSite, phased_site
 from optimizer.site.placement import Assignment
@@ -336,10 +336,9 @@ def _solve_phases(
         baseline = myopic_baseline(phased, options)
         timings["baseline_s"] = time.perf_counter() - started
     final = plan.phases[-1]
-    layout = Assignment(final.placement, np.full(final.site.n_slots, NO_INDEX, dtype=np.int64))
     return SolveReport(
         final.site,
-        layout,
+        final.layout,
         plan.outcome,
         final.check,
         options,
