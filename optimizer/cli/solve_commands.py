@@ -188,8 +188,9 @@ def _what_to_solve(
         fix = f"use one of: {choices(names)}" if scenario is None else did_you_mean(scenario, names)
         raise InstanceError(study, "--scenario", problem, fix)
     chosen = loaded_study.scenarios[names.index(scenario)]
-    # As batch solves it (optimizer.studies.batch.run_batch): parts are never split.
-    return chosen.loaded, dataclasses.replace(options, split_parts=False)
+    # As batch solves it (optimizer.studies.batch.run_batch): parts are never split, and
+    # the scenario's own solve: settings replace the command line's.
+    return chosen.loaded, chosen.options(dataclasses.replace(options, split_parts=False))
 
 
 def _demand_asks(
