@@ -370,14 +370,13 @@ def test_the_myopic_baseline_says_when_phase_by_phase_planning_meets_no_demand(t
 
 
 def test_a_generated_campus_opens_its_halls_wave_by_wave(tmp_path):
-    # scripts/generate_campus.py --phases 2 on two identical halls: H2 opens in wave 2
-    # (ceil(2 x 2 / 2) = 2), no utility limit, so wave 2 holds exactly twice wave 1's GPUs.
+    # scripts/generate_campus.py --phases 2 on two identical halls with their fabric: H2
+    # opens in wave 2 (ceil(2 x 2 / 2) = 2), no utility limit, so wave 2 holds exactly
+    # twice wave 1's GPUs, whole SUs in both.
     script = TUTORIAL.parents[1] / "scripts" / "generate_campus.py"
     path = tmp_path / "campus.yaml"
-    args = ["--halls", "2", "--rows", "2", "--slots", "4", "--phases", "2", "-o", path]
-    refused = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
-    assert "a phased campus needs --no-fabric" in refused.stderr
-    subprocess.run([sys.executable, script, *args, "--no-fabric"], check=True)
+    args = ["--halls", "2", "--rows", "2", "--slots", "10", "--phases", "2", "-o", path]
+    subprocess.run([sys.executable, script, *args], check=True)
     report = solve_instance(path, EXACT)
     wave1, wave2 = _phase_gpus(report)
     assert wave1 > 0 and wave2 == 2 * wave1
