@@ -4,12 +4,14 @@ The joint plan is one MILP over all phases (:func:`models.build.build_phased_mod
 solved in the stages its :class:`~models.phases.PhaseObjective` names, each stage's
 optimum held in the next. The myopic plan (``--myopic``) solves each phase alone at its
 own optimum with the earlier phases' racks fixed, as a planner without this model does;
-it is solved by the one-shot pipeline, handed in as ``solve_one``. Either way the
-counts become slots monotonically (a rack keeps its slot in every later phase) and
-every phase is checked independently (:mod:`optimizer.verify.phases`) before anything
-is returned. When the last phase lists demand scenarios, the plan commits the earlier
-phases and places the last phase once per scenario (models.phases); each scenario's
-placement is checked, with the committed phases, like a phase.
+it is solved by the one-shot pipeline, handed in as ``solve_one``, or with a fabric
+block by block in the joint model (the earlier SUs must stay cabled as they are).
+Either way the counts become slots monotonically (a rack keeps its slot, and an SU its
+network rack, in every later phase) and every phase is checked independently
+(:mod:`optimizer.verify.phases`) before anything is returned. When the last phase
+lists demand scenarios, the plan commits the earlier phases and places the last phase
+once per scenario (models.phases); each scenario's placement is checked, with the
+committed phases, like a phase.
 """
 
 from __future__ import annotations
@@ -135,9 +137,7 @@ def _no_plan(name: str, outcome: SolveOutcome, what: str) -> Exception:
     )
 
 
-def _phased_model(
-    phased: PhasedSite, options: SolveOptions, worst_case: bool
-) -> tuple[PhasedData, pyo.ConcreteModel]:
+def _phased_model(phased: PhasedSite, worst_case: bool) -> tuple[PhasedData, pyo.ConcreteModel]:
     """The model over every block, once each block's demand minimums can be placed."""
     blocks = _blocks(phased)
     durations = tuple(p.duration for p in phased.phases)
@@ -172,7 +172,7 @@ def _joint(
     objective: PhaseObjective,
     progress: ProgressFn | None,
 ) -> tuple[list[Assignment], SolveOutcome, dict[str, int]]:
-    data, m = _phased_model(phased, options, options.scenario_objective == "worst_case")
+    data, m = _phased_model(phased, options.scenario_objective == "worst_case")
     durations = data.durations
     stages = objective.stages(len(durations), durations)
     outcome, start = SolveOutcome(status="not solved", has_solution=False), None
@@ -204,7 +204,7 @@ def _myopic_fabric(
     does not say. So each block of the joint model is solved alone (every other block
     switched off) at its own optimum, then fixed where it stands, before the next: its
     monotone rows tie it to its parent block, fixed already."""
-    data, m = _phased_model(phased, options, worst_case=False)
+    data, m = _phased_model(phased, worst_case=False)
     names = [name for name, _ in _blocks(phased)]
     outcome = SolveOutcome(status="not solved", has_solution=False)
     for b in range(len(data.phases)):
@@ -220,6 +220,8 @@ def _myopic_fabric(
             )
         if not outcome.has_solution:
             raise _no_plan(phased.final.name, outcome, "myopic plan")
+        if outcome.status == "interrupted" and b < len(data.phases) - 1:
+            raise Interrupted(f"{names[b]}: interrupted before every phase was planned")
         for var in m.phase[b].component_data_objects(pyo.Var):
             value = outcome.values.get(id(var), var.value or 0.0)
             var.fix(round(value) if var.is_integer() else value)

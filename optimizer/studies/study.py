@@ -156,11 +156,8 @@ def _parse(document: YamlDocument, path: Path) -> StudyFile:
                 else []
             )
             problem = f"unknown key {loc[-1]!r}"
-            fix = (
-                did_you_mean(loc[-1], allowed, f"use one of: {', '.join(allowed)}")
-                if allowed
-                else "remove it"
-            )
+            otherwise = "remove it" if len(loc) == 1 else f"use one of: {', '.join(allowed)}"
+            fix = did_you_mean(loc[-1], allowed, otherwise) if allowed else "remove it"
         else:
             problem, fix = explain(error, loc)
         if loc == ("format_version",):
