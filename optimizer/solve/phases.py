@@ -8,10 +8,10 @@ it is solved by the one-shot pipeline, handed in as ``solve_one``, or with a fab
 block by block in the joint model (the earlier SUs must stay cabled as they are).
 Either way the counts become slots monotonically (a rack keeps its slot, and an SU its
 network rack, in every later phase) and every phase is checked independently
-(:mod:`optimizer.verify.phases`) before anything is returned. When the last phase
-lists demand scenarios, the plan commits the earlier phases and places the last phase
-once per scenario (models.phases); each scenario's placement is checked, with the
-committed phases, like a phase.
+(:mod:`optimizer.verify.phases`) before anything is returned. When a phase lists
+demand scenarios, the plan commits the earlier phases and places that phase and
+every later one once per scenario (models.phases); each scenario's placements are
+checked, with the committed phases, like phases.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from models.phases import (
     PhasedData,
     PhaseObjective,
     add_phase_tie_break,
+    block_parent,
     build_phased_data,
     hold_phase_value,
     set_block_objective,
@@ -73,11 +74,17 @@ class PhaseLayout:
 
 @dataclass(frozen=True)
 class ScenarioLayout:
-    """The last phase planned for one demand scenario, from the committed phases."""
+    """The phases planned for one demand scenario (the one listing the scenarios and
+    every later one), from the committed phases."""
 
     name: str
     probability: float
-    layout: PhaseLayout
+    layouts: tuple[PhaseLayout, ...]
+
+    @property
+    def layout(self) -> PhaseLayout:
+        """The scenario's last phase: the finished facility."""
+        return self.layouts[-1]
 
 
 @dataclass(frozen=True)
@@ -85,14 +92,15 @@ class PhasePlan:
     """A checked plan over every phase and how it was obtained."""
 
     phases: tuple[PhaseLayout, ...]
-    """The committed phases: every phase, or all but the last when it has scenarios."""
+    """The committed phases: every phase, or those before the one listing scenarios."""
     outcome: SolveOutcome
     """The last stage's outcome (joint) or the last phase's (myopic)."""
     objective: PhaseObjective
     myopic: bool
     model_size: dict[str, int]
     scenarios: tuple[ScenarioLayout, ...] = ()
-    """The last phase once per demand scenario (the recourse), when it lists scenarios."""
+    """The phases from the one listing demand scenarios on, once per scenario (the
+    recourse)."""
     worst_case: bool = False
     """Whether the scenarios were weighed by the worst, not by expected GPUs."""
 
@@ -140,15 +148,15 @@ def _no_plan(name: str, outcome: SolveOutcome, what: str) -> Exception:
 def _phased_model(phased: PhasedSite, worst_case: bool) -> tuple[PhasedData, pyo.ConcreteModel]:
     """The model over every block, once each block's demand minimums can be placed."""
     blocks = _blocks(phased)
-    durations = tuple(p.duration for p in phased.phases)
-    if phased.scenarios:
-        durations += (phased.scenarios[0].phase.duration,)
+    later = phased.scenarios[0].phases if phased.scenarios else ()
+    durations = tuple(p.duration for p in (*phased.phases, *later))
     data = build_phased_data(
         [site for _, site in blocks],
         phased.open_phase,
         durations,
         tuple(s.probability for s in phased.scenarios),
         worst_case,
+        len(later),
     )
     for (name, _), d in zip(blocks, data.phases, strict=True):
         impossible = unplaceable_minimums(d)
@@ -232,7 +240,9 @@ def _blocks(phased: PhasedSite) -> list[tuple[str, Site]]:
     """Every block's name (for messages) and site: the committed phases, then the last
     phase once per scenario."""
     blocks = [(f"phase {p.name}", p.site) for p in phased.phases]
-    blocks += [(f"phase {s.phase.name}, scenario {s.name}", s.phase.site) for s in phased.scenarios]
+    blocks += [
+        (f"phase {p.name}, scenario {s.name}", p.site) for s in phased.scenarios for p in s.phases
+    ]
     return blocks
 
 
@@ -262,9 +272,10 @@ def solve_phased(
     elif myopic:
         layouts = []
         no_sus = np.full(phased.final.n_slots, NO_INDEX, dtype=np.int64)
-        for name, block in _blocks(phased):
-            parent = min(len(layouts), len(phased.phases)) - 1
-            site = block if parent < 0 else kept(block, layouts[parent].placement)
+        depth = len(phased.scenarios[0].phases) if phased.scenarios else 0
+        for b, (name, block) in enumerate(_blocks(phased)):
+            parent = block_parent(b, len(phased.phases), depth)
+            site = block if parent is None else kept(block, layouts[parent].placement)
             try:
                 placement, outcome = solve_one(site, options)
             except InfeasibleError as exc:
@@ -272,21 +283,18 @@ def solve_phased(
                     f"{name}, planned on its own with the earlier racks kept: {exc}"
                 ) from None
             layouts.append(Assignment(placement, no_sus))
-        size = {"phases": len(phased.phases) + bool(phased.scenarios)}
+        size = {"phases": len(phased.phases) + depth}
     else:
         layouts, outcome, size = _joint(phased, options, objective, progress)
     n = len(phased.phases)
     committed = _checked(phased, list(phased.phases), layouts[:n])
-    scenarios = tuple(
-        ScenarioLayout(
-            s.name,
-            s.probability,
-            _checked(phased, [*phased.phases, s.phase], [*layouts[:n], layout])[-1],
-        )
-        for s, layout in zip(phased.scenarios, layouts[n:], strict=True)
-    )
+    scenarios = []
+    for i, s in enumerate(phased.scenarios):
+        own = layouts[n + i * len(s.phases) : n + (i + 1) * len(s.phases)]
+        checked = _checked(phased, [*phased.phases, *s.phases], [*layouts[:n], *own])
+        scenarios.append(ScenarioLayout(s.name, s.probability, tuple(checked[n:])))
     worst = options.scenario_objective == "worst_case" and bool(scenarios)
-    return PhasePlan(tuple(committed), outcome, objective, myopic, size, scenarios, worst)
+    return PhasePlan(tuple(committed), outcome, objective, myopic, size, tuple(scenarios), worst)
 
 
 def _checked(
