@@ -567,3 +567,13 @@ def test_the_shipped_campus_study_plans_the_20_60_100_mw_waves_both_ways():
         phases = scenario.loaded.instance.phases
         assert [p.utility_limit_kw for p in phases] == [20_000, 60_000, 100_000]
         assert scenario.options(EXACT).myopic is (scenario.name == "myopic")
+
+
+def test_solve_study_scenario_takes_the_scenarios_own_solve_settings(tmp_path):
+    out = tmp_path / "myopic.nc"
+    args = ["--study", PHASED_STUDY, "--scenario", "myopic", "-o", out, "--gap", 0, "-q"]
+    result = run("solve", *args)
+    assert result.exit_code == 0, result.output
+    ds = open_layout(out)
+    assert json.loads(ds.attrs["solver_options"])["myopic"] is True
+    assert ds["phase_gpus"].values.tolist() == [256, 976, 1552]
