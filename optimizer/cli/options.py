@@ -209,7 +209,7 @@ _SCENARIO_OBJECTIVE = click.option(
     type=click.Choice(["expected", "worst_case"]),
     default="expected",
     show_default=True,
-    help="For a last phase with demand scenarios: commit the earlier phases for the most "
+    help="For a phase with demand scenarios: commit the earlier phases for the most "
     "expected GPUs over the scenarios, or for the best worst case.",
 )
 _MYOPIC_BASELINE = click.option(
