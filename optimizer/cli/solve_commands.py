@@ -17,6 +17,7 @@ from optimizer.cli.options import (
     instance_options,
     linted_site,
     output_option,
+    scheduler_options,
     search_options,
     show_warnings,
     solver_options,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     "resolved instance is written beside the layout as NAME.instance.yaml.",
 )
 @solver_options
+@scheduler_options("a campus's frontier solves (--campus-frontiers)")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
 @click.option(
     "--installed-from",
@@ -81,6 +83,10 @@ def solve(
     study: str | None,
     scenario: str | None,
     options: SolveOptions,
+    scheduler: str | None,
+    tls_ca_file: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
     quiet: bool,
     installed_from: str | None,
     as_json: bool,
@@ -99,6 +105,7 @@ def solve(
     from optimizer.site.demand import carry_forward
     from optimizer.solve.pipeline import solve_instance
     from optimizer.solve.progress import ctrl_c_stopped_a_solve
+    from optimizer.studies.cluster import Cluster, connect
 
     def carry(loaded: LoadedInstance, site: Site) -> Site:
         placement = read_layout(site, installed_from).placement
@@ -106,9 +113,18 @@ def solve(
 
     if installed_from is not None:
         check_target(install_path(output))
+    cluster = Cluster.of(scheduler, tls_ca_file, tls_cert, tls_key)
+    if cluster is not None and not options.campus_frontiers:
+        raise InstanceError(
+            "--scheduler",
+            "",
+            "solve runs only a campus's frontier solves on a dask cluster",
+            "add --campus-frontiers, or drop --scheduler",
+        )
     loaded, options = _what_to_solve(
         instance, settings, study, scenario, options, allow_paths_outside
     )
+    client = None if cluster is None else connect(cluster)
     status = None if quiet else SolveStatus()
     try:
         report = solve_instance(
@@ -118,10 +134,13 @@ def solve(
             allow_paths_outside,
             lambda site: show_warnings([("", site.warnings)], strict, str(instance or study)),
             carry if installed_from is not None else None,
+            client,
         )
     finally:
         if status is not None:  # end the progress line, also before an error
             status.close()
+        if client is not None:
+            client.close()
     ds = layout_dataset(report)
     files = layout_files(ds, output, loaded)
     new_racks = install_list(report.site, report.placement)
