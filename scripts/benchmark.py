@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> None:
             "the instance to the layout written (the ~2 s of Python imports per process are "
             "not counted). 'GPUs proven' is the first stage, which proves the GPU count; "
             "'solve' adds the second stage (cable lengths and tie-break, until its 1% gap, its "
-            "50-node budget, half the first stage's time (at least 1 s) or what is left of the "
+            "50-node budget, half the first stage's time (at least 0.25 s) or what is left of the "
             "time limit). Stranded kW is the IT power the power tree "
             "could carry through any single failure (the power-cover bound of "
             "models/su_knapsack.py) minus the IT load placed. Peak MB adds twice the largest "

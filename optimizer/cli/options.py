@@ -154,7 +154,7 @@ _SECOND_STAGE_SHARE = click.option(
     default=0.5,
     show_default=True,
     help="Time the cable and tie-break stage may take, as a share of the time taken to "
-    "prove the GPU count (at least 1 s); 0 for no such limit, which makes the layout "
+    "prove the GPU count (at least 0.25 s); 0 for no such limit, which makes the layout "
     "the same on every run.",
 )
 _WARM_START = click.option(
