@@ -302,21 +302,23 @@ def test_verify_checks_every_phase_of_a_plan(tmp_path):
     assert "install_phase: the rack in H-R-01 has install_phase ''" in result.output
 
 
-def test_the_report_charts_gpus_and_unused_utility_power_by_phase(tmp_path):
+def test_the_report_charts_gpus_and_stranded_power_by_phase(tmp_path):
     import matplotlib.pyplot as plt
 
     from optimizer.results.reader import open_layout
     from optimizer.studies.report import floor_plan, phase_figures
 
     # Air racks draw 0.25 kW of cooling per kW of IT (the default plant factor): p1 holds
-    # 100 kW IT = 125 kW of the 1,000 kW utility, p2 250 kW IT = 312.5 kW.
+    # 100 kW IT = 125 kW of the 1,000 kW utility, p2 250 kW IT = 312.5 kW. Stranded power
+    # is the PDUs' headroom (neither can fail): p1 100 + 100 - 100 kW, p2 200 + 100 - 250
+    # kW, wherever the tied layouts put the small racks.
     path = write_instance(tmp_path, uprate_hall(facility={"utility_limit_kw": 1000}))
     plan = tmp_path / "plan.nc"
     assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
     ds = open_layout(plan)
-    assert phase_figures(ds) == [("p1", 16, 0.875), ("p2", 88, 0.6875)]
+    assert phase_figures(ds) == [("p1", 16, 0.1, 0.875), ("p2", 88, 0.05, 0.6875)]
     figure = floor_plan(ds)
-    assert "GPUs and unused utility power by phase" in [ax.get_title() for ax in figure.axes]
+    assert "GPUs and stranded power by phase" in [ax.get_title() for ax in figure.axes]
     plt.close(figure)
     picture = tmp_path / "plan.png"
     assert run("report", plan, "-o", picture).exit_code == 0

@@ -203,11 +203,11 @@ def kpis(name: str, ds: xr.Dataset | None, attrs: dict[str, Any]) -> Kpis:
         message=message,
         phase_plan=str(attrs.get("phase_plan", "")),
         instance_sha256=str(attrs.get("instance_sha256", "")),
-        **_phase_figures(ds),
+        **phase_figures(ds),
     )
 
 
-def _phase_figures(ds: xr.Dataset) -> dict[str, Any]:
+def phase_figures(ds: xr.Dataset) -> dict[str, Any]:
     """GPUs, stranded power and unused utility power per build-out phase, when the layout
     has phases. Stranded power is defined as for the whole layout (``stranded_power_kw``)
     on each phase's device loads and limits."""
