@@ -157,8 +157,9 @@ NOTES = [
     "power, as in the 4N/3 retrofit hall, and where recirculation binds: first-fit packs "
     "the front of the hall hot and strands the rest (8% fewer GPUs in air-hall, 17% in "
     "hall-300-thermal).",
-    "- The phased cases (`--phases 3` in generate_campus.py, no fabric: rackopt plans no "
-    "SUs across phases) solve one MILP over the three waves; GPUs, gap and bound are the "
+    "- The phased cases (`--phases 3` in generate_campus.py, without the fabric: phases "
+    "with a fabric are supported but not benchmarked) solve one MILP over the three "
+    "waves; GPUs, gap and bound are the "
     "last stage's (the last wave's GPUs), build, hand-off and check are timed within "
     "'solve' (and 'GPUs proven' is not measured), and the greedy baseline fills the finished "
     "campus in one go, ignoring the waves. The myopic table below plans the shipped "

@@ -7,17 +7,22 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from factory import EXACT, brute_force_best, instance, rack, row, site_of
+from helpers import local_cluster, run
 
 from models.data import build_model_data
 from models.objective import primary_weights
+from optimizer.errors import EXIT_INVALID_INPUT
 from optimizer.solve.campus import (
     SOLVED_AS_CAMPUS,
     SOLVED_AS_SINGLE,
     PartFrontier,
+    _Lattice,
     _Tracer,
     best_choice,
     campus_parts,
+    twins,
 )
 from optimizer.solve.decompose import restrict
 from optimizer.solve.frontier import FrontierPoint, PartSolver, Step, Tangent
@@ -186,3 +191,98 @@ def test_tracing_where_the_bound_chooses_never_loses_the_optimum():
                 part.record(_oracle_step(exact, budget_kw), budget_kw)
     assert tracer.proven and tracer.lower == 24
     assert sorted(p.facility_kw for p in tracer.chosen) == [50.0, 100.0]
+
+
+def _twins(site) -> list[int]:
+    """Per hall, the first hall whose compiled model is the same (campus.twins)."""
+    data = build_model_data(site)
+    return twins([PartSolver(restrict(data, g), EXACT).fingerprint for g in campus_parts(data)])
+
+
+def test_halls_with_the_same_model_share_one_frontier(tmp_path):
+    # Halls 1 and 2 are the same but for their names and positions; hall 3's UPS is
+    # smaller, and a hall whose UPS differs by half a kW is not the same either.
+    site = _campus(tmp_path / "same", [400, 400, 300], slots=4, utility_kw=800)
+    assert _twins(site) == [0, 0, 2]
+    assert _twins(_campus(tmp_path / "near", [400, 400.5, 400], 4, 800)) == [0, 1, 0]
+    for utility_kw in (500, 800, 1000):
+        site = _campus(tmp_path / str(utility_kw), [400, 400, 300], 4, utility_kw)
+        campus = solve_site(site, FRONTIERS)
+        assert campus.solved_as == SOLVED_AS_CAMPUS
+        assert campus.model_size["parts"] == 3 and campus.model_size["frontiers"] == 2
+        assert campus.outcome.status == "optimal"
+        assert campus.outcome.objective == solve_site(site, SINGLE).outcome.objective
+        # The twin hall's layout is its own (recounted on its slots), and the whole
+        # campus passed the independent check within the limit.
+        assert _gpus(site, campus.placement) == campus.outcome.objective
+        assert campus.check.ok and campus.check.loads.facility_kw <= utility_kw + 1e-6
+
+
+def test_shared_frontiers_match_brute_force_on_a_tiny_campus(tmp_path):
+    # Two identical 2-slot halls on 200 kW UPSs and one on 300 kW, sharing 450 kW:
+    # brute force over all 4^6 layouts, each judged by the independent check.
+    site = _campus(tmp_path, [200, 200, 300], slots=2, utility_kw=450)
+    assert _twins(site) == [0, 0, 2]
+    best, _ = brute_force_best(site, np.array(primary_weights(build_model_data(site))))
+    report = solve_site(site, FRONTIERS)
+    assert report.model_size["frontiers"] == 2
+    assert report.outcome.objective == best
+
+
+def test_frontiers_run_on_a_dask_cluster(tmp_path):
+    # The same coupled campus, its frontier solves on a one-worker dask cluster in this
+    # process: the optimum of the single model, its layout checked.
+    distributed = pytest.importorskip("distributed")
+    site = _campus(tmp_path, [400, 400, 300], slots=4, utility_kw=800)
+    with local_cluster() as cluster, distributed.Client(cluster) as client:
+        campus = solve_site(site, FRONTIERS, client=client)
+    assert campus.solved_as == SOLVED_AS_CAMPUS and campus.outcome.status == "optimal"
+    assert campus.outcome.objective == solve_site(site, SINGLE).outcome.objective
+    assert _gpus(site, campus.placement) == campus.outcome.objective and campus.check.ok
+
+
+def test_solve_takes_a_scheduler_only_for_campus_frontiers(tmp_path):
+    _campus(tmp_path, [400, 300], slots=2, utility_kw=500)
+    path = tmp_path / "instance.yaml"
+    address = "tcp://127.0.0.1:1"
+    alone = run("solve", path, "-o", tmp_path / "x.nc", "--scheduler", address)
+    assert alone.exit_code == EXIT_INVALID_INPUT, alone.output
+    assert "--scheduler" in alone.output and "--campus-frontiers" in alone.output
+    with local_cluster() as cluster:
+        result = run(
+            "solve", path, "-o", tmp_path / "y.nc", "-q", "--campus-frontiers",
+            "--scheduler", cluster.scheduler_address,
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+def test_the_lattice_bound_proves_what_the_lagrangian_line_cannot():
+    # Two parts with the same frontier: (100 kW, 40), (200, 80) on the line G = 0.4 F,
+    # and (150, 48), 12 below it; 330 kW shared. The line bounds the campus by
+    # 0.4 x 330 = 132, the optimum is 120 (200 + 100 kW), and objectives are multiples of 8.
+    frontier = PartFrontier(8.0, 330.0, 1e-4)
+    frontier.tangents.append((0.4, 0.0))
+    frontier.feasible += [FrontierPoint(kw, g, kw, None) for kw, g in [(100, 40), (200, 80)]]
+    tracer = _Tracer([frontier, frontier], 330.0, "GPUs")
+    tracer.update()
+    assert tracer.lower == 120 and not tracer.proven
+    # Every layout beating 120 by 8 lies within 132 - 128 = 4 of the line; the known
+    # ones there hold multiples of 40 GPUs.
+    lattice = _Lattice(tracer, [0, 0])
+    assert lattice.start() == [0] and lattice.modulus == 40
+    assert lattice.slack == pytest.approx(4, abs=1e-3)  # (the master's 1e-7 room on 330 kW)
+    # The off-lattice MILP first finds (150, 60) on the line: 60 is no multiple of 40,
+    # so the modulus falls to gcd(40, 60) = 20 and the check runs again.
+    on_line = Tangent(0.4, 0.0, FrontierPoint(150, 60, 150, None), "optimal")
+    assert lattice.take(0, on_line) and lattice.modulus == 20
+    # Off the multiples of 20 the best layout is 12 below the line: more than 4, so
+    # every better campus holds a multiple of 20 GPUs and at most 132: 120. Proven.
+    off = Tangent(0.4, -12.0, FrontierPoint(150, 48, 150, None), "optimal")
+    assert not lattice.take(0, off)
+    assert tracer.upper == 120 and tracer.proven
+    # Had the MILP found a near layout at 8 GPUs off the lattice, nothing is proven.
+    tracer.upper = 132.0
+    again = _Lattice(tracer, [0, 0])
+    assert again.start() == [0]
+    near = Tangent(0.4, -2.0, FrontierPoint(150, 58, 145, None), "optimal")
+    assert not again.take(0, near) and tracer.upper == 132

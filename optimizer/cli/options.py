@@ -209,7 +209,7 @@ _SCENARIO_OBJECTIVE = click.option(
     type=click.Choice(["expected", "worst_case"]),
     default="expected",
     show_default=True,
-    help="For a last phase with demand scenarios: commit the earlier phases for the most "
+    help="For a phase with demand scenarios: commit the earlier phases for the most "
     "expected GPUs over the scenarios, or for the best worst case.",
 )
 _MYOPIC_BASELINE = click.option(
@@ -313,6 +313,50 @@ def linted_site(instance: str, allow_paths_outside: bool, strict: bool) -> Site:
     site = build_site(load_instance(instance, allow_paths_outside))
     show_warnings([("", site.warnings)], strict, instance)
     return site
+
+
+def scheduler_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--scheduler and its TLS files, for the commands that can run solves on a dask
+    cluster (``batch``: the scenarios; ``solve``: a campus's frontiers); ``what`` is what
+    runs there. The command gets ``scheduler``, ``tls_ca_file``, ``tls_cert``, ``tls_key``
+    (optimizer.studies.cluster.Cluster.of)."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(
+            (
+                click.option(
+                    "--scheduler",
+                    default=None,
+                    metavar="ADDRESS",
+                    help=f"Run {what} on this dask.distributed scheduler (tcp://host:8786 or "
+                    "tls://host:8786) instead.",
+                ),
+                click.option(
+                    "--tls-ca-file",
+                    type=click.Path(dir_okay=False),
+                    default=None,
+                    help="For a tls:// scheduler: the CA certificate that signed the "
+                    "cluster's certificates.",
+                ),
+                click.option(
+                    "--tls-cert",
+                    type=click.Path(dir_okay=False),
+                    default=None,
+                    help="For a tls:// scheduler: this client's certificate (PEM; may hold "
+                    "the key too).",
+                ),
+                click.option(
+                    "--tls-key",
+                    type=click.Path(dir_okay=False),
+                    default=None,
+                    help="For a tls:// scheduler: this client's private key, if not in --tls-cert.",
+                ),
+            )
+        ):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def output_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -17,6 +17,7 @@ from optimizer.cli.options import (
     instance_options,
     linted_site,
     output_option,
+    scheduler_options,
     search_options,
     show_warnings,
     solver_options,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     "resolved instance is written beside the layout as NAME.instance.yaml.",
 )
 @solver_options
+@scheduler_options("a campus's frontier solves (--campus-frontiers)")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
 @click.option(
     "--installed-from",
@@ -81,6 +83,10 @@ def solve(
     study: str | None,
     scenario: str | None,
     options: SolveOptions,
+    scheduler: str | None,
+    tls_ca_file: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
     quiet: bool,
     installed_from: str | None,
     as_json: bool,
@@ -99,6 +105,7 @@ def solve(
     from optimizer.site.demand import carry_forward
     from optimizer.solve.pipeline import solve_instance
     from optimizer.solve.progress import ctrl_c_stopped_a_solve
+    from optimizer.studies.cluster import Cluster, connect
 
     def carry(loaded: LoadedInstance, site: Site) -> Site:
         placement = read_layout(site, installed_from).placement
@@ -106,9 +113,18 @@ def solve(
 
     if installed_from is not None:
         check_target(install_path(output))
+    cluster = Cluster.of(scheduler, tls_ca_file, tls_cert, tls_key)
+    if cluster is not None and not options.campus_frontiers:
+        raise InstanceError(
+            "--scheduler",
+            "",
+            "solve runs only a campus's frontier solves on a dask cluster",
+            "add --campus-frontiers, or drop --scheduler",
+        )
     loaded, options = _what_to_solve(
         instance, settings, study, scenario, options, allow_paths_outside
     )
+    client = None if cluster is None else connect(cluster)
     status = None if quiet else SolveStatus()
     try:
         report = solve_instance(
@@ -118,10 +134,13 @@ def solve(
             allow_paths_outside,
             lambda site: show_warnings([("", site.warnings)], strict, str(instance or study)),
             carry if installed_from is not None else None,
+            client,
         )
     finally:
         if status is not None:  # end the progress line, also before an error
             status.close()
+        if client is not None:
+            client.close()
     ds = layout_dataset(report)
     files = layout_files(ds, output, loaded)
     new_racks = install_list(report.site, report.placement)
@@ -188,8 +207,9 @@ def _what_to_solve(
         fix = f"use one of: {choices(names)}" if scenario is None else did_you_mean(scenario, names)
         raise InstanceError(study, "--scenario", problem, fix)
     chosen = loaded_study.scenarios[names.index(scenario)]
-    # As batch solves it (optimizer.studies.batch.run_batch): parts are never split.
-    return chosen.loaded, dataclasses.replace(options, split_parts=False)
+    # As batch solves it (optimizer.studies.batch.run_batch): parts are never split, and
+    # the scenario's own solve: settings replace the command line's.
+    return chosen.loaded, chosen.options(dataclasses.replace(options, split_parts=False))
 
 
 def _demand_asks(
@@ -317,7 +337,8 @@ def verify(
 
 def _verify_phases(loaded: LoadedInstance, layout: str, strict: bool) -> None:
     """``verify`` of a plan of a phased build-out: every phase's placement (each rack from
-    its ``install_phase`` on) against that phase's rules, and no rack moved. The lint
+    its ``install_phase`` on, with a fabric the SUs of its racks) against that phase's
+    rules, and no rack moved. The lint
     reads the finished facility, as ``solve`` does."""
     from optimizer.results.reader import read_layout
     from optimizer.site.phases import phased_site
@@ -337,7 +358,9 @@ def _verify_phases(loaded: LoadedInstance, layout: str, strict: bool) -> None:
             "give the plan rackopt solve wrote for this instance, or a CSV column "
             "install_phase naming each rack's phase",
         )
-    reports = check_phases([p.site for p in phased.phases], placements)
+    reports = check_phases(
+        [p.site for p in phased.phases], placements, placed.su, placed.su_network_slot
+    )
     broken = 0
     for phase, placement, report in zip(phased.phases, placements, reports, strict=True):
         racks = int((placement >= 0).sum())

@@ -21,6 +21,7 @@ from optimizer.cli.options import (
     instance_options,
     linted_site,
     output_option,
+    scheduler_options,
     show_warnings,
     strict_option,
     study_options,
@@ -43,31 +44,7 @@ DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
     show_default=True,
     help="Local worker processes, one solve each (0: solve in this process).",
 )
-@click.option(
-    "--scheduler",
-    default=None,
-    metavar="ADDRESS",
-    help="Run the solves on this dask.distributed scheduler (tcp://host:8786 or "
-    "tls://host:8786) instead.",
-)
-@click.option(
-    "--tls-ca-file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="For a tls:// scheduler: the CA certificate that signed the cluster's certificates.",
-)
-@click.option(
-    "--tls-cert",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="For a tls:// scheduler: this client's certificate (PEM; may hold the key too).",
-)
-@click.option(
-    "--tls-key",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="For a tls:// scheduler: this client's private key, if not in --tls-cert.",
-)
+@scheduler_options("the solves")
 @study_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and lint warnings.")
 @instance_options

@@ -26,6 +26,13 @@ over Pareto sets) over the rest gives the upper bound, and each part is stepped 
 that bound's own choice for it is relaxed. Incumbent and bound are reported as
 progress, and a time limit or Ctrl-C ends with the incumbent and that proven gap
 (docs/formulation.md section 9.4).
+
+Parts whose compiled models are the same arrays (copies of one hall) share one frontier
+(:func:`twins`). Once an incumbent is known, the lattice bound (:class:`_Lattice`) may
+round the Lagrangian bound down to a multiple of the GPU count every near-optimal
+layout of every part is a multiple of, which is what proves the mixed benchmark campus
+whose frontiers hug one line. The parts' solves run on local processes, or on a dask
+cluster's workers (:class:`_Workers`).
 """
 
 from __future__ import annotations
@@ -36,14 +43,16 @@ import os
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import reduce
+from typing import Any
 
 import numpy as np
 
 from models.data import ModelData, allowed_types
 from models.facility import facility_kw
 from models.objective import primary_weights
+from optimizer.errors import UnavailableError
 from optimizer.site.placement import Assignment
 from optimizer.solve.decompose import (
     PartResult,
@@ -58,10 +67,13 @@ from optimizer.solve.frontier import (
     FrontierPoint,
     Step,
     Tangent,
+    fingerprint,
     frontier_step,
     install,
     lagrange_step,
+    off_lattice_step,
     polish,
+    transplant,
 )
 from optimizer.solve.highs import SolveOutcome, relative_gap
 from optimizer.solve.options import SolveOptions
@@ -81,6 +93,13 @@ PRICE_TIME_S = 10.0
 MASTER_CHOICES = 4000
 """Most relaxed and known choices over all parts for the exact master's bound: past it
 (only before the first incumbent prunes them) the Lagrangian bound alone is used."""
+
+LATTICE = -1.0
+"""In place of a step's budget: the job is a lattice check (:class:`_Lattice`)."""
+
+LATTICE_TIME_S = 30.0
+"""Most seconds of one lattice check: one cut short fails its attempt unless its proven
+bound already shows enough, and frees the worker for steps."""
 
 MASTER_SLACK = 1e-7
 """Relative room over the utility limit for the master's sum of the points' recomputed
@@ -137,11 +156,9 @@ class PartFrontier:
     """(budget, bound): g(b) <= bound for every b <= budget."""
     stopped: bool = False
     """Tracing ended early (time limit, Ctrl-C, or a step not proven)."""
-    pending: bool = False
 
     def record(self, result: Step, budget_kw: float) -> None:
         """Take in one step at ``budget_kw``."""
-        self.pending = False
         self.caps.append((budget_kw, result.bound))
         point = result.point
         if result.status == "infeasible" or result.bound == -math.inf:
@@ -283,6 +300,8 @@ class CampusResult:
     build_s: float
     variables: int
     frontier_points: int
+    frontiers: int
+    """Frontiers traced: one per group of parts with the same model."""
 
 
 class _Tracer:
@@ -371,8 +390,83 @@ class _Tracer:
 
     def needs_step(self, p: int) -> bool:
         """Whether part p has an untraced budget range that can still matter."""
-        part = self.frontiers[p]
-        return not (part.stopped or part.pending) and self.wanted[p] is not None
+        return not self.frontiers[p].stopped and self.wanted[p] is not None
+
+
+class _Lattice:
+    """The lattice bound (docs/formulation.md section 9.4). At a price mu where every
+    part p has a Lagrangian line with proven bound phi_p, any campus layout with
+    objective T has sum_p (phi_p - (G_p - mu F_p)) <= D - T, where D = sum_p phi_p + mu U
+    and every term is >= 0. So in a layout beating the incumbent L by the campus's least
+    objective difference, every part's layout lies within slack = D - L - that difference
+    of its line. If no layout of any part within the slack has G off the multiples of a
+    modulus M (one MILP per frontier, :meth:`PartSolver.off_lattice`), every such
+    campus layout has T a multiple of M, so T <= M floor(D / M): a bound below D. M starts
+    as the gcd of the near layouts known; a near layout off it found by the MILP makes it
+    the gcd with that layout's G, and the check goes on (parts already checked stay so:
+    a divisor of M leaves fewer layouts off it)."""
+
+    def __init__(self, tracer: _Tracer, twin: list[int]) -> None:
+        self.tracer = tracer
+        self.twin = twin
+        self.tried_for: float | None = None
+        """The incumbent of the last attempt: one attempt per incumbent."""
+        self.left: set[int] = set()
+        """Frontiers (by first part) still to be checked in this attempt."""
+        self.price = self.dual = self.slack = 0.0
+        self.modulus = 0
+
+    def start(self) -> list[int]:
+        """Begin an attempt for the current incumbent: the frontiers to check (none when
+        no modulus above the campus's least difference can come out)."""
+        tracer = self.tracer
+        step = int(tracer.resolution)
+        self.tried_for = tracer.lower
+        if not step or tracer.lower is None:
+            return []
+        lines = [dict(f.tangents) for f in tracer.frontiers]
+        common = set.intersection(*(set(line) for line in lines))
+        if not common:
+            return []
+        self.price, self.dual = min(
+            ((mu, sum(line[mu] for line in lines) + mu * tracer.capacity_kw) for mu in common),
+            key=lambda pair: pair[1],
+        )
+        self.slack = self.dual - tracer.lower - step
+        modulus = 0
+        for f, line in zip(tracer.frontiers, lines, strict=True):
+            for q in f.points + f.feasible:
+                if line[self.price] - (q.objective - self.price * q.facility_kw) <= self.slack:
+                    modulus = math.gcd(modulus, round(q.objective))
+        if modulus <= step or modulus % step:
+            return []
+        self.modulus = modulus
+        self.left = set(self.twin)
+        return sorted(self.left)
+
+    def take(self, p: int, result: Tangent) -> bool:
+        """One frontier's check; whether to check it again with a smaller modulus (the
+        attempt fails when a near layout off it leaves no modulus above the least
+        difference, or the MILP could not show enough)."""
+        if not self.left:
+            return False  # the attempt already failed
+        phi = dict(self.tracer.frontiers[p].tangents)[self.price]
+        tolerance = 1e-6 * max(1.0, abs(self.dual))
+        if result.bound == -math.inf or phi - result.bound > self.slack + tolerance:
+            self.left.discard(p)
+            if not self.left:
+                top = self.modulus * math.floor(self.dual / self.modulus + 1e-9)
+                lower = self.tracer.lower
+                self.tracer.upper = min(self.tracer.upper, max(top, lower))
+            return False
+        q = result.point
+        near = q is not None and phi - (q.objective - self.price * q.facility_kw) <= self.slack
+        modulus = math.gcd(self.modulus, round(q.objective)) if near else 0
+        if modulus <= self.tracer.resolution or result.status == "interrupted":
+            self.left = set()
+            return False
+        self.modulus = modulus
+        return True
 
 
 def _promise(
@@ -420,56 +514,136 @@ def _front(choices: list[np.ndarray], capacity_kw: float) -> tuple[float, list[i
     return float(value.max()), chosen[::-1]
 
 
+class _Workers:
+    """The processes that hold the parts' solvers, each part in one of them for the whole
+    run (its model is built once, and its steps re-solve it): local processes, or the
+    workers of a dask.distributed cluster when a client is given. Parts go round-robin."""
+
+    def __init__(self, subsets: list[ModelData], options: SolveOptions, client: Any | None) -> None:
+        context = multiprocessing.get_context("fork")
+        # Ctrl-C: as for independent parts, whichever process sees it raises one shared
+        # flag, and the workers' solves stop with what they have. A dask worker cannot
+        # share it: its running solve ends at its time limit, and its result is dropped.
+        self.ctrl_c = context.RawValue("b", 0)
+        self.stop = context.Event() if client is None else None
+        """Tells running steps they are no longer needed (local processes only)."""
+        if client is None:
+            wanted = options.workers or os.cpu_count() or 1
+        else:
+            addresses = sorted(client.scheduler_info()["workers"])
+            if not addresses:
+                raise UnavailableError(
+                    "the dask scheduler has no workers to trace the campus's frontiers on"
+                )
+            wanted = min(options.workers or len(addresses), len(addresses))
+        self.count = max(1, min(len(subsets), wanted))
+        shares = [
+            {p: subsets[p] for p in range(w, len(subsets), self.count)} for w in range(self.count)
+        ]
+        if client is None:
+            self.pools: list[Any] = [
+                ProcessPoolExecutor(
+                    1,
+                    mp_context=context,
+                    initializer=install,
+                    initargs=(shares[w], options, self.stop, self.ctrl_c),
+                )
+                for w in range(self.count)
+            ]
+        else:
+            self.pools = []
+            for w in range(self.count):
+                client.run(install, shares[w], options, None, None, workers=[addresses[w]])
+                self.pools.append(
+                    client.get_executor(
+                        workers=[addresses[w]], allow_other_workers=False, pure=False
+                    )
+                )
+        self.dask = client is not None
+
+    def submit(self, part: int, fn: Any, *args: Any) -> Future:
+        """Run ``fn(part, *args)`` in the worker holding ``part``."""
+        return self.pools[part % self.count].submit(fn, part, *args)
+
+    def no_longer_needed(self) -> None:
+        """The campus is proven: running steps may stop."""
+        if self.stop is not None:
+            self.stop.set()
+
+    def needed_again(self) -> None:
+        """The second stage's solves follow: they must not see the stop."""
+        if self.stop is not None:
+            self.stop.clear()
+
+    def close(self) -> None:
+        for pool in self.pools:
+            if self.dask:
+                pool.shutdown(wait=False)
+            else:
+                pool.shutdown(cancel_futures=True)
+
+
+def twins(digests: list[str]) -> list[int]:
+    """Per part, the first part with the same model digest (itself when none before):
+    parts with equal digests have equal frontiers, traced once."""
+    first: dict[str, int] = {}
+    return [first.setdefault(digest, p) for p, digest in enumerate(digests)]
+
+
 def solve_campus(
     data: ModelData,
     groups: list[list[int]],
     options: SolveOptions,
     progress: ProgressFn | None = None,
+    client: Any | None = None,
 ) -> CampusResult:
-    """Trace the parts' frontiers in parallel, choose the best points under the utility
-    limit, and merge their layouts (re-solved at the chosen power for the second stage
-    when time allows)."""
+    """Trace the parts' frontiers in parallel (on local processes, or on the workers of
+    the dask ``client``), a frontier once for parts with the same model, choose the best
+    points under the utility limit, and merge their layouts (re-solved at the chosen
+    power for the second stage when time allows)."""
     started = time.perf_counter()
     deadline = None if options.time_limit is None else started + options.time_limit
     limit_kw = float(data.site.utility_limit_kw)
     resolution_kw = POWER_RESOLUTION * max(1.0, limit_kw)
     subsets = [restrict(data, members) for members in groups]
-    frontiers = [PartFrontier(objective_step(s), limit_kw, resolution_kw) for s in subsets]
-    for f, subset in zip(frontiers, subsets, strict=True):
-        f.tangents.append((steepest_price(subset), 0.0))
-    tracer = _Tracer(frontiers, limit_kw, data.site.objective.unit)
-    prices = _Prices(max(price for f in frontiers for price, _ in f.tangents), limit_kw)
-    workers = max(1, min(len(groups), options.workers or os.cpu_count() or 1))
-    context = multiprocessing.get_context("fork")
     interrupted = False
-
     until = None if options.time_limit is None else time.time() + options.time_limit
-
-    # Ctrl-C: as for independent parts, whichever process sees it raises one shared flag,
-    # and the workers' solves stop with what they have.
-    ctrl_c = context.RawValue("b", 0)
-    previous = signal.signal(signal.SIGINT, stop_flag_handler(ctrl_c))
-    stop = context.Event()
-    pools = [
-        ProcessPoolExecutor(
-            1,
-            mp_context=context,
-            initializer=install,
-            initargs=(
-                {p: subsets[p] for p in range(w, len(subsets), workers)},
-                options,
-                stop,
-                ctrl_c,
-            ),
-        )
-        for w in range(workers)
-    ]
+    workers = _Workers(subsets, options, client)
+    previous = signal.signal(signal.SIGINT, stop_flag_handler(workers.ctrl_c))
     try:
-        running: dict[Future, tuple[int, float | None]] = {}  # -> (part, budget of a step)
+        digests = [f.result() for f in [workers.submit(p, fingerprint) for p in range(len(groups))]]
+        twin = twins(digests)
+        own = {
+            p: PartFrontier(objective_step(subsets[p]), limit_kw, resolution_kw)
+            for p in sorted(set(twin))
+        }
+        for p, f in own.items():
+            f.tangents.append((steepest_price(subsets[p]), 0.0))
+        frontiers = [own[twin[p]] for p in range(len(groups))]
+        """Per part, its frontier: one object for parts with the same model."""
+        tracer = _Tracer(frontiers, limit_kw, data.site.objective.unit)
+        prices = _Prices(max(price for f in frontiers for price, _ in f.tangents), limit_kw)
+        lattice = _Lattice(tracer, twin)
+        running: dict[Future, tuple[int, float | None]] = {}
+        """-> (part, budget of a step; None for a Lagrangian solve, LATTICE for a check)."""
+        asked: set[tuple[int, float]] = set()
+        """(frontier's first part, budget) of the steps running: not asked twice."""
+
+        def check_lattice(p: int) -> None:
+            future = workers.submit(
+                p,
+                off_lattice_step,
+                lattice.price,
+                lattice.modulus,
+                int(tracer.resolution),
+                until,
+                LATTICE_TIME_S,
+            )
+            running[future] = (p, LATTICE)
 
         def price_round(price: float) -> None:
-            for p in range(len(frontiers)):
-                future = pools[p % workers].submit(lagrange_step, p, price, until, PRICE_TIME_S)
+            for p in own:
+                future = workers.submit(p, lagrange_step, price, until, PRICE_TIME_S)
                 running[future] = (p, None)
 
         price_round(prices.price)
@@ -478,25 +652,32 @@ def solve_campus(
             for future in done:
                 p, budget_kw = running.pop(future)
                 result = future.result()
+                if budget_kw is not None:
+                    asked.discard((twin[p], budget_kw))
                 if tracer.proven:
-                    frontiers[p].pending = False
                     continue
-                interrupted |= result.status == "interrupted" or bool(ctrl_c.value)
-                if budget_kw is None:
+                interrupted |= result.status == "interrupted" or bool(workers.ctrl_c.value)
+                if budget_kw == LATTICE:
+                    if result.point is not None:  # a layout, but not a line of the frontier
+                        frontiers[p].feasible.append(result.point)
+                    if lattice.take(p, result):
+                        check_lattice(p)
+                elif budget_kw is None:
                     frontiers[p].take(result)
-                    prices.take(result)
+                    for _ in range(twin.count(p)):  # every part of this model draws it
+                        prices.take(result)
                 else:
                     frontiers[p].record(result, budget_kw)
             tracer.update()
             if progress is not None:
                 progress(_snapshot(tracer, started))
             if tracer.proven:
-                stop.set()  # solves still running are no longer needed
+                workers.no_longer_needed()
                 continue
             out_of_time = deadline is not None and time.perf_counter() >= deadline
             if interrupted or out_of_time:
                 for part in frontiers:
-                    part.stopped |= not part.pending
+                    part.stopped = True
                 continue
             if prices.active:
                 price = None if running else prices.advance(frontiers)
@@ -504,12 +685,24 @@ def solve_campus(
                     price_round(price)
                 if prices.active:
                     continue
+            checking = any(budget_kw == LATTICE for _, budget_kw in running.values())
+            if tracer.lower is not None and lattice.tried_for != tracer.lower and not checking:
+                # (One attempt at a time: a check under way was asked with the slack of
+                # its own attempt's incumbent.)
+                for p in lattice.start():
+                    check_lattice(p)
+            busy = {p for p, _ in running.values()}
             for p in range(len(frontiers)):
-                if tracer.needs_step(p):
-                    frontiers[p].pending = True
-                    budget_kw = tracer.wanted[p]
-                    future = pools[p % workers].submit(frontier_step, p, budget_kw, until)
-                    running[future] = (p, budget_kw)
+                if p in busy or not tracer.needs_step(p):
+                    continue
+                budget_kw = tracer.wanted[p]
+                if (twin[p], budget_kw) in asked:
+                    continue
+                # The step runs on this part's own model: for a part with the same model
+                # as another, a second budget of their one frontier traced at once.
+                asked.add((twin[p], budget_kw))
+                future = workers.submit(p, frontier_step, budget_kw, until)
+                running[future] = (p, budget_kw)
         traced_s = time.perf_counter() - started
         if tracer.chosen is None:
             return CampusResult(
@@ -517,27 +710,37 @@ def solve_campus(
                 _outcome(tracer, interrupted, traced_s, traced_s),
                 0.0,
                 0,
-                sum(len(f.points) for f in frontiers),
+                sum(len(f.points) for f in own.values()),
+                len(own),
             )
-        stop.clear()  # the second stage's solves must not see it
-        interrupted |= bool(ctrl_c.value)
+        workers.needed_again()
+        interrupted |= bool(workers.ctrl_c.value)
+        # A point found on another part of the same model becomes this part's layout.
+        moved = {
+            p: workers.submit(p, transplant, point)
+            for p, point in enumerate(tracer.chosen)
+            if point.part != p
+        }
+        chosen = [
+            replace(point, layout=moved[p].result(), part=p) if p in moved else point
+            for p, point in enumerate(tracer.chosen)
+        ]
         polished: list[PartResult | None] = [None] * len(frontiers)
         if not interrupted and (deadline is None or time.perf_counter() < deadline):
             jobs = {
-                pools[p % workers].submit(polish, p, point.facility_kw, until): p
-                for p, point in enumerate(tracer.chosen)
+                workers.submit(p, polish, point.facility_kw, until): p
+                for p, point in enumerate(chosen)
             }
             for future, p in jobs.items():
                 polished[p] = future.result()
     finally:
-        for pool in pools:
-            pool.shutdown(cancel_futures=True)
+        workers.close()
         signal.signal(signal.SIGINT, previous)
-    if interrupted or ctrl_c.value:
+    if interrupted or workers.ctrl_c.value:
         note_ctrl_c()  # further Ctrl-C cannot lose the merged layout
     wall = time.perf_counter() - started
     layouts, ends, second = [], [], []
-    for point, result in zip(tracer.chosen, polished, strict=True):
+    for point, result in zip(chosen, polished, strict=True):
         better = (
             result is not None
             and result.outcome.has_solution
@@ -565,7 +768,8 @@ def solve_campus(
         outcome,
         build_s,
         variables,
-        sum(len(f.points) for f in frontiers),
+        sum(len(f.points) for f in own.values()),
+        len(own),
     )
 
 

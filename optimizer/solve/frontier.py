@@ -24,6 +24,7 @@ keeps the solvers of the parts it was given (:func:`install`, :func:`frontier_st
 
 from __future__ import annotations
 
+import hashlib
 import math
 import signal
 import time
@@ -67,6 +68,11 @@ class FrontierPoint:
     """Primary objective of ``layout`` (GPUs by default), recomputed from its racks."""
     budget_kw: float
     layout: Assignment
+    solution: np.ndarray | None = None
+    """The part's model columns at ``layout``: a part with the same model
+    (:attr:`PartSolver.fingerprint`) takes this point as its own layout (:func:`transplant`)."""
+    part: int | None = None
+    """The campus part whose model found it (``layout`` is that part's)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,10 @@ class PartSolver:
         weights = primary_weights(data)
         self.place_kw = np.array([per_rack[k, t] for k, t in pairs])
         self.place_value = np.array([weights[t] for _, t in pairs])
+        self.fingerprint = _fingerprint(compiled.lp, self.budget_row, self.gpu_cost)
+        """Digest of the compiled model: parts with equal digests have equal frontiers."""
+        self.found: list[tuple[float, float, np.ndarray]] = []
+        """(facility kW, objective, columns) of every layout found: the solves' starts."""
         self.h = new_highs(replace(options, time_limit=None))
         self.h.passModel(compiled.lp)
         nz = np.flatnonzero(self.gpu_cost)
@@ -129,7 +139,7 @@ class PartSolver:
     def _poll(self, event: Any) -> None:
         """HiGHS's interrupt poll: stop once the campus no longer needs this step (the
         stop event, set when the incumbent is proven optimal)."""
-        if _STOP and _STOP[0].is_set():
+        if _stopped():
             event.interrupt()
 
     def _run(self, cost: np.ndarray, sense: highspy.ObjSense, deadline: float | None) -> str:
@@ -147,7 +157,7 @@ class PartSolver:
         self.abandoned = not self.watch.run(self.h.run)
         if self.abandoned or self.watch.interrupted:
             return "interrupted"
-        if _STOP and _STOP[0].is_set():
+        if _stopped():
             return "stopped"
         status = self.h.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
@@ -164,11 +174,28 @@ class PartSolver:
             return None
         return np.array(self.h.getSolution().col_value)
 
+    def _start_from(self, price: float, budget_kw: float) -> None:
+        """Give HiGHS the layout found so far with the most objective - ``price`` x kW
+        within ``budget_kw`` as its first incumbent (none when no layout fits)."""
+        fitting = [(value - price * kw, x) for kw, value, x in self.found if kw <= budget_kw]
+        if fitting:
+            x = max(fitting, key=lambda f: f[0])[1]
+            self.h.setSolution(self.n_cols, np.arange(self.n_cols, dtype=np.int32), x)
+
+    def _keep(self, x: np.ndarray, counts: np.ndarray) -> FrontierPoint:
+        """The point of columns ``x`` (with ``counts`` racks per placement column),
+        remembered as a start for later solves."""
+        kw, objective = float(counts @ self.place_kw), float(counts @ self.place_value)
+        self.found.append((kw, objective, x))
+        values = {id(v): float(value) for v, value in zip(self.columns, x, strict=True)}
+        return FrontierPoint(kw, objective, kw, assign(self.data, self.m, values), x)
+
     def step(self, budget_kw: float, deadline: float | None) -> Step:
         """G(budget_kw) and the least facility power reaching it (module docstring)."""
         inf = highspy.kHighsInf
         self.h.changeRowBounds(self.budget_row, -inf, budget_kw)
         self.h.changeRowBounds(self.floor_row, -inf, inf)
+        self._start_from(0.0, budget_kw)
         status = self._run(self.gpu_cost, highspy.ObjSense.kMaximize, deadline)
         if status == "infeasible":
             return Step(None, -math.inf, status)
@@ -184,6 +211,7 @@ class PartSolver:
         if status == "optimal":
             # Stage 2 may only lower the power: a cut-short or failed run keeps x.
             self.h.changeRowBounds(self.floor_row, objective - 1e-6 * max(1.0, objective), inf)
+            self.h.setSolution(self.n_cols, np.arange(self.n_cols, dtype=np.int32), x)
             if self._run(self.power_cost, highspy.ObjSense.kMinimize, deadline) in STAGE_2_RAN:
                 lower = self._solution()
                 if lower is not None:
@@ -192,9 +220,7 @@ class PartSolver:
                         lower_counts @ self.place_kw < counts @ self.place_kw
                     ):
                         x, counts = lower, lower_counts
-        values = {id(v): float(value) for v, value in zip(self.columns, x, strict=True)}
-        layout = assign(self.data, self.m, values)
-        point = FrontierPoint(float(counts @ self.place_kw), objective, budget_kw, layout)
+        point = replace(self._keep(x, counts), budget_kw=budget_kw)
         return Step(point, max(bound, objective), status)
 
     def lagrange(self, price: float, deadline: float | None) -> Tangent:
@@ -205,6 +231,7 @@ class PartSolver:
         self.h.changeRowBounds(self.budget_row, -inf, self.data.site.utility_limit_kw)
         self.h.changeRowBounds(self.floor_row, -inf, inf)
         cost = self.gpu_cost - price * self.power_cost
+        self._start_from(price, self.data.site.utility_limit_kw)
         status = self._run(cost, highspy.ObjSense.kMaximize, deadline)
         if status == "infeasible":
             return Tangent(price, -math.inf, None, status)
@@ -215,11 +242,96 @@ class PartSolver:
         x = self._solution()
         if x is None:
             return Tangent(price, bound, None, status)
-        counts = np.round(x[self.place_columns])
-        values = {id(v): float(value) for v, value in zip(self.columns, x, strict=True)}
-        kw, objective = float(counts @ self.place_kw), float(counts @ self.place_value)
-        point = FrontierPoint(kw, objective, kw, assign(self.data, self.m, values))
-        return Tangent(price, max(bound, objective - price * kw), point, status)
+        point = self._keep(x, np.round(x[self.place_columns]))
+        bound = max(bound, point.objective - price * point.facility_kw)
+        return Tangent(price, bound, point, status)
+
+    def off_lattice(self, price: float, modulus: int, step: int, deadline: float | None) -> Tangent:
+        """The most G - price * F over the part's layouts within the utility limit whose
+        objective G is not a multiple of ``modulus`` (G itself is a multiple of
+        ``step``, which divides ``modulus``): the model once more, on a HiGHS instance
+        of its own, with G = modulus * q + step * w, q and w whole, 1 <= w <=
+        modulus / step - 1. Its bound says how far below the Lagrangian line every such
+        layout lies (optimizer.solve.campus, the lattice bound)."""
+        inf = highspy.kHighsInf
+        h = new_highs(replace(self.options, time_limit=None))
+        h.passModel(self.h.getLp())
+        h.changeRowBounds(self.budget_row, -inf, self.data.site.utility_limit_kw)
+        h.changeRowBounds(self.floor_row, -inf, inf)
+        h.changeColsCost(
+            self.n_cols,
+            np.arange(self.n_cols, dtype=np.int32),
+            self.gpu_cost - price * self.power_cost,
+        )
+        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        h.setOptionValue("mip_rel_gap", 0.0)  # the bound is what counts, not a gap
+        h.addVars(2, np.array([-inf, 1.0]), np.array([inf, modulus // step - 1.0]))
+        q, w = self.n_cols, self.n_cols + 1
+        h.changeColsIntegrality(
+            2, np.array([q, w], dtype=np.int32), np.array([highspy.HighsVarType.kInteger] * 2)
+        )
+        nz = np.flatnonzero(self.gpu_cost)
+        h.addRow(
+            0.0,
+            0.0,
+            len(nz) + 2,
+            np.concatenate([nz, [q, w]]).astype(np.int32),
+            np.concatenate([self.gpu_cost[nz], [-float(modulus), -float(step)]]),
+        )
+        if deadline is not None:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return Tangent(price, math.inf, None, NO_TIME)
+            h.setOptionValue("time_limit", left)
+        watch = SolveWatch(None)
+        watch.attach(h)  # Ctrl-C
+        h.cbMipInterrupt.subscribe(self._poll)
+        if not watch.run(h.run) or watch.interrupted:
+            return Tangent(price, math.inf, None, "interrupted")
+        status = h.getModelStatus()
+        if status in (
+            highspy.HighsModelStatus.kInfeasible,
+            highspy.HighsModelStatus.kUnboundedOrInfeasible,
+        ):
+            return Tangent(price, -math.inf, None, "infeasible")
+        bound = float(h.getInfo().mip_dual_bound)
+        bound = bound if math.isfinite(bound) and abs(bound) < 1e30 else math.inf
+        ended = "optimal" if status == highspy.HighsModelStatus.kOptimal else "time_limit"
+        if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+            return Tangent(price, bound, None, ended)
+        x = np.array(h.getSolution().col_value)[: self.n_cols]
+        point = self._keep(x, np.round(x[self.place_columns]))
+        bound = max(bound, point.objective - price * point.facility_kw)
+        return Tangent(price, bound, point, ended)
+
+    def layout_of(self, point: FrontierPoint) -> Assignment:
+        """This part's layout at a point found on a part with the same fingerprint."""
+        values = {id(v): float(x) for v, x in zip(self.columns, point.solution, strict=True)}
+        return assign(self.data, self.m, values)
+
+
+def _fingerprint(lp: highspy.HighsLp, budget_row: int, gpu_cost: np.ndarray) -> str:
+    """A digest of everything that defines a part's frontier: the compiled model's
+    columns (bounds, integrality, costs), rows (bounds, coefficients), which row is the
+    facility-power budget and the objective's costs. Names are not in it."""
+    a = lp.a_matrix_
+    digest = hashlib.sha256()
+    for array in (
+        np.array([lp.num_col_, lp.num_row_, budget_row]),
+        np.asarray(lp.col_cost_),
+        np.asarray(lp.col_lower_),
+        np.asarray(lp.col_upper_),
+        np.array([int(v) for v in lp.integrality_]),
+        np.asarray(lp.row_lower_),
+        np.asarray(lp.row_upper_),
+        np.asarray(a.start_),
+        np.asarray(a.index_),
+        np.asarray(a.value_),
+        gpu_cost,
+    ):
+        digest.update(np.ascontiguousarray(array, dtype=float).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -244,13 +356,22 @@ _STOP: list[Any] = []
 """The campus's stop event (a multiprocessing.Event), when one was given."""
 
 
-def install(parts: dict[int, ModelData], options: SolveOptions, stop: Any, ctrl_c: Any) -> None:
+def _stopped() -> bool:
+    """Whether the campus no longer needs the running step."""
+    return bool(_STOP) and _STOP[0] is not None and _STOP[0].is_set()
+
+
+def install(
+    parts: dict[int, ModelData], options: SolveOptions, stop: Any | None, ctrl_c: Any | None
+) -> None:
     """Worker initializer: the parts this worker steps through, the solve settings, the
     event that tells a running step it is no longer needed, and the shared Ctrl-C flag
     (as for independent parts: whichever process sees Ctrl-C raises it, and every solve
-    here stops with its best layout)."""
-    signal.signal(signal.SIGINT, stop_flag_handler(ctrl_c))
-    stop_also_when(lambda: bool(ctrl_c.value))
+    here stops with its best layout). A dask worker gets neither (None): it shares no
+    memory with the campus, and its solves end at their time limits."""
+    if ctrl_c is not None:
+        signal.signal(signal.SIGINT, stop_flag_handler(ctrl_c))
+        stop_also_when(lambda: bool(ctrl_c.value))
     _PARTS.clear()
     _PARTS.update(parts)
     _SOLVERS.clear()
@@ -275,7 +396,10 @@ def _solver(part: int) -> PartSolver:
 def frontier_step(part: int, budget_kw: float, until: float | None) -> Step:
     """One frontier step of ``part`` (run in the worker that holds it) that ends by the
     wall-clock time ``until``."""
-    return _solver(part).step(budget_kw, _deadline(until))
+    result = _solver(part).step(budget_kw, _deadline(until))
+    if result.point is None:
+        return result
+    return replace(result, point=replace(result.point, part=part))
 
 
 def lagrange_step(part: int, price: float, until: float | None, seconds: float) -> Tangent:
@@ -283,7 +407,34 @@ def lagrange_step(part: int, price: float, until: float | None, seconds: float) 
     for at most ``seconds`` from its start (its bound is valid when cut short)."""
     deadline = _deadline(until)
     cap = time.perf_counter() + seconds
-    return _solver(part).lagrange(price, cap if deadline is None else min(deadline, cap))
+    result = _solver(part).lagrange(price, cap if deadline is None else min(deadline, cap))
+    if result.point is None:
+        return result
+    return replace(result, point=replace(result.point, part=part))
+
+
+def off_lattice_step(
+    part: int, price: float, modulus: int, step: int, until: float | None, seconds: float
+) -> Tangent:
+    """:meth:`PartSolver.off_lattice` of ``part``, run in its worker, for at most
+    ``seconds`` (its bound is valid when cut short)."""
+    deadline = _deadline(until)
+    cap = time.perf_counter() + seconds
+    deadline = cap if deadline is None else min(deadline, cap)
+    result = _solver(part).off_lattice(price, modulus, step, deadline)
+    if result.point is None:
+        return result
+    return replace(result, point=replace(result.point, part=part))
+
+
+def fingerprint(part: int) -> str:
+    """The digest of ``part``'s model (its solver is built here, in its worker)."""
+    return _solver(part).fingerprint
+
+
+def transplant(part: int, point: FrontierPoint) -> Assignment:
+    """``part``'s layout at ``point``, found on a part with the same fingerprint."""
+    return _solver(part).layout_of(point)
 
 
 def polish(part: int, budget_kw: float, until: float | None) -> PartResult | None:

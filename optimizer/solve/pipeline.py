@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -39,7 +40,7 @@ from optimizer.errors import (
     RackoptError,
 )
 from optimizer.instance.loader import LoadedInstance, load_instance
-from optimizer.site.arrays import NO_INDEX, Site
+from optimizer.site.arrays import Site
 from optimizer.site.build import build_site
 from optimizer.site.phases import PhasedSite, phased_site
 from optimizer.site.placement import Assignment
@@ -114,9 +115,9 @@ class MyopicBaseline:
     demand minimums around the racks the earlier phases placed."""
     message: str = ""
     """Why there is no such plan, when ``gpus`` is None."""
-    scenario_gpus: tuple[int, ...] = ()
-    """GPUs of the last phase per demand scenario, each planned on its own around the
-    committed phases' racks."""
+    scenario_gpus: tuple[tuple[int, ...], ...] = ()
+    """Per demand scenario, the GPUs of each of its phases (the one listing the scenarios
+    and every later one), each planned on its own around the racks before it."""
 
 
 def myopic_baseline(phased: PhasedSite, options: SolveOptions) -> MyopicBaseline:
@@ -127,7 +128,9 @@ def myopic_baseline(phased: PhasedSite, options: SolveOptions) -> MyopicBaseline
         return MyopicBaseline(None, str(exc))
     return MyopicBaseline(
         tuple(phase_gpus(phase) for phase in plan.phases),
-        scenario_gpus=tuple(phase_gpus(s.layout) for s in plan.scenarios),
+        scenario_gpus=tuple(
+            tuple(phase_gpus(layout) for layout in s.layouts) for s in plan.scenarios
+        ),
     )
 
 
@@ -149,9 +152,14 @@ def _model_size(m: pyo.ConcreteModel) -> dict[str, int]:
 
 
 def solve_site(
-    site: Site, options: SolveOptions, progress: ProgressFn | None = None
+    site: Site,
+    options: SolveOptions,
+    progress: ProgressFn | None = None,
+    client: Any | None = None,
 ) -> SolveReport:
-    """Build and solve the model for ``site``; raise unless a checked layout comes out."""
+    """Build and solve the model for ``site``; raise unless a checked layout comes out.
+    A campus's frontier solves run on the workers of the dask ``client`` when one is
+    given, else on local processes."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     data = build_model_data(site)
@@ -164,13 +172,14 @@ def solve_site(
     solved_as = SOLVED_AS_SINGLE
     if campus is not None:
         timings["build_s"] = time.perf_counter() - started
-        result = solve_campus(data, campus, options, progress)
+        result = solve_campus(data, campus, options, progress, client)
         layout, outcome = result.layout, result.outcome
         timings["build_s"] += result.build_s
         model_size = {
             "parts": len(campus),
             "variables": result.variables,
             "frontier_points": result.frontier_points,
+            "frontiers": result.frontiers,
         }
         solved_as = SOLVED_AS_CAMPUS
     elif len(groups) > 1:
@@ -253,6 +262,7 @@ def solve_instance(
     allow_paths_outside: bool = False,
     before_solve: Callable[[Site], None] | None = None,
     carry: Callable[[LoadedInstance, Site], Site] | None = None,
+    client: Any | None = None,
 ) -> SolveReport:
     """The whole pipeline for one instance file (or one already loaded and validated, as
     a study's scenarios are): load, build the site, solve, check. ``timings`` include
@@ -261,7 +271,8 @@ def solve_instance(
     solved: ``rackopt solve`` shows the lint's warnings there, and stops under --strict
     (for a phased build-out, the finished facility's site). ``carry`` fixes racks of an
     earlier layout on the built site (``solve --installed-from``; reading the layout is
-    the results stage's job)."""
+    the results stage's job). A dask ``client`` runs a campus's frontier solves
+    (optimizer.solve.campus) on its cluster's workers."""
     started = time.perf_counter()
     loaded = (
         source if isinstance(source, LoadedInstance) else load_instance(source, allow_paths_outside)
@@ -276,7 +287,7 @@ def solve_instance(
             )
         report = _solve_phases(loaded, options, progress, started, before_solve)
     else:
-        report = _solve_site_of(loaded, options, progress, started, before_solve, carry)
+        report = _solve_site_of(loaded, options, progress, started, before_solve, carry, client)
     report.overrides = loaded.overrides
     return report
 
@@ -288,6 +299,7 @@ def _solve_site_of(
     started: float,
     before_solve: Callable[[Site], None] | None,
     carry: Callable[[LoadedInstance, Site], Site] | None,
+    client: Any | None,
 ) -> SolveReport:
     """A one-shot instance: its site built (and carried forward), solved and checked."""
     site = build_site(loaded)
@@ -296,7 +308,7 @@ def _solve_site_of(
     load_s = time.perf_counter() - started
     if before_solve is not None:
         before_solve(site)
-    report = solve_site(site, options, progress)
+    report = solve_site(site, options, progress, client)
     report.timings = {"load_s": load_s, **report.timings}
     return report
 
@@ -336,10 +348,9 @@ def _solve_phases(
         baseline = myopic_baseline(phased, options)
         timings["baseline_s"] = time.perf_counter() - started
     final = plan.phases[-1]
-    layout = Assignment(final.placement, np.full(final.site.n_slots, NO_INDEX, dtype=np.int64))
     return SolveReport(
         final.site,
-        layout,
+        final.layout,
         plan.outcome,
         final.check,
         options,
