@@ -13,6 +13,14 @@ in its slot:
 Counts per class suffice: racks fill a class's slots in a fixed order, so the racks a
 phase adds take slots the earlier phases left free (optimizer.solve.phases).
 
+With a fabric (models.network), the cabling is tied the same way, so an SU once
+installed keeps its racks and its network rack:
+
+    cable[p, k, h, t] >= cable[p-1, k, h, t]     sus[p, h, t] >= sus[p-1, h, t]
+
+and what a phase adds to a hub class, sum_k (cable[p] - cable[p-1]) = n_t (sus[p] -
+sus[p-1]), is whole SUs of new racks.
+
 With G_p = sum_{k,t} w_t place[p, k, t] the primary value of phase p (GPUs, value or
 IT kW as the instance's objective says) and d_p the phase's ``duration``, a planner
 names one of three objectives:
@@ -26,27 +34,29 @@ Solving phase by phase instead (``--myopic``: each phase at its own optimum with
 earlier phases' racks fixed) is what a planner does without this model; comparing the
 two shows what planning ahead is worth (docs/formulation.md, section 16).
 
-Uncertain demand (a two-stage stochastic MILP). The last phase P may list demand
+Uncertain demand (a two-stage stochastic MILP). One phase J > 1 may list demand
 scenarios s = 1..S with probabilities pi_s (sum_s pi_s = 1) instead of one demand.
-Phases 1..P-1 are committed: one placement, built now. Phase P gets one block of counts
-per scenario, ``place[P, s, k, t]`` (the recourse), each meeting every rule of phase P
-with scenario s's demand and monotone from the committed phase before it:
+Phases 1..J-1 are committed: one placement, built now. Phases J..P get one block of
+counts per scenario, ``place[p, s, k, t]`` (the recourse), each meeting every rule of
+phase p (phase J with scenario s's demand, later phases with their own) and monotone
+from the block before it in the scenario (phase J's: the last committed phase):
 
-    place[P, s, k, t] >= place[P-1, k, t]       for every scenario s and pair (k, t)
+    place[J, s, k, t] >= place[J-1, k, t]        for every scenario s and pair (k, t)
+    place[p, s, k, t] >= place[p-1, s, k, t]     for p > J
 
-The value of phase P in the objectives above is then either the expected value
+The value of a phase p >= J in the objectives above is then either the expected value
 
-    G_P = sum_s pi_s G_{P,s}                                    (``expected``, default)
+    G_p = sum_s pi_s G_{p,s}                                    (``expected``, default)
 
-or the worst case, with a free variable z bounded by every scenario's value,
+or the worst case, with a free variable z_p bounded by every scenario's value,
 
-    G_P = z,   z <= G_{P,s} for every s                         (``worst_case``)
+    G_p = z_p,   z_p <= G_{p,s} for every s                     (``worst_case``)
 
 so that ``lexicographic`` makes the most GPUs now and then the best expected (or
-worst-case) last phase without giving any up, and ``gpu_time`` weighs the committed
-phases against E[G_P] by duration. Blocks are stored in one sequence: the committed
-phases, then one per scenario (:class:`PhasedData`, ``parent`` says which block each
-is monotone from).
+worst-case) later phases without giving any up, and ``gpu_time`` weighs the committed
+phases against E[G_p] by duration. Blocks are stored in one sequence: the committed
+phases, then each scenario's phases J..P (:class:`PhasedData`, ``parent`` says which
+block each is monotone from).
 """
 
 from __future__ import annotations
@@ -66,6 +76,7 @@ from models.data import (
     slot_classes,
 )
 from models.expressions import class_load
+from models.network import cable_metres
 from models.objective import primary_weights, tie_break_weights
 from optimizer.site.arrays import Site
 
@@ -87,35 +98,50 @@ class PhaseObjective(StrEnum):
         return [[1.0 if p == q else 0.0 for p in range(n_phases)] for q in order]
 
 
+def block_parent(b: int, committed: int, scenario_phases: int) -> int | None:
+    """The block that block ``b`` is monotone from, blocks stored as in
+    :class:`PhasedData`: the phase before it (a scenario's first block: the last
+    committed phase); None for the first phase."""
+    if b < committed:
+        return b - 1 if b > 0 else None
+    return committed - 1 if (b - committed) % scenario_phases == 0 else b - 1
+
+
 @dataclass(frozen=True)
 class PhasedData:
     """The model inputs of every phase, over one set of slot classes."""
 
     phases: tuple[ModelData, ...]
-    """One block each: the committed phases, then the last phase once per scenario."""
+    """One block each: the committed phases, then for each scenario in turn its phases
+    (the one listing the scenarios and every later one)."""
     durations: tuple[float, ...]
     """One per phase (not per block): the gpu_time weights."""
     probabilities: tuple[float, ...] = ()
-    """One per scenario block (the last ``len(probabilities)`` blocks); () without."""
+    """One per scenario; () without."""
     worst_case: bool = False
-    """Value the last phase by its worst scenario, not its expected GPUs."""
+    """Value each scenario phase by its worst scenario, not its expected GPUs."""
+    scenario_phases: int = 0
+    """How many phases each scenario places (the phase listing the scenarios and the
+    later ones); 0 without scenarios."""
 
     @property
     def committed(self) -> int:
-        """How many blocks are committed phases (every block without scenarios)."""
-        return len(self.phases) - len(self.probabilities)
+        """How many phases (and blocks) are committed: those before the scenarios."""
+        return len(self.durations) - self.scenario_phases
 
     def parent(self, b: int) -> int | None:
-        """The block that block ``b`` is monotone from: the phase before it (a scenario
-        block: the last committed phase); None for the first phase."""
-        return min(b, self.committed) - 1 if b > 0 else None
+        """The block that block ``b`` is monotone from (:func:`block_parent`)."""
+        return block_parent(b, self.committed, self.scenario_phases)
 
     def blocks_of(self, p: int) -> list[tuple[int, float]]:
         """The blocks of phase ``p`` with their weights in its value: one block at weight
-        1 for a committed phase, every scenario's at its probability for the last."""
-        if p < self.committed:
+        1 for a committed phase, every scenario's at its probability for a later one."""
+        c = self.committed
+        if p < c:
             return [(p, 1.0)]
-        return [(self.committed + s, pi) for s, pi in enumerate(self.probabilities)]
+        return [
+            (c + s * self.scenario_phases + p - c, pi) for s, pi in enumerate(self.probabilities)
+        ]
 
 
 def shared_classes(final: Site, open_phase: np.ndarray) -> tuple[SlotClass, ...]:
@@ -130,16 +156,18 @@ def build_phased_data(
     durations: tuple[float, ...],
     probabilities: tuple[float, ...] = (),
     worst_case: bool = False,
+    scenario_phases: int = 0,
 ) -> PhasedData:
     """Each block's model inputs over the shared classes (the pairs a block's site does
     not allow are held at 0 by :func:`close_unopened`); ``sites`` are the committed
-    phases' then the scenarios'."""
+    phases' then each scenario's ``scenario_phases``."""
     classes = shared_classes(sites[-1], open_phase)
     return PhasedData(
         tuple(build_model_data(site, classes) for site in sites),
         durations,
         probabilities,
         worst_case,
+        scenario_phases,
     )
 
 
@@ -158,39 +186,46 @@ def phase_value(block: pyo.Block, data: ModelData) -> pyo.Expression | float:
     return class_load(block, np.ones(len(data.classes)), primary_weights(data))
 
 
+MONOTONE = ("place", "cable", "sus")
+"""The counts that never fall from a block to the next: racks per (class, type) and,
+with a fabric, cabled racks per (cell, hub, type) and SUs per (hub, type)."""
+
+
 def add_monotone(m: pyo.ConcreteModel, data: PhasedData) -> None:
-    """Every (class, type) count of a block at least that of its parent block."""
-    rows = [
-        (b, k, t)
-        for b in range(1, len(data.phases))
-        for k, t in m.phase[b].pairs
-        if (k, t) in m.phase[data.parent(b)].place
-    ]
-
-    def monotone(_m: pyo.ConcreteModel, b: int, k: int, t: int) -> pyo.Expression:
-        return m.phase[b].place[k, t] >= m.phase[data.parent(b)].place[k, t]
-
-    m.phase_monotone = pyo.Constraint(rows, rule=monotone)
+    """Every count of :data:`MONOTONE` in a block at least that of its parent block, as
+    the block's own rows ``monotone`` (so deactivating a block drops its ties too)."""
+    for b in range(1, len(data.phases)):
+        block, parent = m.phase[b], m.phase[data.parent(b)]
+        block.monotone = pyo.ConstraintList()
+        for name in MONOTONE:
+            now, before = block.component(name), parent.component(name)
+            if now is None or before is None:
+                continue
+            for index in now:
+                if index in before:
+                    block.monotone.add(now[index] >= before[index])
 
 
 def add_worst_case(m: pyo.ConcreteModel, data: PhasedData) -> None:
-    """z <= G_{P,s} for every scenario s: z is the last phase's worst-case value."""
-    m.worst_case = pyo.Var(domain=pyo.Reals)
-    blocks = data.blocks_of(data.committed)
+    """z_p <= G_{p,s} for every scenario phase p and scenario s: z_p is phase p's
+    worst-case value."""
+    later = range(data.committed, len(data.durations))
+    m.worst_case = pyo.Var(later, domain=pyo.Reals)
+    rows = [(p, b) for p in later for b, _ in data.blocks_of(p)]
     m.worst_case_bound = pyo.Constraint(
-        [b for b, _ in blocks],
-        rule=lambda _m, b: m.worst_case <= phase_value(m.phase[b], data.phases[b]),
+        rows,
+        rule=lambda _m, p, b: m.worst_case[p] <= phase_value(m.phase[b], data.phases[b]),
     )
 
 
 def stage_value(m: pyo.ConcreteModel, data: PhasedData, weights: list[float]) -> pyo.Expression:
-    """sum_p weights[p] G_p, G_P of the last phase expected or worst-case under scenarios."""
+    """sum_p weights[p] G_p, G_p of a scenario phase expected or worst-case."""
     terms = []
     for p, w in enumerate(weights):
         if not w:
             continue
-        if data.probabilities and data.worst_case and p == data.committed:
-            terms.append(w * m.worst_case)
+        if data.probabilities and data.worst_case and p >= data.committed:
+            terms.append(w * m.worst_case[p])
             continue
         terms.extend(
             w * pi * phase_value(m.phase[b], data.phases[b]) for b, pi in data.blocks_of(p)
@@ -205,6 +240,15 @@ def set_phase_objective(m: pyo.ConcreteModel, data: PhasedData, weights: list[fl
     m.objective_primary = pyo.Objective(expr=stage_value(m, data, weights), sense=pyo.maximize)
 
 
+def set_block_objective(m: pyo.ConcreteModel, data: PhasedData, b: int) -> None:
+    """The primary objective of one block alone, G_b maximized (a myopic plan's step)."""
+    if m.component("objective_primary") is not None:
+        m.del_component("objective_primary")
+    m.objective_primary = pyo.Objective(
+        expr=phase_value(m.phase[b], data.phases[b]), sense=pyo.maximize
+    )
+
+
 def hold_phase_value(
     m: pyo.ConcreteModel, data: PhasedData, weights: list[float], value: float
 ) -> None:
@@ -214,11 +258,18 @@ def hold_phase_value(
     m.phase_hold.add(stage_value(m, data, weights) >= value)
 
 
-def add_phase_tie_break(m: pyo.ConcreteModel, data: PhasedData) -> None:
-    """The second stage: every phase's tie-break cost (models.objective), so liquid slots
-    stay for liquid racks and free space stays at the back in every phase."""
+def add_phase_tie_break(
+    m: pyo.ConcreteModel, data: PhasedData, blocks: list[int] | None = None
+) -> None:
+    """The second stage: the cable metres and tie-break cost (models.objective) of every
+    block, or of ``blocks``: SU racks near their network racks, liquid slots kept for
+    liquid racks and free space at the back in every phase (replacing any earlier)."""
+    if m.component("objective_tie_break") is not None:
+        m.del_component("objective_tie_break")
     terms = []
-    for p, d in enumerate(data.phases):
+    for p in range(len(data.phases)) if blocks is None else blocks:
+        d = data.phases[p]
         weights = tie_break_weights(d)
+        terms.append(cable_metres(m.phase[p], d))
         terms.extend(weights[k, t] * m.phase[p].place[k, t] for k, t in m.phase[p].pairs)
     m.objective_tie_break = pyo.Objective(expr=sum(terms), sense=pyo.minimize)

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from optimizer.instance.loader import load_instance
 from optimizer.results.reader import open_layout as _open_layout
@@ -28,8 +25,13 @@ from optimizer.site.arrays import Site
 from optimizer.site.build import build_site
 from optimizer.site.placement import Assignment
 from optimizer.solve.progress import ProgressFn
-from optimizer.studies.tables import file_tables, layout_tables
 from optimizer.verify.check import CheckReport, Violation, check_layout
+
+if TYPE_CHECKING:
+    # pandas and xarray are imported where a function needs them: verify needs neither,
+    # and their import is most of its start-up (docs/benchmarks.md, issue 14).
+    import pandas as pd
+    import xarray as xr
 
 __all__ = ["Verification", "open_layout", "save", "solve", "tables", "verify"]
 
@@ -81,6 +83,10 @@ def tables(layout: xr.Dataset | str | Path) -> dict[str, pd.DataFrame]:
     ``air_zones``, ``sus``, ``cable_classes`` and ``facility`` (docs/output-format.md
     section 10), in kW and rounded. ``layout`` is a layout Dataset or a layout or study
     file; a study's tables have a ``scenario`` column."""
+    import xarray as xr
+
+    from optimizer.studies.tables import file_tables, layout_tables
+
     if isinstance(layout, xr.Dataset):
         return layout_tables(layout)
     return file_tables(layout)

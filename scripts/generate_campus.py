@@ -212,8 +212,6 @@ def campus(spec: CampusSpec) -> dict[str, Any]:
 def _waves(spec: CampusSpec, demand: dict[str, Any]) -> list[dict[str, Any]]:
     """The campus's build-out: halls opened in turn, the utility stepped up with them,
     as many racks of every ``demand`` type as fit in each wave."""
-    if spec.fabric:
-        raise ValueError("a phased campus needs --no-fabric: rackopt plans no SUs across phases")
     waves = []
     for p in range(1, spec.phases + 1):
         wave: dict[str, Any] = {
@@ -263,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         "--phases",
         type=int,
         default=1,
-        help="build the campus out in this many waves (needs --no-fabric)",
+        help="build the campus out in this many waves",
     )
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)

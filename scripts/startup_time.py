@@ -9,8 +9,10 @@ only ``solve`` pays. For ``verify`` it also splits one cold process into its par
 imports, YAML parsing, instance validation and site building, reading the layout, the
 check. Each row gives wall seconds and CPU seconds (user plus system of the child): on a
 shared machine the wall time grows with the load, the CPU time much less. ``dask`` (the
-``study`` extra) makes xarray import ``dask.array`` whenever it opens a file, so
-``verify`` is also timed as a plain install runs it, with dask hidden. Output is a
+``study`` extra) makes xarray import ``dask.array`` whenever it opens a file; ``verify``
+reads its layout without xarray, and is also timed with dask hidden, as a plain install
+runs it, to show that dask no longer costs it anything (``compare`` still opens
+Datasets). Output is a
 Markdown table for docs/benchmarks.md, headed by the CPU (``lscpu``).
 
 Usage: python scripts/startup_time.py [--repeats 7]

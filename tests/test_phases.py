@@ -24,12 +24,14 @@ import itertools
 import json
 import subprocess
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
-from factory import EXACT, instance, rack, row
-from helpers import TUTORIAL, run, write_instance
+from factory import EXACT, fabric, instance, rack, row
+from helpers import TUTORIAL, run, write_instance, write_study
 
 from optimizer.instance.loader import load_instance
 from optimizer.results.reader import open_layout
@@ -256,9 +258,17 @@ def test_compare_shows_the_plan_and_the_myopic_plan_phase_by_phase(tmp_path):
     table = tmp_path / "table.csv"
     result = run("compare", plan, myopic, "--csv", table)
     assert result.exit_code == 0, result.output
-    # No utility limit in this hall: the unused utility power is '-'.
-    assert "  plan    p1 16 (- MW)  p2 88 (- MW)" in result.output
-    assert "  myopic  p1 16 (- MW)  p2 16 (- MW)" in result.output
+    # No utility limit in this hall: the unused utility power is '-'. Stranded power is
+    # each PDU's limit less its load (PDU-A 100 kW in p1, 200 in p2; PDU-B 100): in p1 the
+    # two 50 kW racks leave 200 - 100 = 100 kW in both plans. In p2 the plan's big rack
+    # (150 kW) and two small ones leave 50 kW wherever the small ones stand; the myopic
+    # plan's two small racks on PDU-A leave 100 + 100 kW.
+    lines = [line.split() for line in result.output.splitlines()]
+    assert ["phase", "plan", "myopic"] in lines
+    assert ["plan", "joint", "lexicographic", "myopic"] in lines
+    assert ["p1", "16", "(0.10", "/", "-)", "16", "(0.10", "/", "-)"] in lines
+    assert ["p2", "88", "(0.05", "/", "-)", "16", "(0.20", "/", "-)"] in lines
+    assert "plan over myopic: p1 +0, p2 +72 GPUs" in result.output
     with table.open(encoding="utf-8") as handle:
         rows = {r["scenario"]: r for r in csv.DictReader(handle)}
     assert (rows["plan"]["gpus_p1"], rows["plan"]["gpus_p2"]) == ("16", "88")
@@ -292,21 +302,23 @@ def test_verify_checks_every_phase_of_a_plan(tmp_path):
     assert "install_phase: the rack in H-R-01 has install_phase ''" in result.output
 
 
-def test_the_report_charts_gpus_and_unused_utility_power_by_phase(tmp_path):
+def test_the_report_charts_gpus_and_stranded_power_by_phase(tmp_path):
     import matplotlib.pyplot as plt
 
     from optimizer.results.reader import open_layout
     from optimizer.studies.report import floor_plan, phase_figures
 
     # Air racks draw 0.25 kW of cooling per kW of IT (the default plant factor): p1 holds
-    # 100 kW IT = 125 kW of the 1,000 kW utility, p2 250 kW IT = 312.5 kW.
+    # 100 kW IT = 125 kW of the 1,000 kW utility, p2 250 kW IT = 312.5 kW. Stranded power
+    # is the PDUs' headroom (neither can fail): p1 100 + 100 - 100 kW, p2 200 + 100 - 250
+    # kW, wherever the tied layouts put the small racks.
     path = write_instance(tmp_path, uprate_hall(facility={"utility_limit_kw": 1000}))
     plan = tmp_path / "plan.nc"
     assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
     ds = open_layout(plan)
-    assert phase_figures(ds) == [("p1", 16, 0.875), ("p2", 88, 0.6875)]
+    assert phase_figures(ds) == [("p1", 16, 0.1, 0.875), ("p2", 88, 0.05, 0.6875)]
     figure = floor_plan(ds)
-    assert "GPUs and unused utility power by phase" in [ax.get_title() for ax in figure.axes]
+    assert "GPUs and stranded power by phase" in [ax.get_title() for ax in figure.axes]
     plt.close(figure)
     picture = tmp_path / "plan.png"
     assert run("report", plan, "-o", picture).exit_code == 0
@@ -360,14 +372,13 @@ def test_the_myopic_baseline_says_when_phase_by_phase_planning_meets_no_demand(t
 
 
 def test_a_generated_campus_opens_its_halls_wave_by_wave(tmp_path):
-    # scripts/generate_campus.py --phases 2 on two identical halls: H2 opens in wave 2
-    # (ceil(2 x 2 / 2) = 2), no utility limit, so wave 2 holds exactly twice wave 1's GPUs.
+    # scripts/generate_campus.py --phases 2 on two identical halls with their fabric: H2
+    # opens in wave 2 (ceil(2 x 2 / 2) = 2), no utility limit, so wave 2 holds exactly
+    # twice wave 1's GPUs, whole SUs in both.
     script = TUTORIAL.parents[1] / "scripts" / "generate_campus.py"
     path = tmp_path / "campus.yaml"
-    args = ["--halls", "2", "--rows", "2", "--slots", "4", "--phases", "2", "-o", path]
-    refused = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
-    assert "a phased campus needs --no-fabric" in refused.stderr
-    subprocess.run([sys.executable, script, *args, "--no-fabric"], check=True)
+    args = ["--halls", "2", "--rows", "2", "--slots", "10", "--phases", "2", "-o", path]
+    subprocess.run([sys.executable, script, *args], check=True)
     report = solve_instance(path, EXACT)
     wave1, wave2 = _phase_gpus(report)
     assert wave1 > 0 and wave2 == 2 * wave1
@@ -392,3 +403,179 @@ def test_verify_of_a_plan_lints_the_finished_facility_and_obeys_strict(tmp_path)
     assert strict.exit_code == 2
     assert "--strict: 1 lint warning above" in strict.stderr
     assert strict.stdout == ""
+
+
+def fabric_phases() -> dict:
+    """One row of 8 slots 1 m apart; ``gpu`` racks (8 GPUs) in SUs of 2 on ``leaf``
+    network racks with 2 SU ports each, no reach or power limit that binds. Phase p1
+    demands at most 2 gpu racks, p2 as many as fit."""
+    data = fabric(8, 2, 2)
+    data["phases"] = [{"name": "p1", "demand": {"gpu": {"max": 2}}}, {"name": "p2"}]
+    return data
+
+
+@pytest.mark.parametrize("myopic", [False, True])
+def test_phases_with_a_fabric_keep_every_network_rack_and_su(tmp_path, myopic):
+    # p1: one SU of 2 racks on one leaf (3 slots): 16 GPUs. p2: with L leaves at most 4L
+    # racks (2 SUs each) and L + racks <= 8 slots: L = 1 gives 4 racks, L = 2 gives 6
+    # (8 slots). p1's leaf and SU take 3 slots; the other 5 hold a second SU on it and a
+    # new leaf with one SU: 6 racks, 48 GPUs, whether p2 is planned with p1 or after it.
+    options = replace(EXACT, myopic=myopic)
+    report = solve_instance(write_instance(tmp_path, fabric_phases()), options)
+    assert _phase_gpus(report) == [16, 48]
+    p1, p2 = report.plan.phases
+    leaf = [t.name for t in report.site.rack_types].index("leaf")
+    early = np.flatnonzero(p1.placement == leaf)
+    assert len(early) == 1 and (p2.placement == leaf).sum() == 2
+    assert p2.placement[early[0]] == leaf  # the p1 leaf stands in p2
+    # p1's SU stays whole on the same leaf in p2, with the same racks.
+    (members,) = np.nonzero(p1.layout.su == 0)
+    kept = p2.layout.su[members[0]]
+    assert set(np.flatnonzero(p2.layout.su == kept)) == set(members)
+    assert p2.layout.su_network_slot[kept] == early[0]
+
+
+def test_verify_checks_every_phases_fabric_and_catches_a_removed_network_rack(tmp_path):
+    path = write_instance(tmp_path, fabric_phases())
+    plan = tmp_path / "plan.nc"
+    assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
+    result = run("verify", path, plan)
+    assert result.exit_code == 0, result.output
+    assert f"{plan}: phase p1: 3 racks pass every rule" in result.output
+    assert f"{plan}: phase p2: 8 racks pass every rule" in result.output
+    with xr.open_dataset(plan) as ds:
+        slots = [str(s) for s in ds["slot"].values]
+        kinds = [str(t) for t in ds["rack_type"].values]
+        su = ds["su"].fillna(-1).astype(int).values.tolist()
+        hubs = [str(s) for s in ds["su_network_slot"].values]
+        phases = [str(p) for p in ds["install_phase"].values]
+
+    def tampered(name: str, drop: str = "", phase_of: dict | None = None) -> Path:
+        lines = ["slot,rack_type,su,network_slot,install_phase"]
+        for slot, kind, i, phase in zip(slots, kinds, su, phases, strict=True):
+            if kind and slot != drop:
+                hub = hubs[i] if i >= 0 else ""
+                label = f"su{i}" if i >= 0 else ""
+                lines.append(f"{slot},{kind},{label},{hub},{(phase_of or {}).get(slot, phase)}")
+        out = tmp_path / name
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return out
+
+    late_leaf = next(
+        s for s, k, p in zip(slots, kinds, phases, strict=True) if k == "leaf" and p == "p2"
+    )
+    result = run("verify", path, tampered("no-leaf.csv", drop=late_leaf))
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "phase p1: 3 racks pass every rule" in text
+    assert "phase p2: " in text and f"slot {late_leaf} holds no leaf" in text
+    # p1's leaf installed only in p2: p1's SU hangs off a slot that is empty then.
+    early_leaf = next(
+        s for s, k, p in zip(slots, kinds, phases, strict=True) if k == "leaf" and p == "p1"
+    )
+    result = run("verify", path, tampered("late-leaf.csv", phase_of={early_leaf: "p2"}))
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert f"phase p1: 1 violations: network-rack: SU 0: slot {early_leaf} holds no leaf" in text
+
+
+PHASED_STUDY = TUTORIAL.parents[1] / "studies" / "phased-hall-study.yaml"
+
+
+def test_the_shipped_phased_study_compares_the_plan_with_the_myopic_plan(tmp_path):
+    # studies/phased-hall-study.yaml: instances/phased-hall.yaml planned as one and wave
+    # by wave (solve: myopic). GPUs per wave as in the shipped-hall test above: 256, 976
+    # and 1,696 planned, 1,552 myopic in wave 3 (18 liquid racks instead of 20).
+    out = tmp_path / "study.nc"
+    result = run("batch", PHASED_STUDY, "-o", out, "--gap", 0, "--workers", 0, "-q")
+    assert result.exit_code == 0, result.output
+    with xr.open_dataset(out) as ds:
+        assert ds["phase_gpus"].values.tolist() == [[256, 976, 1696], [256, 976, 1552]]
+        assert ds["phase_plan"].values.tolist() == ["joint lexicographic", "myopic"]
+        chosen = [json.loads(o)["myopic"] for o in ds["solver_options"].values]
+        assert chosen == [False, True]
+    compared = run("compare", out)
+    assert compared.exit_code == 0, compared.output
+    assert "planned over myopic: wave1 +0, wave2 +0, wave3 +144 GPUs" in compared.output
+    # Each UPS of a 2N pair (1,600 kW) less its worst-failure load: planned 1,600 - 232 -
+    # 1,360 = 8 kW on all four; myopic 1,600 - 464 - 1,088 = 48 on pair 1 and 1,600 -
+    # 1,360 = 240 on pair 2: 0.032 and 0.576 MW.
+    wave3 = next(line.split() for line in compared.output.splitlines() if line[:6] == "wave3 ")
+    assert wave3 == ["wave3", "1,696", "(0.03", "/", "-)", "1,552", "(0.58", "/", "-)"]
+    # A rerun reuses both layouts: each was saved with its own solve settings.
+    again = run("batch", PHASED_STUDY, "-o", out, "--gap", 0, "--workers", 0)
+    assert again.exit_code == 0, again.output
+    assert "0 solved, 2 reused, 0 without a layout" in again.output
+
+
+@pytest.mark.parametrize(
+    ("solve", "message"),
+    [
+        (
+            {"myopic": {"myopc": True}},
+            "study.yaml:8: solve.myopic.myopc: unknown key 'myopc' (fix: did you mean 'myopic'?)",
+        ),
+        (
+            {"myopik": {"myopic": True}},
+            "study.yaml:7: solve.myopik: unknown scenario 'myopik' (fix: did you mean 'myopic'?)",
+        ),
+        (
+            {"myopic": {"phase_objective": "fast"}},
+            "study.yaml:8: solve.myopic.phase_objective: Input should be 'lexicographic', "
+            "'gpu_time' or 'final_first' (got 'fast')",
+        ),
+    ],
+)
+def test_a_bad_solve_setting_in_a_study_names_the_file_line_field_and_fix(tmp_path, solve, message):
+    study = {"scenarios": {"planned": [], "myopic": []}, "solve": solve}
+    path = write_study(tmp_path, study, base=TUTORIAL.parent / "phased-hall.yaml")
+    result = run("batch", path, "-o", tmp_path / "study.nc")
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path}/{message}" in " ".join(result.output.split())
+
+
+def test_a_solve_setting_on_a_study_without_phases_is_refused(tmp_path):
+    path = write_study(tmp_path, {"scenarios": {"a": []}, "solve": {"a": {"myopic": True}}})
+    result = run("batch", path, "-o", tmp_path / "study.nc")
+    assert result.exit_code == 2, result.output
+    assert "solve.a.myopic: scenario 'a' has no phases, so solve.myopic changes nothing" in (
+        " ".join(result.output.split())
+    )
+
+
+def test_batch_solves_a_scenario_again_when_its_solve_settings_change(tmp_path):
+    study = {"scenarios": {"planned": [], "myopic": []}, "solve": {"myopic": {"myopic": True}}}
+    path = write_study(tmp_path, study, base=TUTORIAL.parent / "phased-hall.yaml")
+    out = tmp_path / "study.nc"
+    first = run("batch", path, "-o", out, "--gap", 0, "--workers", 0)
+    assert "2 solved, 0 reused" in first.output, first.output
+    study["solve"]["planned"] = {"phase_objective": "final_first"}
+    write_study(tmp_path, study, base=TUTORIAL.parent / "phased-hall.yaml")
+    second = run("batch", path, "-o", out, "--gap", 0, "--workers", 0)
+    assert "1 solved, 1 reused" in second.output, second.output
+    with xr.open_dataset(out) as ds:
+        assert ds["phase_plan"].values.tolist() == ["joint final_first", "myopic"]
+
+
+def test_the_shipped_campus_study_plans_the_20_60_100_mw_waves_both_ways():
+    from optimizer.studies.study import load_study
+
+    study = load_study(PHASED_STUDY.with_name("phased-campus-study.yaml"))
+    assert [(s.name, s.solve) for s in study.scenarios] == [
+        ("planned", {}),
+        ("myopic", {"myopic": True}),
+    ]
+    for scenario in study.scenarios:
+        phases = scenario.loaded.instance.phases
+        assert [p.utility_limit_kw for p in phases] == [20_000, 60_000, 100_000]
+        assert scenario.options(EXACT).myopic is (scenario.name == "myopic")
+
+
+def test_solve_study_scenario_takes_the_scenarios_own_solve_settings(tmp_path):
+    out = tmp_path / "myopic.nc"
+    args = ["--study", PHASED_STUDY, "--scenario", "myopic", "-o", out, "--gap", 0, "-q"]
+    result = run("solve", *args)
+    assert result.exit_code == 0, result.output
+    ds = open_layout(out)
+    assert json.loads(ds.attrs["solver_options"])["myopic"] is True
+    assert ds["phase_gpus"].values.tolist() == [256, 976, 1552]

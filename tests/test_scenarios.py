@@ -198,8 +198,8 @@ def _scenarios(*probabilities: float) -> list[dict]:
             "phases.1.scenarios: the probabilities of phase later's scenarios sum to 0.9, not 1",
         ),
         (
-            lambda phases: phases[0].update(scenarios=_scenarios(0.5, 0.5)),
-            "phase now lists demand scenarios but is not the last phase",
+            lambda phases: phases.append({"name": "final", "scenarios": _scenarios(0.5, 0.5)}),
+            "phases later and final both list demand scenarios",
         ),
         (
             lambda phases: phases[1].update(demand=LIQUID),
@@ -243,3 +243,62 @@ def test_the_myopic_baseline_plans_the_committed_phase_for_today_alone(tmp_path)
     assert "later if liquid (p 0.5) 3 racks 88 GPUs IT 0.250 MW myopic 96" in text
     assert "later if air (p 0.5) 3 racks 88 GPUs IT 0.250 MW myopic 24" in text
     assert "planning ahead gains now +0, later +28.0 expected GPUs" in text
+
+
+def three_phase_hedge_hall(p_liquid: float) -> dict:
+    """The hedge hall with a third phase ``final`` after the uncertain ``later``: every
+    rack type up to one more of each (small up to 2), whichever scenario came true."""
+    data = hedge_hall(p_liquid)
+    final = {"small": {"max": 2}, **{t: {"max": 1} for t in ("xbig", "xtiny", "ybig", "ytiny")}}
+    data["phases"].append({"name": "final", "demand": final})
+    return data
+
+
+@pytest.mark.parametrize(
+    ("p_liquid", "objective", "committed_in_l", "gpus"),
+    [
+        # a = 1 (one small rack in row L): later 88 either way; in final row B (liquid) or
+        # row L (air) takes the other big rack on the 150 kW left: 88 + 72 = 160 in both.
+        (0.5, "lexicographic", 1, {"liquid": [88, 160], "air": [88, 160]}),
+        # At 0.9 later's expected GPUs make the plan commit a = 0 (88.8 against 88); final
+        # then adds a ytiny in row B's last slot (liquid: 96 + 8) or fills row L with
+        # xbig + xtiny (air: 24 + 80): 104 in both, where a = 1 would have given 160.
+        (0.9, "lexicographic", 0, {"liquid": [96, 104], "air": [24, 104]}),
+        # final_first values final's expected GPUs first: a = 1, 160 in both.
+        (0.9, "final_first", 1, {"liquid": [88, 160], "air": [88, 160]}),
+    ],
+)
+def test_scenarios_on_a_middle_phase_carry_each_scenario_into_the_later_phases(
+    tmp_path, p_liquid, objective, committed_in_l, gpus
+):
+    path = write_instance(tmp_path, three_phase_hedge_hall(p_liquid))
+    report = solve_instance(path, dataclasses.replace(EXACT, phase_objective=objective))
+    (now,) = report.plan.phases
+    rows = np.array(report.site.slot_row)
+    assert int((now.placement[rows == "L"] != EMPTY).sum()) == committed_in_l
+    found = {s.name: [phase_gpus(layout) for layout in s.layouts] for s in report.plan.scenarios}
+    assert found == gpus
+    for s in report.plan.scenarios:
+        later, final = s.layouts
+        assert (later.name, final.name) == ("later", "final")
+        kept = later.placement != EMPTY
+        assert (final.placement[kept] == later.placement[kept]).all()  # no rack moved
+        assert (
+            later.placement[now.placement != EMPTY] == now.placement[now.placement != EMPTY]
+        ).all()
+
+
+def test_a_middle_phase_plan_records_each_scenarios_install_phases(tmp_path):
+    path = write_instance(tmp_path, three_phase_hedge_hall(0.5))
+    out = tmp_path / "plan.nc"
+    result = run("solve", path, "-o", out, "--gap", 0)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "later if liquid (p 0.5) 3 racks 88 GPUs" in text
+    assert "final if air (p 0.5) 4 racks 160 GPUs" in text
+    with xr.open_dataset(out) as ds:
+        assert ds["phase"].values.tolist() == ["now"]
+        assert ds["demand_scenario_gpus"].values.tolist() == [160, 160]
+        for i in range(2):
+            installed = [str(p) for p in ds["demand_scenario_install_phase"].values[i] if p]
+            assert sorted(installed) == ["final", "later", "now", "now"]

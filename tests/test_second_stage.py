@@ -97,7 +97,7 @@ def test_by_default_the_second_stage_stops_within_its_gap_of_the_bound(tmp_path)
     outcome = solve_site(site_of(tmp_path, data), SolveOptions()).outcome
     assert outcome.second_stage_bound is not None
     assert outcome.second_stage_bound <= outcome.second_stage_objective
-    # Ten slots solve long before the one-second floor of the time share.
+    # Ten slots solve long before the floor of the time share.
     assert outcome.second_stage_gap <= 0.01
 
 
@@ -183,3 +183,61 @@ def test_the_cable_re_plan_moves_no_rack_but_network_racks(tmp_path, monkeypatch
         assert compiled.objectives[0] @ found == pytest.approx(compiled.objectives[0] @ first)
     assert report.outcome.objective == 48
     assert report.check.ok
+
+
+def test_the_lp_bound_proves_the_first_stage_within_gap_and_the_stage_ends(tmp_path, monkeypatch):
+    # The two-slot hall above: the one rack costs 0.5 wherever it stands, and so does the
+    # LP relaxation (place = 1 in the one class, 0 + 1/2 + 0). With the default 1% gap
+    # the LP proves the first stage within it, and HiGHS's whole second stage never runs.
+    data = instance(
+        rows={"R": row(2, ["UPS-A", "UPS-B"])},
+        devices={"UPS-A": {"rating_kw": 100}, "UPS-B": {"rating_kw": 100}},
+        rack_types={"gpu": rack(8, 10)},
+        demand={"gpu": {"max": 1}},
+    )
+    bounds: list[float] = []
+    relaxation = highs._relaxation_bound
+
+    def watched(*args):
+        bounds.append(relaxation(*args))
+        return bounds[-1]
+
+    monkeypatch.setattr(highs, "_relaxation_bound", watched)
+    path = write_instance(tmp_path, data)
+    out = tmp_path / "layout.nc"
+    result = run("solve", path, "-o", out)
+    assert result.exit_code == 0, result.output
+    # (less the primary row's 1e-6 relative slack: place >= 1 - 1e-6)
+    assert bounds == [pytest.approx(0.5, abs=1e-5)]
+    assert "cable plan (second stage): gap 0.00%, first stage within gap" in result.output
+    with xr.open_dataset(out) as ds:
+        assert ds.attrs["tie_break_status"] == "first stage within gap"
+        assert ds.attrs["second_stage_bound"] == pytest.approx(0.5, abs=1e-5)
+        assert ds.attrs["second_stage_objective"] == pytest.approx(0.5)
+        assert int(ds.total_gpus) == 8
+    assert run("verify", path, out).exit_code == 0
+
+
+def test_a_stage_cut_short_still_reports_its_gap_from_the_lp_bound(tmp_path, monkeypatch):
+    # No time for the re-plan or the whole stage (no floor, a vanishing share): the
+    # first stage's plan is kept, and its gap comes from the LP relaxation, a true lower
+    # bound: at most the cost of the best plan (both stages to optimality).
+    data = fabric(10, 1, 3, {"cell_slots": 4})
+    data["demand"]["gpu"]["max"] = 2
+    site = site_of(tmp_path, data)
+    best = solve_site(site, EXACT).outcome
+    monkeypatch.setattr(highs, "SECOND_STAGE_FLOOR_S", 0.0)
+    cut = solve_site(site, SolveOptions(second_stage_share=1e-12))
+    outcome = cut.outcome
+    assert outcome.objective == best.objective == 16  # the GPU count stays proven
+    assert cut.check.ok
+    assert outcome.second_stage_bound is not None
+    assert outcome.second_stage_bound <= best.second_stage_objective + 1e-6
+    assert outcome.second_stage_bound <= outcome.second_stage_objective
+    assert outcome.second_stage_gap == pytest.approx(
+        1 - outcome.second_stage_bound / outcome.second_stage_objective
+    )
+    # The LP bound (3.51 here) is below every plan's cost by more than the 1% gap (the
+    # best costs 4), so it proves nothing within the gap and the stage ends on time.
+    assert outcome.second_stage_bound < 0.99 * best.second_stage_objective
+    assert outcome.tie_break_status == "kept first stage: time share reached"

@@ -1,7 +1,9 @@
 """Commands that do not solve start without the solver stack: ``--help``, ``--version``,
 ``verify``, ``next``, ``compare`` and ``report`` never import Pyomo or HiGHS (about a
 second of start-up), and ``solve`` imports them only once it solves. Each command runs in
-a fresh interpreter, which reports the top-level packages it loaded."""
+a fresh interpreter, which reports the top-level packages it loaded. ``verify`` and
+``next`` read the layout without xarray, pandas or dask, whose import was most of
+verify's start-up."""
 
 from __future__ import annotations
 
@@ -66,6 +68,39 @@ def test_commands_that_do_not_solve_import_no_solver(tmp_path, layouts, command)
     assert code in (0, None)
     assert not loaded & SOLVER_STACK
     assert "optimizer.solve.pipeline" not in loaded
+
+
+NETCDF_DATASET_STACK = {"xarray", "pandas", "dask"}
+"""What reading a layout into a Dataset imports: with dask installed, most of verify's
+start-up (docs/benchmarks.md, issue 14)."""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["verify", TUTORIAL, "{a}"],
+        ["verify", "--json", TUTORIAL, "{a}"],
+        ["next", TUTORIAL, "{a}", "--type", "gb300-nvl72"],
+    ],
+)
+def test_verify_reads_the_layout_without_xarray(tmp_path, layouts, command):
+    # verify and next need a few arrays of the layout, read with h5netcdf alone; the
+    # check itself is complete (tests/test_layout_files.py, tests/test_verify*.py).
+    args = [str(c).format(a=layouts[0]) for c in command]
+    code, loaded = _loaded(tmp_path, *args)
+    assert code in (0, None)
+    assert "h5netcdf" in loaded  # the probe sees the layout being read
+    assert not loaded & NETCDF_DATASET_STACK
+
+
+def test_verify_of_a_phased_plan_reads_it_without_xarray(tmp_path):
+    plan = tmp_path / "plan.nc"
+    phased = ROOT / "instances" / "phased-hall.yaml"
+    assert run("solve", phased, "-o", plan, "-q").exit_code == 0
+    code, loaded = _loaded(tmp_path, "verify", phased, plan)
+    assert code in (0, None)
+    assert "h5netcdf" in loaded
+    assert not loaded & NETCDF_DATASET_STACK
 
 
 @pytest.mark.parametrize("command", [["--help"], ["--version"], ["verify", "--help"]])

@@ -365,6 +365,92 @@ def test_the_spreading_start_beats_first_fit_in_the_air_hall_and_passes_the_chec
     assert _gpus(site, start_layout(data).placement) == 36 * 32
 
 
+def test_the_spreading_start_leaves_the_liquid_slot_to_the_liquid_rack(tmp_path: Path) -> None:
+    # Slot 1 has a CDU and takes either rack, slot 2 takes only the air rack. The air rack
+    # (50 kW, 32 GPUs) is placed first, being the larger. Its exhaust warms slot 2's inlet
+    # by 0.10 C/kW from slot 2 and 0.05 from slot 1, so by inlet pressure alone slot 1 is
+    # the cooler choice (2.5 of 7 K against 5), and the liquid rack (40 kW, 8 of them to
+    # air, 72 GPUs) then has nowhere to go: 32 GPUs, as first-fit. Filling the least
+    # versatile slot first puts the air rack in slot 2 and the liquid rack in slot 1
+    # (slot 2 at 20 + 5 + 0.05 x 8 = 25.4 C): 104 GPUs, the brute-force optimum.
+    d = np.array([[0.02, 0.02], [0.05, 0.10]])
+    _matrix_csv(tmp_path, d, ["H-R-01", "H-R-02"])
+    spec = instance(
+        {"R": {**row(2, ["A", "B"]), "overrides": {1: {"cdu": "C"}}}},
+        {"A": {"rating_kw": 1000}, "B": {"rating_kw": 1000}},
+        {"air": rack(32, 50.0), "liquid": rack(72, 40.0, liquid=0.8)},
+        thermal={"matrix_file": "d.csv"},
+    )
+    spec["cooling"]["air_zones"]["Z"]["supply_temp_c"] = 20
+    site = site_of(tmp_path, spec)
+    data = build_model_data(site)
+    assert [r.slot for r in data.inlet_rows] == [1]  # only slot 2 can overheat
+    first_fit = greedy_layout(site, data)
+    spread = greedy_layout(site, data, spread=math.inf)
+    assert _gpus(site, first_fit.placement) == 32
+    assert _gpus(site, spread.placement) == 104
+    assert check_layout(site, spread.placement).ok
+    assert check_layout(site, spread.placement).loads.inlet_temp_c[1] == pytest.approx(25.4)
+    best, _ = brute_force_best(site, np.array([32.0, 72.0]))
+    assert best == 104
+
+
+def test_the_spreading_start_tries_network_racks_in_the_least_versatile_slot(
+    tmp_path: Path,
+) -> None:
+    # Six slots 1 m apart; slots 1 and 6 may take a network rack (one SU each), slots 1-2
+    # have a CDU. The air SU (one 50 kW rack, 32 GPUs, reach 10 m) is placed first; the
+    # liquid SU (one 40 kW rack, 72 GPUs, reach 1.5 m) can only hang off slot 1. Opening
+    # the air SU's network rack at the first free network slot takes slot 1: 32 GPUs, as
+    # first-fit. Opening it in the least versatile network slot (slot 6 takes a network or
+    # an air rack, slot 1 also a liquid one) leaves slot 1 to the liquid SU: 104 GPUs,
+    # which the start keeps. Slot 4 is the one hot inlet, so the spreading construction runs.
+    from factory import ZERO_ENDS
+
+    d = np.zeros((6, 6))
+    d[3, 2], d[3, 3] = 0.10, 0.05
+    _matrix_csv(tmp_path, d, [f"H-R-0{i}" for i in range(1, 7)])
+    spec = instance(
+        {
+            "R": {
+                **row(6, ["A", "B"]),
+                "pitch_m": 1.0,
+                "overrides": {
+                    1: {"cdu": "C", "network": True},
+                    2: {"cdu": "C"},
+                    6: {"network": True},
+                },
+            }
+        },
+        {"A": {"rating_kw": 1000}, "B": {"rating_kw": 1000}},
+        {
+            "air": {**rack(32, 50.0), "su_size": 1, "network_rack": "leaf", "reach_m": 10.0},
+            "liquid": {
+                **rack(72, 40.0, liquid=0.8),
+                "su_size": 1,
+                "network_rack": "leaf",
+                "reach_m": 1.5,
+            },
+            "leaf": {**rack(0, 5.0), "su_ports": 1},
+        },
+        demand={"air": {"max": 1}, "liquid": {}},
+        thermal={"matrix_file": "d.csv"},
+        network=dict(ZERO_ENDS),
+    )
+    spec["cooling"]["air_zones"]["Z"]["supply_temp_c"] = 20
+    site = site_of(tmp_path, spec)
+    data = build_model_data(site)
+    assert [r.slot for r in data.inlet_rows] == [3]
+    first_slot = greedy_layout(site, data, spread=math.inf)
+    versatile_last = greedy_layout(site, data, spread=math.inf, versatile_hubs_last=True)
+    assert _gpus(site, greedy_layout(site, data).placement) == 32
+    assert _gpus(site, first_slot.placement) == 32
+    assert _gpus(site, versatile_last.placement) == 104
+    layout = versatile_last
+    assert check_layout(site, layout.placement, layout.su, layout.su_network_slot).ok
+    assert _gpus(site, start_layout(data).placement) == 104
+
+
 def test_a_short_time_limit_never_returns_less_than_first_fit() -> None:
     # 0.05 s is too short to prove anything in the air hall; the layout written is at
     # least the best start (36 racks here), so never below first-fit's GPUs.

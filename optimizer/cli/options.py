@@ -154,7 +154,7 @@ _SECOND_STAGE_SHARE = click.option(
     default=0.5,
     show_default=True,
     help="Time the cable and tie-break stage may take, as a share of the time taken to "
-    "prove the GPU count (at least 1 s); 0 for no such limit, which makes the layout "
+    "prove the GPU count (at least 0.25 s); 0 for no such limit, which makes the layout "
     "the same on every run.",
 )
 _WARM_START = click.option(
@@ -209,7 +209,7 @@ _SCENARIO_OBJECTIVE = click.option(
     type=click.Choice(["expected", "worst_case"]),
     default="expected",
     show_default=True,
-    help="For a last phase with demand scenarios: commit the earlier phases for the most "
+    help="For a phase with demand scenarios: commit the earlier phases for the most "
     "expected GPUs over the scenarios, or for the best worst case.",
 )
 _MYOPIC_BASELINE = click.option(

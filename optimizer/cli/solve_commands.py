@@ -207,8 +207,9 @@ def _what_to_solve(
         fix = f"use one of: {choices(names)}" if scenario is None else did_you_mean(scenario, names)
         raise InstanceError(study, "--scenario", problem, fix)
     chosen = loaded_study.scenarios[names.index(scenario)]
-    # As batch solves it (optimizer.studies.batch.run_batch): parts are never split.
-    return chosen.loaded, dataclasses.replace(options, split_parts=False)
+    # As batch solves it (optimizer.studies.batch.run_batch): parts are never split, and
+    # the scenario's own solve: settings replace the command line's.
+    return chosen.loaded, chosen.options(dataclasses.replace(options, split_parts=False))
 
 
 def _demand_asks(
@@ -336,7 +337,8 @@ def verify(
 
 def _verify_phases(loaded: LoadedInstance, layout: str, strict: bool) -> None:
     """``verify`` of a plan of a phased build-out: every phase's placement (each rack from
-    its ``install_phase`` on) against that phase's rules, and no rack moved. The lint
+    its ``install_phase`` on, with a fabric the SUs of its racks) against that phase's
+    rules, and no rack moved. The lint
     reads the finished facility, as ``solve`` does."""
     from optimizer.results.reader import read_layout
     from optimizer.site.phases import phased_site
@@ -356,7 +358,9 @@ def _verify_phases(loaded: LoadedInstance, layout: str, strict: bool) -> None:
             "give the plan rackopt solve wrote for this instance, or a CSV column "
             "install_phase naming each rack's phase",
         )
-    reports = check_phases([p.site for p in phased.phases], placements)
+    reports = check_phases(
+        [p.site for p in phased.phases], placements, placed.su, placed.su_network_slot
+    )
     broken = 0
     for phase, placement, report in zip(phased.phases, placements, reports, strict=True):
         racks = int((placement >= 0).sum())

@@ -40,7 +40,7 @@ from optimizer.results.schema import (
     Field,
 )
 from optimizer.site.arrays import NO_INDEX
-from optimizer.solve.phases import phase_gpus
+from optimizer.solve.phases import PhaseLayout, phase_gpus
 from optimizer.solve.pipeline import SolveReport
 from optimizer.verify.check import EMPTY
 
@@ -133,6 +133,16 @@ def _capping_variables(report: SolveReport) -> dict[str, Any]:
     }
 
 
+def _installed_in(phases: list[PhaseLayout], n_slots: int) -> list[str]:
+    """The first of ``phases`` (in order, each holding the racks of the one before) in
+    which each slot holds a rack; '' where none does."""
+    installed_in = [""] * n_slots
+    for phase in reversed(phases):
+        for s in np.flatnonzero(phase.placement != EMPTY):
+            installed_in[s] = phase.name
+    return installed_in
+
+
 def _phase_variables(report: SolveReport) -> dict[str, Any]:
     """Every phase's GPUs, capacities and loads, each recomputed by the checker from that
     phase's placement, and the phase each rack is installed in ('' where empty). Without
@@ -141,10 +151,7 @@ def _phase_variables(report: SolveReport) -> dict[str, Any]:
     phases = report.plan.phases if report.plan is not None else ()
     n_types, n_devices = len(site.rack_types), len(site.device_ids)
     n_cdus, n_zones = len(site.cdu_ids), len(site.air_zone_ids)
-    installed_in = [""] * site.n_slots
-    for phase in reversed(phases):
-        for s in np.flatnonzero(phase.placement != EMPTY):
-            installed_in[s] = phase.name
+    installed_in = _installed_in(list(phases), site.n_slots)
     counts = [np.bincount(p.placement[p.placement != EMPTY], minlength=n_types) for p in phases]
     gpus = np.array([t.gpus for t in site.rack_types])
 
@@ -180,7 +187,8 @@ def _phase_variables(report: SolveReport) -> dict[str, Any]:
 
 def _scenario_variables(report: SolveReport) -> dict[str, Any]:
     """Each demand scenario's probability, GPUs and placement of the last phase (the
-    recourse around the committed racks); the dimension is empty without scenarios."""
+    recourse around the committed racks) with the phase each rack is installed in; the
+    dimension is empty without scenarios."""
     scenarios = report.plan.scenarios if report.plan is not None else ()
     names = [t.name for t in report.site.rack_types]
     return {
@@ -189,6 +197,13 @@ def _scenario_variables(report: SolveReport) -> dict[str, Any]:
         "demand_scenario_gpus": np.array([phase_gpus(s.layout) for s in scenarios], dtype=np.int64),
         "demand_scenario_rack_type": np.array(
             [[names[t] if t != EMPTY else "" for t in s.layout.placement] for s in scenarios],
+            dtype=str,
+        ).reshape(len(scenarios), report.site.n_slots),
+        "demand_scenario_install_phase": np.array(
+            [
+                _installed_in([*report.plan.phases, *s.layouts], report.site.n_slots)
+                for s in scenarios
+            ],
             dtype=str,
         ).reshape(len(scenarios), report.site.n_slots),
     }

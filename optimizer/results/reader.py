@@ -20,10 +20,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5netcdf
 import numpy as np
-import xarray as xr
 
 from optimizer.errors import InstanceError, did_you_mean
 from optimizer.results.schema import (
@@ -39,6 +39,9 @@ from optimizer.results.schema import (
 from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.placement import Assignment
 from optimizer.verify.check import EMPTY
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 SCENARIO = "scenario"
 MAX_LABELS = 1_000_000
@@ -72,15 +75,19 @@ class _Header:
         return SCENARIO in self.sizes and "study_format_version" in self.attrs
 
 
+def _header_of(f: h5netcdf.File) -> _Header:
+    return _Header(
+        {name: int(dim.size) for name, dim in f.dimensions.items()},
+        {name: tuple(var.dimensions) for name, var in f.variables.items()},
+        dict(f.attrs),
+    )
+
+
 def _read_header(path: Path) -> _Header:
     # Any exception of the HDF5 stack here means a file it cannot parse.
     try:
         with h5netcdf.File(path, "r") as f:
-            return _Header(
-                {name: int(dim.size) for name, dim in f.dimensions.items()},
-                {name: tuple(var.dimensions) for name, var in f.variables.items()},
-                dict(f.attrs),
-            )
+            return _header_of(f)
     except Exception as exc:
         raise LayoutFileError(path, "", f"cannot read layout: {_one_line(exc)}") from None
 
@@ -187,11 +194,12 @@ def _typed(path: Path, field: Field, values: np.ndarray) -> np.ndarray:
     raise LayoutFileError(path, field.name, problem)
 
 
-def _check_labels(path: Path, ds: xr.Dataset) -> None:
-    for name in ds.dims:
-        if (name not in FIELDS and name != SCENARIO) or name not in ds.coords:
+def _check_labels(path: Path, labels: Mapping[str, np.ndarray]) -> None:
+    """Every dimension's labels (its index coordinate's values, by dimension) unique."""
+    for name, values in labels.items():
+        if name not in FIELDS and name != SCENARIO:
             continue
-        unique, counts = np.unique(ds[name].values, return_counts=True)
+        unique, counts = np.unique(values, return_counts=True)
         if (counts > 1).any():
             twice = unique[counts > 1].tolist()[0]
             raise LayoutFileError(
@@ -212,11 +220,47 @@ def _regular_file(path: str | Path) -> Path:
     return path
 
 
+def _checked(path: Path, header: _Header, bounds: Mapping[str, int]) -> list[str]:
+    """The variables to load, once the header's version and structure pass."""
+    _check_version(path, header)
+    return _check_structure(path, header, bounds)
+
+
+@dataclass(frozen=True)
+class _Values:
+    """A layout's declared variables as typed arrays, read with h5netcdf alone."""
+
+    header: _Header
+    values: dict[str, np.ndarray]
+
+
+def _read_values(path: Path, bounds: Mapping[str, int]) -> _Values:
+    """The declared variables of a layout, checked as :func:`open_layout` checks them,
+    without xarray: ``verify`` and ``next`` need a few arrays, not a Dataset, and
+    xarray's import (with pandas, and dask where installed) was most of their start-up
+    (issue 14). Strings are decoded as xarray's h5netcdf backend decodes them (variable
+    length UTF-8 to text); values stay as stored (no fill values masked). The file is
+    opened once: the header is judged before any data is read."""
+    try:
+        with h5netcdf.File(path, "r", decode_vlen_strings=True) as f:
+            header = _header_of(f)
+            kept = _checked(path, header, bounds)
+            raw = {name: np.asarray(f.variables[name][...]) for name in kept}
+    except LayoutFileError:
+        raise
+    except Exception as exc:  # not HDF5, a corrupted chunk, a broken filter, memory
+        raise LayoutFileError(path, "", f"cannot read layout: {_one_line(exc)}") from None
+    values = {n: _typed(path, FIELDS[n], v) for n, v in raw.items() if n in FIELDS}
+    _check_labels(path, {n: v for n, v in values.items() if header.dims[n] == (n,)})
+    return _Values(header, values)
+
+
 def _load(path: str | Path, bounds: Mapping[str, int]) -> xr.Dataset:
+    import xarray as xr  # only here: see _read_values
+
     path = _regular_file(path)
     header = _read_header(path)
-    _check_version(path, header)
-    kept = _check_structure(path, header, bounds)
+    kept = _checked(path, header, bounds)
     try:
         # Fill values stay as stored (-1, NaN): the reader's "none" is the writer's, in
         # format 1 (bare -1) and format 2 (declared _FillValue) alike.
@@ -240,7 +284,7 @@ def _load(path: str | Path, bounds: Mapping[str, int]) -> xr.Dataset:
     coords = {n: (ds[n].dims, v, ds[n].attrs) for n, v in typed.items() if n in ds.coords}
     data = {n: (ds[n].dims, v, ds[n].attrs) for n, v in typed.items() if n not in ds.coords}
     ds = ds.assign_coords(coords).assign(data)
-    _check_labels(path, ds)
+    _check_labels(path, {name: ds[name].values for name in ds.dims if name in ds.coords})
     return ds
 
 
@@ -281,23 +325,24 @@ def _slot_indices(
 def _netcdf_assignment(site: Site, path: Path) -> Assignment:
     file = str(path)
     # A layout of this instance has at most its slots, and fewer SUs than slots.
-    ds = _load(path, {"slot": site.n_slots, "su_id": site.n_slots})
-    if ds.attrs.get("study_format_version") is not None:
+    read = _read_values(path, {"slot": site.n_slots, "su_id": site.n_slots})
+    if read.header.attrs.get("study_format_version") is not None:
         raise LayoutFileError(
             path, "", "a study dataset holds several layouts", "give one layout file"
         )
-    slots = [str(s) for s in ds["slot"].values]
+    ds = read.values
+    slots = [str(s) for s in ds["slot"]]
     none = [None] * len(slots)
     where = _slot_indices(site, slots, file, none, "slot")
     placement = np.full(site.n_slots, EMPTY, dtype=np.int64)
-    placement[where] = _type_indices(site, [str(v) for v in ds["rack_type"].values], file, none)
+    placement[where] = _type_indices(site, [str(v) for v in ds["rack_type"]], file, none)
     su = np.full(site.n_slots, NO_INDEX, dtype=np.int64)
     hubs: list[int] = []
     if "su" in ds:
-        n_su = ds.sizes["su_id"]
-        if not np.array_equal(ds["su_id"].values, np.arange(n_su)):
+        n_su = read.header.sizes["su_id"]
+        if not np.array_equal(ds["su_id"], np.arange(n_su)):
             raise LayoutFileError(path, "su_id", f"SU ids must be 0..{n_su - 1} in order")
-        ids = ds["su"].values
+        ids = ds["su"]
         outside = ids[(ids < NO_INDEX) | (ids >= n_su)]
         if outside.size:
             raise LayoutFileError(
@@ -307,12 +352,12 @@ def _netcdf_assignment(site: Site, path: Path) -> Assignment:
                 "give each rack an SU id from su_id, or -1 for none",
             )
         su[where] = ids
-        names = [str(s) for s in ds["su_network_slot"].values]
+        names = [str(s) for s in ds["su_network_slot"]]
         hubs = _slot_indices(site, names, file, [None] * len(names), "su_network_slot").tolist()
     phases: list[str] = []
-    if "install_phase" in ds and (ds["install_phase"].values != "").any():
+    if "install_phase" in ds and (ds["install_phase"] != "").any():
         phases = [""] * site.n_slots
-        for s, name in zip(where, ds["install_phase"].values, strict=True):
+        for s, name in zip(where, ds["install_phase"], strict=True):
             phases[s] = str(name)
     return Assignment(placement, su, hubs, phases)
 

@@ -62,9 +62,9 @@ class Group(StrEnum):
     phase's GPUs and loads; added in layout format 2 (no phases: a ``phase`` of length 0
     and ``install_phase`` all '')."""
     SCENARIOS = "scenarios"
-    """Demand scenarios of the last phase: the ``demand_scenario`` dimension, each
-    scenario's probability, GPUs and recourse placement; added with scenarios (none: a
-    ``demand_scenario`` of length 0)."""
+    """Demand scenarios: the ``demand_scenario`` dimension, each scenario's probability,
+    GPUs and recourse placement with each rack's install phase; added with scenarios
+    (none: a ``demand_scenario`` of length 0)."""
     CAPPING = "capping"
     """Capped failover: capped draws, loads without capping, and what each failure
     relies on capping for; added with capped failover (no capped type: zeros and '')."""
@@ -211,7 +211,7 @@ COORDINATES = (
         _DEMAND_SCENARIO,
         TEXT,
         "",
-        "demand scenario of the last phase",
+        "demand scenario",
         _SCENARIOS,
         coordinate=True,
     ),
@@ -342,7 +342,7 @@ VARIABLES = (
     Field(
         "cable_m_by_class", ("reach_class",), REAL, "m", "fabric cable of the reach class", _FABRIC
     ),
-    # per demand scenario of the last phase
+    # per demand scenario
     Field(
         "demand_scenario_probability",
         _DEMAND_SCENARIO,
@@ -365,6 +365,14 @@ VARIABLES = (
         TEXT,
         "",
         "rack type in the slot in the last phase under the scenario",
+        _SCENARIOS,
+    ),
+    Field(
+        "demand_scenario_install_phase",
+        (*_DEMAND_SCENARIO, *_SLOT),
+        TEXT,
+        "",
+        "phase in which the slot's rack is installed under the scenario",
         _SCENARIOS,
     ),
     # per build-out phase

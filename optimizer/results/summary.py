@@ -129,9 +129,15 @@ def phase_lines(report: SolveReport) -> list[str]:
     myopic = None if baseline is None or baseline.gpus is None else baseline.gpus
     rows = [(p.name + (f" ({p.date})" if p.date else ""), p) for p in plan.phases]
     rows += [
-        (f"{s.layout.name} if {s.name} (p {s.probability:g})", s.layout) for s in plan.scenarios
+        (f"{layout.name} if {s.name} (p {s.probability:g})", layout)
+        for s in plan.scenarios
+        for layout in s.layouts
     ]
-    mine = None if myopic is None else [*myopic, *baseline.scenario_gpus]
+    mine = (
+        None
+        if myopic is None
+        else [*myopic, *(gpus for own in baseline.scenario_gpus for gpus in own)]
+    )
     for i, (label, phase) in enumerate(rows):
         placed = phase.placement[phase.placement != EMPTY]
         loads = phase.check.loads
@@ -164,7 +170,7 @@ def planning_gain(plan: PhasePlan, baseline: MyopicBaseline) -> str:
     if plan.scenarios:
         mine = sum(
             s.probability * gpus
-            for s, gpus in zip(plan.scenarios, baseline.scenario_gpus, strict=True)
+            for s, (*_, gpus) in zip(plan.scenarios, baseline.scenario_gpus, strict=True)
         )
         gains.append(f"{plan.scenarios[0].layout.name} {plan.expected_gpus - mine:+,.1f} expected")
     return ", ".join(gains) + " GPUs over planning phase by phase"

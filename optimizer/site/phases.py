@@ -13,9 +13,10 @@ what an earlier one has: a capacity that falls from one phase to the next, or a
 cumulative demand maximum that falls, is refused here with the phase, the figure and
 the fix, instead of surfacing later as an infeasible MILP.
 
-The last phase may list demand ``scenarios`` with probabilities instead of one demand:
-it then becomes one site per scenario (the same capacities, that scenario's demand),
-each checked against the phase before as a phase is.
+One phase (not the first) may list demand ``scenarios`` with probabilities instead of
+one demand: it and every later phase then become one site per scenario (the same
+capacities; that scenario's demand in the phase listing them, each later phase's own
+after it), each checked against the one before as a phase is.
 """
 
 from __future__ import annotations
@@ -48,11 +49,17 @@ class PhaseSite:
 
 @dataclass(frozen=True)
 class ScenarioSite:
-    """One demand scenario of the last phase: the phase's site with that demand."""
+    """One demand scenario: the phase that lists the scenarios with that scenario's
+    demand, then every later phase (with its own demand), each placed for the scenario."""
 
     name: str
     probability: float
-    phase: PhaseSite
+    phases: tuple[PhaseSite, ...]
+
+    @property
+    def phase(self) -> PhaseSite:
+        """The scenario's last phase: the finished facility."""
+        return self.phases[-1]
 
 
 @dataclass(frozen=True)
@@ -60,11 +67,11 @@ class PhasedSite:
     """Every phase of a build-out, in order."""
 
     phases: tuple[PhaseSite, ...]
-    """The committed phases: every phase, or all but the last when it has scenarios."""
+    """The committed phases: every phase, or those before the one listing scenarios."""
     open_phase: np.ndarray
     """(slot,) index of the first phase in which the slot may take a rack."""
     scenarios: tuple[ScenarioSite, ...] = ()
-    """The last phase once per demand scenario, when it lists scenarios."""
+    """The phases from the one listing demand scenarios on, once per scenario."""
 
     @property
     def final(self) -> Site:
@@ -86,20 +93,14 @@ def phased_site(loaded: LoadedInstance) -> PhasedSite:
             (PhaseSite(inst.name, "", 1.0, site),), np.zeros(site.n_slots, dtype=np.int64)
         )
     _check_phase_names(inst, error)
-    if inst.network is not None:
-        raise error(
-            ("phases",),
-            "phases are not supported together with a network section yet",
-            "plan the build-out without the fabric, or solve each wave with --installed-from",
-        )
     if inst.objective is Objective.MIN_FACILITY_KW:
         raise error(
             ("objective",),
             "objective min_facility_kw has no meaning over phases",
             "maximize (max_gpus, max_value or max_it_kw) for a phased build-out",
         )
-    last = inst.phases[-1]
-    committed = inst.phases[:-1] if last.scenarios else inst.phases
+    branch = next((i for i, p in enumerate(inst.phases) if p.scenarios), len(inst.phases))
+    committed = inst.phases[:branch]
     sites = []
     for i in range(len(committed)):
         patched = _phase_instance(inst, inst.phases[: i + 1], error)
@@ -111,17 +112,19 @@ def phased_site(loaded: LoadedInstance) -> PhasedSite:
     ]
     for i in range(1, len(phases)):
         _check_nothing_taken_away(inst, phases[i - 1], phases[i], i, error)
-    if not last.scenarios:
+    if branch == len(inst.phases):
         return PhasedSite(tuple(phases), open_phase)
-    i = len(committed)
     scenarios = []
-    for j, scenario in enumerate(last.scenarios):
-        patched = _phase_instance(inst, inst.phases, error, scenario.demand)
-        site = build_site(replace(loaded, instance=patched))
-        phase = _phase_site(inst, last, site, open_phase, i, error)
-        at = ("phases", str(i), "scenarios", str(j))
-        _check_nothing_taken_away(inst, phases[-1], phase, i, error, at)
-        scenarios.append(ScenarioSite(scenario.name, scenario.probability, phase))
+    for j, scenario in enumerate(inst.phases[branch].scenarios or []):
+        chain = [phases[-1]]
+        for i in range(branch, len(inst.phases)):
+            demand = scenario.demand if i == branch else None
+            patched = _phase_instance(inst, inst.phases[: i + 1], error, demand)
+            site = build_site(replace(loaded, instance=patched))
+            chain.append(_phase_site(inst, inst.phases[i], site, open_phase, i, error))
+            at = ("phases", str(i), "scenarios", str(j)) if i == branch else None
+            _check_nothing_taken_away(inst, chain[-2], chain[-1], i, error, at)
+        scenarios.append(ScenarioSite(scenario.name, scenario.probability, tuple(chain[1:])))
     return PhasedSite(tuple(phases), open_phase, tuple(scenarios))
 
 
@@ -143,9 +146,11 @@ def _phase_site(
 
 
 def _check_phase_names(inst: Instance, error: ErrorAt) -> None:
-    """Unique phase names; every phase but the last gives its demand; names it uses exist."""
+    """Unique phase names; every phase but the last gives its demand (or scenarios); names
+    it uses exist; one phase at most lists scenarios."""
     seen: set[str] = set()
     last = len(inst.phases) - 1
+    branch = None
     for i, phase in enumerate(inst.phases):
         at = ("phases", str(i))
         if phase.name in seen:
@@ -155,7 +160,7 @@ def _check_phase_names(inst: Instance, error: ErrorAt) -> None:
                 "give each phase its own name",
             )
         seen.add(phase.name)
-        if phase.demand is None and i != last:
+        if phase.demand is None and not phase.scenarios and i != last:
             raise error(
                 at,
                 f"phase {phase.name} gives no demand",
@@ -163,7 +168,16 @@ def _check_phase_names(inst: Instance, error: ErrorAt) -> None:
                 "only the last phase may leave it to the instance's demand",
             )
         if phase.scenarios:
-            _check_scenarios(inst, phase, i, i == last, error)
+            if branch is not None:
+                raise error(
+                    (*at, "scenarios"),
+                    f"phases {inst.phases[branch].name} and {phase.name} both list demand "
+                    "scenarios",
+                    "give scenarios on one phase only; the phases after it are placed once "
+                    "per scenario (a tree that branches again is not supported)",
+                )
+            branch = i
+            _check_scenarios(inst, phase, i, error)
         for field, known in (
             ("devices", inst.power.devices),
             ("cdus", inst.cooling.cdus),
@@ -179,23 +193,16 @@ def _check_phase_names(inst: Instance, error: ErrorAt) -> None:
                     )
 
 
-def _check_scenarios(inst: Instance, phase: Phase, i: int, last: bool, error: ErrorAt) -> None:
-    """Demand scenarios only on the last phase, after a committed one, instead of its
-    demand; unique names, known rack types, probabilities summing to 1."""
+def _check_scenarios(inst: Instance, phase: Phase, i: int, error: ErrorAt) -> None:
+    """Demand scenarios only after a committed phase, instead of the phase's demand;
+    unique names, known rack types, probabilities summing to 1."""
     at = ("phases", str(i), "scenarios")
-    if not last:
-        raise error(
-            at,
-            f"phase {phase.name} lists demand scenarios but is not the last phase",
-            "give scenarios on the last phase only; a tree of scenarios over several "
-            "phases is not supported",
-        )
     if i == 0:
         raise error(
             at,
             f"phase {phase.name} lists demand scenarios but no phase comes before it",
             "add the phase built now before it: the plan commits the phases before the "
-            "scenarios and places the last phase's racks per scenario",
+            "scenarios and places that phase and the later ones per scenario",
         )
     if phase.demand is not None:
         raise error(

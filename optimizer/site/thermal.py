@@ -13,15 +13,18 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 from scipy import sparse
 
 from optimizer.errors import ErrorAt, FieldProblem, InstanceError
 from optimizer.instance.files import decode_utf8
 from optimizer.instance.schema import FacilityLimits, Recirculation
 from optimizer.instance.tables import LineProblems, TableProblem, csv_lines
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 INLET_LIMIT_C = {
     "recommended": 27.0,  # ASHRAE TC 9.9 recommended envelope 18-27 C, classes A1-A4 (A)
@@ -249,7 +252,11 @@ def _netcdf_matrix(name: str, raw: bytes, index: dict[str, int], error: ErrorAt)
     """The variable ``recirculation_c_per_kw`` over dimensions (slot, source_slot).
 
     Its dimensions, size and type are checked before its values are read: a small
-    compressed file may declare a matrix far larger than the facility."""
+    compressed file may declare a matrix far larger than the facility. xarray is imported
+    here, not with the module: every site build imports this module, and ``verify`` of a
+    facility without a recirculation file need not pay for xarray and pandas (issue 14)."""
+    import xarray as xr
+
     try:
         with xr.open_dataset(io.BytesIO(raw), engine="h5netcdf") as ds:
             if MATRIX_VARIABLE not in ds:

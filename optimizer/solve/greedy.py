@@ -11,9 +11,10 @@ benchmark compares the optimizer against. Slots of a class are interchangeable, 
 the scan runs over slot classes, ordered by their next free slot.
 
 Where recirculation binds, first-fit packs the front of the hall hot and strands the
-rest. The spreading construction (``spread``) places each rack instead where it uses
-the least of the hot slots' remaining inlet headroom; the solver starts from whichever
-of first-fit and a few spreading layouts scores most (:func:`start_layout`).
+rest. The spreading construction (``spread``) places each rack instead, among the slots
+that take the fewest rack types, where it uses the least of the hot slots' remaining
+inlet headroom; the solver starts from whichever of first-fit and a few spreading
+layouts scores most (:func:`start_layout`).
 """
 
 from __future__ import annotations
@@ -65,20 +66,21 @@ class _Inlets:
         rows = data.inlet_rows
         n_types = len(data.site.rack_types)
         self.air_kw = np.array([t.air_kw for t in data.site.rack_types])
-        entries = [
-            (i, int(k), d)
-            for i, r in enumerate(rows)
-            for k, d in zip(r.sources, r.d_c_per_kw, strict=True)
-        ]
-        row_index, class_index, values = (
-            (np.array(v) for v in zip(*entries, strict=True)) if entries else ([], [], [])
-        )
+        # Concatenated, not entry by entry: seven construction passes build this on a
+        # 1,000-slot hall, where a Python loop over the 50,000 entries took 0.15 s a pass.
+        sizes = [len(r.sources) for r in rows]
+        row_index = np.repeat(np.arange(len(rows)), sizes)
+        class_index = np.concatenate([r.sources for r in rows] or [np.zeros(0, np.int64)])
+        values = np.concatenate([r.d_c_per_kw for r in rows] or [np.zeros(0)])
         self.d = sparse.csc_array(
             (values, (row_index, class_index)), shape=(len(rows), len(data.classes))
         )
         self.column = np.repeat(np.arange(len(data.classes)), np.diff(self.d.indptr))
         self.own = np.array([r.own for r in rows], dtype=np.int64)
-        self.own_d = np.array([self.d[i, r.own] for i, r in enumerate(rows)], dtype=float)
+        own_entry = class_index == self.own[row_index]
+        self.own_d = np.bincount(
+            row_index[own_entry], weights=values[own_entry], minlength=len(rows)
+        )
         self.headroom = np.array([r.headroom_c for r in rows]).reshape(len(rows), n_types)
         self.rise = np.zeros(len(rows))
         self.occupant = np.full(len(rows), NO_INDEX)
@@ -184,11 +186,17 @@ class _Loads:
 
 
 class _Greedy:
-    def __init__(self, data: ModelData, spread: float | None = None) -> None:
+    def __init__(
+        self, data: ModelData, spread: float | None = None, versatile_hubs_last: bool = False
+    ) -> None:
         self.data = data
         self.spread = spread if data.inlet_rows else None
         """The norm by which to choose among the classes where a rack fits, by least inlet
         pressure (:meth:`_Inlets.pressure`); None: by first free slot."""
+        self.versatile_hubs_last = versatile_hubs_last
+        """Open network racks in the least versatile classes first (a network slot of an
+        air row before one of a liquid row, which a liquid SU's network rack may need to
+        be within reach), instead of at the first free slot."""
         self.site = data.site
         self.loads = _Loads(data)
         self.free = {k: list(c.slots) for k, c in enumerate(data.classes)}
@@ -196,6 +204,10 @@ class _Greedy:
         for k, c in enumerate(data.classes):
             if c.installed_type == NO_INDEX:
                 self.allowed[k, list(c.types)] = True
+        self.versatility = self.allowed.sum(axis=1)
+        """Per class: how many rack types its slots may take. The spreading construction
+        fills the least versatile classes first, so a rack that may stand anywhere does not
+        take a slot that only a liquid or a network rack could use."""
         self.placement = np.full(self.site.n_slots, NO_INDEX, dtype=np.int64)
         self.counts = np.zeros(len(self.site.rack_types), dtype=np.int64)
         for k, c in enumerate(data.classes):
@@ -227,7 +239,9 @@ class _Greedy:
         return limit == NO_INDEX or self.counts[t] < limit
 
     def first_class(self, t: int, among: np.ndarray | None = None) -> int | None:
-        """The class holding the first free slot where a rack of type t fits."""
+        """The class holding the first free slot where a rack of type t fits; spreading,
+        the least versatile such class, then the least inlet pressure, then the first
+        free slot."""
         ok = self.allowed[:, t] & self.loads.fits(t)
         if among is not None:
             ok &= among
@@ -236,8 +250,17 @@ class _Greedy:
             return None
         if self.spread is not None:
             pressure = self.loads.inlets.pressure(t, self.spread)
-            return min(open_classes, key=lambda k: (pressure[k], self.free[k][0]))
+            return min(
+                open_classes, key=lambda k: (self.versatility[k], pressure[k], self.free[k][0])
+            )
         return min(open_classes, key=lambda k: self.free[k][0])
+
+    def _hub_order(self, k: int) -> tuple[int, ...]:
+        """Order in which classes are tried for a new network rack: by next free slot, or,
+        with ``versatile_hubs_last``, the least versatile first."""
+        if self.versatile_hubs_last:
+            return (int(self.versatility[k]), self.free[k][0])
+        return (self.free[k][0],)
 
     def single(self, t: int) -> None:
         while self._room(t):
@@ -273,7 +296,7 @@ class _Greedy:
             open_classes = [int(k) for k in fits if self.free[int(k)]]
             # Every class that can take a new network rack, by its next free slot: a
             # planner whose first choice cannot hold a whole SU tries the next one.
-            candidates += [(None, k) for k in sorted(open_classes, key=lambda k: self.free[k][0])]
+            candidates += [(None, k) for k in sorted(open_classes, key=self._hub_order)]
         for hub_slot, hub_class in candidates:
             opened = hub_slot is None
             if opened:
@@ -299,18 +322,22 @@ SPREAD_NORMS = (math.inf, 2.0, 8.0)
 """The norms the spreading construction is tried with; the start is the best of them and
 first-fit. No one norm wins everywhere (docs/benchmarks.md): on the air hall the worst
 inlet alone (inf) gives 1,120 GPUs and the 2- and 8-norms the optimum 1,152, on
-hall-300-thermal inf and 8 give 7,680 and 2 gives 7,168. Each try costs one greedy pass
-(0.04 s on 300 slots)."""
+hall-300-thermal inf and 8 give 8,448 and 2 gives 8,192. Each try costs one greedy pass
+(0.1-0.2 s on 300 slots, 0.5 s on 1,000)."""
 
 
 def greedy_layout(
-    site: Site, data: ModelData | None = None, spread: float | None = None
+    site: Site,
+    data: ModelData | None = None,
+    spread: float | None = None,
+    versatile_hubs_last: bool = False,
 ) -> Assignment:
     """Largest rack first, first slot that passes every check; with ``spread`` (a norm,
-    see :meth:`_Inlets.pressure`), the slot where it heats the inlets least (the
-    thermal-aware construction)."""
+    see :meth:`_Inlets.pressure`), the least versatile slot where it heats the inlets
+    least (the thermal-aware construction); with ``versatile_hubs_last``, each SU's new
+    network rack in the least versatile network slot."""
     data = data or build_model_data(site)
-    greedy = _Greedy(data, spread)
+    greedy = _Greedy(data, spread, versatile_hubs_last)
     su = np.full(site.n_slots, NO_INDEX, dtype=np.int64)
     hubs: list[int] = []
     order = sorted(range(len(site.rack_types)), key=lambda t: (-site.rack_types[t].it_kw, t))
@@ -326,13 +353,25 @@ def greedy_layout(
 
 def start_layout(data: ModelData) -> Assignment:
     """The layout the solver starts from: first-fit, or, where inlet rows bind, the
-    spreading construction when it scores more (never a worse start than first-fit).
+    spreading construction when it scores more (never a worse start than first-fit),
+    tried with each norm of :data:`SPREAD_NORMS` and, with a fabric, with network racks
+    opened both at the first free slot and in the least versatile slot first: neither
+    wins everywhere (on hall-300-thermal the first gives 8,448 GPUs and the second 7,424,
+    on the 1,000-slot air hall of docs/benchmarks.md 11,328 and 11,584).
     Only the maximizing objectives are compared; for least facility power first-fit,
     which places just the demand minimums, is kept."""
     first_fit = greedy_layout(data.site, data)
     if not data.inlet_rows or data.site.objective.minimizes:
         return first_fit
-    tried = [first_fit, *(greedy_layout(data.site, data, norm) for norm in SPREAD_NORMS)]
+    hub_rules = (False, True) if data.site.network is not None else (False,)
+    tried = [
+        first_fit,
+        *(
+            greedy_layout(data.site, data, norm, hubs_last)
+            for hubs_last in hub_rules
+            for norm in SPREAD_NORMS
+        ),
+    ]
     weights = np.array([*primary_weights(data), 0.0])  # index -1 (empty) scores 0
     # max keeps the first of equals: first-fit unless a spreading layout scores more.
     return max(tried, key=lambda layout: float(weights[layout.placement].sum()))

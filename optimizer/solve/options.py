@@ -59,8 +59,9 @@ class SolveOptions:
     """For an instance with phases: solve phase by phase, each at its own optimum with
     the earlier racks fixed, instead of one plan over all phases."""
     scenario_objective: str = "expected"
-    """For a last phase with demand scenarios: value it by its ``expected`` GPUs over the
-    scenarios, or by its ``worst_case`` scenario (models.phases)."""
+    """For a phase with demand scenarios: value it (and each later phase) by its
+    ``expected`` GPUs over the scenarios, or by its ``worst_case`` scenario
+    (models.phases)."""
     myopic_baseline: bool = False
     """For an instance with phases planned as one: also solve phase by phase (a second
     solve), so the summary shows the GPUs per phase of both and what planning ahead gains."""

@@ -4,18 +4,19 @@ The joint plan is one MILP over all phases (:func:`models.build.build_phased_mod
 solved in the stages its :class:`~models.phases.PhaseObjective` names, each stage's
 optimum held in the next. The myopic plan (``--myopic``) solves each phase alone at its
 own optimum with the earlier phases' racks fixed, as a planner without this model does;
-it is solved by the one-shot pipeline, handed in as ``solve_one``. Either way the
-counts become slots monotonically (a rack keeps its slot in every later phase) and
-every phase is checked independently (:mod:`optimizer.verify.phases`) before anything
-is returned. When the last phase lists demand scenarios, the plan commits the earlier
-phases and places the last phase once per scenario (models.phases); each scenario's
-placement is checked, with the committed phases, like a phase.
+it is solved by the one-shot pipeline, handed in as ``solve_one``, or with a fabric
+block by block in the joint model (the earlier SUs must stay cabled as they are).
+Either way the counts become slots monotonically (a rack keeps its slot, and an SU its
+network rack, in every later phase) and every phase is checked independently
+(:mod:`optimizer.verify.phases`) before anything is returned. When a phase lists
+demand scenarios, the plan commits the earlier phases and places that phase and
+every later one once per scenario (models.phases); each scenario's placements are
+checked, with the committed phases, like phases.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -27,18 +28,23 @@ from models.data import unplaceable_minimums
 from models.phases import (
     PhasedData,
     PhaseObjective,
+    add_phase_tie_break,
+    block_parent,
     build_phased_data,
     hold_phase_value,
+    set_block_objective,
     set_phase_objective,
 )
 from optimizer.errors import InfeasibleError, Interrupted, LayoutCheckError, NoLayoutInTimeError
 from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.phases import PhasedSite, PhaseSite
+from optimizer.site.placement import Assignment
+from optimizer.solve.assign import assign
 from optimizer.solve.highs import SolveOutcome, solve
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import ProgressFn
 from optimizer.verify.check import EMPTY, CheckReport
-from optimizer.verify.phases import check_phases
+from optimizer.verify.phases import check_phases, phase_sus
 
 MIN_STAGE_S = 0.01
 """A stage reached after the time limit still runs this long, to return the layout the
@@ -56,18 +62,29 @@ class PhaseLayout:
     date: str
     duration: float
     site: Site
-    placement: np.ndarray
-    """Rack type index per slot in this phase; -1 for an empty slot."""
+    layout: Assignment
+    """The rack type per slot in this phase (-1 empty) and, with a fabric, its SUs."""
     check: CheckReport
+
+    @property
+    def placement(self) -> np.ndarray:
+        """Rack type index per slot in this phase; -1 for an empty slot."""
+        return self.layout.placement
 
 
 @dataclass(frozen=True)
 class ScenarioLayout:
-    """The last phase planned for one demand scenario, from the committed phases."""
+    """The phases planned for one demand scenario (the one listing the scenarios and
+    every later one), from the committed phases."""
 
     name: str
     probability: float
-    layout: PhaseLayout
+    layouts: tuple[PhaseLayout, ...]
+
+    @property
+    def layout(self) -> PhaseLayout:
+        """The scenario's last phase: the finished facility."""
+        return self.layouts[-1]
 
 
 @dataclass(frozen=True)
@@ -75,14 +92,15 @@ class PhasePlan:
     """A checked plan over every phase and how it was obtained."""
 
     phases: tuple[PhaseLayout, ...]
-    """The committed phases: every phase, or all but the last when it has scenarios."""
+    """The committed phases: every phase, or those before the one listing scenarios."""
     outcome: SolveOutcome
     """The last stage's outcome (joint) or the last phase's (myopic)."""
     objective: PhaseObjective
     myopic: bool
     model_size: dict[str, int]
     scenarios: tuple[ScenarioLayout, ...] = ()
-    """The last phase once per demand scenario (the recourse), when it lists scenarios."""
+    """The phases from the one listing demand scenarios on, once per scenario (the
+    recourse)."""
     worst_case: bool = False
     """Whether the scenarios were weighed by the worst, not by expected GPUs."""
 
@@ -100,28 +118,16 @@ def phase_gpus(phase: PhaseLayout) -> int:
 
 def assign_phases(
     data: PhasedData, m: pyo.ConcreteModel, values: dict[int, float]
-) -> list[np.ndarray]:
-    """Racks into slots, block by block: the racks a block adds to a class take the slots
-    its parent block (the phase before) left free, front to back, so no rack ever moves."""
-    empty = np.full(data.phases[0].site.n_slots, EMPTY, dtype=np.int64)
-    start = {k: list(c.slots) for k, c in enumerate(data.phases[0].classes)}
-    states: list[tuple[np.ndarray, dict[int, list[int]], dict[tuple[int, int], int]]] = []
-    for b in range(len(data.phases)):
+) -> list[Assignment]:
+    """Racks into slots, block by block: each block starts from its parent block's
+    racks and SUs, and the racks it adds take the slots left free, so no rack ever moves
+    and no SU is ever re-cabled (optimizer.solve.assign)."""
+    layouts: list[Assignment] = []
+    for b, d in enumerate(data.phases):
         parent = data.parent(b)
-        if parent is None:
-            placement, free, have = empty.copy(), dict(start), defaultdict(int)
-        else:
-            before = states[parent]
-            placement, free, have = before[0].copy(), dict(before[1]), defaultdict(int, before[2])
-        block = m.phase[b]
-        for k, t in sorted(block.pairs):
-            var = block.place[k, t]
-            added = round(values.get(id(var), var.value or 0.0)) - have[k, t]
-            chosen, free[k] = free[k][:added], free[k][added:]
-            placement[chosen] = t
-            have[k, t] += added
-        states.append((placement, free, have))
-    return [state[0] for state in states]
+        before = None if parent is None else layouts[parent]
+        layouts.append(assign(d, m.phase[b], values, before))
+    return layouts
 
 
 def _no_plan(name: str, outcome: SolveOutcome, what: str) -> Exception:
@@ -139,28 +145,43 @@ def _no_plan(name: str, outcome: SolveOutcome, what: str) -> Exception:
     )
 
 
-def _joint(
-    phased: PhasedSite,
-    options: SolveOptions,
-    objective: PhaseObjective,
-    progress: ProgressFn | None,
-) -> tuple[list[np.ndarray], SolveOutcome, dict[str, int]]:
+def _phased_model(phased: PhasedSite, worst_case: bool) -> tuple[PhasedData, pyo.ConcreteModel]:
+    """The model over every block, once each block's demand minimums can be placed."""
     blocks = _blocks(phased)
-    durations = tuple(p.duration for p in phased.phases)
-    if phased.scenarios:
-        durations += (phased.scenarios[0].phase.duration,)
+    later = phased.scenarios[0].phases if phased.scenarios else ()
+    durations = tuple(p.duration for p in (*phased.phases, *later))
     data = build_phased_data(
         [site for _, site in blocks],
         phased.open_phase,
         durations,
         tuple(s.probability for s in phased.scenarios),
-        options.scenario_objective == "worst_case",
+        worst_case,
+        len(later),
     )
     for (name, _), d in zip(blocks, data.phases, strict=True):
         impossible = unplaceable_minimums(d)
         if impossible:
             raise InfeasibleError(f"{name}: the demand cannot be met: " + "; ".join(impossible))
-    m = build_phased_model(data)
+    return data, build_phased_model(data)
+
+
+def _model_size(data: PhasedData, m: pyo.ConcreteModel) -> dict[str, int]:
+    return {
+        "phases": len(data.durations),
+        "scenarios": len(data.probabilities),
+        "variables": sum(1 for _ in m.component_data_objects(pyo.Var, active=True)),
+        "constraints": sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True)),
+    }
+
+
+def _joint(
+    phased: PhasedSite,
+    options: SolveOptions,
+    objective: PhaseObjective,
+    progress: ProgressFn | None,
+) -> tuple[list[Assignment], SolveOutcome, dict[str, int]]:
+    data, m = _phased_model(phased, options.scenario_objective == "worst_case")
+    durations = data.durations
     stages = objective.stages(len(durations), durations)
     outcome, start = SolveOutcome(status="not solved", has_solution=False), None
     deadline = None if options.time_limit is None else time.perf_counter() + options.time_limit
@@ -180,20 +201,48 @@ def _joint(
             value = outcome.objective
             hold_phase_value(m, data, weights, value - HOLD_TOLERANCE * max(1.0, abs(value)))
             start = outcome.values
-    size = {
-        "phases": len(durations),
-        "scenarios": len(data.probabilities),
-        "variables": sum(1 for _ in m.component_data_objects(pyo.Var, active=True)),
-        "constraints": sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True)),
-    }
-    return assign_phases(data, m, outcome.values), outcome, size
+    return assign_phases(data, m, outcome.values), outcome, _model_size(data, m)
+
+
+def _myopic_fabric(
+    phased: PhasedSite, options: SolveOptions, progress: ProgressFn | None
+) -> tuple[list[Assignment], SolveOutcome, dict[str, int]]:
+    """Phase by phase with a fabric: the earlier phases' SUs must stay cabled to their
+    network racks, which an installed rack of the one-shot pipeline (re-cabled at will)
+    does not say. So each block of the joint model is solved alone (every other block
+    switched off) at its own optimum, then fixed where it stands, before the next: its
+    monotone rows tie it to its parent block, fixed already."""
+    data, m = _phased_model(phased, worst_case=False)
+    names = [name for name, _ in _blocks(phased)]
+    outcome = SolveOutcome(status="not solved", has_solution=False)
+    for b in range(len(data.phases)):
+        for c in range(len(data.phases)):
+            (m.phase[c].activate if c == b else m.phase[c].deactivate)()
+        set_block_objective(m, data, b)
+        add_phase_tie_break(m, data, [b])
+        outcome = solve(m, options, progress)
+        if outcome.status == "infeasible":
+            raise InfeasibleError(
+                f"{names[b]}, planned on its own with the earlier racks kept: no layout meets "
+                "its rules and demand minimums"
+            )
+        if not outcome.has_solution:
+            raise _no_plan(phased.final.name, outcome, "myopic plan")
+        if outcome.status == "interrupted" and b < len(data.phases) - 1:
+            raise Interrupted(f"{names[b]}: interrupted before every phase was planned")
+        for var in m.phase[b].component_data_objects(pyo.Var):
+            value = outcome.values.get(id(var), var.value or 0.0)
+            var.fix(round(value) if var.is_integer() else value)
+    return assign_phases(data, m, {}), outcome, _model_size(data, m)
 
 
 def _blocks(phased: PhasedSite) -> list[tuple[str, Site]]:
     """Every block's name (for messages) and site: the committed phases, then the last
     phase once per scenario."""
     blocks = [(f"phase {p.name}", p.site) for p in phased.phases]
-    blocks += [(f"phase {s.phase.name}, scenario {s.name}", s.phase.site) for s in phased.scenarios]
+    blocks += [
+        (f"phase {p.name}, scenario {s.name}", p.site) for s in phased.scenarios for p in s.phases
+    ]
     return blocks
 
 
@@ -218,54 +267,54 @@ def solve_phased(
     progress: ProgressFn | None = None,
 ) -> PhasePlan:
     """The plan over every phase, checked phase by phase; raise unless one comes out."""
-    if myopic:
-        placements: list[np.ndarray] = []
-        for name, block in _blocks(phased):
-            parent = min(len(placements), len(phased.phases)) - 1
-            site = block if parent < 0 else kept(block, placements[parent])
+    if myopic and phased.final.network is not None:
+        layouts, outcome, size = _myopic_fabric(phased, options, progress)
+    elif myopic:
+        layouts = []
+        no_sus = np.full(phased.final.n_slots, NO_INDEX, dtype=np.int64)
+        depth = len(phased.scenarios[0].phases) if phased.scenarios else 0
+        for b, (name, block) in enumerate(_blocks(phased)):
+            parent = block_parent(b, len(phased.phases), depth)
+            site = block if parent is None else kept(block, layouts[parent].placement)
             try:
                 placement, outcome = solve_one(site, options)
             except InfeasibleError as exc:
                 raise InfeasibleError(
                     f"{name}, planned on its own with the earlier racks kept: {exc}"
                 ) from None
-            placements.append(placement)
-        size: dict[str, int] = {"phases": len(phased.phases) + bool(phased.scenarios)}
+            layouts.append(Assignment(placement, no_sus))
+        size = {"phases": len(phased.phases) + depth}
     else:
-        placements, outcome, size = _joint(phased, options, objective, progress)
+        layouts, outcome, size = _joint(phased, options, objective, progress)
     n = len(phased.phases)
-    committed = _checked(phased, list(phased.phases), placements[:n], placements[:n])
-    scenarios = tuple(
-        ScenarioLayout(
-            s.name,
-            s.probability,
-            _checked(phased, [*phased.phases, s.phase], placements[:n], [placement])[-1],
-        )
-        for s, placement in zip(phased.scenarios, placements[n:], strict=True)
-    )
+    committed = _checked(phased, list(phased.phases), layouts[:n])
+    scenarios = []
+    for i, s in enumerate(phased.scenarios):
+        own = layouts[n + i * len(s.phases) : n + (i + 1) * len(s.phases)]
+        checked = _checked(phased, [*phased.phases, *s.phases], [*layouts[:n], *own])
+        scenarios.append(ScenarioLayout(s.name, s.probability, tuple(checked[n:])))
     worst = options.scenario_objective == "worst_case" and bool(scenarios)
-    return PhasePlan(tuple(committed), outcome, objective, myopic, size, scenarios, worst)
+    return PhasePlan(tuple(committed), outcome, objective, myopic, size, tuple(scenarios), worst)
 
 
 def _checked(
-    phased: PhasedSite,
-    phases: list[PhaseSite],
-    before: list[np.ndarray],
-    placements: list[np.ndarray],
+    phased: PhasedSite, phases: list[PhaseSite], layouts: list[Assignment]
 ) -> list[PhaseLayout]:
-    """The layouts of ``phases`` (the earlier ones placed as ``before``, the rest as
-    ``placements``), each checked independently; raise if one fails."""
-    placed = [*before[: len(phases) - len(placements)], *placements]
-    reports = check_phases([p.site for p in phases], placed)
-    layouts = []
-    for phase, placement, report in zip(phases, placed, reports, strict=True):
+    """The layouts of ``phases``, each checked independently with the SUs of the last
+    (which holds every SU of the ones before it); raise if one fails."""
+    plan = layouts[-1]
+    placements = [layout.placement for layout in layouts]
+    reports = check_phases([p.site for p in phases], placements, plan.su, plan.su_network_slot)
+    checked = []
+    for phase, placement, report in zip(phases, placements, reports, strict=True):
         if not report.ok:
             details = "; ".join(v.describe() for v in report.violations[:3])
             raise LayoutCheckError(
                 f"{phased.final.name}: phase {phase.name} of the plan failed the independent "
                 f"check, so nothing was written (a bug in rackopt; please report it): {details}"
             )
-        layouts.append(
-            PhaseLayout(phase.name, phase.date, phase.duration, phase.site, placement, report)
+        layout = phase_sus(placement, plan.su, plan.su_network_slot)
+        checked.append(
+            PhaseLayout(phase.name, phase.date, phase.duration, phase.site, layout, report)
         )
-    return layouts[len(phases) - len(placements) :]
+    return checked

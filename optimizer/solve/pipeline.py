@@ -40,7 +40,7 @@ from optimizer.errors import (
     RackoptError,
 )
 from optimizer.instance.loader import LoadedInstance, load_instance
-from optimizer.site.arrays import NO_INDEX, Site
+from optimizer.site.arrays import Site
 from optimizer.site.build import build_site
 from optimizer.site.phases import PhasedSite, phased_site
 from optimizer.site.placement import Assignment
@@ -115,9 +115,9 @@ class MyopicBaseline:
     demand minimums around the racks the earlier phases placed."""
     message: str = ""
     """Why there is no such plan, when ``gpus`` is None."""
-    scenario_gpus: tuple[int, ...] = ()
-    """GPUs of the last phase per demand scenario, each planned on its own around the
-    committed phases' racks."""
+    scenario_gpus: tuple[tuple[int, ...], ...] = ()
+    """Per demand scenario, the GPUs of each of its phases (the one listing the scenarios
+    and every later one), each planned on its own around the racks before it."""
 
 
 def myopic_baseline(phased: PhasedSite, options: SolveOptions) -> MyopicBaseline:
@@ -128,7 +128,9 @@ def myopic_baseline(phased: PhasedSite, options: SolveOptions) -> MyopicBaseline
         return MyopicBaseline(None, str(exc))
     return MyopicBaseline(
         tuple(phase_gpus(phase) for phase in plan.phases),
-        scenario_gpus=tuple(phase_gpus(s.layout) for s in plan.scenarios),
+        scenario_gpus=tuple(
+            tuple(phase_gpus(layout) for layout in s.layouts) for s in plan.scenarios
+        ),
     )
 
 
@@ -346,10 +348,9 @@ def _solve_phases(
         baseline = myopic_baseline(phased, options)
         timings["baseline_s"] = time.perf_counter() - started
     final = plan.phases[-1]
-    layout = Assignment(final.placement, np.full(final.site.n_slots, NO_INDEX, dtype=np.int64))
     return SolveReport(
         final.site,
-        layout,
+        final.layout,
         plan.outcome,
         final.check,
         options,

@@ -180,7 +180,8 @@ def _reusable(ds: xr.Dataset, scenario: Scenario, options: SolveOptions) -> bool
     """Whether a saved layout is what solving ``scenario`` with ``options`` would give.
 
     Same instance bytes, a finished solve, and every setting that can change which
-    layout comes out (:meth:`SolveOptions.recorded`) equal. That includes threads: they
+    layout comes out (:meth:`SolveOptions.recorded`, with the scenario's own ``solve:``
+    settings) equal. That includes threads: they
     do not change the optimum, but they may change which of several optimal layouts is
     found, and how far a time-limited solve gets; and a study records one set of solver
     options for all its layouts, which must be true of each."""
@@ -192,7 +193,7 @@ def _reusable(ds: xr.Dataset, scenario: Scenario, options: SolveOptions) -> bool
         saved = json.loads(ds.attrs.get("solver_options", "{}"))
     except json.JSONDecodeError:
         return False
-    return saved == options.recorded()
+    return saved == scenario.options(options).recorded()
 
 
 def _outcome(future: Future, name: str) -> ScenarioResult:
@@ -208,7 +209,10 @@ def _run_here(
     for scenario in tasks:
         told(scenario.name, None)
         result = solve_scenario(
-            scenario.name, scenario.loaded, options, lambda p, n=scenario.name: told(n, p)
+            scenario.name,
+            scenario.loaded,
+            scenario.options(options),
+            lambda p, n=scenario.name: told(n, p),
         )
         yield result
         if result.status in UNFINISHED:  # Ctrl-C stopped the solve: stop the study too
@@ -320,7 +324,8 @@ def _run_processes(
         # the solver stack (seconds), and the display must not freeze meanwhile.
         try:
             for sc in tasks:
-                submitted.put((pool.submit(_pool_solve, sc.name, sc.loaded, options), sc.name))
+                future = pool.submit(_pool_solve, sc.name, sc.loaded, sc.options(options))
+                submitted.put((future, sc.name))
         except RuntimeError:  # the pool was shut down (Ctrl-C) before all went in
             return
 
@@ -366,7 +371,9 @@ def _run_dask(
     futures: dict[Any, str] = {}
     try:
         futures = {
-            client.submit(solve_scenario, sc.name, sc.loaded, options, pure=False): sc.name
+            client.submit(
+                solve_scenario, sc.name, sc.loaded, sc.options(options), pure=False
+            ): sc.name
             for sc in tasks
         }
         for future in dask_completed(list(futures)):
@@ -505,7 +512,9 @@ def _coordinate(values: list[Any]) -> np.ndarray:
     return np.array([str(v).lower() if isinstance(v, bool) else str(v) for v in values], dtype=str)
 
 
-def _scenario_variables(study: Study, results: dict[str, ScenarioResult]) -> xr.Dataset:
+def _scenario_variables(
+    study: Study, results: dict[str, ScenarioResult], options: SolveOptions
+) -> xr.Dataset:
     """Per-scenario status, message and the layout attributes that differ by scenario."""
 
     def attr(name: str, key: str, default: Any) -> Any:
@@ -532,6 +541,13 @@ def _scenario_variables(study: Study, results: dict[str, ScenarioResult]) -> xr.
             [attr(n, "tie_break_status", "") for n in names], "outcome of the second stage"
         ),
         "timings_s": text([attr(n, "timings_s", "{}") for n in names], "seconds per phase (JSON)"),
+        "phase_plan": text(
+            [attr(n, "phase_plan", "") for n in names], "how the build-out phases were planned"
+        ),
+        "solver_options": text(
+            [json.dumps(sc.options(options).recorded(), sort_keys=True) for sc in study.scenarios],
+            "the scenario's solver options (JSON): the batch's, with its own solve: settings",
+        ),
     }
     coords: dict[str, Any] = {
         "scenario": ("scenario", np.array(names, dtype=str), {"long_name": "scenario name"}),
@@ -564,7 +580,7 @@ def combine(study: Study, results: dict[str, ScenarioResult], options: SolveOpti
             coordinates.update(
                 dict.fromkeys(c for c in r.layout.coords if c not in DIMENSION_NAMES)
             )
-    per_scenario = _scenario_variables(study, results)
+    per_scenario = _scenario_variables(study, results, options)
     if layouts:
         variables: dict[str, xr.Variable] = {}
         for ds in layouts:

@@ -36,7 +36,17 @@ from optimizer.results.resources import layout_resources
 from optimizer.results.schema import DIMENSIONS, is_fill
 from optimizer.verify.resources import binding
 
-_SCENARIO_ATTRS = ("status", "message", "objective", "best_bound", "gap", "tie_break_status")
+_SCENARIO_ATTRS = (
+    "status",
+    "message",
+    "objective",
+    "best_bound",
+    "gap",
+    "tie_break_status",
+    "phase_plan",
+    "solver_options",
+    "instance_sha256",
+)
 
 
 @dataclass
@@ -65,8 +75,14 @@ class Kpis:
     message: str = ""
     phase_gpus: dict[str, int] = field(default_factory=dict)
     """GPUs per build-out phase, in phase order (empty for a layout without phases)."""
+    phase_stranded_power_kw: dict[str, float] = field(default_factory=dict)
+    """Stranded power (as ``stranded_power_kw``) per phase."""
     phase_utility_left_kw: dict[str, float] = field(default_factory=dict)
     """Utility limit minus facility power per phase (NaN without a limit)."""
+    phase_plan: str = ""
+    """``joint OBJECTIVE`` or ``myopic`` for a phased layout, '' otherwise."""
+    instance_sha256: str = ""
+    """The instance solved: a plan and a myopic plan of the same one are paired."""
 
 
 def is_study(ds: xr.Dataset) -> bool:
@@ -185,18 +201,29 @@ def kpis(name: str, ds: xr.Dataset | None, attrs: dict[str, Any]) -> Kpis:
         worst_failover_device=str(ds["device"].values[worst]) if worst >= 0 else "",
         cable_m=_float(ds, "total_cable_m"),
         message=message,
-        **_phase_figures(ds),
+        phase_plan=str(attrs.get("phase_plan", "")),
+        instance_sha256=str(attrs.get("instance_sha256", "")),
+        **phase_figures(ds),
     )
 
 
-def _phase_figures(ds: xr.Dataset) -> dict[str, Any]:
-    """GPUs and unused utility power per build-out phase, when the layout has phases."""
+def phase_figures(ds: xr.Dataset) -> dict[str, Any]:
+    """GPUs, stranded power and unused utility power per build-out phase, when the layout
+    has phases. Stranded power is defined as for the whole layout (``stranded_power_kw``)
+    on each phase's device loads and limits."""
     if "phase_gpus" not in ds or ds.sizes.get("phase", 0) == 0:
         return {}
     names = [str(p) for p in ds["phase"].values]
     left = ds["phase_utility_limit_kw"].values - ds["phase_facility_kw"].values
+    normal = ds["phase_device_capacity_kw"].values - ds["phase_device_load_kw"].values
+    failover = (
+        ds["phase_device_failover_limit_kw"].values - ds["phase_device_failover_load_kw"].values
+    )
+    root = ds["device_parent"].values == ""
+    stranded = np.minimum(normal, failover)[:, root].sum(axis=1)
     return {
         "phase_gpus": dict(zip(names, (int(g) for g in ds["phase_gpus"].values), strict=True)),
+        "phase_stranded_power_kw": dict(zip(names, (float(v) for v in stranded), strict=True)),
         "phase_utility_left_kw": dict(zip(names, (float(v) for v in left), strict=True)),
     }
 
@@ -257,6 +284,7 @@ def records(rows: list[Kpis]) -> list[dict[str, Any]]:
             record[key] = _whole(row.empty_slots) if key == "empty_slots" else getattr(row, key)
         for phase in _phases(rows):
             record[f"gpus_{phase}"] = row.phase_gpus.get(phase, math.nan)
+            record[f"stranded_power_kw_{phase}"] = row.phase_stranded_power_kw.get(phase, math.nan)
             record[f"utility_left_kw_{phase}"] = row.phase_utility_left_kw.get(phase, math.nan)
         out.append({key: _rounded(key, value) for key, value in record.items()})
     return out
@@ -383,18 +411,51 @@ def table_lines(rows: list[Kpis], width: int = TABLE_WIDTH) -> list[str]:
     return lines + phase_lines(rows)
 
 
-def phase_lines(rows: list[Kpis]) -> list[str]:
-    """GPUs and unused utility power per build-out phase, one line per phased layout, so
-    a plan over all phases and a phase-by-phase (myopic) plan read side by side."""
+def phase_lines(rows: list[Kpis], width: int = TABLE_WIDTH) -> list[str]:
+    """GPUs, stranded power and unused utility power per build-out phase, a column per
+    phased layout (how it was planned on the first line), so a plan over all phases and
+    a phase-by-phase (myopic) plan read side by side; then, for each plan and myopic plan
+    of the same instance, what planning ahead gains."""
     phased = [r for r in rows if r.phase_gpus]
     if not phased:
         return []
-    width = max(len(r.scenario) for r in phased)
-    lines = ["GPUs per phase (utility power left unused):"]
+    phases = _phases(phased)
+    columns = [["phase", "plan", *phases]]
     for r in phased:
         cells = [
-            f"{name} {gpus:,} ({_num(r.phase_utility_left_kw[name] / 1000, 2)} MW)"
-            for name, gpus in r.phase_gpus.items()
+            f"{r.phase_gpus[name]:,} ({_num(r.phase_stranded_power_kw[name] / 1000, 2)} / "
+            f"{_num(r.phase_utility_left_kw[name] / 1000, 2)})"
+            if name in r.phase_gpus
+            else "-"
+            for name in phases
         ]
-        lines.append(f"  {r.scenario.ljust(width)}  " + "  ".join(cells))
+        columns.append([r.scenario, r.phase_plan or "-", *cells])
+    lines = ["GPUs per phase (stranded power / utility power left unused, MW):"]
+    lines += _blocks(columns, set(range(len(columns))), width)
+    return lines + planning_gain_lines(phased)
+
+
+def planning_gain_lines(rows: list[Kpis]) -> list[str]:
+    """``PLAN over MYOPIC: wave1 +0, wave2 +0, wave3 +144 GPUs`` for every plan over all
+    phases and every myopic plan of the same instance (same SHA-256, same phases): the
+    GPUs per phase planning ahead gains."""
+    pairs = [
+        (plan, myopic)
+        for plan in rows
+        for myopic in rows
+        if plan.phase_plan.startswith("joint")
+        and myopic.phase_plan == "myopic"
+        and plan.instance_sha256
+        and plan.instance_sha256 == myopic.instance_sha256
+        and list(plan.phase_gpus) == list(myopic.phase_gpus)
+    ]
+    if not pairs:
+        return []
+    lines = ["planning ahead gains (plan over the myopic plan of the same instance):"]
+    for plan, myopic in pairs:
+        gains = ", ".join(
+            f"{name} {plan.phase_gpus[name] - myopic.phase_gpus[name]:+,}"
+            for name in plan.phase_gpus
+        )
+        lines.append(f"  {plan.scenario} over {myopic.scenario}: {gains} GPUs")
     return lines

@@ -37,6 +37,7 @@ from matplotlib.patches import Patch, Rectangle
 from optimizer.errors import InstanceError
 from optimizer.output import write_file, write_text
 from optimizer.results.reader import open_layout
+from optimizer.studies.compare import phase_figures as phase_kpis
 from optimizer.studies.compare import pick_scenario
 from optimizer.studies.plan import (
     AIR_EDGE,
@@ -353,37 +354,44 @@ def _draw_bars(ax: Axes, bars: list[Resource]) -> None:
     )
 
 
-def phase_figures(ds: xr.Dataset) -> list[tuple[str, int, float]]:
-    """(phase, GPUs, utility MW left unused) per build-out phase; [] without phases. The
-    unused utility power is NaN where a phase sets no utility limit."""
-    if "phase_gpus" not in ds or ds.sizes.get("phase", 0) == 0:
+def phase_figures(ds: xr.Dataset) -> list[tuple[str, int, float, float]]:
+    """(phase, GPUs, stranded power MW, utility MW left unused) per build-out phase, as
+    ``rackopt compare`` defines them, so the chart and the table agree; [] without
+    phases. The unused utility power is NaN where a phase sets no utility limit."""
+    figures = phase_kpis(ds)
+    if not figures:
         return []
-    left = (ds["phase_utility_limit_kw"].values - ds["phase_facility_kw"].values) / 1000
+    stranded, left = figures["phase_stranded_power_kw"], figures["phase_utility_left_kw"]
     return [
-        (str(name), int(gpus), float(mw))
-        for name, gpus, mw in zip(ds["phase"].values, ds["phase_gpus"].values, left, strict=True)
+        (name, gpus, stranded[name] / 1000, left[name] / 1000)
+        for name, gpus in figures["phase_gpus"].items()
     ]
 
 
-def _draw_phases(ax: Axes, figures: list[tuple[str, int, float]]) -> None:
-    """GPUs per phase as bars, and the utility power each phase leaves unused (stranded
-    by whatever binds first) as a line on a second axis."""
-    names = [name for name, _, _ in figures]
+def _draw_phases(ax: Axes, figures: list[tuple[str, int, float, float]]) -> None:
+    """GPUs per phase as bars; on a second axis the power each phase strands (headroom of
+    the power tree's roots, normal or under failure, that no further rack uses) and the
+    utility power it leaves unused: what a phase's layout leaves idle for the next."""
+    names = [name for name, *_ in figures]
     x = np.arange(len(figures))
-    ax.bar(x, [gpus for _, gpus, _ in figures], color="#4c72b0", width=0.5)
-    for i, (_, gpus, _) in enumerate(figures):
+    ax.bar(x, [gpus for _, gpus, *_ in figures], color="#4c72b0", width=0.5)
+    for i, (_, gpus, *_) in enumerate(figures):
         ax.text(i, gpus, f"{gpus:,}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, names, fontsize=8)
     ax.set_ylabel("GPUs", fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
-    unused = [mw for _, _, mw in figures]
+    right = ax.twinx()
+    right.plot(x, [mw for *_, mw, _ in figures], color=HOT_EDGE, marker="o", linewidth=1.2)
+    unused = [mw for *_, mw in figures]
+    lines = ["stranded power"]
     if not all(math.isnan(mw) for mw in unused):
-        right = ax.twinx()
-        right.plot(x, unused, color=HOT_EDGE, marker="o", linewidth=1.2)
-        right.set_ylabel("utility MW left unused", fontsize=8, color=HOT_EDGE)
-        right.tick_params(axis="y", labelsize=7, colors=HOT_EDGE)
-        right.set_ylim(bottom=0)
-    ax.set_title("GPUs and unused utility power by phase", fontsize=9)
+        right.plot(x, unused, color="#7f7f7f", marker="s", linewidth=1.0, linestyle="--")
+        lines.append("utility left unused")
+    right.legend(lines, fontsize=7, loc="upper left", frameon=False)
+    right.set_ylabel("MW", fontsize=8)
+    right.tick_params(axis="y", labelsize=7)
+    right.set_ylim(bottom=0)
+    ax.set_title("GPUs and stranded power by phase", fontsize=9)
 
 
 def _grid(sizes: list[tuple[float, float]]) -> tuple[int, int, float]:
@@ -402,7 +410,7 @@ def _grid(sizes: list[tuple[float, float]]) -> tuple[int, int, float]:
 
 def floor_plan(ds: xr.Dataset) -> plt.Figure:
     """The report figure of one layout: a panel per hall and the utilization bars, and
-    for a phased build-out a chart of GPUs and unused utility power by phase."""
+    for a phased build-out a chart of GPUs, stranded power and unused utility power by phase."""
     bars = utilization_bars(ds)
     colours = type_colours(ds)
     names = halls(ds)

@@ -8,7 +8,10 @@ and the value that replaces it; a mapping or list value replaces the whole mappi
 list. Values an override sets keep the study file's line, so a bad value is reported
 at the study file, not at the base instance. The base instance and every file it names
 must lie in the study's folder tree (its ``root``, by default the study file's folder)
-unless the caller allows paths outside. The format is described in ``docs/studies.md``.
+unless the caller allows paths outside. A named scenario may also choose how a phased
+build-out is planned (``solve:``: one plan or phase by phase, the phase and scenario
+objectives), so one study compares a plan with the myopic plan of the same facility.
+The format is described in ``docs/studies.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -41,6 +44,7 @@ from optimizer.instance.overrides import Override, applied_text, apply_override
 from optimizer.instance.schema import FormatVersion, Identifier, Text
 from optimizer.instance.yamlio import FieldPath, YamlDocument, read_yaml
 from optimizer.site.build import build_site
+from optimizer.solve.options import SolveOptions
 
 STUDY_FORMAT_VERSION = 1
 BASE_SCENARIO = "base"
@@ -49,6 +53,19 @@ MAX_SCENARIOS = 100_000
 """A sweep's product grows fast; refuse a study that would expand past this."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:+=,-]")
 """Characters replaced by ``_`` in derived scenario names (they name files)."""
+
+
+class ScenarioSolve(BaseModel):
+    """How a named scenario is solved, where it differs from ``batch``'s options: only
+    the settings that say how a phased build-out is planned (docs/studies.md 1.3). Each
+    is a field of :class:`SolveOptions` and is recorded in the layout's
+    ``solver_options``, so batch's reuse check sees it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    myopic: bool = False
+    phase_objective: Literal["lexicographic", "gpu_time", "final_first"] = "lexicographic"
+    scenario_objective: Literal["expected", "worst_case"] = "expected"
 
 
 class StudyFile(BaseModel):
@@ -69,6 +86,8 @@ class StudyFile(BaseModel):
     overrides: dict[Identifier, dict[Text, Any]] = {}
     scenarios: dict[Identifier, list[Identifier]] = {}
     sweeps: dict[Text, list[Any]] = {}
+    solve: dict[Identifier, ScenarioSolve] = {}
+    """Per named scenario: how it is solved, where it differs from the command line."""
 
 
 @dataclass(frozen=True)
@@ -92,10 +111,16 @@ class Scenario:
     """Swept key -> value of this scenario (empty without sweeps)."""
     patches: tuple[Patch, ...]
     loaded: LoadedInstance
+    solve: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The solve settings its named scenario chooses under ``solve:`` (empty: none)."""
 
     @property
     def sha256(self) -> str:
         return self.loaded.sha256
+
+    def options(self, given: SolveOptions) -> SolveOptions:
+        """``given`` (the command line's) with the scenario's own solve settings."""
+        return dataclasses.replace(given, **self.solve)
 
 
 @dataclass(frozen=True)
@@ -123,9 +148,16 @@ def _parse(document: YamlDocument, path: Path) -> StudyFile:
         if loc[-1:] == ("[key]",):
             loc = loc[:-1]
         if error["type"] == "extra_forbidden":
-            allowed = list(StudyFile.model_fields) if len(loc) == 1 else []
+            allowed = (
+                list(StudyFile.model_fields)
+                if len(loc) == 1
+                else list(ScenarioSolve.model_fields)
+                if loc[0] == "solve" and len(loc) == 3
+                else []
+            )
             problem = f"unknown key {loc[-1]!r}"
-            fix = did_you_mean(loc[-1], allowed, "remove it") if allowed else "remove it"
+            otherwise = "remove it" if len(loc) == 1 else f"use one of: {', '.join(allowed)}"
+            fix = did_you_mean(loc[-1], allowed, otherwise) if allowed else "remove it"
         else:
             problem, fix = explain(error, loc)
         if loc == ("format_version",):
@@ -213,6 +245,40 @@ def _check_scenarios(spec: StudyFile, document: YamlDocument, path: Path) -> Non
         )
 
 
+def _check_solve(spec: StudyFile, document: YamlDocument, path: Path) -> None:
+    """``solve:`` names only named scenarios, and sets something for each."""
+    for name, chosen in spec.solve.items():
+        if name not in spec.scenarios:
+            fix = (
+                did_you_mean(name, spec.scenarios)
+                if spec.scenarios
+                else "add a scenarios: section and choose solve settings per scenario"
+            )
+            raise _error(document, ("solve", name), f"unknown scenario {name!r}", fix, path)
+        if not chosen.model_fields_set:
+            raise _error(
+                document,
+                ("solve", name),
+                f"scenario {name!r} chooses no solve setting",
+                f"give one of: {', '.join(ScenarioSolve.model_fields)}, or remove the entry",
+                path,
+            )
+
+
+def _no_phases_to_plan(scenario: Scenario, document: YamlDocument, path: Path) -> None:
+    """Solve settings on a scenario whose instance has no phases would change nothing."""
+    if scenario.solve and not scenario.loaded.instance.phases:
+        key = next(iter(scenario.solve))
+        raise _error(
+            document,
+            ("solve", scenario.named, key),
+            f"scenario {scenario.name!r} has no phases, so solve.{key} changes nothing",
+            "choose how phases are planned only for a base instance (or scenario) with "
+            "phases:, or remove the setting",
+            path,
+        )
+
+
 def _named_patches(spec: StudyFile) -> dict[str, list[Patch]]:
     if not spec.scenarios:
         return {BASE_SCENARIO: []}
@@ -266,6 +332,7 @@ def load_study(path: str | Path, allow_paths_outside: bool = False) -> Study:
     spec = _parse(document, path)
     _check_sweeps(spec, document, path)
     _check_scenarios(spec, document, path)
+    _check_solve(spec, document, path)
     tree = _tree(spec, document, path, allow_paths_outside)
     base_path = path.parent / spec.base
     try:
@@ -309,17 +376,16 @@ def load_study(path: str | Path, allow_paths_outside: bool = False) -> Study:
                     path,
                 )
             seen[name] = named_name
-            scenarios.append(
-                _scenario(
-                    name,
-                    named_name,
-                    sweep,
-                    (*patches, *sweep_patches),
-                    base,
-                    document,
-                    path,
-                )
+            scenario = _scenario(
+                name, named_name, sweep, (*patches, *sweep_patches), base, document, path
             )
+            chosen = spec.solve.get(named_name)
+            if chosen is not None:
+                scenario = dataclasses.replace(
+                    scenario, solve=chosen.model_dump(exclude_unset=True)
+                )
+                _no_phases_to_plan(scenario, document, path)
+            scenarios.append(scenario)
     return Study(
         spec.name or path.stem,
         path,
