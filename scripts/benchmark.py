@@ -222,13 +222,15 @@ def measure(
         campus_frontiers=frontiers,
         myopic_baseline=myopic_baseline,
     )
+    began = time.perf_counter()
     report = solve_instance(path, options)
     # Parts run in up to two worker processes at once: count the largest worker twice. Read
     # now, before writing the layout (the NetCDF writer starts a helper process of its own).
     workers_kb = 2 * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     write_layout(layout_dataset(report), out)
-    write_s = time.perf_counter() - started
+    ended = time.perf_counter()
+    write_s = ended - started
     site = report.site
     data = build_model_data(site)
     rule = greedy_layout(site, data)
@@ -244,6 +246,7 @@ def measure(
         **timings,
         **report.timings,
         "write_s": write_s,
+        "end_to_end_s": ended - began,
         "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + workers_kb) / 1024,
         "status": report.outcome.status,
         "objective": report.outcome.objective,
@@ -322,9 +325,19 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}; {versions}"
 
 
+def end_to_end(runs: list[dict]) -> float:
+    """Median seconds from reading the instance to the layout written, as measured around
+    both. Runs recorded before that was measured give the sum of their phases instead,
+    which counts a facility solved in parts too long: its parts' model builds are in
+    build_s and again in solve_s, the wall time of the parts."""
+    if all("end_to_end_s" in r for r in runs):
+        return median(runs, "end_to_end_s")
+    return median(runs, "load_s") + sum(median(runs, p) for p in PHASES[1:])
+
+
 def verdict(case: Case, runs: list[dict]) -> str:
     """Whether the medians meet the case's target, and by how much they miss it if not."""
-    total = sum(median(runs, p) for p in PHASES)
+    total = end_to_end(runs)
     share = (median(runs, "build_s") + median(runs, "handoff_s")) / total
     misses = []
     if median(runs, "gap") > case.max_gap + 1e-12:
@@ -351,7 +364,7 @@ def table(results: dict[str, list[dict]]) -> list[str]:
         runs = results.get(case.name)
         if not runs:
             continue
-        total = median(runs, "load_s") + sum(median(runs, p) for p in PHASES[1:])
+        total = end_to_end(runs)
         share = (median(runs, "build_s") + median(runs, "handoff_s")) / total
         statuses = "/".join(sorted({r["status"] for r in runs}))
         gpus = median(runs, "gpus")
@@ -455,8 +468,10 @@ def main(argv: list[str] | None = None) -> None:
             f"Measured {stamp} on: {machine()}.",
             "",
             f"Medians of {repeats} runs, each in a fresh process. End to end runs from reading "
-            "the instance to the layout written (the ~2 s of Python imports per process are "
-            "not counted). 'GPUs proven' is the first stage, which proves the GPU count; "
+            "the instance to the layout written, timed around both (the ~1-2 s of Python "
+            "imports per process are not counted). 'GPUs proven' is the first stage, which "
+            "proves the GPU count (for a facility solved in parts, until the last part's first "
+            "stage ended); "
             "'solve' adds the second stage (cable lengths and tie-break, until its 1% gap, its "
             "50-node budget, half the first stage's time (at least 0.25 s) or what is left of the "
             "time limit). Stranded kW is the IT power the power tree "

@@ -211,6 +211,32 @@ def test_the_layouts_second_stage_gap_is_its_worst_parts(tmp_path):
         outcome = SolveOutcome("optimal", True, 10.0, 10.0, 0.0, second_stage_gap=gap)
         return PartResult(empty, outcome, 0.0, 0)
 
-    merged = _merge(data, [part(0.02), part(None), part(0.05)], 1.0)[1]
+    merged = _merge(data, [part(0.02), part(None), part(0.05)], 1.0, 0.0)[1]
     assert merged.second_stage_gap == 0.05
-    assert _merge(data, [part(None), part(None)], 1.0)[1].second_stage_gap is None
+    assert _merge(data, [part(None), part(None)], 1.0, 0.0)[1].second_stage_gap is None
+
+
+def test_parts_prove_the_gpu_count_when_the_last_parts_first_stage_ends(tmp_path):
+    # Three parts on two workers: each first stage takes 0.3 s, but the third starts only
+    # when a worker is free, so the facility's GPU count is proven 0.9 s after the parts
+    # started, not 0.3 s (the longest single first stage).
+    from models.data import build_model_data
+    from optimizer.site.placement import Assignment
+    from optimizer.solve.decompose import PartResult, _merge
+    from optimizer.solve.highs import SolveOutcome
+
+    data = build_model_data(_two_halls(tmp_path))
+    empty = Assignment(np.full(data.site.n_slots, -1), np.full(data.site.n_slots, -1))
+
+    def part(done: float) -> PartResult:
+        outcome = SolveOutcome("optimal", True, 10.0, 10.0, 0.0, primary_s=0.3)
+        outcome.primary_done = done
+        return PartResult(empty, outcome, 0.0, 0)
+
+    clock = 1_000.0
+    merged = _merge(data, [part(clock + 0.3), part(clock + 0.9), part(clock + 0.4)], 1.5, clock)
+    assert merged[1].primary_s == pytest.approx(0.9)
+    assert merged[1].solve_s == 1.5
+    # A part that never reached its first stage's end (stopped before it) leaves no proof
+    # time of its own: the facility's is then the whole solve.
+    assert _merge(data, [part(0.0)], 1.5, clock)[1].primary_s == 1.5

@@ -48,6 +48,11 @@ class SolveOutcome:
     """Both stages."""
     primary_s: float = 0.0
     """The first stage alone: how long the GPU count took to prove (or to stop)."""
+    primary_done: float = 0.0
+    """Wall-clock time (``time.time()``) at which the first stage ended, 0 if it did not
+    run. A facility solved in parts has its GPU count proven when the last part's first
+    stage ends, which parts run two at a time put later than any one part's
+    ``primary_s``; a clock shared by the worker processes tells when that was."""
     tie_break_status: str = "not run"
     """How the second stage ended (docs/output-format.md section 5.1)."""
     second_stage_objective: float | None = None
@@ -248,6 +253,7 @@ def solve(
         return solve(m, options, progress, unit=unit)
     _proven(outcome, primary, float(info.mip_dual_bound), compiled.minimize)
     outcome.primary_s = time.perf_counter() - started
+    outcome.primary_done = time.time()
 
     outcome.record_second_stage(float(objectives[1] @ x), None)
     if watch.interrupted:
@@ -383,6 +389,7 @@ def _left_behind(
         outcome.record_second_stage(float(compiled.objectives[1] @ x), None)
         outcome.values = {id(v): float(val) for v, val in zip(compiled.columns, x, strict=True)}
     outcome.primary_s = outcome.solve_s = time.perf_counter() - started
+    outcome.primary_done = time.time()
     return outcome
 
 
