@@ -151,7 +151,7 @@ _SECOND_STAGE_GAP = click.option(
 _SECOND_STAGE_SHARE = click.option(
     "--second-stage-share",
     type=FiniteFloat(min=0),
-    default=0.5,
+    default=0.4,
     show_default=True,
     help="Time the cable and tie-break stage may take, as a share of the time taken to "
     "prove the GPU count (at least 0.25 s); 0 for no such limit, which makes the layout "
