@@ -325,6 +325,49 @@ def test_the_report_charts_gpus_and_stranded_power_by_phase(tmp_path):
     assert picture.stat().st_size > 0
 
 
+def test_the_report_colours_slots_by_install_phase(tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PatchCollection as PC
+
+    from optimizer.results.reader import open_layout
+    from optimizer.studies.report import floor_plan
+
+    # Every optimal plan of the uprate hall installs the two small racks in p1 and the big
+    # one in p2 (p1 demands no big rack): two slots of one colour, one of another.
+    path = write_instance(tmp_path, uprate_hall())
+    plan = tmp_path / "plan.nc"
+    assert run("solve", path, "-o", plan, "--gap", 0, "-q").exit_code == 0
+    ds = open_layout(plan)
+    figure = floor_plan(ds, "phase")
+    labels = [t.get_text() for legend in figure.legends for t in legend.get_texts()]
+    assert "installed in p1 (2 racks)" in labels
+    assert "installed in p2 (1 racks)" in labels
+    assert not any(label.startswith("small") for label in labels)
+    # The hall's panel is the axes whose first collection is its slots.
+    hall = next(ax for ax in figure.axes if isinstance(next(iter(ax.collections), None), PC))
+    fills = hall.collections[0].get_facecolors()
+    filled = [tuple(c) for c in fills if c[3] > 0]  # empty slots are unfilled
+    assert len(filled) == 3 and len(set(filled)) == 2
+    assert sorted(filled.count(c) for c in set(filled)) == [1, 2]
+    plt.close(figure)
+    picture = tmp_path / "phases.svg"
+    result = run("report", plan, "-o", picture, "--colour-by", "phase")
+    assert result.exit_code == 0, result.output
+    assert b"installed in p2" in picture.read_bytes()
+    # A one-shot layout has no install phases: a clear error, and nothing written.
+    one_shot = tmp_path / "one-shot.yaml"
+    data = uprate_hall()
+    del data["phases"]
+    write_instance(tmp_path, data, "one-shot.yaml")
+    single = tmp_path / "single.nc"
+    assert run("solve", one_shot, "-o", single, "-q").exit_code == 0
+    refused = tmp_path / "refused.png"
+    result = run("report", single, "-o", refused, "--colour-by", "phase")
+    assert result.exit_code == 2, result.output
+    assert "--colour-by: the layout has no install phases" in result.output
+    assert not refused.exists()
+
+
 def test_the_shipped_phased_hall_shows_what_planning_ahead_gains(tmp_path):
     # instances/phased-hall.yaml: each 2N UPS pair (1,600 kW continuous from wave 2) feeds
     # one air and one liquid row of 10 slots. Wave 1: 8 DGX B300 (58 kW, 32 GPUs) = 256

@@ -146,10 +146,23 @@ def compare_command(files: tuple[str, ...], csv_path: str | None, as_json: bool)
     default=None,
     help="The instance LAYOUT was solved from: adds each slot's power path to the .html plan.",
 )
+@click.option(
+    "--colour-by",
+    type=click.Choice(["type", "phase"]),
+    default="type",
+    show_default=True,
+    help="Fill a .png or .svg plan's slots by rack type, or by the build-out phase each "
+    "rack is installed in (a phased plan); the .html plan offers both in its menu.",
+)
 @strict_option
 @common
 def report(
-    layout: str, output: str, scenario: str | None, instance: str | None, strict: bool
+    layout: str,
+    output: str,
+    scenario: str | None,
+    instance: str | None,
+    colour_by: str,
+    strict: bool,
 ) -> None:
     """Draw the floor plan of LAYOUT with the utilization of every device, CDU and zone.
 
@@ -161,7 +174,7 @@ def report(
         linted_site(instance, False, strict)
 
     warnings = write_report(
-        Path(layout), Path(output), scenario, Path(instance) if instance else None
+        Path(layout), Path(output), scenario, Path(instance) if instance else None, colour_by
     )
     for warning in warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)

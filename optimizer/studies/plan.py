@@ -181,6 +181,14 @@ def install_phases(ds: xr.Dataset) -> np.ndarray | None:
     return np.where(occupied(ds), phases, "")
 
 
+def phase_colours(ds: xr.Dataset, phases: np.ndarray) -> dict[str, str]:
+    """A colour per install phase in build order (the layout's ``phase`` labels, then any
+    other name ``phases`` holds), the same in the .png and .html plans."""
+    ordered = [str(p) for p in ds["phase"].values] if "phase" in ds.dims else []
+    names = list(dict.fromkeys([*ordered, *(p for p in phases.tolist() if p)]))
+    return {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(names)}
+
+
 def hot_slots(ds: xr.Dataset) -> np.ndarray:
     """Racks whose inlet is within :data:`HOT_MARGIN_K` of the limit of their class."""
     inlets = inlet_rise(ds)

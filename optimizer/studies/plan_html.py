@@ -32,7 +32,6 @@ from plotly.offline import get_plotlyjs
 from optimizer.studies.plan import (
     CDU_COLOUR,
     FAMILY_COLOURS,
-    PALETTE,
     ZONE_COLOUR,
     SlotBoxes,
     hall_layout,
@@ -43,6 +42,7 @@ from optimizer.studies.plan import (
     liquid_slots,
     network_slots,
     occupied,
+    phase_colours,
     row_starts,
     slot_boxes,
     slot_edges,
@@ -218,8 +218,7 @@ def colour_modes(ds: xr.Dataset, paths: PowerPaths | None) -> list[ColourMode]:
         )
     phases = install_phases(ds)
     if phases is not None:
-        names = [p for p in dict.fromkeys(phases.tolist()) if p]
-        palette = {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(names)}
+        palette = phase_colours(ds, phases)
         category = np.where(phases == "", "empty slot", phases)
         modes.append(ColourMode("install phase", {**palette, "empty slot": EMPTY_FILL}, category))
     return modes

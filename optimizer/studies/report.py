@@ -50,9 +50,11 @@ from optimizer.studies.plan import (
     hall_layout,
     halls,
     hot_slots,
+    install_phases,
     installed,
     link,
     liquid_slots,
+    phase_colours,
     plan_extent,
     row_starts,
     slot_boxes,
@@ -119,12 +121,22 @@ def _frame_hall(ax: Axes, ds: xr.Dataset) -> None:
     ax.tick_params(labelsize=7)
 
 
-def _draw_hall(ax: Axes, ds: xr.Dataset, colours: dict[str, str]) -> None:
+def _fills(ds: xr.Dataset, colour_by: str) -> list[str]:
+    """Each slot's fill key: its rack type, or with ``colour_by`` 'phase' the build-out
+    phase its rack is installed in, so a picture shows where each wave stands (issue 13);
+    '' for an empty slot."""
+    if colour_by == "phase":
+        phases = install_phases(ds)  # None for a hall none of whose racks has a phase
+        return [""] * ds.sizes["slot"] if phases is None else [str(p) for p in phases]
+    return [str(t) for t in ds["rack_type"].values]
+
+
+def _draw_hall(ax: Axes, ds: xr.Dataset, colours: dict[str, str], colour_by: str) -> None:
     """One hall's slots, zones, SUs and labels in its framed panel."""
     ax.apply_aspect()
     scale = _points_per_metre(ax)
     boxes = slot_boxes(ds)
-    kinds = [str(t) for t in ds["rack_type"].values]
+    kinds = _fills(ds, colour_by)
     n = len(kinds)
     pad = 0.15 * float(np.median(np.minimum(boxes.width, boxes.height)))
     line = 0.6 if n <= 400 else 0.35
@@ -157,13 +169,20 @@ def _draw_hall(ax: Axes, ds: xr.Dataset, colours: dict[str, str]) -> None:
     _label_slots(ax, ds, boxes, scale)
 
 
-def _legend(ds: xr.Dataset, colours: dict[str, str]) -> list:
+def _legend(ds: xr.Dataset, colours: dict[str, str], colour_by: str) -> list:
     """Legend entries for what the layout has, and nothing else: an air-only hall lists
     no liquid slots, a hall without a fabric no scalable units."""
-    counts = dict(zip((str(t) for t in ds["type"].values), ds["rack_count"].values, strict=True))
+    if colour_by == "phase":
+        fills = _fills(ds, colour_by)
+        counts = {p: fills.count(p) for p in colours}
+        label = "installed in {} ({} racks)"
+    else:
+        types = (str(t) for t in ds["type"].values)
+        counts = dict(zip(types, ds["rack_count"].values, strict=True))
+        label = "{} ({})"
     handles = [
-        Patch(facecolor=colours[t], edgecolor="none", label=f"{t} ({int(c)})")
-        for t, c in counts.items()
+        Patch(facecolor=colours[key], edgecolor="none", label=label.format(key, int(c)))
+        for key, c in counts.items()
         if c > 0
     ]
     occupied = (ds["rack_type"] != "").values
@@ -408,11 +427,14 @@ def _grid(sizes: list[tuple[float, float]]) -> tuple[int, int, float]:
     return best
 
 
-def floor_plan(ds: xr.Dataset) -> plt.Figure:
-    """The report figure of one layout: a panel per hall and the utilization bars, and
-    for a phased build-out a chart of GPUs, stranded power and unused utility power by phase."""
+def floor_plan(ds: xr.Dataset, colour_by: str = "type") -> plt.Figure:
+    """The report figure of one layout: a panel per hall, its slots filled by rack type or
+    install phase (``colour_by``: 'type' or 'phase'), and the utilization bars,
+    and for a phased build-out a chart of GPUs, stranded power and unused utility power
+    by phase."""
     bars = utilization_bars(ds)
-    colours = type_colours(ds)
+    phases = install_phases(ds) if colour_by == "phase" else None
+    colours = type_colours(ds) if phases is None else phase_colours(ds, phases)
     names = halls(ds)
     layouts = [hall_layout(ds, h) for h in names]
     extents = [plan_extent(slot_boxes(h)) for h in layouts]
@@ -424,20 +446,20 @@ def floor_plan(ds: xr.Dataset) -> plt.Figure:
     shown = min(len(bars), MAX_BARS)
     bars_h = 0.2 * max(shown, MIN_BAR_ROWS) + 1.8
     plan_h = rows * (panel_h + 0.6 + title_in) + 1.2
-    phases = phase_figures(ds)
-    chart_h = 2.4 if phases else 0.0
+    figures = phase_figures(ds)
+    chart_h = 2.4 if figures else 0.0
     fig = plt.figure(
         figsize=(cols * (panel_w + 0.7) + 5.2, max(plan_h, bars_h) + chart_h),
         layout="constrained",
     )
     grid = fig.add_gridspec(
-        rows + bool(phases),
+        rows + bool(figures),
         cols + 1,
         width_ratios=[panel_w + 0.7] * cols + [4.6],
-        height_ratios=[max(plan_h, bars_h) / rows] * rows + ([chart_h] if phases else []),
+        height_ratios=[max(plan_h, bars_h) / rows] * rows + ([chart_h] if figures else []),
     )
-    if phases:
-        _draw_phases(fig.add_subplot(grid[rows, :]), phases)
+    if figures:
+        _draw_phases(fig.add_subplot(grid[rows, :]), figures)
     panels = []
     for i, (name, hall) in enumerate(zip(names, layouts, strict=True)):
         ax = fig.add_subplot(grid[i // cols, i % cols])
@@ -448,7 +470,7 @@ def floor_plan(ds: xr.Dataset) -> plt.Figure:
             ax.set_title(f"hall {name}: {racks} racks in {hall.sizes['slot']} slots", fontsize=9)
     _draw_bars(fig.add_subplot(grid[:rows, cols]), bars)
     fig.legend(
-        handles=_legend(ds, colours),
+        handles=_legend(ds, colours, colour_by),
         fontsize=7,
         loc="outside lower left",
         ncol=min(5, 1 + len(names) * 2),
@@ -457,7 +479,7 @@ def floor_plan(ds: xr.Dataset) -> plt.Figure:
     fig.suptitle(title(ds), fontsize=11)
     fig.get_layout_engine().execute(fig)
     for ax, hall in zip(panels, layouts, strict=True):
-        _draw_hall(ax, hall, colours)
+        _draw_hall(ax, hall, colours, colour_by)
     return fig
 
 
@@ -477,11 +499,16 @@ def title(ds: xr.Dataset) -> str:
 
 
 def write_report(
-    layout: Path, output: Path, scenario: str | None = None, instance: Path | None = None
+    layout: Path,
+    output: Path,
+    scenario: str | None = None,
+    instance: Path | None = None,
+    colour_by: str = "type",
 ) -> list[str]:
     """Draw ``layout`` (a layout file, or one scenario of a study) to PNG, SVG or an
     interactive HTML page; ``instance``, the instance it was solved from, adds each slot's
-    power path to the HTML page. Returns warnings for the user."""
+    power path to the HTML page; ``colour_by`` fills a picture's slots by rack type or
+    install phase (the HTML page offers both in its menu). Returns warnings for the user."""
     suffix = output.suffix.lower()
     if suffix not in FORMATS:
         raise InstanceError(
@@ -491,6 +518,13 @@ def write_report(
             f"name the output with one of {', '.join(FORMATS)}",
         )
     ds = pick_scenario(layout, open_layout(layout), scenario)
+    if colour_by == "phase" and install_phases(ds) is None:
+        raise InstanceError(
+            str(layout),
+            "--colour-by",
+            "the layout has no install phases: it is not a plan of a phased build-out",
+            "colour by type, or draw a layout solved from an instance with phases",
+        )
     if suffix == ".html":
         from optimizer.studies.plan_html import plan_page
 
@@ -500,7 +534,7 @@ def write_report(
     warnings = []
     if instance is not None:
         warnings.append(f"{instance}: power paths are drawn only in an .html plan")
-    fig = floor_plan(ds)
+    fig = floor_plan(ds, colour_by)
     try:
         picture = io.BytesIO()
         fig.savefig(picture, format=suffix[1:], dpi=130 if suffix == ".png" else None)
