@@ -176,7 +176,6 @@ def kpis(name: str, ds: xr.Dataset | None, attrs: dict[str, Any]) -> Kpis:
     it_kw, facility_kw = _float(ds, "it_kw"), _float(ds, "facility_kw")
     normal = ds["device_capacity_kw"] - ds["device_load_kw"]
     failover = ds["device_failover_limit_kw"] - ds["device_failover_load_kw"]
-    usable = np.minimum(normal.values, failover.values)
     root = ds["device_parent"].values == ""
     worst = int(np.argmin(failover.values)) if failover.size else -1
     bound, family, utilization = _binding(ds)
@@ -189,7 +188,7 @@ def kpis(name: str, ds: xr.Dataset | None, attrs: dict[str, Any]) -> Kpis:
         it_kw=it_kw,
         facility_kw=facility_kw,
         pue=facility_kw / it_kw if it_kw > 0 else math.nan,
-        stranded_power_kw=float(usable[root].sum()),
+        stranded_power_kw=float(_stranded_power_kw(normal.values, failover.values, root)),
         stranded_liquid_kw=float((ds["cdu_capacity_kw"] - ds["cdu_heat_kw"]).sum()),
         stranded_air_kw=float((ds["air_zone_capacity_kw"] - ds["air_zone_heat_kw"]).sum()),
         stranded_utility_kw=_float(ds, "utility_limit_kw") - facility_kw,
@@ -207,6 +206,13 @@ def kpis(name: str, ds: xr.Dataset | None, attrs: dict[str, Any]) -> Kpis:
     )
 
 
+def _stranded_power_kw(normal: np.ndarray, failover: np.ndarray, root: np.ndarray) -> np.ndarray:
+    """Stranded power from the devices' headroom (last axis: device), normal and under
+    their worst failure: per root of the power tree the smaller of the two, summed. One
+    formula for a layout and for each of its phases, so that the two agree."""
+    return np.minimum(normal, failover)[..., root].sum(axis=-1)
+
+
 def phase_figures(ds: xr.Dataset) -> dict[str, Any]:
     """GPUs, stranded power and unused utility power per build-out phase, when the layout
     has phases. Stranded power is defined as for the whole layout (``stranded_power_kw``)
@@ -219,8 +225,7 @@ def phase_figures(ds: xr.Dataset) -> dict[str, Any]:
     failover = (
         ds["phase_device_failover_limit_kw"].values - ds["phase_device_failover_load_kw"].values
     )
-    root = ds["device_parent"].values == ""
-    stranded = np.minimum(normal, failover)[:, root].sum(axis=1)
+    stranded = _stranded_power_kw(normal, failover, ds["device_parent"].values == "")
     return {
         "phase_gpus": dict(zip(names, (int(g) for g in ds["phase_gpus"].values), strict=True)),
         "phase_stranded_power_kw": dict(zip(names, (float(v) for v in stranded), strict=True)),
