@@ -183,8 +183,8 @@ def _reusable(ds: xr.Dataset, scenario: Scenario, options: SolveOptions) -> bool
     layout comes out (:meth:`SolveOptions.recorded`, with the scenario's own ``solve:``
     settings) equal. That includes threads: they
     do not change the optimum, but they may change which of several optimal layouts is
-    found, and how far a time-limited solve gets; and a study records one set of solver
-    options for all its layouts, which must be true of each."""
+    found, and how far a time-limited solve gets; and the study dataset records each
+    scenario's options (``solver_options`` per scenario), which must be true of its layout."""
     if ds.attrs.get("instance_sha256") != scenario.sha256:
         return False
     if ds.attrs.get("status") in UNFINISHED:
