@@ -478,6 +478,22 @@ def test_phases_with_a_fabric_keep_every_network_rack_and_su(tmp_path, myopic):
     assert p2.layout.su_network_slot[kept] == early[0]
 
 
+def test_a_myopic_plan_with_a_fabric_names_the_phase_it_cannot_place(tmp_path):
+    # p1 asks for 7 gpu racks: in SUs of 2 they need 4 SUs and so 2 leaves (2 ports each),
+    # 9 racks in 8 slots. Planned phase by phase, p1 alone has no layout: exit code 3,
+    # naming the phase, and nothing written.
+    data = fabric_phases()
+    data["phases"][0]["demand"] = {"gpu": {"min": 7, "max": 7}}
+    out = tmp_path / "myopic.nc"
+    result = run("solve", write_instance(tmp_path, data), "-o", out, "--myopic")
+    assert result.exit_code == 3, result.output
+    assert (
+        "phase p1, planned on its own with the earlier racks kept: no layout meets its rules "
+        "and demand minimums" in " ".join(result.output.split())
+    )
+    assert not out.exists()
+
+
 def test_verify_checks_every_phases_fabric_and_catches_a_removed_network_rack(tmp_path):
     path = write_instance(tmp_path, fabric_phases())
     plan = tmp_path / "plan.nc"
@@ -567,6 +583,11 @@ def test_the_shipped_phased_study_compares_the_plan_with_the_myopic_plan(tmp_pat
             "study.yaml:8: solve.myopic.phase_objective: Input should be 'lexicographic', "
             "'gpu_time' or 'final_first' (got 'fast')",
         ),
+        (
+            {"myopic": {}},
+            "study.yaml:7: solve.myopic: scenario 'myopic' chooses no solve setting (fix: give "
+            "one of: myopic, phase_objective, scenario_objective, or remove the entry)",
+        ),
     ],
 )
 def test_a_bad_solve_setting_in_a_study_names_the_file_line_field_and_fix(tmp_path, solve, message):
@@ -575,6 +596,18 @@ def test_a_bad_solve_setting_in_a_study_names_the_file_line_field_and_fix(tmp_pa
     result = run("batch", path, "-o", tmp_path / "study.nc")
     assert result.exit_code == 2, result.output
     assert f"{tmp_path}/{message}" in " ".join(result.output.split())
+
+
+def test_solve_settings_in_a_study_without_named_scenarios_are_refused(tmp_path):
+    study = {"solve": {"myopic": {"myopic": True}}}
+    path = write_study(tmp_path, study, base=TUTORIAL.parent / "phased-hall.yaml")
+    result = run("batch", path, "-o", tmp_path / "study.nc")
+    assert result.exit_code == 2, result.output
+    assert (
+        "solve.myopic: unknown scenario 'myopic' (fix: add a scenarios: section and choose "
+        "solve settings per scenario)" in " ".join(result.output.split())
+    )
+    assert not (tmp_path / "study.nc").exists()
 
 
 def test_a_solve_setting_on_a_study_without_phases_is_refused(tmp_path):
