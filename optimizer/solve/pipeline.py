@@ -192,10 +192,15 @@ def solve_site(
         m = build_model(data)
         timings["build_s"] = time.perf_counter() - started
         start = greedy_start(data, m) if options.warm_start else None
-        windows = [
-            [id(m.place[k, t]) for k in window for t in m.types_of_class[k]]
-            for window in thermal_windows(data)
-        ]
+        # The window search improves the start: without one there is nothing to search.
+        windows = (
+            None
+            if start is None
+            else [
+                [id(m.place[k, t]) for k in window for t in m.types_of_class[k]]
+                for window in thermal_windows(data)
+            ]
+        )
         outcome = solve(m, options, progress, start, site.objective.unit, windows)
         model_size = {"parts": 1, **_model_size(m)}
     timings["handoff_s"] = outcome.handoff_s
