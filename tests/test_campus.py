@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import xarray as xr
 from factory import EXACT, brute_force_best, instance, rack, row, site_of
 from helpers import local_cluster, run
 
@@ -242,7 +243,7 @@ def test_frontiers_run_on_a_dask_cluster(tmp_path):
 
 
 def test_solve_takes_a_scheduler_only_for_campus_frontiers(tmp_path):
-    _campus(tmp_path, [400, 300], slots=2, utility_kw=500)
+    site = _campus(tmp_path, [400, 300], slots=2, utility_kw=500)
     path = tmp_path / "instance.yaml"
     address = "tcp://127.0.0.1:1"
     alone = run("solve", path, "-o", tmp_path / "x.nc", "--scheduler", address)
@@ -254,6 +255,10 @@ def test_solve_takes_a_scheduler_only_for_campus_frontiers(tmp_path):
             "--scheduler", cluster.scheduler_address,
         )  # fmt: skip
     assert result.exit_code == 0, result.output
+    # The frontiers were traced (not a single model run instead), to the single model's optimum.
+    with xr.open_dataset(tmp_path / "y.nc") as ds:
+        assert ds.attrs["solved_as"] == SOLVED_AS_CAMPUS
+        assert int(ds["total_gpus"]) == solve_site(site, SINGLE).outcome.objective
 
 
 def test_the_lattice_bound_proves_what_the_lagrangian_line_cannot():
