@@ -18,6 +18,7 @@ from models.phases import (
     close_unopened,
 )
 from models.power import add_power
+from models.relaxation import pooled_data
 from models.space import add_space
 from models.su_knapsack import add_su_knapsacks
 from models.thermal import add_thermal
@@ -40,6 +41,18 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
     for add_family in FAMILIES:
         add_family(m, data)
     add_objectives(m, data)
+    return m
+
+
+def build_relaxed_model(data: ModelData) -> pyo.ConcreteModel:
+    """The pooled relaxation of ``build_model(data)`` (models.relaxation): every family
+    but the cable rows, on the pooled classes. Its primary optimum bounds the model's."""
+    pooled = pooled_data(data)
+    m = pyo.ConcreteModel(name=f"{data.site.name} (pooled relaxation)")
+    for add_family in FAMILIES:
+        if add_family is not add_network:
+            add_family(m, pooled)
+    add_objectives(m, pooled)
     return m
 
 

@@ -63,6 +63,9 @@ class SolveOutcome:
     second_stage_gap: float | None = None
     """Relative gap of the second stage, how far the cable plan may be from its best: the
     worst over the parts when the facility was solved in parts."""
+    relaxed_bound: float | None = None
+    """The pooled relaxation's proven bound on the primary (models.relaxation), added to
+    the model as a row before the search; None when no relaxation was solved."""
 
     def record_second_stage(self, cost: float, bound: float | None) -> None:
         """Set the second stage's cost, bound and gap together."""
@@ -193,14 +196,29 @@ def solve(
     start: dict[int, float] | None = None,
     unit: str = "",
     windows: list[list[int]] | None = None,
+    relaxed: pyo.ConcreteModel | None = None,
 ) -> SolveOutcome:
     """Solve the primary objective, then the second stage with the primary held at its
-    optimum. ``progress`` receives snapshots on a timer while HiGHS searches, its values
+    optimum. ``relaxed`` is a relaxation of ``m`` (models.build.build_relaxed_model) whose
+    proven bound, found first, is added to ``m`` as a row on the maximized primary: a
+    valid inequality that lets HiGHS stop as soon as its incumbent meets that bound.
+    ``progress`` receives snapshots on a timer while HiGHS searches, its values
     in ``unit`` (the primary objective's); Ctrl-C stops the search within a second and
     returns the best layout found with status ``interrupted`` (:mod:`.progress`).
     ``start`` (id(VarData) -> value, possibly for only some variables) is a layout to
     start from; HiGHS completes the missing values itself."""
     started = time.perf_counter()
+    relaxed_s = 0.0
+    relaxed_watch = SolveWatch(None)
+    cap = None
+    if relaxed is not None:
+        cap = _relaxed_bound(relaxed, options, relaxed_watch)
+        if cap is not None:
+            m.relaxation_cap = pyo.Constraint(expr=m.objective_primary.expr <= cap)
+        relaxed_s = time.perf_counter() - started
+        if options.time_limit is not None:
+            options = replace(options, time_limit=max(options.time_limit - relaxed_s, 0.0))
+        started = time.perf_counter()
     compiled = compile_model(m)
     lp, objectives, columns = compiled.lp, compiled.objectives, compiled.columns
     h = new_highs(options)
@@ -209,6 +227,7 @@ def solve(
 
     started = time.perf_counter()
     watch = SolveWatch(progress, unit)
+    watch.interrupted = relaxed_watch.interrupted  # Ctrl-C then stops the search at once
     watch.attach(h)
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[0])
     sense = highspy.ObjSense.kMinimize if compiled.minimize else highspy.ObjSense.kMaximize
@@ -241,6 +260,7 @@ def solve(
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
     outcome = SolveOutcome(status=status, has_solution=has_solution, handoff_s=handoff_s)
+    outcome.relaxed_bound = cap
     if not has_solution:
         outcome.solve_s = time.perf_counter() - started
         return outcome
@@ -252,7 +272,7 @@ def solve(
         # trust a search that may have pruned on it; solve again without the start.
         return solve(m, options, progress, unit=unit)
     _proven(outcome, primary, float(info.mip_dual_bound), compiled.minimize)
-    outcome.primary_s = time.perf_counter() - started
+    outcome.primary_s = time.perf_counter() - started + relaxed_s
     outcome.primary_done = time.time()
 
     outcome.record_second_stage(float(objectives[1] @ x), None)
@@ -261,8 +281,42 @@ def solve(
     else:
         x = _second_stage(h, compiled, x, primary, options, outcome, started, watch)
     outcome.values = {id(v): float(val) for v, val in zip(columns, x, strict=True)}
-    outcome.solve_s = time.perf_counter() - started
+    outcome.solve_s = time.perf_counter() - started + relaxed_s
     return outcome
+
+
+RELAXED_SHARE = 0.1
+"""Share of the time limit the pooled relaxation may take before the search proper."""
+RELAXED_MAX_S = 30.0
+"""Seconds the pooled relaxation may take at most (also without a time limit); on
+campus-8000-mixed it is solved exactly in under a second (docs/benchmarks.md)."""
+
+
+def _relaxed_bound(
+    relaxed: pyo.ConcreteModel, options: SolveOptions, watch: SolveWatch
+) -> float | None:
+    """The proven bound on ``relaxed``'s maximized primary (None when it is minimized or
+    no bound came out), solved to a zero gap within its time budget: a bound cut short
+    by the budget (or by Ctrl-C, which ``watch`` records) is still valid, only weaker."""
+    compiled = compile_model(relaxed)
+    if compiled.minimize:
+        return None
+    budget = RELAXED_MAX_S
+    if options.time_limit is not None:
+        budget = min(budget, RELAXED_SHARE * options.time_limit)
+    h = new_highs(replace(options, time_limit=budget))
+    h.setOptionValue("mip_rel_gap", 0.0)
+    h.passModel(compiled.lp)
+    n_cols = compiled.lp.num_col_
+    h.changeColsCost(n_cols, np.arange(n_cols, dtype=np.int32), compiled.objectives[0])
+    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    watch.attach(h)
+    if not watch.run(h.run):  # Ctrl-C, and HiGHS did not stop in time: not to be touched
+        return None
+    bound = float(h.getInfo().mip_dual_bound)
+    if _status(h) == "infeasible":
+        return None  # the model is infeasible too; its own solve says so
+    return bound if math.isfinite(bound) else None
 
 
 WINDOW_SHARE = 0.2

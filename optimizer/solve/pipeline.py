@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pyomo.environ as pyo
 
-from models.build import build_model
-from models.data import build_model_data, unplaceable_minimums
+from models.build import build_model, build_relaxed_model
+from models.data import ModelData, build_model_data, unplaceable_minimums
 from models.phases import PhaseObjective
 from optimizer.errors import (
     InfeasibleError,
@@ -190,6 +190,7 @@ def solve_site(
         solved_as = SOLVED_AS_PARTS
     else:
         m = build_model(data)
+        relaxed = _relaxation(data)
         timings["build_s"] = time.perf_counter() - started
         start = greedy_start(data, m) if options.warm_start else None
         # The window search improves the start: without one there is nothing to search.
@@ -201,7 +202,7 @@ def solve_site(
                 for window in thermal_windows(data)
             ]
         )
-        outcome = solve(m, options, progress, start, site.objective.unit, windows)
+        outcome = solve(m, options, progress, start, site.objective.unit, windows, relaxed)
         model_size = {"parts": 1, **_model_size(m)}
     timings["handoff_s"] = outcome.handoff_s
     timings["solve_s"] = outcome.solve_s
@@ -227,6 +228,16 @@ def solve_site(
     return SolveReport(
         site, layout, outcome, check, options, timings, model_size, baseline, solved_as=solved_as
     )
+
+
+def _relaxation(data: ModelData) -> pyo.ConcreteModel | None:
+    """The pooled relaxation (models.relaxation) where it can bound the maximized
+    primary better than the model's LP: a fabric splits the slots into cells, so pooling
+    shrinks the model, and no inlet row (which pooling would have to drop) shapes the
+    optimum."""
+    if data.site.network is None or data.inlet_rows or data.site.objective.minimizes:
+        return None
+    return build_relaxed_model(data)
 
 
 def _no_layout(

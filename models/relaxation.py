@@ -1,0 +1,66 @@
+"""The pooled relaxation: the model without cable reach, on far fewer classes.
+
+With a fabric, slots are split into cells of a few slots (models.data), because the
+cable rows must know which cells lie within reach of which network slots. Every other
+family sees a class only through its feeds and shares, CDU, air zone, eligible types
+and hall: classes equal in all of these differ only in where their cables can go.
+Dropping the cable rows and merging such classes into one pool (its size the sum of
+their sizes) gives a relaxation:
+
+- every layout of the model maps to one of the pooled model (count each pool's racks
+  of each type), and every row but the cable rows and the inlet rows is a sum over
+  classes of the same coefficients, so it holds pooled with the same left-hand side;
+- the network rows keep their aggregate per hall (models.su_knapsack: whole SUs per
+  hall and type, enough network racks for their ports), which the cable rows imply.
+
+So the pooled model's optimum, or any proven bound on it, bounds the model's optimum.
+Where cable reach does not decide the optimum, the two optima are equal, and the
+pooled model has a few dozen columns per hall instead of thousands: on
+campus-8000-mixed (docs/benchmarks.md) it is solved exactly in under a second, and its
+optimum is the layout HiGHS finds within minutes on the full model while its own bound
+stays 80 GPUs above it.
+"""
+
+from __future__ import annotations
+
+from models.data import FailoverRow, ModelData, SlotClass
+from optimizer.site.arrays import NO_INDEX
+
+
+def _pool_key(data: ModelData, k: int, c: SlotClass) -> tuple:
+    """Everything but the cable rows reads of class k: its hall (SU rows), feeds and
+    power shares, CDU and air zone (cooling rows and the facility power's cooling
+    factors), and eligible types."""
+    site = data.site
+    hall = int(site.row_hall[site.slot_row_code[c.slots[0]]])
+    failover = tuple(float(row.share[k]) for row in data.failover_rows)
+    normal = tuple(float(s) for s in data.normal_share[k])
+    return (hall, c.feeds, c.primary_share, c.cdu, c.air_zone, c.types, normal, failover)
+
+
+def pooled_data(data: ModelData) -> ModelData:
+    """``data`` with cable pairs and inlet rows dropped and alike classes pooled (see the
+    module docstring). A class holding an installed rack keeps its own pool, since its
+    placement is fixed to exactly one rack."""
+    pools: dict[tuple, list[int]] = {}
+    for k, c in enumerate(data.classes):
+        key = ("installed", k) if c.installed_type != NO_INDEX else _pool_key(data, k, c)
+        pools.setdefault(key, []).append(k)
+    members = list(pools.values())
+    classes = tuple(
+        SlotClass(
+            slots=tuple(s for k in pool for s in data.classes[k].slots),
+            feeds=data.classes[pool[0]].feeds,
+            primary_share=data.classes[pool[0]].primary_share,
+            cdu=data.classes[pool[0]].cdu,
+            air_zone=data.classes[pool[0]].air_zone,
+            types=data.classes[pool[0]].types,
+            installed_type=data.classes[pool[0]].installed_type,
+        )
+        for pool in members
+    )
+    first = [pool[0] for pool in members]
+    failover = tuple(
+        FailoverRow(row.failed, row.device, row.share[first]) for row in data.failover_rows
+    )
+    return ModelData(data.site, classes, data.normal_share[first], failover)

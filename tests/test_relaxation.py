@@ -1,0 +1,57 @@
+"""The pooled relaxation (models.relaxation): the model without cable reach, its alike
+classes merged. Its bound must never cut off a layout, and where reach does not decide
+the optimum it proves the optimum by itself."""
+
+from __future__ import annotations
+
+import pytest
+from factory import EXACT, fabric, instance, rack, row, site_of
+
+from models.data import build_model_data
+from models.relaxation import pooled_data
+from optimizer.solve.pipeline import solve_site
+
+
+def _one_leaf_row(tmp_path, reach_m: float):
+    """Ten slots 1 m apart (cells of one slot); only slot 01 may take the leaf, which
+    serves three SUs of two 8-GPU racks: at most 6 racks, 48 GPUs, whatever the reach."""
+    data = fabric(10, 2, 2, {"default_reach_m": reach_m}, {1: {"network": True}})
+    data["rack_types"]["leaf"]["su_ports"] = 3
+    return site_of(tmp_path, data)
+
+
+def test_pooling_merges_the_cells_that_only_cable_reach_tells_apart(tmp_path):
+    data = build_model_data(_one_leaf_row(tmp_path, 3.5))
+    pooled = pooled_data(data)
+    # One class per slot (cells of one slot); pooled: the leaf's slot and the nine others.
+    assert len(data.classes) == 10
+    assert sorted(c.size for c in pooled.classes) == [1, 9]
+    assert pooled.cable_pairs == () and pooled.inlet_rows == ()
+
+
+@pytest.mark.parametrize(("reach", "racks"), [(3.5, 2), (4.5, 4), (100.0, 6)])
+def test_the_pooled_bound_never_cuts_off_the_optimum(tmp_path, reach, racks):
+    # Racks within reach of slot 01: slots 02-04 at 3.5 m (one SU), 02-05 at 4.5 m (two),
+    # all at 100 m, where the leaf's three ports bind (tests/test_network.py). The pooled
+    # model ignores reach: 3 SUs, 48 GPUs, in every case; the solve still proves the
+    # optimum below it where reach binds.
+    report = solve_site(_one_leaf_row(tmp_path, reach), EXACT)
+    assert report.outcome.relaxed_bound == 48
+    assert report.outcome.status == "optimal"
+    assert report.outcome.objective == 8 * racks
+    assert report.check.ok
+
+
+def test_no_relaxation_without_a_fabric(tmp_path):
+    # Without cable rows pooling would merge nothing: the relaxation is not solved.
+    site = site_of(
+        tmp_path,
+        instance(
+            rows={"R": row(4, ["UPS-A", "UPS-B"])},
+            devices={"UPS-A": {"rating_kw": 100}, "UPS-B": {"rating_kw": 100}},
+            rack_types={"r": rack(8, 30)},
+        ),
+    )
+    report = solve_site(site, EXACT)
+    assert report.outcome.relaxed_bound is None
+    assert report.outcome.objective == 16  # 100 kW x 0.8 derating a side: two 30 kW racks
