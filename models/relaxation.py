@@ -23,6 +23,9 @@ stays 80 GPUs above it.
 
 from __future__ import annotations
 
+import pyomo.environ as pyo
+from pyomo.core.base.var import VarData
+
 from models.data import FailoverRow, ModelData, SlotClass
 from optimizer.site.arrays import NO_INDEX
 
@@ -64,3 +67,13 @@ def pooled_data(data: ModelData) -> ModelData:
         FailoverRow(row.failed, row.device, row.share[first]) for row in data.failover_rows
     )
     return ModelData(data.site, classes, data.normal_share[first], failover)
+
+
+def shared_columns(m: pyo.ConcreteModel) -> list[VarData]:
+    """The variables that mean the same in the model and its pooled relaxation, by name:
+    the whole-SU counts per hall and type (models.su_knapsack's ``su_total``), since
+    halls are kept apart by pooling. Every other column counts racks in a class, and
+    classes differ between the two. Fixing these at the relaxation's optimum and
+    completing the layout is how the solve looks for a layout that meets the bound."""
+    su_total = getattr(m, "su_total", None)
+    return [] if su_total is None else list(su_total.values())

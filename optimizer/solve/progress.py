@@ -133,6 +133,11 @@ class SolveWatch:
         h.cbMipInterrupt.subscribe(self._poll)
         h.cbMipImprovingSolution.subscribe(self._improved)
 
+    def detach(self, h: Any) -> None:
+        """Stop watching ``h``: another watch takes over its next search."""
+        h.cbMipInterrupt.unsubscribe(self._poll)
+        h.cbMipImprovingSolution.unsubscribe(self._improved)
+
     def new_stage(self, stage: str, unit: str) -> None:
         """The second stage starts: forget the first stage's incumbent and values."""
         self.stage, self.unit = stage, unit
