@@ -4,12 +4,20 @@ the optimum it proves the optimum by itself."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 from factory import EXACT, fabric, instance, rack, row, site_of
 
 from models.data import build_model_data
 from models.relaxation import pooled_data
-from optimizer.solve.pipeline import solve_site
+from optimizer.solve.campus import SOLVED_AS_CAMPUS, SOLVED_AS_SINGLE
+from optimizer.solve.pipeline import solve_instance, solve_site
+
+GENERATOR = Path(__file__).resolve().parents[1] / "scripts" / "generate_campus.py"
 
 
 def _one_leaf_row(tmp_path, reach_m: float):
@@ -55,3 +63,23 @@ def test_no_relaxation_without_a_fabric(tmp_path):
     report = solve_site(site, EXACT)
     assert report.outcome.relaxed_bound is None
     assert report.outcome.objective == 16  # 100 kW x 0.8 derating a side: two 30 kW racks
+
+
+@pytest.mark.parametrize(("utility_kw", "gpus"), [(1_200, 576), (1_600, 832)])
+def test_a_coupled_mixed_campus_is_proven_at_the_pooled_bound(tmp_path, utility_kw, gpus):
+    # scripts/generate_campus.py --mixed on two halls of two 10-slot rows under one utility
+    # limit: every slot is within the 50 m reach of every network slot of its hall, so the
+    # pooled relaxation loses nothing and its bound is the optimum; the frontier path,
+    # which never solves the relaxation, finds the same GPU count.
+    path = tmp_path / "campus.yaml"
+    args = ["--halls", "2", "--rows", "2", "--slots", "10", "--mixed"]
+    args += ["--utility-kw", str(utility_kw), "-o", str(path)]
+    subprocess.run([sys.executable, str(GENERATOR), *args], check=True, capture_output=True)
+    single = solve_instance(path, EXACT)
+    assert single.solved_as == SOLVED_AS_SINGLE and single.outcome.status == "optimal"
+    assert single.outcome.relaxed_bound == pytest.approx(gpus)
+    assert single.outcome.objective == gpus
+    placed = single.placement[single.placement >= 0]
+    assert sum(single.site.rack_types[t].gpus for t in placed) == gpus
+    frontiers = solve_instance(path, replace(EXACT, campus_frontiers=True))
+    assert frontiers.solved_as == SOLVED_AS_CAMPUS and frontiers.outcome.objective == gpus
