@@ -545,24 +545,17 @@ def test_the_window_search_never_leaves_a_start_worse_and_its_layout_passes_the_
         return {id(m.place[k, t]): float((k, t) in chosen) for k, t in m.pairs}
 
     searched = []
-    search = highs._search_windows
+    search = highs._Neighbourhoods.search_windows
 
-    def recorded(compiled, options, start, windows, budget):
-        found, interrupted = search(compiled, options, start, windows, budget)
-        assert not interrupted
-        costs = compiled.objectives[0]
-        searched.append(
-            (
-                len(windows),
-                sum(costs[j] * v for j, v in start.items()),
-                sum(costs[j] * v for j, v in found),
-            )
-        )
-        return found, interrupted
+    def recorded(self, windows, deadline):
+        start_gpus = self.best
+        search(self, windows, deadline)
+        assert not self.watch.interrupted
+        searched.append((len(windows), start_gpus, self.best))
 
     monkeypatch.setattr(pipeline, "greedy_start", first_fit_start)
     monkeypatch.setattr(pipeline, "thermal_windows", lambda data: thermal_windows(data, 8))
-    monkeypatch.setattr(highs, "_search_windows", recorded)
+    monkeypatch.setattr(highs._Neighbourhoods, "search_windows", recorded)
     report = solve_site(site, SolveOptions(time_limit=10.0))
     [(n_windows, start_gpus, found_gpus)] = searched
     assert n_windows == 12  # 48 slots, a seed every 4
