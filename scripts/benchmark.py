@@ -74,6 +74,13 @@ LADDER = (
     ),
     Case("hall-1000", "(no target; ladder step)", CampusSpec(halls=1, rows=20, slots=50)),
     Case(
+        "air-hall-1000",
+        "recirculation on 1,000 slots: gap <= 1% within 5 min",
+        CampusSpec(halls=1, rows=20, slots=50, liquid_share=0.1, supply_temp_c=23.0),
+        time_limit=300.0,
+        max_gap=0.01,
+    ),
+    Case(
         "campus-2000",
         "4 independent halls: proven optimal in <= 15 s",
         CampusSpec(halls=4, rows=10, slots=50),
