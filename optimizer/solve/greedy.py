@@ -397,7 +397,7 @@ def packed_layout(data: ModelData, spread: float) -> np.ndarray:
     just past the point where eight more racks fit. Packed one at a time, the racks
     fill the hall's inlet headroom evenly; taking racks away never heats an inlet or
     loads a feed, so whole SUs are then cut from the packing by the solver
-    (:func:`packed_bounds`, optimizer.solve.highs ``_cable_packed``)."""
+    (:func:`packed_bounds`, optimizer.solve.highs ``_Neighbourhoods.cut_from_pack``)."""
     site = data.site
     greedy = _Greedy(data, spread)
     greedy.fill_network_slots()
