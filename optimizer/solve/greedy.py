@@ -14,7 +14,9 @@ Where recirculation binds, first-fit packs the front of the hall hot and strands
 rest. The spreading construction (``spread``) places each rack instead, among the slots
 that take the fewest rack types, where it uses the least of the hot slots' remaining
 inlet headroom; the solver starts from whichever of first-fit and a few spreading
-layouts scores most (:func:`start_layout`).
+layouts scores most (:func:`start_layout`). With a fabric, the solver also cuts whole SUs
+from a packing that places every rack one at a time, with no SU rule
+(:func:`packed_layout`): building one SU at a time can strand the last network slots.
 """
 
 from __future__ import annotations
