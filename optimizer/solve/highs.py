@@ -91,7 +91,9 @@ def relative_gap(objective: float, bound: float, minimize: bool = False) -> floa
     return distance / abs(objective) if objective else math.inf
 
 
-def _status(h: highspy.Highs) -> str:
+def status_text(h: highspy.Highs) -> str:
+    """HiGHS's model status after a run in rackopt's words (:class:`SolveOutcome.status`):
+    one spelling per status wherever HiGHS is run, so callers compare with one word."""
     model_status = h.getModelStatus()
     return _STATUS.get(model_status, h.modelStatusToString(model_status).lower())
 
@@ -237,7 +239,7 @@ def solve(
         )
     if not watch.run(h.run):
         return _left_behind(watch, compiled, handoff_s, started)
-    status = "interrupted" if watch.interrupted else _status(h)
+    status = "interrupted" if watch.interrupted else status_text(h)
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
     outcome = SolveOutcome(status=status, has_solution=has_solution, handoff_s=handoff_s)
@@ -505,7 +507,7 @@ def _second_stage(
     h.setOptionValue("objective_bound", worth_beating)
     if watch.run(h.run):
         info = h.getInfo()
-        status = _status(h)
+        status = status_text(h)
         if status == "infeasible":
             # Nothing beats the layout kept by more than the gap: proven, not a failure.
             outcome.tie_break_status = f"{kept} within gap"
@@ -562,7 +564,7 @@ def _relaxation_bound(
     if not watch.run(h.run):  # Ctrl-C, and HiGHS did not stop in time: not to be touched
         return -math.inf
     h.setOptionValue("solve_relaxation", False)
-    if watch.interrupted or _status(h) != "optimal":
+    if watch.interrupted or status_text(h) != "optimal":
         return -math.inf
     return float(h.getInfo().objective_function_value)
 
