@@ -111,7 +111,7 @@ class PartSolver:
         self.power_cost = np.zeros(self.n_cols)
         self.power_cost[column_of_entry[on_row]] = np.asarray(a.value_)[on_row]
         self.columns = compiled.columns
-        position = {id(v): j for j, v in enumerate(compiled.columns)}
+        position = compiled.column_of
         pairs = list(self.m.pairs)
         self.place_columns = np.array([position[id(self.m.place[k, t])] for k, t in pairs])
         per_rack = facility_kw(data)

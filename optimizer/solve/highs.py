@@ -115,6 +115,11 @@ class CompiledModel:
     """Columns the cable re-plan holds at their first-stage values: the placements of
     every rack that is not a network rack (models.network.held_in_cable_replan); empty
     without a fabric."""
+    column_of: dict[int, int] = field(init=False)
+    """id(VarData) -> its column: where a value given per Pyomo variable goes."""
+
+    def __post_init__(self) -> None:
+        self.column_of = {id(v): j for j, v in enumerate(self.columns)}
 
 
 def compile_model(m: pyo.ConcreteModel) -> CompiledModel:
@@ -158,11 +163,11 @@ def compile_model(m: pyo.ConcreteModel) -> CompiledModel:
         primary = objective.local_name == "objective_primary"
         objectives[0 if primary else 1] = row
         minimize |= primary and objective.sense == pyo.minimize
-    position = {id(v): j for j, v in enumerate(form.columns)}
+    compiled = CompiledModel(lp, objectives, form.columns, form.rows, minimize)
+    position = compiled.column_of
     held = sorted(position[id(v)] for v in held_in_cable_replan(m) if id(v) in position)
-    return CompiledModel(
-        lp, objectives, form.columns, form.rows, minimize, np.array(held, dtype=np.int32)
-    )
+    compiled.replan_held = np.array(held, dtype=np.int32)
+    return compiled
 
 
 def new_highs(options: SolveOptions) -> highspy.Highs:
@@ -216,7 +221,7 @@ def solve(
     sense = highspy.ObjSense.kMinimize if compiled.minimize else highspy.ObjSense.kMaximize
     h.changeObjectiveSense(sense)
     if start:
-        position = {id(v): j for j, v in enumerate(columns)}
+        position = compiled.column_of
         known = [(position[key], value) for key, value in start.items() if key in position]
         if windows and window_budget(options) > 0:
             known, interrupted = _search_windows(
