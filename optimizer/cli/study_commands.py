@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -29,6 +30,9 @@ from optimizer.cli.options import (
 )
 from optimizer.errors import NoLayoutError
 from optimizer.solve.options import SolveOptions
+
+if TYPE_CHECKING:
+    from optimizer.studies.cluster import Cluster
 
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 
@@ -53,10 +57,7 @@ def batch(
     study: str,
     output: str,
     scenario_workers: int,
-    scheduler: str | None,
-    tls_ca_file: str | None,
-    tls_cert: str | None,
-    tls_key: str | None,
+    cluster: Cluster | None,
     options: SolveOptions,
     quiet: bool,
     allow_paths_outside: bool,
@@ -68,11 +69,9 @@ def batch(
     whose instance and solver options are unchanged. A failing or infeasible scenario is
     recorded with its reason and the others go on; the exit code is then 3."""
     from optimizer.studies.batch import run_batch, scenario_folder
-    from optimizer.studies.cluster import Cluster
     from optimizer.studies.compare import compare, table_lines
     from optimizer.studies.study import load_study, scenario_warnings
 
-    cluster = Cluster.of(scheduler, tls_ca_file, tls_cert, tls_key)
     loaded = load_study(study, allow_paths_outside)
     show_warnings(scenario_warnings(loaded), strict, study)
     status = None if quiet else BatchStatus()
