@@ -167,14 +167,14 @@ def report(
 
     .html writes an interactive plan (zoom, hover on a slot, colour modes; see
     docs/studies.md); .png and .svg a picture."""
+    from optimizer.studies.power_paths import Wiring
     from optimizer.studies.report import write_report
 
+    wiring = None
     if instance is not None:  # its lint warnings first, and under --strict before drawing
-        linted_site(instance, False, strict)
+        wiring = Wiring(Path(instance), linted_site(instance, False, strict))
 
-    warnings = write_report(
-        Path(layout), Path(output), scenario, Path(instance) if instance else None, colour_by
-    )
+    warnings = write_report(Path(layout), Path(output), scenario, wiring, colour_by)
     for warning in warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"report written to {output}")
