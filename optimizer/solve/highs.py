@@ -91,7 +91,9 @@ def relative_gap(objective: float, bound: float, minimize: bool = False) -> floa
     return distance / abs(objective) if objective else math.inf
 
 
-def _status(h: highspy.Highs) -> str:
+def status_text(h: highspy.Highs) -> str:
+    """HiGHS's model status after a run in rackopt's words (:class:`SolveOutcome.status`):
+    one spelling per status wherever HiGHS is run, so callers compare with one word."""
     model_status = h.getModelStatus()
     return _STATUS.get(model_status, h.modelStatusToString(model_status).lower())
 
@@ -113,6 +115,11 @@ class CompiledModel:
     """Columns the cable re-plan holds at their first-stage values: the placements of
     every rack that is not a network rack (models.network.held_in_cable_replan); empty
     without a fabric."""
+    column_of: dict[int, int] = field(init=False)
+    """id(VarData) -> its column: where a value given per Pyomo variable goes."""
+
+    def __post_init__(self) -> None:
+        self.column_of = {id(v): j for j, v in enumerate(self.columns)}
 
 
 def compile_model(m: pyo.ConcreteModel) -> CompiledModel:
@@ -156,11 +163,11 @@ def compile_model(m: pyo.ConcreteModel) -> CompiledModel:
         primary = objective.local_name == "objective_primary"
         objectives[0 if primary else 1] = row
         minimize |= primary and objective.sense == pyo.minimize
-    position = {id(v): j for j, v in enumerate(form.columns)}
+    compiled = CompiledModel(lp, objectives, form.columns, form.rows, minimize)
+    position = compiled.column_of
     held = sorted(position[id(v)] for v in held_in_cable_replan(m) if id(v) in position)
-    return CompiledModel(
-        lp, objectives, form.columns, form.rows, minimize, np.array(held, dtype=np.int32)
-    )
+    compiled.replan_held = np.array(held, dtype=np.int32)
+    return compiled
 
 
 def new_highs(options: SolveOptions) -> highspy.Highs:
@@ -219,7 +226,7 @@ def solve(
     sense = highspy.ObjSense.kMinimize if compiled.minimize else highspy.ObjSense.kMaximize
     h.changeObjectiveSense(sense)
     if start:
-        position = {id(v): j for j, v in enumerate(columns)}
+        position = compiled.column_of
         known = dict((position[key], value) for key, value in start.items() if key in position)
         budget = window_budget(options)
         neighbourhoods = _Neighbourhoods.of(compiled, options, known) if budget > 0 else None
@@ -246,7 +253,7 @@ def solve(
         )
     if not watch.run(h.run):
         return _left_behind(watch, compiled, handoff_s, started)
-    status = "interrupted" if watch.interrupted else _status(h)
+    status = "interrupted" if watch.interrupted else status_text(h)
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
     outcome = SolveOutcome(status=status, has_solution=has_solution, handoff_s=handoff_s)
@@ -545,7 +552,7 @@ def _second_stage(
     h.setOptionValue("objective_bound", worth_beating)
     if watch.run(h.run):
         info = h.getInfo()
-        status = _status(h)
+        status = status_text(h)
         if status == "infeasible":
             # Nothing beats the layout kept by more than the gap: proven, not a failure.
             outcome.tie_break_status = f"{kept} within gap"
@@ -602,7 +609,7 @@ def _relaxation_bound(
     if not watch.run(h.run):  # Ctrl-C, and HiGHS did not stop in time: not to be touched
         return -math.inf
     h.setOptionValue("solve_relaxation", False)
-    if watch.interrupted or _status(h) != "optimal":
+    if watch.interrupted or status_text(h) != "optimal":
         return -math.inf
     return float(h.getInfo().objective_function_value)
 
