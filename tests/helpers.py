@@ -101,12 +101,13 @@ def run(*args: Any) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def local_cluster(protocol: str = "tcp://", security: Any = None) -> Any:
-    """A one-worker dask cluster inside this process, on the loopback interface."""
+def local_cluster(protocol: str = "tcp://", security: Any = None, workers: int = 1) -> Any:
+    """A dask cluster of ``workers`` workers (one by default) inside this process, on the
+    loopback interface."""
     import distributed
 
     return distributed.LocalCluster(
-        n_workers=1,
+        n_workers=workers,
         threads_per_worker=1,
         processes=False,
         protocol=protocol,

@@ -14,7 +14,7 @@ from helpers import local_cluster, run
 
 from models.data import build_model_data
 from models.objective import primary_weights
-from optimizer.errors import EXIT_INVALID_INPUT
+from optimizer.errors import EXIT_INVALID_INPUT, EXIT_UNAVAILABLE
 from optimizer.solve.campus import (
     SOLVED_AS_CAMPUS,
     SOLVED_AS_SINGLE,
@@ -259,6 +259,23 @@ def test_solve_takes_a_scheduler_only_for_campus_frontiers(tmp_path):
     with xr.open_dataset(tmp_path / "y.nc") as ds:
         assert ds.attrs["solved_as"] == SOLVED_AS_CAMPUS
         assert int(ds["total_gpus"]) == solve_site(site, SINGLE).outcome.objective
+
+
+def test_a_dask_cluster_without_workers_is_an_environment_error(tmp_path):
+    # The scheduler answers, but no worker could hold a hall's frontier: exit 69 naming
+    # what is missing, before any solve, and no layout written.
+    pytest.importorskip("distributed")
+    _campus(tmp_path, [400, 300], slots=2, utility_kw=500)
+    out = tmp_path / "x.nc"
+    with local_cluster(workers=0) as cluster:
+        result = run(
+            "solve", tmp_path / "instance.yaml", "-o", out, "-q", "--campus-frontiers",
+            "--scheduler", cluster.scheduler_address,
+        )  # fmt: skip
+    assert result.exit_code == EXIT_UNAVAILABLE, result.output
+    assert "the dask scheduler has no workers" in result.output
+    assert "campus's frontiers" in result.output
+    assert not out.exists()
 
 
 def test_the_lattice_bound_proves_what_the_lagrangian_line_cannot():

@@ -32,7 +32,7 @@ from optimizer.studies.plan import (
     utilization_bars,
 )
 from optimizer.studies.plan_html import colour_modes, hover_texts, plan_page
-from optimizer.studies.power_paths import power_paths
+from optimizer.studies.power_paths import Wiring, power_paths
 from optimizer.studies.report import _grid, floor_plan
 from optimizer.verify.resources import Kind, binding
 
@@ -218,7 +218,7 @@ def test_hover_names_rack_su_inlet_and_margin_of_every_slot(solved):
 def test_colour_modes_are_offered_for_what_the_layout_holds(solved):
     path, _, ds = solved
     assert [m.label for m in colour_modes(ds, None)] == ["rack type", "inlet temperature"]
-    paths, _ = power_paths(ds, path)
+    paths, _ = power_paths(ds, Wiring.load(path))
     phased = ds.assign({PHASE_VARIABLE: ("slot", np.where(np.arange(16) < 8, "P1", "P2"))})
     assert [m.label for m in colour_modes(phased, paths)] == [
         "rack type",
@@ -251,7 +251,7 @@ def test_the_page_is_offline_with_a_tab_per_hall(solved):
 
 def test_power_paths_come_from_the_instance_and_loads_from_the_layout(solved):
     path, _, ds = solved
-    paths, warnings = power_paths(ds, path)
+    paths, warnings = power_paths(ds, Wiring.load(path))
     assert warnings == []
     first = list(ds.slot.values).index("H2-R2-04")
     assert paths.feeds[first] == [["BUS-A2", "UPS-A"], ["BUS-B2", "UPS-B"]]
@@ -271,7 +271,7 @@ def test_an_instance_of_another_site_is_refused_and_an_edited_one_warned(solved,
     other = plan_instance()
     other["halls"]["H2"]["rows"]["R2"]["slots"] = 3
     with pytest.raises(InstanceError, match="slots differ from those of the layout"):
-        power_paths(ds, write_instance(tmp_path, other, "other.yaml"))
+        power_paths(ds, Wiring.load(write_instance(tmp_path, other, "other.yaml")))
     edited = plan_instance()
     edited["power"]["devices"]["UPS-A"]["rating_kw"] = 1100
     result = run(

@@ -247,6 +247,13 @@ def test_a_batch_saves_every_layout_and_combines_them(solved_study):
         assert ds.hall.sel(scenario="ref", slot="H1-L-05").item() == ""
         assert ds.rack_type.sel(scenario="ref", slot="H1-L-05").item() == ""
         assert list(ds.named_scenario.values) == ["ref", "big", "longer"]
+        # each scenario's cable plan figures are its own layout's
+        for name in report.solved:
+            with xr.open_dataset(scenario_path(output, name)) as own:
+                for key in ("second_stage_objective", "second_stage_bound", "second_stage_gap"):
+                    figure = ds[key].sel(scenario=name).item()
+                    assert figure == pytest.approx(own.attrs[key], nan_ok=True)
+        assert ds.second_stage_gap.max().item() <= EXACT.second_stage_gap + 1e-12
         layout = scenario_layout(ds.load(), "ref")
     assert layout.sizes["slot"] == 8 and "H1-L-05" not in layout.slot.values
 

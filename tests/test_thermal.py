@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import xarray as xr
-from factory import EXACT, brute_force_best, instance, rack, row, site_of
+from factory import EXACT, brute_force_best, fabric, instance, rack, row, site_of
 from helpers import write_instance
 
 from models.data import build_model_data
@@ -25,7 +25,7 @@ from optimizer.results.layout import layout_dataset
 from optimizer.site.build import build_site
 from optimizer.site.placement import Assignment
 from optimizer.solve.explain import explain
-from optimizer.solve.greedy import greedy_layout, start_layout
+from optimizer.solve.greedy import greedy_layout, packed_layout, start_layout
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.pipeline import solve_site
 from optimizer.studies.report import utilization_bars
@@ -545,24 +545,17 @@ def test_the_window_search_never_leaves_a_start_worse_and_its_layout_passes_the_
         return {id(m.place[k, t]): float((k, t) in chosen) for k, t in m.pairs}
 
     searched = []
-    search = highs._search_windows
+    search = highs._Neighbourhoods.search_windows
 
-    def recorded(compiled, options, start, windows, budget):
-        found, interrupted = search(compiled, options, start, windows, budget)
-        assert not interrupted
-        costs = compiled.objectives[0]
-        searched.append(
-            (
-                len(windows),
-                sum(costs[j] * v for j, v in start.items()),
-                sum(costs[j] * v for j, v in found),
-            )
-        )
-        return found, interrupted
+    def recorded(self, windows, deadline):
+        start_gpus = self.best
+        search(self, windows, deadline)
+        assert not self.watch.interrupted
+        searched.append((len(windows), start_gpus, self.best))
 
     monkeypatch.setattr(pipeline, "greedy_start", first_fit_start)
     monkeypatch.setattr(pipeline, "thermal_windows", lambda data: thermal_windows(data, 8))
-    monkeypatch.setattr(highs, "_search_windows", recorded)
+    monkeypatch.setattr(highs._Neighbourhoods, "search_windows", recorded)
     report = solve_site(site, SolveOptions(time_limit=10.0))
     [(n_windows, start_gpus, found_gpus)] = searched
     assert n_windows == 12  # 48 slots, a seed every 4
@@ -589,3 +582,62 @@ def test_ctrl_c_in_the_window_search_keeps_a_checked_layout_no_worse_than_first_
     assert report.outcome.status == "interrupted"
     assert report.check.ok
     assert _gpus(site, report.placement) >= _gpus(site, greedy_layout(site).placement)
+
+
+STRANDED_INLET = [0.1, 0.15, 0.25, 0.15, 0.05, 0.05, 0.03, 0.02, 0.05, 0.0]
+"""C per kW from each slot of :func:`_stranded_fabric`'s row to the inlet of slot 3, the
+only hot one."""
+
+
+def _stranded_fabric(folder: Path) -> Any:
+    """Ten slots 1 m apart, network slots 1, 5 and 10, SUs of two 10 kW racks of 8 GPUs
+    on a 5 kW leaf of one port, 3 m of reach (leaf 1 reaches slots 2-4, leaf 5 slots 2-8,
+    leaf 10 slots 7-9), supply air 20 C, inlet limit 27 C (7 K of headroom)."""
+    data = fabric(10, 2, 1, {"default_reach_m": 3.0}, {k: {"network": True} for k in (1, 5, 10)})
+    data["cooling"]["air_zones"]["Z"]["supply_temp_c"] = 20
+    d = np.zeros((10, 10))
+    d[2] = STRANDED_INLET
+    _matrix_csv(folder, d, [f"H-R-{i:02d}" for i in range(1, 11)])
+    data["thermal"] = {"matrix_file": "d.csv"}
+    return site_of(folder, data)
+
+
+def test_whole_sus_cut_from_a_packing_add_the_su_that_the_start_strands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three network slots of one port each: at most 3 SUs of 2 racks, 48 GPUs.
+    # First-fit: leaf 1 + racks 2, 3; leaf 5 + racks 4, 6; inlet 3 is then at
+    # 0.1 x 5 + (0.15 + 0.25 + 0.15) x 10 + 0.05 x 5 + 0.05 x 10 = 6.75 K, and of the
+    # slots leaf 10 reaches only slot 8 still fits (+0.2 K; slot 7 +0.3, slot 9 +0.5):
+    # 32 GPUs. Spreading keeps slot 3 empty (its inlet then has no limit), but the SU
+    # of leaf 5 takes slots 7 and 8, where it heats inlet 3 least, and leaf 10 reaches
+    # slot 9 alone: 32 GPUs. The packing stands a leaf in all three network slots and
+    # every rack where it fits, one at a time (slots 2, 4, 6-9); cutting whole SUs from
+    # it gives all three SUs, 48 GPUs, the bound.
+    import optimizer.solve.highs as highs
+    import optimizer.solve.pipeline as pipeline
+
+    site = _stranded_fabric(tmp_path)
+    data = build_model_data(site)
+    assert _gpus(site, greedy_layout(site, data).placement) == 32
+    assert _gpus(site, start_layout(data).placement) == 32
+    gpu, leaf = 0, 1
+    packing = packed_layout(data, math.inf)
+    assert np.flatnonzero(packing == leaf).tolist() == [0, 4, 9]
+    assert np.count_nonzero(packing == gpu) == 6
+
+    cuts = []
+    cut = highs._Neighbourhoods.cut_from_pack
+
+    def recorded(self, most, deadline):
+        start_gpus = self.best
+        cut(self, most, deadline)
+        cuts.append((start_gpus, self.best))
+
+    monkeypatch.setattr(highs._Neighbourhoods, "cut_from_pack", recorded)
+    monkeypatch.setattr(pipeline, "thermal_windows", lambda data: [])
+    report = solve_site(site, SolveOptions(time_limit=10.0))
+    assert cuts[0] == (32, 48)  # the first pack already holds three whole SUs
+    assert report.check.ok
+    assert _gpus(site, report.placement) == 48
+    assert len(report.layout.su_network_slot) == 3

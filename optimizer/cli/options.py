@@ -41,6 +41,7 @@ from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import ctrl_c_restored, solver_still_running
 
 if TYPE_CHECKING:  # the site's modules load numpy and scipy: only when a command runs
+    from optimizer.instance.loader import LoadedInstance
     from optimizer.site.arrays import Site
 
 MAX_SOLVER_INT = 2**31 - 1
@@ -221,6 +222,14 @@ _MYOPIC_BASELINE = click.option(
 _OPTION_FIELDS = frozenset(f.name for f in fields(SolveOptions))
 
 
+def _with_options(command: Callable[..., Any], declared: Sequence[Callable]) -> Callable[..., Any]:
+    """``command`` with the click options ``declared`` added, shown by --help in the order
+    given (a decorator applied last is listed first)."""
+    for option in reversed(declared):
+        command = option(command)
+    return command
+
+
 def _gathered(*declared: Callable) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A decorator adding the ``declared`` options to a command and handing it their values
     as one :class:`SolveOptions` named ``options`` (settings not declared keep their
@@ -232,9 +241,7 @@ def _gathered(*declared: Callable) -> Callable[[Callable[..., Any]], Callable[..
             given = {name: kwargs.pop(name) for name in _OPTION_FIELDS & kwargs.keys()}
             return command(*args, options=SolveOptions(**given), **kwargs)
 
-        for option in reversed(declared):
-            wrapper = option(wrapper)
-        return wrapper
+        return _with_options(wrapper, declared)
 
     return decorate
 
@@ -308,9 +315,16 @@ def show_warnings(found: Sequence[tuple[str, Sequence[str]]], strict: bool, file
 def linted_site(instance: str, allow_paths_outside: bool, strict: bool) -> Site:
     """The site of ``instance``, its lint warnings shown (and fatal under ``strict``)."""
     from optimizer.instance.loader import load_instance
+
+    return linted_site_of(load_instance(instance, allow_paths_outside), instance, strict)
+
+
+def linted_site_of(loaded: LoadedInstance, instance: str, strict: bool) -> Site:
+    """:func:`linted_site` of an instance already loaded from the file ``instance``, for a
+    command that reads the instance itself first."""
     from optimizer.site.build import build_site
 
-    site = build_site(load_instance(instance, allow_paths_outside))
+    site = build_site(loaded)
     show_warnings([("", site.warnings)], strict, instance)
     return site
 
@@ -318,43 +332,56 @@ def linted_site(instance: str, allow_paths_outside: bool, strict: bool) -> Site:
 def scheduler_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--scheduler and its TLS files, for the commands that can run solves on a dask
     cluster (``batch``: the scenarios; ``solve``: a campus's frontiers); ``what`` is what
-    runs there. The command gets ``scheduler``, ``tls_ca_file``, ``tls_cert``, ``tls_key``
-    (optimizer.studies.cluster.Cluster.of)."""
+    runs there. The command gets them as ``cluster``
+    (optimizer.studies.cluster.Cluster.of: None to solve on local processes)."""
+    declared = (
+        click.option(
+            "--scheduler",
+            default=None,
+            metavar="ADDRESS",
+            help=f"Run {what} on this dask.distributed scheduler (tcp://host:8786 or "
+            "tls://host:8786) instead.",
+        ),
+        click.option(
+            "--tls-ca-file",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="For a tls:// scheduler: the CA certificate that signed the "
+            "cluster's certificates.",
+        ),
+        click.option(
+            "--tls-cert",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="For a tls:// scheduler: this client's certificate (PEM; may hold the key too).",
+        ),
+        click.option(
+            "--tls-key",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="For a tls:// scheduler: this client's private key, if not in --tls-cert.",
+        ),
+    )
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        for option in reversed(
-            (
-                click.option(
-                    "--scheduler",
-                    default=None,
-                    metavar="ADDRESS",
-                    help=f"Run {what} on this dask.distributed scheduler (tcp://host:8786 or "
-                    "tls://host:8786) instead.",
-                ),
-                click.option(
-                    "--tls-ca-file",
-                    type=click.Path(dir_okay=False),
-                    default=None,
-                    help="For a tls:// scheduler: the CA certificate that signed the "
-                    "cluster's certificates.",
-                ),
-                click.option(
-                    "--tls-cert",
-                    type=click.Path(dir_okay=False),
-                    default=None,
-                    help="For a tls:// scheduler: this client's certificate (PEM; may hold "
-                    "the key too).",
-                ),
-                click.option(
-                    "--tls-key",
-                    type=click.Path(dir_okay=False),
-                    default=None,
-                    help="For a tls:// scheduler: this client's private key, if not in --tls-cert.",
-                ),
-            )
-        ):
-            command = option(command)
-        return command
+        @wraps(command)
+        def wrapper(
+            *args: Any,
+            scheduler: str | None,
+            tls_ca_file: str | None,
+            tls_cert: str | None,
+            tls_key: str | None,
+            **kwargs: Any,
+        ) -> Any:
+            from optimizer.studies.cluster import Cluster
+
+            # This runs outside the command's own error report (@common is the innermost
+            # decorator, its --debug still among the arguments): report the same way here.
+            with _reported_errors(kwargs["debug"]):
+                cluster = Cluster.of(scheduler, tls_ca_file, tls_cert, tls_key)
+            return command(*args, cluster=cluster, **kwargs)
+
+        return _with_options(wrapper, declared)
 
     return decorate
 

@@ -16,6 +16,7 @@ from optimizer.cli.options import (
     exit_interrupted,
     instance_options,
     linted_site,
+    linted_site_of,
     output_option,
     scheduler_options,
     search_options,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from optimizer.instance.loader import LoadedInstance
     from optimizer.site.arrays import Site
     from optimizer.solve.explain import DemandAsk
+    from optimizer.studies.cluster import Cluster
     from optimizer.verify.headroom import NextRack
 
 
@@ -83,10 +85,7 @@ def solve(
     study: str | None,
     scenario: str | None,
     options: SolveOptions,
-    scheduler: str | None,
-    tls_ca_file: str | None,
-    tls_cert: str | None,
-    tls_key: str | None,
+    cluster: Cluster | None,
     quiet: bool,
     installed_from: str | None,
     as_json: bool,
@@ -105,7 +104,7 @@ def solve(
     from optimizer.site.demand import carry_forward
     from optimizer.solve.pipeline import solve_instance
     from optimizer.solve.progress import ctrl_c_stopped_a_solve
-    from optimizer.studies.cluster import Cluster, connect
+    from optimizer.studies.cluster import connect
 
     def carry(loaded: LoadedInstance, site: Site) -> Site:
         placement = read_layout(site, installed_from).placement
@@ -113,7 +112,6 @@ def solve(
 
     if installed_from is not None:
         check_target(install_path(output))
-    cluster = Cluster.of(scheduler, tls_ca_file, tls_cert, tls_key)
     if cluster is not None and not options.campus_frontiers:
         raise InstanceError(
             "--scheduler",
@@ -301,7 +299,6 @@ def verify(
     """Check LAYOUT (rackopt NetCDF, or CSV slot,rack_type) against every rule of INSTANCE."""
     from optimizer import api
     from optimizer.instance.loader import load_instance
-    from optimizer.site.build import build_site
 
     loaded = load_instance(instance, allow_paths_outside)  # read once: phases or not
     if loaded.instance.phases:
@@ -311,8 +308,7 @@ def verify(
             )
         _verify_phases(loaded, layout, strict)
         return
-    site = build_site(loaded)
-    show_warnings([("", site.warnings)], strict, instance)
+    site = linted_site_of(loaded, instance, strict)
     checked = api.verify_site(site, layout)
     report, racks = checked.report, checked.racks
     if as_json:

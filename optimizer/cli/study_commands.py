@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -29,6 +30,9 @@ from optimizer.cli.options import (
 )
 from optimizer.errors import NoLayoutError
 from optimizer.solve.options import SolveOptions
+
+if TYPE_CHECKING:
+    from optimizer.studies.cluster import Cluster
 
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 
@@ -53,10 +57,7 @@ def batch(
     study: str,
     output: str,
     scenario_workers: int,
-    scheduler: str | None,
-    tls_ca_file: str | None,
-    tls_cert: str | None,
-    tls_key: str | None,
+    cluster: Cluster | None,
     options: SolveOptions,
     quiet: bool,
     allow_paths_outside: bool,
@@ -68,11 +69,9 @@ def batch(
     whose instance and solver options are unchanged. A failing or infeasible scenario is
     recorded with its reason and the others go on; the exit code is then 3."""
     from optimizer.studies.batch import run_batch, scenario_folder
-    from optimizer.studies.cluster import Cluster
     from optimizer.studies.compare import compare, table_lines
     from optimizer.studies.study import load_study, scenario_warnings
 
-    cluster = Cluster.of(scheduler, tls_ca_file, tls_cert, tls_key)
     loaded = load_study(study, allow_paths_outside)
     show_warnings(scenario_warnings(loaded), strict, study)
     status = None if quiet else BatchStatus()
@@ -168,14 +167,14 @@ def report(
 
     .html writes an interactive plan (zoom, hover on a slot, colour modes; see
     docs/studies.md); .png and .svg a picture."""
+    from optimizer.studies.power_paths import Wiring
     from optimizer.studies.report import write_report
 
+    wiring = None
     if instance is not None:  # its lint warnings first, and under --strict before drawing
-        linted_site(instance, False, strict)
+        wiring = Wiring(Path(instance), linted_site(instance, False, strict))
 
-    warnings = write_report(
-        Path(layout), Path(output), scenario, Path(instance) if instance else None, colour_by
-    )
+    warnings = write_report(Path(layout), Path(output), scenario, wiring, colour_by)
     for warning in warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"report written to {output}")

@@ -42,6 +42,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import reduce
@@ -261,36 +262,33 @@ class PartFrontier:
 
 
 def best_choice(
-    choices: list[list[tuple[float, float, FrontierPoint | None]]], capacity_kw: float
+    choices: Sequence[Sequence[Any]], capacity_kw: float
 ) -> tuple[float, list[int]] | None:
     """The most total objective choosing one option per part within ``capacity_kw``, and
-    the option chosen per part; None if no choice fits. Exact: dynamic programming over
-    the Pareto set of (power, objective) of the parts so far."""
-    states = [(0.0, 0.0)]
-    back: list[list[tuple[int, int]]] = []
+    the option chosen per part; None if no choice fits. Each option is a row whose first
+    two entries are its facility kW and objective (an array row, or a
+    :meth:`PartFrontier.options` triple). Exact: dynamic programming over the Pareto set
+    of (power, objective) of the parts so far."""
+    kw, value = np.zeros(1), np.zeros(1)
+    back: list[tuple[np.ndarray, np.ndarray]] = []
     for options in choices:
-        grown = [
-            (kw + o_kw, value + o_value, (s, i))
-            for s, (kw, value) in enumerate(states)
-            for i, (o_kw, o_value, _) in enumerate(options)
-            if kw + o_kw <= capacity_kw
-        ]
-        grown.sort(key=lambda g: (g[0], -g[1]))
-        kept: list[tuple[float, float, tuple[int, int]]] = []
-        for g in grown:
-            if not kept or g[1] > kept[-1][1]:
-                kept.append(g)
-        if not kept:
+        c = np.array([o[:2] for o in options], dtype=float).reshape(-1, 2)
+        state, row = np.divmod(np.arange(len(kw) * len(c)), len(c))
+        kw, value = kw[state] + c[row, 0], value[state] + c[row, 1]
+        fits = np.flatnonzero(kw <= capacity_kw)
+        if not len(fits):
             return None
-        states = [(kw, value) for kw, value, _ in kept]
-        back.append([link for _, _, link in kept])
-    best = max(range(len(states)), key=lambda s: states[s][1])
+        order = fits[np.lexsort((-value[fits], kw[fits]))]
+        best_before = np.maximum.accumulate(np.concatenate([[-np.inf], value[order][:-1]]))
+        order = order[value[order] > best_before]
+        kw, value = kw[order], value[order]
+        back.append((state[order], row[order]))
+    s = int(np.argmax(value))
     chosen: list[int] = []
-    s = best
-    for links in reversed(back):
-        s, i = links[s]
-        chosen.append(i)
-    return states[best][1], chosen[::-1]
+    for state, row in reversed(back):
+        chosen.append(int(row[s]))
+        s = int(state[s])
+    return float(value.max()), chosen[::-1]
 
 
 @dataclass
@@ -338,17 +336,17 @@ class _Tracer:
     def update(self) -> None:
         """Incumbent, bound and the next budget of every part from what is known now."""
         f = self.frontiers
-        found = best_choice([p.options() for p in f], self.capacity_kw)
+        known = [p.options() for p in f]
+        found = best_choice(known, self.capacity_kw)
         if found is not None and (self.lower is None or found[0] >= self.lower):
             self.lower = found[0]
-            self.chosen = [p.options()[i][2] for p, i in zip(f, found[1], strict=True)]
+            self.chosen = [o[i][2] for o, i in zip(known, found[1], strict=True)]
         relaxed = [p.relaxed() for p in f]
         choices = [
             np.array(
-                [(o[0], o[1]) for o in p.options()] + [(kw, v) for kw, v, _, _ in r],
-                dtype=float,
+                [(o[0], o[1]) for o in options] + [(kw, v) for kw, v, _, _ in r], dtype=float
             ).reshape(-1, 2)
-            for p, r in zip(f, relaxed, strict=True)
+            for options, r in zip(known, relaxed, strict=True)
         ]
         if any(len(c) == 0 for c in choices):
             self.upper = min(self.upper, self.lower if self.lower is not None else -math.inf)
@@ -368,7 +366,9 @@ class _Tracer:
             ]
             return
         if all(len(k) for k in kept):
-            front = _front([c[k] for c, k in zip(choices, kept, strict=True)], self.capacity_kw)
+            front = best_choice(
+                [c[k] for c, k in zip(choices, kept, strict=True)], self.capacity_kw
+            )
         upper = min(dual, -math.inf if front is None else front[0])
         self.upper = min(self.upper, max(upper, self.lower if self.lower is not None else upper))
         # Trace each part where the bound's own choice is a relaxed one, at the middle of
@@ -488,30 +488,6 @@ def _promise(
         (s - m[None, :] + dual[None, :]).min(axis=1) for s, m in zip(slack, most, strict=True)
     ]
     return promise, float(dual.min())
-
-
-def _front(choices: list[np.ndarray], capacity_kw: float) -> tuple[float, list[int]] | None:
-    """The most total objective choosing one (power, objective) row per part within
-    ``capacity_kw``, and the row chosen per part: :func:`best_choice` on arrays."""
-    kw, value = np.zeros(1), np.zeros(1)
-    back: list[tuple[np.ndarray, np.ndarray]] = []
-    for c in choices:
-        state, row = np.divmod(np.arange(len(kw) * len(c)), len(c))
-        kw, value = kw[state] + c[row, 0], value[state] + c[row, 1]
-        fits = np.flatnonzero(kw <= capacity_kw)
-        if not len(fits):
-            return None
-        order = fits[np.lexsort((-value[fits], kw[fits]))]
-        best_before = np.maximum.accumulate(np.concatenate([[-np.inf], value[order][:-1]]))
-        order = order[value[order] > best_before]
-        kw, value = kw[order], value[order]
-        back.append((state[order], row[order]))
-    s = int(np.argmax(value))
-    chosen: list[int] = []
-    for state, row in reversed(back):
-        chosen.append(int(row[s]))
-        s = int(state[s])
-    return float(value.max()), chosen[::-1]
 
 
 class _Workers:

@@ -29,7 +29,7 @@ import math
 import signal
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import highspy
 import numpy as np
@@ -41,7 +41,7 @@ from models.objective import primary_weights
 from optimizer.site.placement import Assignment
 from optimizer.solve.assign import assign
 from optimizer.solve.decompose import PartResult, solve_part, stop_flag_handler
-from optimizer.solve.highs import compile_model, new_highs
+from optimizer.solve.highs import compile_model, new_highs, status_text
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import SolveWatch, stop_also_when
 
@@ -52,9 +52,8 @@ to the independent check's tolerance on a load over its limit."""
 NO_TIME = "no time"
 """A solve's status when no time was left to start it."""
 
-STAGE_2_RAN = ("optimal", "time_limit", "time limit reached")
-"""Statuses of the power-minimizing stage whose solution may be read (HiGHS's own text
-for a run cut short by its time limit is 'time limit reached')."""
+STAGE_2_RAN = ("optimal", "time_limit")
+"""Statuses of the power-minimizing stage whose solution may be read."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ class PartSolver:
         self.power_cost = np.zeros(self.n_cols)
         self.power_cost[column_of_entry[on_row]] = np.asarray(a.value_)[on_row]
         self.columns = compiled.columns
-        position = {id(v): j for j, v in enumerate(compiled.columns)}
+        position = compiled.column_of
         pairs = list(self.m.pairs)
         self.place_columns = np.array([position[id(self.m.place[k, t])] for k, t in pairs])
         per_rack = facility_kw(data)
@@ -159,15 +158,7 @@ class PartSolver:
             return "interrupted"
         if _stopped():
             return "stopped"
-        status = self.h.getModelStatus()
-        if status == highspy.HighsModelStatus.kOptimal:
-            return "optimal"
-        if status in (
-            highspy.HighsModelStatus.kInfeasible,
-            highspy.HighsModelStatus.kUnboundedOrInfeasible,
-        ):
-            return "infeasible"
-        return self.h.modelStatusToString(status).lower()
+        return status_text(self.h)
 
     def _solution(self) -> np.ndarray | None:
         if self.h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
@@ -288,21 +279,17 @@ class PartSolver:
         h.cbMipInterrupt.subscribe(self._poll)
         if not watch.run(h.run) or watch.interrupted:
             return Tangent(price, math.inf, None, "interrupted")
-        status = h.getModelStatus()
-        if status in (
-            highspy.HighsModelStatus.kInfeasible,
-            highspy.HighsModelStatus.kUnboundedOrInfeasible,
-        ):
-            return Tangent(price, -math.inf, None, "infeasible")
+        status = status_text(h)
+        if status == "infeasible":
+            return Tangent(price, -math.inf, None, status)
         bound = float(h.getInfo().mip_dual_bound)
         bound = bound if math.isfinite(bound) and abs(bound) < 1e30 else math.inf
-        ended = "optimal" if status == highspy.HighsModelStatus.kOptimal else "time_limit"
         if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
-            return Tangent(price, bound, None, ended)
+            return Tangent(price, bound, None, status)
         x = np.array(h.getSolution().col_value)[: self.n_cols]
         point = self._keep(x, np.round(x[self.place_columns]))
         bound = max(bound, point.objective - price * point.facility_kw)
-        return Tangent(price, bound, point, ended)
+        return Tangent(price, bound, point, status)
 
     def layout_of(self, point: FrontierPoint) -> Assignment:
         """This part's layout at a point found on a part with the same fingerprint."""
@@ -393,13 +380,21 @@ def _solver(part: int) -> PartSolver:
     return _SOLVERS[part]
 
 
-def frontier_step(part: int, budget_kw: float, until: float | None) -> Step:
-    """One frontier step of ``part`` (run in the worker that holds it) that ends by the
-    wall-clock time ``until``."""
-    result = _solver(part).step(budget_kw, _deadline(until))
+_Found = TypeVar("_Found", Step, Tangent)
+
+
+def _tagged(result: _Found, part: int) -> _Found:
+    """``result`` with its layout, if any, marked as found on ``part``'s model (the campus
+    merges the chosen layouts part by part)."""
     if result.point is None:
         return result
     return replace(result, point=replace(result.point, part=part))
+
+
+def frontier_step(part: int, budget_kw: float, until: float | None) -> Step:
+    """One frontier step of ``part`` (run in the worker that holds it) that ends by the
+    wall-clock time ``until``."""
+    return _tagged(_solver(part).step(budget_kw, _deadline(until)), part)
 
 
 def lagrange_step(part: int, price: float, until: float | None, seconds: float) -> Tangent:
@@ -407,10 +402,8 @@ def lagrange_step(part: int, price: float, until: float | None, seconds: float) 
     for at most ``seconds`` from its start (its bound is valid when cut short)."""
     deadline = _deadline(until)
     cap = time.perf_counter() + seconds
-    result = _solver(part).lagrange(price, cap if deadline is None else min(deadline, cap))
-    if result.point is None:
-        return result
-    return replace(result, point=replace(result.point, part=part))
+    deadline = cap if deadline is None else min(deadline, cap)
+    return _tagged(_solver(part).lagrange(price, deadline), part)
 
 
 def off_lattice_step(
@@ -421,10 +414,7 @@ def off_lattice_step(
     deadline = _deadline(until)
     cap = time.perf_counter() + seconds
     deadline = cap if deadline is None else min(deadline, cap)
-    result = _solver(part).off_lattice(price, modulus, step, deadline)
-    if result.point is None:
-        return result
-    return replace(result, point=replace(result.point, part=part))
+    return _tagged(_solver(part).off_lattice(price, modulus, step, deadline), part)
 
 
 def fingerprint(part: int) -> str:

@@ -14,7 +14,9 @@ Where recirculation binds, first-fit packs the front of the hall hot and strands
 rest. The spreading construction (``spread``) places each rack instead, among the slots
 that take the fewest rack types, where it uses the least of the hot slots' remaining
 inlet headroom; the solver starts from whichever of first-fit and a few spreading
-layouts scores most (:func:`start_layout`).
+layouts scores most (:func:`start_layout`). With a fabric, the solver also cuts whole SUs
+from a packing that places every rack one at a time, with no SU rule
+(:func:`packed_layout`): building one SU at a time can strand the last network slots.
 """
 
 from __future__ import annotations
@@ -269,6 +271,17 @@ class _Greedy:
                 return
             self._put(k, t)
 
+    def fill_network_slots(self) -> None:
+        """A network rack in every free slot of every class that may serve an SU, while
+        one fits there (and the demand allows)."""
+        site = self.site
+        hubs = sorted({(p.hub, site.network_type(p.rack_type)) for p in self.data.cable_pairs})
+        for k, v in hubs:
+            while self.free[k] and self._room(v) and self.allowed[k, v]:
+                if not self.loads.fits(v)[k]:
+                    break
+                self._put(k, v)
+
     def sus(self, t: int, su: np.ndarray, hubs: list[int]) -> None:
         """Whole SUs of type t until none can be completed."""
         v = self.site.network_type(t)
@@ -340,8 +353,7 @@ def greedy_layout(
     greedy = _Greedy(data, spread, versatile_hubs_last)
     su = np.full(site.n_slots, NO_INDEX, dtype=np.int64)
     hubs: list[int] = []
-    order = sorted(range(len(site.rack_types)), key=lambda t: (-site.rack_types[t].it_kw, t))
-    for t in order:
+    for t in _by_it_load(site):
         if site.is_network_type(t):
             continue
         if site.network_type(t) != NO_INDEX:
@@ -377,14 +389,55 @@ def start_layout(data: ModelData) -> Assignment:
     return max(tried, key=lambda layout: float(weights[layout.placement].sum()))
 
 
+def packed_layout(data: ModelData, spread: float) -> np.ndarray:
+    """A placement (slot -> rack type) that may hold more racks than whole SUs allow:
+    a network rack in every network slot where one fits, then every other rack type,
+    largest IT load first, one rack at a time by the spreading rule (``spread``, a
+    norm), racks of an SU type included, with no SU or cable rule. Where inlets bind,
+    building an SU at a time strands its last racks: each SU takes the coolest slots
+    near its network rack, and the last network slot finds its neighbourhood heated
+    just past the point where eight more racks fit. Packed one at a time, the racks
+    fill the hall's inlet headroom evenly; taking racks away never heats an inlet or
+    loads a feed, so whole SUs are then cut from the packing by the solver
+    (:func:`packed_bounds`, optimizer.solve.highs ``_Neighbourhoods.cut_from_pack``)."""
+    site = data.site
+    greedy = _Greedy(data, spread)
+    greedy.fill_network_slots()
+    for t in _by_it_load(site):
+        if not site.is_network_type(t):
+            greedy.single(t)
+    return greedy.placement
+
+
+def packed_bounds(data: ModelData, m: object) -> list[dict[int, float]]:
+    """For each norm of :data:`SPREAD_NORMS`, the packing of :func:`packed_layout` as
+    upper bounds id(place[k, t]) -> count: a layout within them that makes every SU
+    whole and cabled is a start (the solver picks it). Empty unless inlet rows bind,
+    a fabric is modelled and the objective is maximized: without a fabric the packing
+    is the spreading start itself."""
+    site = data.site
+    if not data.inlet_rows or site.network is None or site.objective.minimizes:
+        return []
+    return [_class_counts(data, m, packed_layout(data, norm)) for norm in SPREAD_NORMS]
+
+
+def _by_it_load(site: Site) -> list[int]:
+    """Rack types, largest IT load first (ties by index): the order racks are placed in."""
+    return sorted(range(len(site.rack_types)), key=lambda t: (-site.rack_types[t].it_kw, t))
+
+
+def _class_counts(data: ModelData, m: object, placement: np.ndarray) -> dict[int, float]:
+    """A placement as counts per slot class: id(place[k, t]) -> count."""
+    class_of = {s: k for k, c in enumerate(data.classes) for s in c.slots}
+    counts: dict[tuple[int, int], int] = {}
+    for s in np.flatnonzero(placement != NO_INDEX):
+        key = (class_of[int(s)], int(placement[s]))
+        counts[key] = counts.get(key, 0) + 1
+    return {id(m.place[k, t]): float(counts.get((k, t), 0)) for k, t in m.pairs}
+
+
 def greedy_start(data: ModelData, m: object) -> dict[int, float]:
     """The start layout (:func:`start_layout`) as counts per slot class:
     id(place[k, t]) -> count, a start for the solver (the network variables are left for
     HiGHS to complete)."""
-    layout = start_layout(data)
-    class_of = {s: k for k, c in enumerate(data.classes) for s in c.slots}
-    counts: dict[tuple[int, int], int] = {}
-    for s in np.flatnonzero(layout.placement != NO_INDEX):
-        key = (class_of[int(s)], int(layout.placement[s]))
-        counts[key] = counts.get(key, 0) + 1
-    return {id(m.place[k, t]): float(counts.get((k, t), 0)) for k, t in m.pairs}
+    return _class_counts(data, m, start_layout(data).placement)

@@ -95,7 +95,9 @@ def relative_gap(objective: float, bound: float, minimize: bool = False) -> floa
     return distance / abs(objective) if objective else math.inf
 
 
-def _status(h: highspy.Highs) -> str:
+def status_text(h: highspy.Highs) -> str:
+    """HiGHS's model status after a run in rackopt's words (:class:`SolveOutcome.status`):
+    one spelling per status wherever HiGHS is run, so callers compare with one word."""
     model_status = h.getModelStatus()
     return _STATUS.get(model_status, h.modelStatusToString(model_status).lower())
 
@@ -117,6 +119,11 @@ class CompiledModel:
     """Columns the cable re-plan holds at their first-stage values: the placements of
     every rack that is not a network rack (models.network.held_in_cable_replan); empty
     without a fabric."""
+    column_of: dict[int, int] = field(init=False)
+    """id(VarData) -> its column: where a value given per Pyomo variable goes."""
+
+    def __post_init__(self) -> None:
+        self.column_of = {id(v): j for j, v in enumerate(self.columns)}
 
 
 def compile_model(m: pyo.ConcreteModel) -> CompiledModel:
@@ -160,11 +167,11 @@ def compile_model(m: pyo.ConcreteModel) -> CompiledModel:
         primary = objective.local_name == "objective_primary"
         objectives[0 if primary else 1] = row
         minimize |= primary and objective.sense == pyo.minimize
-    position = {id(v): j for j, v in enumerate(form.columns)}
+    compiled = CompiledModel(lp, objectives, form.columns, form.rows, minimize)
+    position = compiled.column_of
     held = sorted(position[id(v)] for v in held_in_cable_replan(m) if id(v) in position)
-    return CompiledModel(
-        lp, objectives, form.columns, form.rows, minimize, np.array(held, dtype=np.int32)
-    )
+    compiled.replan_held = np.array(held, dtype=np.int32)
+    return compiled
 
 
 def new_highs(options: SolveOptions) -> highspy.Highs:
@@ -197,6 +204,7 @@ def solve(
     start: dict[int, float] | None = None,
     unit: str = "",
     windows: list[list[int]] | None = None,
+    packs: list[dict[int, float]] | None = None,
     relaxed: pyo.ConcreteModel | None = None,
 ) -> SolveOutcome:
     """Solve the primary objective, then the second stage with the primary held at its
@@ -209,7 +217,11 @@ def solve(
     in ``unit`` (the primary objective's); Ctrl-C stops the search within a second and
     returns the best layout found with status ``interrupted`` (:mod:`.progress`).
     ``start`` (id(VarData) -> value, possibly for only some variables) is a layout to
-    start from; HiGHS completes the missing values itself."""
+    start from; HiGHS completes the missing values itself. Before the search proper,
+    within :func:`window_budget`, the start is improved by cutting whole SUs from each
+    of ``packs`` (id(VarData) -> most racks, :meth:`_Neighbourhoods.cut_from_pack`),
+    then by re-solving each of ``windows`` (lists of id(VarData),
+    :meth:`_Neighbourhoods.search_windows`)."""
     started = time.perf_counter()
     relaxed_s = 0.0
     relaxed_watch = SolveWatch(None)
@@ -250,36 +262,41 @@ def solve(
     watch = SolveWatch(progress, unit)
     watch.interrupted = relaxed_watch.interrupted  # Ctrl-C then stops the search at once
     watch.attach(h)
-    position = {id(v): j for j, v in enumerate(columns)}
-    start_value = -math.inf
-    if start:
-        start_value = sum(objectives[0][position[key]] * v for key, v in start.items())
+    position = compiled.column_of
+    known = {position[key]: value for key, value in (start or {}).items() if key in position}
+    start_value = sum(objectives[0][j] * v for j, v in known.items()) if known else -math.inf
     if completed is not None and float(objectives[0] @ completed) >= start_value:
-        start = {id(v): float(value) for v, value in zip(columns, completed, strict=True)}
-    if start:
-        known = [(position[key], value) for key, value in start.items() if key in position]
-        if windows and window_budget(options) > 0:
-            known, interrupted = _search_windows(
-                compiled,
-                options,
-                dict(known),
-                [np.array([position[key] for key in w if key in position]) for w in windows],
-                window_budget(options),
+        known = dict(enumerate(completed.tolist()))
+        start_value = float(objectives[0] @ completed)
+    if known:
+        # A start that meets the relaxation's bound is optimal: nothing to improve.
+        at_bound = cap is not None and start_value >= cap - PRIMARY_TOLERANCE * max(1.0, abs(cap))
+        budget = 0.0 if at_bound else window_budget(options)
+        neighbourhoods = _Neighbourhoods.of(compiled, options, known) if budget > 0 else None
+        if neighbourhoods is not None and (packs or windows):
+            deadline = time.perf_counter() + budget
+            for pack in packs or []:
+                bounds = {position[key]: most for key, most in pack.items() if key in position}
+                neighbourhoods.cut_from_pack(bounds, deadline)
+            neighbourhoods.search_windows(
+                [np.array([position[key] for key in w if key in position]) for w in windows or []],
+                deadline,
             )
-            # Ctrl-C during the window search: the search proper stops at once, from the
-            # best start found.
-            watch.interrupted |= interrupted
+            known = neighbourhoods.best_start()
+            # Ctrl-C during the search: the search proper stops at once, from the best
+            # start found.
+            watch.interrupted |= neighbourhoods.watch.interrupted
             if options.time_limit is not None:
                 left = options.time_limit - (time.perf_counter() - started)
                 h.setOptionValue("time_limit", max(left, 0.0))
         h.setSolution(
             len(known),
-            np.array([j for j, _ in known], dtype=np.int32),
-            np.array([value for _, value in known], dtype=float),
+            np.array(list(known), dtype=np.int32),
+            np.array(list(known.values()), dtype=float),
         )
     if not watch.run(h.run):
         return _left_behind(watch, compiled, handoff_s, started)
-    status = "interrupted" if watch.interrupted else _status(h)
+    status = "interrupted" if watch.interrupted else status_text(h)
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
     outcome = SolveOutcome(status=status, has_solution=has_solution, handoff_s=handoff_s)
@@ -344,7 +361,7 @@ def _solve_relaxed(
         return None, {}
     info = h.getInfo()
     bound = float(info.mip_dual_bound)
-    if _status(h) == "infeasible" or not math.isfinite(bound):
+    if status_text(h) == "infeasible" or not math.isfinite(bound):
         return None, {}  # an infeasible relaxation: the model's own solve says so
     if info.primal_solution_status != 2:  # kSolutionStatusFeasible
         return bound, {}
@@ -390,88 +407,119 @@ def _completed(
 
 
 WINDOW_SHARE = 0.2
-"""Share of the time limit the window search may take before the search proper."""
+"""Share of the time limit the start's improvement (packs, then windows) may take before
+the search proper."""
 WINDOW_MAX_S = 10.0
-"""Seconds the window search may take at most (also without a time limit): on
-hall-300-thermal it climbs from the spreading start's 7,680 GPUs to 7,936 within this
-(docs/benchmarks.md)."""
+"""Seconds the start's improvement may take at most (also without a time limit): on
+hall-300-thermal the window search climbs from the spreading start's 7,680 GPUs to 7,936
+within this (docs/benchmarks.md)."""
 WINDOW_STEP_S = 2.0
-"""Seconds one window's re-solve may take; windows of 64 slots on hall-300-thermal need
-1-2 s to find their improvements (at 1 s a pass found none)."""
+"""Seconds one re-solve of a window or a pack may take; windows of 64 slots on
+hall-300-thermal need 1-2 s to find their improvements (at 1 s a pass found none); a pack
+of the 1,000-slot air hall is cut in 0.5 s."""
 
 
 def window_budget(options: SolveOptions) -> float:
-    """Seconds the window search may take: at most :data:`WINDOW_MAX_S` and at most
-    :data:`WINDOW_SHARE` of the time limit."""
+    """Seconds the start's improvement may take: at most :data:`WINDOW_MAX_S` and at
+    most :data:`WINDOW_SHARE` of the time limit."""
     if options.time_limit is None:
         return WINDOW_MAX_S
     return min(WINDOW_MAX_S, WINDOW_SHARE * options.time_limit)
 
 
-def _search_windows(
-    compiled: CompiledModel,
-    options: SolveOptions,
-    start: dict[int, float],
-    windows: list[np.ndarray],
-    budget: float,
-) -> tuple[list[tuple[int, float]], bool]:
-    """Large-neighbourhood search from ``start`` (column -> value): each window's columns
-    are freed, every other start column fixed at the incumbent, and the primary objective
-    re-solved on that restricted model; a layout is kept only when it scores more and
-    satisfies every row and bound (checked here, not taken on HiGHS's word). Passes over
-    the windows repeat until one improves nothing or ``budget`` seconds are spent.
-    Returns the best start found, never worse than ``start``, and whether Ctrl-C stopped
-    the search. Only maximizing objectives whose every cost falls on a start column are
-    searched (otherwise: ``start``)."""
-    deadline = time.perf_counter() + budget
-    fixed = np.array(sorted(start), dtype=np.int32)
-    incumbent = np.array([start[j] for j in fixed], dtype=float)
-    costs = compiled.objectives[0]
-    free_cost = costs.copy()
-    free_cost[fixed] = 0.0
-    if compiled.minimize or free_cost.any() or not len(fixed):
-        return list(zip(fixed.tolist(), incumbent.tolist(), strict=True)), False
-    lp = compiled.lp
-    lower, upper = np.array(lp.col_lower_), np.array(lp.col_upper_)
-    matrix = sparse.csc_array(
-        (lp.a_matrix_.value_, lp.a_matrix_.index_, lp.a_matrix_.start_),
-        shape=(lp.num_row_, lp.num_col_),
-    )
-    h = new_highs(replace(options, time_limit=None))
-    h.passModel(lp)
-    h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), costs)
-    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
-    watch = SolveWatch(None)  # Ctrl-C only: a window's bound proves nothing for the hall
-    watch.attach(h)
-    best = float(costs[fixed] @ incumbent)
-    improved = True
-    while improved and not watch.interrupted:
-        improved = False
-        for window in windows:
-            left = deadline - time.perf_counter()
-            if left <= 0 or watch.interrupted:
-                break
-            free = np.isin(fixed, window)
-            h.changeColsBounds(
-                len(fixed),
-                fixed,
-                np.where(free, lower[fixed], incumbent),
-                np.where(free, upper[fixed], incumbent),
-            )
-            h.setOptionValue("time_limit", min(WINDOW_STEP_S, left))
-            h.setSolution(len(fixed), fixed, incumbent)
-            if not watch.run(h.run):  # Ctrl-C, and HiGHS did not stop in time: leave it
-                break
-            if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
-                continue
-            x = np.array(h.getSolution().col_value)
-            x[fixed] = np.round(x[fixed])
-            value = float(costs @ x)
-            if value > best + PRIMARY_TOLERANCE * max(1.0, best) and _satisfies(
-                lp, matrix, lower, upper, x
-            ):
-                best, incumbent, improved = value, x[fixed], True
-    return list(zip(fixed.tolist(), incumbent.tolist(), strict=True)), watch.interrupted
+class _Neighbourhoods:
+    """Restricted re-solves of the primary objective around a start, on one HiGHS copy
+    of the compiled model: each frees some start columns (within bounds) and holds the
+    rest at the incumbent. A layout is kept only when it scores more and satisfies every
+    row and bound (checked here, not taken on HiGHS's word), so the incumbent is never
+    worse than the start. Ctrl-C stops it (``watch.interrupted``)."""
+
+    def __init__(self, compiled: CompiledModel, options: SolveOptions, start: dict[int, float]):
+        self.fixed = np.array(sorted(start), dtype=np.int32)
+        self.incumbent = np.array([start[j] for j in self.fixed], dtype=float)
+        self.costs = compiled.objectives[0]
+        self.lp = lp = compiled.lp
+        self.lower, self.upper = np.array(lp.col_lower_), np.array(lp.col_upper_)
+        self.matrix = sparse.csc_array(
+            (lp.a_matrix_.value_, lp.a_matrix_.index_, lp.a_matrix_.start_),
+            shape=(lp.num_row_, lp.num_col_),
+        )
+        self.h = new_highs(replace(options, time_limit=None))
+        self.h.passModel(lp)
+        self.h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), self.costs)
+        self.h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        self.watch = SolveWatch(None)  # Ctrl-C only: a neighbourhood's bound proves nothing
+        self.watch.attach(self.h)
+        self.best = float(self.costs[self.fixed] @ self.incumbent)
+
+    @classmethod
+    def of(
+        cls, compiled: CompiledModel, options: SolveOptions, start: dict[int, float]
+    ) -> _Neighbourhoods | None:
+        """The search from ``start`` (column -> value), or None where it cannot judge a
+        layout by the start columns alone: only maximizing objectives whose every cost
+        falls on a start column are searched."""
+        free_cost = compiled.objectives[0].copy()
+        free_cost[list(start)] = 0.0
+        if compiled.minimize or free_cost.any() or not start:
+            return None
+        return cls(compiled, options, start)
+
+    def best_start(self) -> dict[int, float]:
+        """The best layout found (column -> value)."""
+        return dict(zip(self.fixed.tolist(), self.incumbent.tolist(), strict=True))
+
+    def _resolve(self, lower: np.ndarray, upper: np.ndarray, seconds: float) -> bool:
+        """Re-solve with the start columns within ``lower``..``upper``; keep the layout
+        when it is better. Whether it improved."""
+        self.h.changeColsBounds(len(self.fixed), self.fixed, lower, upper)
+        self.h.setOptionValue("time_limit", seconds)
+        if np.all(lower <= self.incumbent) and np.all(self.incumbent <= upper):
+            self.h.setSolution(len(self.fixed), self.fixed, self.incumbent)
+        if not self.watch.run(self.h.run):  # Ctrl-C, and HiGHS did not stop in time
+            return False
+        if self.h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+            return False
+        x = np.array(self.h.getSolution().col_value)
+        x[self.fixed] = np.round(x[self.fixed])
+        value = float(self.costs @ x)
+        if value > self.best + PRIMARY_TOLERANCE * max(1.0, self.best) and _satisfies(
+            self.lp, self.matrix, self.lower, self.upper, x
+        ):
+            self.best, self.incumbent = value, x[self.fixed]
+            return True
+        return False
+
+    def cut_from_pack(self, most: dict[int, float], deadline: float) -> None:
+        """SU completion from a packing (optimizer.solve.greedy ``packed_layout``):
+        every start column may take at most the pack's count (0 where the pack has
+        none), so racks can only be taken away from the packing; HiGHS chooses which,
+        and which network rack cables each SU, so that every SU is whole. Taking racks
+        away never breaks an inlet or a feed, so this small problem (a cabling with
+        racks dropped) is usually solved at once."""
+        left = deadline - time.perf_counter()
+        if left <= 0 or self.watch.interrupted:
+            return
+        upper = np.minimum(self.upper[self.fixed], [most.get(j, 0.0) for j in self.fixed])
+        lower = self.lower[self.fixed]
+        if np.all(lower <= upper):
+            self._resolve(lower, upper, min(WINDOW_STEP_S, left))
+
+    def search_windows(self, windows: list[np.ndarray], deadline: float) -> None:
+        """Large-neighbourhood search: each window's columns are freed, every other
+        start column held at the incumbent; passes over the windows repeat until one
+        improves nothing or the ``deadline`` passes."""
+        improved = bool(windows)
+        while improved and not self.watch.interrupted:
+            improved = False
+            for window in windows:
+                left = deadline - time.perf_counter()
+                if left <= 0 or self.watch.interrupted:
+                    break
+                free = np.isin(self.fixed, window)
+                lower = np.where(free, self.lower[self.fixed], self.incumbent)
+                upper = np.where(free, self.upper[self.fixed], self.incumbent)
+                improved |= self._resolve(lower, upper, min(WINDOW_STEP_S, left))
 
 
 def _satisfies(
@@ -629,7 +677,7 @@ def _second_stage(
     h.setOptionValue("objective_bound", worth_beating)
     if watch.run(h.run):
         info = h.getInfo()
-        status = _status(h)
+        status = status_text(h)
         if status == "infeasible":
             # Nothing beats the layout kept by more than the gap: proven, not a failure.
             outcome.tie_break_status = f"{kept} within gap"
@@ -686,7 +734,7 @@ def _relaxation_bound(
     if not watch.run(h.run):  # Ctrl-C, and HiGHS did not stop in time: not to be touched
         return -math.inf
     h.setOptionValue("solve_relaxation", False)
-    if watch.interrupted or _status(h) != "optimal":
+    if watch.interrupted or status_text(h) != "optimal":
         return -math.inf
     return float(h.getInfo().objective_function_value)
 

@@ -54,7 +54,7 @@ from optimizer.solve.campus import (
 )
 from optimizer.solve.decompose import parts, solve_parts
 from optimizer.solve.explain import demand_text, explain
-from optimizer.solve.greedy import greedy_start
+from optimizer.solve.greedy import greedy_start, packed_bounds
 from optimizer.solve.highs import SolveOutcome, solve
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.phases import PhasePlan, phase_gpus, solve_phased
@@ -202,7 +202,8 @@ def solve_site(
                 for window in thermal_windows(data)
             ]
         )
-        outcome = solve(m, options, progress, start, site.objective.unit, windows, relaxed)
+        packs = None if start is None else packed_bounds(data, m)
+        outcome = solve(m, options, progress, start, site.objective.unit, windows, packs, relaxed)
         model_size = {"parts": 1, **_model_size(m)}
     timings["handoff_s"] = outcome.handoff_s
     timings["solve_s"] = outcome.solve_s

@@ -540,6 +540,11 @@ def _scenario_variables(
         "tie_break_status": text(
             [attr(n, "tie_break_status", "") for n in names], "outcome of the second stage"
         ),
+        "second_stage_objective": real(
+            "second_stage_objective", "cable metres plus tie-break cost of the layout"
+        ),
+        "second_stage_bound": real("second_stage_bound", "proven bound on the second stage"),
+        "second_stage_gap": real("second_stage_gap", "proven relative gap of the second stage"),
         "timings_s": text([attr(n, "timings_s", "{}") for n in names], "seconds per phase (JSON)"),
         "phase_plan": text(
             [attr(n, "phase_plan", "") for n in names], "how the build-out phases were planned"

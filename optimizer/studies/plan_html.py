@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -50,7 +49,7 @@ from optimizer.studies.plan import (
     type_colours,
     utilization_bars,
 )
-from optimizer.studies.power_paths import PowerPaths, power_paths
+from optimizer.studies.power_paths import PowerPaths, Wiring, power_paths
 from optimizer.verify.resources import Resource
 
 MAX_BARS = 60
@@ -569,9 +568,9 @@ function showHall(index) {
 """
 
 
-def plan_page(ds: xr.Dataset, title: str, instance: Path | None) -> tuple[str, list[str]]:
+def plan_page(ds: xr.Dataset, title: str, wiring: Wiring | None) -> tuple[str, list[str]]:
     """The whole page, and warnings about the instance, if one is given."""
-    paths, warnings = power_paths(ds, instance) if instance is not None else (None, [])
+    paths, warnings = power_paths(ds, wiring) if wiring is not None else (None, [])
     modes = colour_modes(ds, paths)
     texts = np.array(hover_texts(ds, paths), dtype=object)
     names = halls(ds)

@@ -19,8 +19,23 @@ import xarray as xr
 from optimizer.errors import InstanceError
 from optimizer.instance.loader import load_instance
 from optimizer.results.resources import layout_resources
+from optimizer.site.arrays import Site
 from optimizer.site.build import NO_INDEX, build_site
 from optimizer.verify.resources import Kind, Resource, ranked
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """An instance file and the site built from it: the caller that has already loaded
+    it (``rackopt report`` does, for its lint warnings) hands it over instead of having it
+    read twice."""
+
+    path: Path
+    site: Site
+
+    @classmethod
+    def load(cls, path: Path) -> Wiring:
+        return cls(path, build_site(load_instance(path)))
 
 
 @dataclass(frozen=True)
@@ -40,13 +55,14 @@ class PowerPaths:
     """Per slot: the label of that resource."""
 
 
-def power_paths(ds: xr.Dataset, instance: Path) -> tuple[PowerPaths, list[str]]:
-    """The power path of every slot of ``ds``, wired as ``instance`` says, and warnings.
+def power_paths(ds: xr.Dataset, wiring: Wiring) -> tuple[PowerPaths, list[str]]:
+    """The power path of every slot of ``ds``, wired as ``wiring``'s instance says, and
+    warnings.
 
     An instance with other slots or devices than the layout is refused; one with the
     same slots and devices but another digest than the layout records is used with a
     warning (it may be the file edited since, or a study scenario's base instance)."""
-    site = build_site(load_instance(instance))
+    instance, site = wiring.path, wiring.site
     for name, ours, theirs in (
         ("slots", site.slot_ids, ds["slot"].values),
         ("power devices", site.device_ids, ds["device"].values),

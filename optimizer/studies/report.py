@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -64,6 +65,9 @@ from optimizer.studies.plan import (
     utilization_bars,
 )
 from optimizer.verify.resources import Resource
+
+if TYPE_CHECKING:
+    from optimizer.studies.power_paths import Wiring
 
 FORMATS = (".png", ".svg", ".html")
 PLAN_MAX_IN = (10.0, 11.0)
@@ -502,11 +506,11 @@ def write_report(
     layout: Path,
     output: Path,
     scenario: str | None = None,
-    instance: Path | None = None,
+    wiring: Wiring | None = None,
     colour_by: str = "type",
 ) -> list[str]:
     """Draw ``layout`` (a layout file, or one scenario of a study) to PNG, SVG or an
-    interactive HTML page; ``instance``, the instance it was solved from, adds each slot's
+    interactive HTML page; ``wiring``, the instance it was solved from, adds each slot's
     power path to the HTML page; ``colour_by`` fills a picture's slots by rack type or
     install phase (the HTML page offers both in its menu). Returns warnings for the user."""
     suffix = output.suffix.lower()
@@ -528,12 +532,12 @@ def write_report(
     if suffix == ".html":
         from optimizer.studies.plan_html import plan_page
 
-        page, warnings = plan_page(ds, title(ds), instance)
+        page, warnings = plan_page(ds, title(ds), wiring)
         write_text(output, page)
         return warnings
     warnings = []
-    if instance is not None:
-        warnings.append(f"{instance}: power paths are drawn only in an .html plan")
+    if wiring is not None:
+        warnings.append(f"{wiring.path}: power paths are drawn only in an .html plan")
     fig = floor_plan(ds, colour_by)
     try:
         picture = io.BytesIO()
