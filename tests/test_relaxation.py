@@ -83,3 +83,21 @@ def test_a_coupled_mixed_campus_is_proven_at_the_pooled_bound(tmp_path, utility_
     assert sum(single.site.rack_types[t].gpus for t in placed) == gpus
     frontiers = solve_instance(path, replace(EXACT, campus_frontiers=True))
     assert frontiers.solved_as == SOLVED_AS_CAMPUS and frontiers.outcome.objective == gpus
+
+
+def test_installed_racks_keep_their_own_pools(tmp_path):
+    # Two racks already stand in slots 03 and 04 (one whole SU). Each stays a class of
+    # one slot fixed to its rack, so pooling merges only the seven free compute slots; the
+    # leaf's three ports still cap the row at 6 racks, the installed two among them.
+    data = fabric(10, 2, 2, {"default_reach_m": 100.0}, {1: {"network": True}})
+    data["rack_types"]["leaf"]["su_ports"] = 3
+    data["installed"] = {"H-R-03": "gpu", "H-R-04": "gpu"}
+    site = site_of(tmp_path, data)
+    pooled = pooled_data(build_model_data(site))
+    assert sorted(c.size for c in pooled.classes) == [1, 1, 1, 7]
+    assert sum(c.installed_type != -1 for c in pooled.classes) == 2
+    report = solve_site(site, EXACT)
+    assert report.outcome.relaxed_bound == pytest.approx(48)
+    assert report.outcome.status == "optimal" and report.outcome.objective == 48
+    ids = site.slot_ids
+    assert report.placement[ids.index("H-R-03")] == report.placement[ids.index("H-R-04")] == 0
