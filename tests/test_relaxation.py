@@ -70,7 +70,7 @@ def test_a_coupled_mixed_campus_is_proven_at_the_pooled_bound(tmp_path, utility_
     # scripts/generate_campus.py --mixed on two halls of two 10-slot rows under one utility
     # limit: every slot is within the 50 m reach of every network slot of its hall, so the
     # pooled relaxation loses nothing and its bound is the optimum; the frontier path,
-    # which never solves the relaxation, finds the same GPU count.
+    # whose layouts come from its own hall solves, finds the same GPU count.
     path = tmp_path / "campus.yaml"
     args = ["--halls", "2", "--rows", "2", "--slots", "10", "--mixed"]
     args += ["--utility-kw", str(utility_kw), "-o", str(path)]
@@ -83,6 +83,9 @@ def test_a_coupled_mixed_campus_is_proven_at_the_pooled_bound(tmp_path, utility_
     assert sum(single.site.rack_types[t].gpus for t in placed) == gpus
     frontiers = solve_instance(path, replace(EXACT, campus_frontiers=True))
     assert frontiers.solved_as == SOLVED_AS_CAMPUS and frontiers.outcome.objective == gpus
+    # The frontier path takes the pooled bound as its starting bound (no row to add).
+    assert frontiers.outcome.status == "optimal"
+    assert frontiers.outcome.relaxed_bound == pytest.approx(gpus)
 
 
 def test_installed_racks_keep_their_own_pools(tmp_path):

@@ -572,11 +572,14 @@ def solve_campus(
     options: SolveOptions,
     progress: ProgressFn | None = None,
     client: Any | None = None,
+    bound: float | None = None,
 ) -> CampusResult:
     """Trace the parts' frontiers in parallel (on local processes, or on the workers of
     the dask ``client``), a frontier once for parts with the same model, choose the best
     points under the utility limit, and merge their layouts (re-solved at the chosen
-    power for the second stage when time allows)."""
+    power for the second stage when time allows). ``bound`` is a proven upper bound on
+    the campus objective found elsewhere (the pooled relaxation): an incumbent meeting it
+    ends the trace."""
     started = time.perf_counter()
     deadline = None if options.time_limit is None else started + options.time_limit
     limit_kw = float(data.site.utility_limit_kw)
@@ -598,6 +601,8 @@ def solve_campus(
         frontiers = [own[twin[p]] for p in range(len(groups))]
         """Per part, its frontier: one object for parts with the same model."""
         tracer = _Tracer(frontiers, limit_kw, data.site.objective.unit)
+        if bound is not None:
+            tracer.upper = bound
         prices = _Prices(max(price for f in frontiers for price, _ in f.tangents), limit_kw)
         lattice = _Lattice(tracer, twin)
         running: dict[Future, tuple[int, float | None]] = {}

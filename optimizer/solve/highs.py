@@ -339,6 +339,12 @@ def _relaxed_budget(options: SolveOptions) -> float:
     return min(RELAXED_MAX_S, RELAXED_SHARE * options.time_limit)
 
 
+def relaxation_bound(relaxed: pyo.ConcreteModel, options: SolveOptions) -> float | None:
+    """The proven bound on the maximized primary of ``relaxed`` (models.relaxation), for a
+    path that cannot take it as a row (the campus frontiers): None when none came out."""
+    return _solve_relaxed(relaxed, options, SolveWatch(None))[0]
+
+
 def _solve_relaxed(
     relaxed: pyo.ConcreteModel, options: SolveOptions, watch: SolveWatch
 ) -> tuple[float | None, dict[str, float]]:
