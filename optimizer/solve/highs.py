@@ -341,8 +341,14 @@ def _relaxed_budget(options: SolveOptions) -> float:
 
 def relaxation_bound(relaxed: pyo.ConcreteModel, options: SolveOptions) -> float | None:
     """The proven bound on the maximized primary of ``relaxed`` (models.relaxation), for a
-    path that cannot take it as a row (the campus frontiers): None when none came out."""
-    return _solve_relaxed(relaxed, options, SolveWatch(None))[0]
+    path that cannot take it as a row (the campus frontiers): None when none came out.
+    Ctrl-C here comes before any layout, so it ends the solve as Ctrl-C before a solve
+    does (KeyboardInterrupt, exit code 130 in the CLI)."""
+    watch = SolveWatch(None)
+    bound = _solve_relaxed(relaxed, options, watch)[0]
+    if watch.interrupted:
+        raise KeyboardInterrupt
+    return bound
 
 
 def _solve_relaxed(
