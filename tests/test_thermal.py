@@ -523,60 +523,15 @@ def test_utility_knapsack_weighs_a_type_only_where_it_may_stand(tmp_path: Path) 
     assert least_facility_kw(build_model_data(site)) == pytest.approx([109.0, 50.0])
 
 
-def test_the_window_search_never_leaves_a_start_worse_and_its_layout_passes_the_check(
+def test_ctrl_c_at_once_keeps_a_checked_thermal_start_no_worse_than_first_fit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Started from first-fit (33 racks in the air hall) with windows of 8 linked slots,
-    # the window search finds at least one more rack (12 windows of a few ms each within
-    # its 2 s), and the solve's layout, recounted by the independent checker, keeps it.
-    import optimizer.solve.highs as highs
-    import optimizer.solve.pipeline as pipeline
-    from optimizer.solve.windows import thermal_windows
-
-    site = build_site(load_instance(ROOT / "instances" / "air-hall.yaml"))
-    first_fit = greedy_layout(site)
-    counts = {}
-    for slot in np.flatnonzero(first_fit.placement != EMPTY):
-        counts[int(slot), int(first_fit.placement[slot])] = 1.0
-
-    def first_fit_start(data, m):
-        class_of = {s: k for k, c in enumerate(data.classes) for s in c.slots}
-        chosen = {(class_of[s], t) for s, t in counts}
-        return {id(m.place[k, t]): float((k, t) in chosen) for k, t in m.pairs}
-
-    searched = []
-    search = highs._Neighbourhoods.search_windows
-
-    def recorded(self, windows, deadline):
-        start_gpus = self.best
-        search(self, windows, deadline)
-        assert not self.watch.interrupted
-        searched.append((len(windows), start_gpus, self.best))
-
-    monkeypatch.setattr(pipeline, "greedy_start", first_fit_start)
-    monkeypatch.setattr(pipeline, "thermal_windows", lambda data: thermal_windows(data, 8))
-    monkeypatch.setattr(highs._Neighbourhoods, "search_windows", recorded)
-    report = solve_site(site, SolveOptions(time_limit=10.0))
-    [(n_windows, start_gpus, found_gpus)] = searched
-    assert n_windows == 12  # 48 slots, a seed every 4
-    assert start_gpus == _gpus(site, first_fit.placement) == 33 * 32
-    assert found_gpus >= start_gpus + 32
-    assert report.check.ok
-    assert _gpus(site, report.placement) >= found_gpus
-
-
-def test_ctrl_c_in_the_window_search_keeps_a_checked_layout_no_worse_than_first_fit(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # A stop requested from the first moment (as Ctrl-C): the window search and the
-    # search proper both stop at once, and the layout written is still the checked start.
-    import optimizer.solve.pipeline as pipeline
+    # A stop requested from the first moment (as Ctrl-C): the search stops at once, and
+    # the layout written is still the checked thermal start.
     import optimizer.solve.progress as progress
-    from optimizer.solve.windows import thermal_windows
 
     monkeypatch.setattr(progress, "_stop_requests", [lambda: True])
     monkeypatch.setattr(progress, "_pressed", threading.Event())  # noted here, not after
-    monkeypatch.setattr(pipeline, "thermal_windows", lambda data: thermal_windows(data, 8))
     site = build_site(load_instance(ROOT / "instances" / "air-hall.yaml"))
     report = solve_site(site, SolveOptions(time_limit=10.0))
     assert report.outcome.status == "interrupted"
@@ -615,7 +570,6 @@ def test_whole_sus_cut_from_a_packing_add_the_su_that_the_start_strands(
     # every rack where it fits, one at a time (slots 2, 4, 6-9); cutting whole SUs from
     # it gives all three SUs, 48 GPUs, the bound.
     import optimizer.solve.highs as highs
-    import optimizer.solve.pipeline as pipeline
 
     site = _stranded_fabric(tmp_path)
     data = build_model_data(site)
@@ -635,7 +589,6 @@ def test_whole_sus_cut_from_a_packing_add_the_su_that_the_start_strands(
         cuts.append((start_gpus, self.best))
 
     monkeypatch.setattr(highs._Neighbourhoods, "cut_from_pack", recorded)
-    monkeypatch.setattr(pipeline, "thermal_windows", lambda data: [])
     report = solve_site(site, SolveOptions(time_limit=10.0))
     assert cuts[0] == (32, 48)  # the first pack already holds three whole SUs
     assert report.check.ok

@@ -203,7 +203,6 @@ def solve(
     progress: ProgressFn | None = None,
     start: dict[int, float] | None = None,
     unit: str = "",
-    windows: list[list[int]] | None = None,
     packs: list[dict[int, float]] | None = None,
     relaxed: pyo.ConcreteModel | None = None,
 ) -> SolveOutcome:
@@ -218,10 +217,8 @@ def solve(
     returns the best layout found with status ``interrupted`` (:mod:`.progress`).
     ``start`` (id(VarData) -> value, possibly for only some variables) is a layout to
     start from; HiGHS completes the missing values itself. Before the search proper,
-    within :func:`window_budget`, the start is improved by cutting whole SUs from each
-    of ``packs`` (id(VarData) -> most racks, :meth:`_Neighbourhoods.cut_from_pack`),
-    then by re-solving each of ``windows`` (lists of id(VarData),
-    :meth:`_Neighbourhoods.search_windows`)."""
+    within :func:`pack_budget`, the start is improved by cutting whole SUs from each of
+    ``packs`` (id(VarData) -> most racks, :meth:`_Neighbourhoods.cut_from_pack`)."""
     started = time.perf_counter()
     relaxed_s = 0.0
     relaxed_watch = SolveWatch(None)
@@ -271,17 +268,13 @@ def solve(
     if known:
         # A start that meets the relaxation's bound is optimal: nothing to improve.
         at_bound = cap is not None and start_value >= cap - PRIMARY_TOLERANCE * max(1.0, abs(cap))
-        budget = 0.0 if at_bound else window_budget(options)
+        budget = 0.0 if at_bound else pack_budget(options)
         neighbourhoods = _Neighbourhoods.of(compiled, options, known) if budget > 0 else None
-        if neighbourhoods is not None and (packs or windows):
+        if neighbourhoods is not None and packs:
             deadline = time.perf_counter() + budget
-            for pack in packs or []:
+            for pack in packs:
                 bounds = {position[key]: most for key, most in pack.items() if key in position}
                 neighbourhoods.cut_from_pack(bounds, deadline)
-            neighbourhoods.search_windows(
-                [np.array([position[key] for key in w if key in position]) for w in windows or []],
-                deadline,
-            )
             known = neighbourhoods.best_start()
             # Ctrl-C during the search: the search proper stops at once, from the best
             # start found.
@@ -418,31 +411,27 @@ def _completed(
     return x
 
 
-WINDOW_SHARE = 0.2
-"""Share of the time limit the start's improvement (packs, then windows) may take before
-the search proper."""
-WINDOW_MAX_S = 10.0
-"""Seconds the start's improvement may take at most (also without a time limit): on
-hall-300-thermal the window search climbs from the spreading start's 7,680 GPUs to 7,936
-within this (docs/benchmarks.md)."""
-WINDOW_STEP_S = 2.0
-"""Seconds one re-solve of a window or a pack may take; windows of 64 slots on
-hall-300-thermal need 1-2 s to find their improvements (at 1 s a pass found none); a pack
-of the 1,000-slot air hall is cut in 0.5 s."""
+PACK_SHARE = 0.2
+"""Share of the time limit the cuts from the packings may take before the search proper."""
+PACK_MAX_S = 10.0
+"""Seconds the cuts from the packings may take at most (also without a time limit)."""
+PACK_STEP_S = 2.0
+"""Seconds one packing's cut may take: a pack of the 1,000-slot air hall is cut in 0.5 s
+(docs/benchmarks.md)."""
 
 
-def window_budget(options: SolveOptions) -> float:
-    """Seconds the start's improvement may take: at most :data:`WINDOW_MAX_S` and at
-    most :data:`WINDOW_SHARE` of the time limit."""
+def pack_budget(options: SolveOptions) -> float:
+    """Seconds the cuts from the packings may take: at most :data:`PACK_MAX_S` and at
+    most :data:`PACK_SHARE` of the time limit."""
     if options.time_limit is None:
-        return WINDOW_MAX_S
-    return min(WINDOW_MAX_S, WINDOW_SHARE * options.time_limit)
+        return PACK_MAX_S
+    return min(PACK_MAX_S, PACK_SHARE * options.time_limit)
 
 
 class _Neighbourhoods:
     """Restricted re-solves of the primary objective around a start, on one HiGHS copy
-    of the compiled model: each frees some start columns (within bounds) and holds the
-    rest at the incumbent. A layout is kept only when it scores more and satisfies every
+    of the compiled model: each narrows the start columns' bounds (to a packing's counts,
+    :meth:`cut_from_pack`). A layout is kept only when it scores more and satisfies every
     row and bound (checked here, not taken on HiGHS's word), so the incumbent is never
     worse than the start. Ctrl-C stops it (``watch.interrupted``)."""
 
@@ -481,17 +470,17 @@ class _Neighbourhoods:
         """The best layout found (column -> value)."""
         return dict(zip(self.fixed.tolist(), self.incumbent.tolist(), strict=True))
 
-    def _resolve(self, lower: np.ndarray, upper: np.ndarray, seconds: float) -> bool:
+    def _resolve(self, lower: np.ndarray, upper: np.ndarray, seconds: float) -> None:
         """Re-solve with the start columns within ``lower``..``upper``; keep the layout
-        when it is better. Whether it improved."""
+        when it is better."""
         self.h.changeColsBounds(len(self.fixed), self.fixed, lower, upper)
         self.h.setOptionValue("time_limit", seconds)
         if np.all(lower <= self.incumbent) and np.all(self.incumbent <= upper):
             self.h.setSolution(len(self.fixed), self.fixed, self.incumbent)
         if not self.watch.run(self.h.run):  # Ctrl-C, and HiGHS did not stop in time
-            return False
+            return
         if self.h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
-            return False
+            return
         x = np.array(self.h.getSolution().col_value)
         x[self.fixed] = np.round(x[self.fixed])
         value = float(self.costs @ x)
@@ -499,8 +488,6 @@ class _Neighbourhoods:
             self.lp, self.matrix, self.lower, self.upper, x
         ):
             self.best, self.incumbent = value, x[self.fixed]
-            return True
-        return False
 
     def cut_from_pack(self, most: dict[int, float], deadline: float) -> None:
         """SU completion from a packing (optimizer.solve.greedy ``packed_layout``):
@@ -515,23 +502,7 @@ class _Neighbourhoods:
         upper = np.minimum(self.upper[self.fixed], [most.get(j, 0.0) for j in self.fixed])
         lower = self.lower[self.fixed]
         if np.all(lower <= upper):
-            self._resolve(lower, upper, min(WINDOW_STEP_S, left))
-
-    def search_windows(self, windows: list[np.ndarray], deadline: float) -> None:
-        """Large-neighbourhood search: each window's columns are freed, every other
-        start column held at the incumbent; passes over the windows repeat until one
-        improves nothing or the ``deadline`` passes."""
-        improved = bool(windows)
-        while improved and not self.watch.interrupted:
-            improved = False
-            for window in windows:
-                left = deadline - time.perf_counter()
-                if left <= 0 or self.watch.interrupted:
-                    break
-                free = np.isin(self.fixed, window)
-                lower = np.where(free, self.lower[self.fixed], self.incumbent)
-                upper = np.where(free, self.upper[self.fixed], self.incumbent)
-                improved |= self._resolve(lower, upper, min(WINDOW_STEP_S, left))
+            self._resolve(lower, upper, min(PACK_STEP_S, left))
 
 
 def _satisfies(

@@ -59,7 +59,6 @@ from optimizer.solve.highs import SolveOutcome, relaxation_bound, solve
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.phases import PhasePlan, phase_gpus, solve_phased
 from optimizer.solve.progress import ProgressFn
-from optimizer.solve.windows import thermal_windows
 from optimizer.verify.check import CheckReport, check_layout
 
 
@@ -203,17 +202,8 @@ def solve_site(
         relaxed = _relaxation(data)
         timings["build_s"] = time.perf_counter() - started
         start = greedy_start(data, m) if options.warm_start else None
-        # The window search improves the start: without one there is nothing to search.
-        windows = (
-            None
-            if start is None
-            else [
-                [id(m.place[k, t]) for k in window for t in m.types_of_class[k]]
-                for window in thermal_windows(data)
-            ]
-        )
         packs = None if start is None else packed_bounds(data, m)
-        outcome = solve(m, options, progress, start, site.objective.unit, windows, packs, relaxed)
+        outcome = solve(m, options, progress, start, site.objective.unit, packs, relaxed)
         model_size = {"parts": 1, **_model_size(m)}
     timings["handoff_s"] = outcome.handoff_s
     timings["solve_s"] = outcome.solve_s
