@@ -371,7 +371,7 @@ def _solve_relaxed(
     if info.primal_solution_status != 2:  # kSolutionStatusFeasible
         return bound, {}
     x = h.getSolution().col_value
-    position = {id(v): j for j, v in enumerate(compiled.columns)}
+    position = compiled.column_of
     shared = shared_columns(relaxed)
     return bound, {v.name: float(round(x[position[id(v)]])) for v in shared if id(v) in position}
 
