@@ -175,6 +175,12 @@ NOTES = [
     "- campus-2000-mixed and campus-8000-mixed run the default path (one model); "
     "--campus-frontiers --workers N measures the frontier path (docs/benchmarks.md keeps "
     "those runs, issue 17, under 'Measured outside the ladder').",
+    "- What proves the utility-coupled campuses (campus-2000-utility, campus-2000-mixed, "
+    "campus-8000-mixed) in seconds: the pooled relaxation (models/relaxation.py, "
+    "formulation.md section 9.3, step 0), the model without cable reach on classes merged "
+    "wherever only cable reach told them apart. It is solved exactly in under a second, "
+    "its bound goes into the model as a row, and its whole-SU counts per hall, completed "
+    "into a layout, give the start that meets it. Its time counts in 'GPUs proven'.",
     "- Where the second stage (cables and tie-break) ends by its time share, as on the "
     "campuses, 'solve' is 'GPUs proven' plus 40% of it; 'cable gap' is measured against "
     "the stage's LP bound (or HiGHS's, if better), which on the campuses is weak: a large "
@@ -488,7 +494,7 @@ def main(argv: list[str] | None = None) -> None:
             "the instance to the layout written, timed around both (the ~1-2 s of Python "
             "imports per process are not counted). 'GPUs proven' is the first stage, which "
             "proves the GPU count (for a facility solved in parts, until the last part's first "
-            "stage ended); "
+            "stage ended; with the pooled relaxation's solve where one runs); "
             "'solve' adds the second stage (cable lengths and tie-break, until its 1% gap, its "
             "50-node budget, 40% of the first stage's time (at least 0.25 s) or what is left "
             "of the time limit). Stranded kW is the IT power the power tree "
