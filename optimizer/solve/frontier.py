@@ -366,11 +366,16 @@ def install(
     _STOP[:] = [stop]
 
 
-def _deadline(until: float | None) -> float | None:
+def _deadline(until: float | None, seconds: float | None = None) -> float | None:
     """A wall-clock deadline (``time.time()``), given when the step was queued, as this
     process's ``perf_counter`` deadline: a step that waited behind others in its worker
-    gets only the time left, not the time left when it was queued."""
-    return None if until is None else time.perf_counter() + (until - time.time())
+    gets only the time left, not the time left when it was queued. ``seconds`` caps the
+    step from its start, whichever comes first."""
+    deadline = None if until is None else time.perf_counter() + (until - time.time())
+    if seconds is None:
+        return deadline
+    cap = time.perf_counter() + seconds
+    return cap if deadline is None else min(deadline, cap)
 
 
 def _solver(part: int) -> PartSolver:
@@ -400,10 +405,7 @@ def frontier_step(part: int, budget_kw: float, until: float | None) -> Step:
 def lagrange_step(part: int, price: float, until: float | None, seconds: float) -> Tangent:
     """One Lagrangian solve of ``part`` at ``price`` (GPUs per kW), run in its worker,
     for at most ``seconds`` from its start (its bound is valid when cut short)."""
-    deadline = _deadline(until)
-    cap = time.perf_counter() + seconds
-    deadline = cap if deadline is None else min(deadline, cap)
-    return _tagged(_solver(part).lagrange(price, deadline), part)
+    return _tagged(_solver(part).lagrange(price, _deadline(until, seconds)), part)
 
 
 def off_lattice_step(
@@ -411,9 +413,7 @@ def off_lattice_step(
 ) -> Tangent:
     """:meth:`PartSolver.off_lattice` of ``part``, run in its worker, for at most
     ``seconds`` (its bound is valid when cut short)."""
-    deadline = _deadline(until)
-    cap = time.perf_counter() + seconds
-    deadline = cap if deadline is None else min(deadline, cap)
+    deadline = _deadline(until, seconds)
     return _tagged(_solver(part).off_lattice(price, modulus, step, deadline), part)
 
 
