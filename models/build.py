@@ -18,7 +18,7 @@ from models.phases import (
     close_unopened,
 )
 from models.power import add_power
-from models.relaxation import pooled_data
+from models.relaxation import add_network_totals, pooled_data
 from models.space import add_space
 from models.su_knapsack import add_su_knapsacks
 from models.thermal import add_thermal
@@ -52,6 +52,7 @@ def build_relaxed_model(data: ModelData) -> pyo.ConcreteModel:
     for add_family in FAMILIES:
         if add_family is not add_network:
             add_family(m, pooled)
+    add_network_totals(m, pooled)
     add_objectives(m, pooled)
     return m
 

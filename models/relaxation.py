@@ -8,10 +8,13 @@ Dropping the cable rows and merging such classes into one pool (its size the sum
 their sizes) gives a relaxation:
 
 - every layout of the model maps to one of the pooled model (count each pool's racks
-  of each type), and every row but the cable rows and the inlet rows is a sum over
-  classes of the same coefficients, so it holds pooled with the same left-hand side;
-- the network rows keep their aggregate per hall (models.su_knapsack: whole SUs per
-  hall and type, enough network racks for their ports), which the cable rows imply.
+  of each type), and every row outside models.network (the cable rows, the ports and
+  the rule that a network rack stands only where it serves an SU) and the inlet rows
+  is a sum over classes of the same coefficients, so it holds pooled with the same
+  left-hand side;
+- the network rows keep their aggregate per hall: whole SUs per hall and type and
+  enough network racks for their ports (models.su_knapsack), and no more network racks
+  than SUs they serve (:func:`add_network_totals`), which the network rows imply.
 
 So the pooled model's optimum, or any proven bound on it, bounds the model's optimum.
 Where cable reach does not decide the optimum, the two optima are equal, and the
@@ -77,3 +80,33 @@ def shared_columns(m: pyo.ConcreteModel) -> list[VarData]:
     completing the layout is how the solve looks for a layout that meets the bound."""
     su_total = getattr(m, "su_total", None)
     return [] if su_total is None else list(su_total.values())
+
+
+def add_network_totals(m: pyo.ConcreteModel, data: ModelData) -> None:
+    """Per hall and network rack type v: the network racks placed (installed ones aside)
+    are at most the SUs of the types v serves, sum_t S_ht (models.su_knapsack). The model
+    holds each network rack to the SUs cabled to it (models.network ``network_used``),
+    and every SU of a hall is cabled to a network rack of that hall, so the sum over the
+    hall's network racks gives this row. Without it the relaxation may stand idle network
+    racks in spare slots, which counts where network racks carry IT kW or value."""
+    su_total = getattr(m, "su_total", None)
+    if su_total is None:
+        return
+    site = data.site
+    served: dict[tuple[int, int], list[int]] = {}
+    for h, t in su_total:
+        served.setdefault((h, site.network_type(t)), []).append(t)
+    racks: dict[tuple[int, int], list[int]] = {key: [] for key in served}
+    for k, v in m.pairs:
+        c = data.classes[k]
+        key = (int(site.row_hall[site.slot_row_code[c.slots[0]]]), v)
+        if key in racks and c.installed_type == NO_INDEX:
+            racks[key].append(k)
+
+    def at_most_served(_m: pyo.ConcreteModel, h: int, v: int) -> pyo.Expression:
+        placed = sum(m.place[k, v] for k in racks[h, v])
+        if isinstance(placed, int):
+            return pyo.Constraint.Skip
+        return placed <= sum(su_total[h, t] for t in served[h, v])
+
+    m.network_totals = pyo.Constraint(list(served), rule=at_most_served)

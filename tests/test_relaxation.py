@@ -4,6 +4,7 @@ the optimum it proves the optimum by itself."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from dataclasses import replace
@@ -104,3 +105,66 @@ def test_installed_racks_keep_their_own_pools(tmp_path):
     assert report.outcome.status == "optimal" and report.outcome.objective == 48
     ids = site.slot_ids
     assert report.placement[ids.index("H-R-03")] == report.placement[ids.index("H-R-04")] == 0
+
+
+def test_without_a_time_limit_the_search_proper_has_none(tmp_path, monkeypatch):
+    # The completion of the relaxation's SU counts runs on the model's HiGHS copy under
+    # its own budget (at most 30 s). Without --time-limit the search proper that follows
+    # on the same copy, and the second stage after it, must run without a limit: a 30 s
+    # limit left behind would end a long proof with status time_limit.
+    import optimizer.solve.highs as highs
+
+    limits: list[tuple[int, float]] = []
+    run = highs.SolveWatch.run
+
+    def recorded(self, solve):
+        h = getattr(solve, "__self__", None)
+        if h is not None:  # HiGHS's own run, not the completion's wrapper
+            limits.append((h.getNumCol(), h.getOptionValue("time_limit")[1]))
+        return run(self, solve)
+
+    monkeypatch.setattr(highs.SolveWatch, "run", recorded)
+    report = solve_site(_one_leaf_row(tmp_path, 4.5), EXACT)
+    assert report.outcome.status == "optimal" and report.outcome.objective == 32
+    model_columns = max(n for n, _ in limits)
+    on_the_model = [limit for n, limit in limits if n == model_columns]
+    assert on_the_model and all(limit == math.inf for limit in on_the_model)
+    assert any(n < model_columns for n, _ in limits)  # the relaxation ran, on its own copy
+
+
+def test_idle_network_racks_do_not_loosen_the_pooled_bound(tmp_path):
+    # Every slot may take the leaf (5 kW, one port) and reach spans the row, so the most
+    # IT kW is 3 SUs of two 10 kW racks and their 3 leaves in 9 of the 10 slots: 75 kW. A
+    # fourth leaf would add 5 kW but serve no SU, which the model forbids; the pooled
+    # relaxation forbids it per hall too, so its bound is the optimum, not 80 kW.
+    every_slot = {k: {"network": True} for k in range(1, 11)}
+    data = fabric(10, 2, 1, {"default_reach_m": 100.0}, every_slot)
+    data["objective"] = "max_it_kw"
+    report = solve_site(site_of(tmp_path, data), EXACT)
+    assert report.outcome.relaxed_bound == pytest.approx(75.0)
+    assert report.outcome.status == "optimal" and report.outcome.objective == pytest.approx(75.0)
+    leaf = [t.name for t in report.site.rack_types].index("leaf")
+    assert int((report.placement == leaf).sum()) == 3
+    assert report.check.ok
+
+
+def test_no_warm_start_hands_highs_no_completed_layout(tmp_path, monkeypatch):
+    # --no-warm-start means HiGHS starts from nothing: the relaxation's bound row stays
+    # (it is a proven bound, not a layout), but its SU counts are not completed into a
+    # start.
+    import optimizer.solve.highs as highs
+
+    completed = []
+    complete = highs._complete
+
+    def recorded(*args):
+        completed.append(True)
+        return complete(*args)
+
+    monkeypatch.setattr(highs, "_complete", recorded)
+    site = _one_leaf_row(tmp_path, 100.0)
+    cold = solve_site(site, replace(EXACT, warm_start=False))
+    assert not completed
+    assert cold.outcome.relaxed_bound == pytest.approx(48) and cold.outcome.objective == 48
+    solve_site(site, EXACT)
+    assert completed

@@ -244,7 +244,7 @@ def solve(
     sense = highspy.ObjSense.kMinimize if compiled.minimize else highspy.ObjSense.kMaximize
     h.changeObjectiveSense(sense)
     completed = None
-    if counts and not relaxed_watch.interrupted:
+    if counts and options.warm_start and not relaxed_watch.interrupted:
         completion = SolveWatch(None)
         completion.attach(h)
         if not completion.run(lambda: _complete(h, compiled, counts, options)):
@@ -253,9 +253,9 @@ def solve(
         completion.detach(h)
         relaxed_watch.interrupted |= completion.interrupted
         completed = _completed(h, compiled, counts)
-        if options.time_limit is not None:
-            left = options.time_limit - (time.perf_counter() - started)
-            h.setOptionValue("time_limit", max(left, 0.0))
+        # The completion ran under its own budget: the search proper gets what is left of
+        # the time limit, or no limit at all without one.
+        h.setOptionValue("time_limit", _time_left(options, started))
     watch = SolveWatch(progress, unit)
     watch.interrupted = relaxed_watch.interrupted  # Ctrl-C then stops the search at once
     watch.attach(h)
@@ -264,24 +264,19 @@ def solve(
     start_value = sum(objectives[0][j] * v for j, v in known.items()) if known else -math.inf
     if completed is not None and float(objectives[0] @ completed) >= start_value:
         known = dict(enumerate(completed.tolist()))
-        start_value = float(objectives[0] @ completed)
     if known:
-        # A start that meets the relaxation's bound is optimal: nothing to improve.
-        at_bound = cap is not None and start_value >= cap - PRIMARY_TOLERANCE * max(1.0, abs(cap))
-        budget = 0.0 if at_bound else pack_budget(options)
-        neighbourhoods = _Neighbourhoods.of(compiled, options, known) if budget > 0 else None
-        if neighbourhoods is not None and packs:
+        budget = pack_budget(options)
+        neighbourhoods = _Neighbourhoods.of(compiled, options, known) if packs and budget else None
+        if neighbourhoods is not None:
             deadline = time.perf_counter() + budget
-            for pack in packs:
+            for pack in packs or []:
                 bounds = {position[key]: most for key, most in pack.items() if key in position}
                 neighbourhoods.cut_from_pack(bounds, deadline)
             known = neighbourhoods.best_start()
             # Ctrl-C during the search: the search proper stops at once, from the best
             # start found.
             watch.interrupted |= neighbourhoods.watch.interrupted
-            if options.time_limit is not None:
-                left = options.time_limit - (time.perf_counter() - started)
-                h.setOptionValue("time_limit", max(left, 0.0))
+            h.setOptionValue("time_limit", _time_left(options, started))
         h.setSolution(
             len(known),
             np.array(list(known), dtype=np.int32),
@@ -300,11 +295,18 @@ def solve(
 
     primary = float(info.objective_function_value)
     x = np.array(h.getSolution().col_value)
-    if start and abs(float(objectives[0] @ x) - primary) > PRIMARY_TOLERANCE * max(1.0, primary):
+    if known and abs(float(objectives[0] @ x) - primary) > PRIMARY_TOLERANCE * max(1.0, primary):
         # HiGHS's own account of the solution disagrees with the solution itself: do not
-        # trust a search that may have pruned on it; solve again without the start.
-        return solve(m, options, progress, unit=unit)
-    _proven(outcome, primary, float(info.mip_dual_bound), compiled.minimize)
+        # trust a search that may have pruned on it; solve again without the start (the
+        # relaxation's row stays in the model, and its bound and time in the outcome).
+        again = solve(m, options, progress, unit=unit)
+        again.relaxed_bound = cap
+        again.primary_s += relaxed_s
+        again.solve_s += relaxed_s
+        if again.has_solution:
+            _proven(again, again.objective, _capped(again.bound, cap), compiled.minimize)
+        return again
+    _proven(outcome, primary, _capped(float(info.mip_dual_bound), cap), compiled.minimize)
     outcome.primary_s = time.perf_counter() - started + relaxed_s
     outcome.primary_done = time.time()
 
@@ -420,6 +422,14 @@ PACK_STEP_S = 2.0
 (docs/benchmarks.md)."""
 
 
+def _time_left(options: SolveOptions, started: float) -> float:
+    """Seconds left of the time limit since ``started`` (``perf_counter``), or no limit:
+    for a HiGHS copy whose limit a step before the search proper has changed."""
+    if options.time_limit is None:
+        return math.inf
+    return max(options.time_limit - (time.perf_counter() - started), 0.0)
+
+
 def pack_budget(options: SolveOptions) -> float:
     """Seconds the cuts from the packings may take: at most :data:`PACK_MAX_S` and at
     most :data:`PACK_SHARE` of the time limit."""
@@ -521,6 +531,14 @@ def _satisfies(
         and np.all(x >= lower - tolerance)
         and np.all(x <= upper + tolerance)
     )
+
+
+def _capped(bound: float, cap: float | None) -> float:
+    """HiGHS's bound on the maximized primary, or the relaxation's ``cap`` where that is
+    lower or HiGHS proved none: both are proven."""
+    if cap is None:
+        return bound
+    return min(bound, cap) if math.isfinite(bound) else cap
 
 
 def _proven(outcome: SolveOutcome, objective: float, bound: float, minimize: bool) -> None:
