@@ -526,9 +526,12 @@ def _scenario_variables(
     def text(values: list[Any], long_name: str) -> tuple[str, np.ndarray, dict[str, str]]:
         return ("scenario", np.array(values, dtype=str), {"long_name": long_name})
 
-    def real(key: str, long_name: str) -> tuple[str, np.ndarray, dict[str, str]]:
+    def real(key: str, long_name: str, units: str | None = None) -> tuple[Any, ...]:
+        """A per-scenario number; ``units`` only where one unit holds for every scenario
+        (a gap is a ratio; an objective is in the scenario's own objective's unit)."""
         values = np.array([attr(n, key, np.nan) for n in names], float)
-        return ("scenario", values, {"long_name": long_name, "units": "1"})
+        attrs = {"long_name": long_name} | ({"units": units} if units else {})
+        return ("scenario", values, attrs)
 
     data = {
         "status": text([results[n].status for n in names], "solver status"),
@@ -536,7 +539,7 @@ def _scenario_variables(
         "instance_sha256": text([sc.sha256 for sc in study.scenarios], "SHA-256 of the instance"),
         "objective": real("objective", "primary objective value"),
         "best_bound": real("best_bound", "proven bound on the primary objective"),
-        "gap": real("gap", "proven relative gap"),
+        "gap": real("gap", "proven relative gap", "1"),
         "tie_break_status": text(
             [attr(n, "tie_break_status", "") for n in names], "outcome of the second stage"
         ),
@@ -544,7 +547,9 @@ def _scenario_variables(
             "second_stage_objective", "cable metres plus tie-break cost of the layout"
         ),
         "second_stage_bound": real("second_stage_bound", "proven bound on the second stage"),
-        "second_stage_gap": real("second_stage_gap", "proven relative gap of the second stage"),
+        "second_stage_gap": real(
+            "second_stage_gap", "proven relative gap of the second stage", "1"
+        ),
         "timings_s": text([attr(n, "timings_s", "{}") for n in names], "seconds per phase (JSON)"),
         "phase_plan": text(
             [attr(n, "phase_plan", "") for n in names], "how the build-out phases were planned"
