@@ -158,7 +158,8 @@ NOTES = [
     "SUs allowed across halls still had a 0.18% gap after 700 s; with per-hall rows it "
     "proves optimal in seconds. Halls that share no constraint are solved as separate "
     "parts, two at a time (optimizer/solve/decompose.py), and every solve starts from the "
-    "greedy layout (on the utility-bound campus: GPU count proven in 24 s instead of 32 s).",
+    "greedy layout, or from the pooled relaxation's completed layout where that holds more "
+    "(below).",
     "- The greedy baseline (largest rack first, first slot that passes every check) matches "
     "the optimum on the generated halls, where one rack type suits each row kind and each "
     "row's busways bind on their own; it falls short where rack types compete for shared "
