@@ -436,6 +436,16 @@ def myopic_table(results: dict[str, list[dict]]) -> list[str]:
     return lines if len(lines) > 5 else []
 
 
+def runs_text(results: dict[str, list[dict]]) -> str:
+    """How many runs each median is of: one count, or the most common one and the cases
+    run another number of times (a merged --from-json file may mix them)."""
+    counts = {name: len(runs) for name, runs in results.items()}
+    usual = max(set(counts.values()), key=list(counts.values()).count, default=0)
+    others = [f"{name} {n}" for name, n in counts.items() if n != usual]
+    text = f"Medians of {usual} runs"
+    return text + (f" (runs of the others: {', '.join(others)})" if others else "")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -482,7 +492,6 @@ def main(argv: list[str] | None = None) -> None:
         args.json.write_text(json.dumps(results, indent=1))
     if args.out:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-        repeats = len(next(iter(results.values()), []))
         header = [
             "# Benchmarks",
             "",
@@ -491,7 +500,7 @@ def main(argv: list[str] | None = None) -> None:
             "",
             f"Measured {stamp} on: {machine()}.",
             "",
-            f"Medians of {repeats} runs, each in a fresh process. End to end runs from reading "
+            f"{runs_text(results)}, each in a fresh process. End to end runs from reading "
             "the instance to the layout written, timed around both (the ~1-2 s of Python "
             "imports per process are not counted). 'GPUs proven' is the first stage, which "
             "proves the GPU count (for a facility solved in parts, until the last part's first "
