@@ -223,7 +223,7 @@ def cable_pairs(site: Site, classes: tuple[SlotClass, ...]) -> tuple[CablePair, 
     if site.network is None:
         return ()
     geometry = site.network.geometry
-    hall_of = [int(site.row_hall[site.slot_row_code[c.slots[0]]]) for c in classes]
+    hall_of = [class_hall(site, c) for c in classes]
     pairs = []
     hub_types = {site.network_type(t) for t in range(len(site.rack_types))} - {NO_INDEX}
     for hall in sorted(set(hall_of)):
@@ -246,6 +246,11 @@ def cable_pairs(site: Site, classes: tuple[SlotClass, ...]) -> tuple[CablePair, 
                     if farthest[i, j] <= reach and _rows_compatible(site, rows[i], hub_rows[j]):
                         pairs.append(CablePair(members[i], hub_members[j], t, float(mean[i, j])))
     return tuple(pairs)
+
+
+def class_hall(site: Site, c: SlotClass) -> int:
+    """The hall of class ``c`` (a class never spans halls: its slots share a row)."""
+    return int(site.row_hall[site.slot_row_code[c.slots[0]]])
 
 
 def allowed_types(c: SlotClass) -> tuple[int, ...]:

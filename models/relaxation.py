@@ -29,7 +29,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 from pyomo.core.base.var import VarData
 
-from models.data import FailoverRow, ModelData, SlotClass
+from models.data import FailoverRow, ModelData, SlotClass, class_hall
 from optimizer.site.arrays import NO_INDEX
 
 
@@ -38,7 +38,7 @@ def _pool_key(data: ModelData, k: int, c: SlotClass) -> tuple:
     power shares, CDU and air zone (cooling rows and the facility power's cooling
     factors), and eligible types."""
     site = data.site
-    hall = int(site.row_hall[site.slot_row_code[c.slots[0]]])
+    hall = class_hall(site, c)
     failover = tuple(float(row.share[k]) for row in data.failover_rows)
     normal = tuple(float(s) for s in data.normal_share[k])
     return (hall, c.feeds, c.primary_share, c.cdu, c.air_zone, c.types, normal, failover)
@@ -99,7 +99,7 @@ def add_network_totals(m: pyo.ConcreteModel, data: ModelData) -> None:
     racks: dict[tuple[int, int], list[int]] = {key: [] for key in served}
     for k, v in m.pairs:
         c = data.classes[k]
-        key = (int(site.row_hall[site.slot_row_code[c.slots[0]]]), v)
+        key = (class_hall(site, c), v)
         if key in racks and c.installed_type == NO_INDEX:
             racks[key].append(k)
 

@@ -32,7 +32,7 @@ import numpy as np
 import pyomo.environ as pyo
 from scipy.optimize import linprog
 
-from models.data import ModelData
+from models.data import ModelData, class_hall
 from models.expressions import class_load
 from models.facility import least_facility_kw
 from optimizer.site.arrays import NO_INDEX
@@ -85,7 +85,7 @@ def _halls(data: ModelData) -> dict[int, list[int]]:
     site = data.site
     halls: dict[int, list[int]] = {}
     for k, c in enumerate(data.classes):
-        halls.setdefault(int(site.row_hall[site.slot_row_code[c.slots[0]]]), []).append(k)
+        halls.setdefault(class_hall(site, c), []).append(k)
     return halls
 
 
