@@ -187,11 +187,21 @@ class _Loads:
         self.inlets.add(k, t, sign)
 
 
-class _Greedy:
+class Construction:
+    """A layout built one rack at a time, every capacity and inlet row checked before each
+    rack is put down (first-fit, or by the spreading rule), so that every state it passes
+    through is a valid layout (without the SU rule)."""
+
     def __init__(
-        self, data: ModelData, spread: float | None = None, versatile_hubs_last: bool = False
+        self,
+        data: ModelData,
+        spread: float | None = None,
+        versatile_hubs_last: bool = False,
+        caps: dict[int, int] | None = None,
     ) -> None:
         self.data = data
+        self.caps = caps or {}
+        """Rack type -> most racks of it to place, below the demand's own limit."""
         self.spread = spread if data.inlet_rows else None
         """The norm by which to choose among the classes where a rack fits, by least inlet
         pressure (:meth:`_Inlets.pressure`); None: by first free slot."""
@@ -211,19 +221,25 @@ class _Greedy:
         fills the least versatile classes first, so a rack that may stand anywhere does not
         take a slot that only a liquid or a network rack could use."""
         self.placement = np.full(self.site.n_slots, NO_INDEX, dtype=np.int64)
+        self.class_of = np.zeros(self.site.n_slots, dtype=np.int64)
+        for k, c in enumerate(data.classes):
+            self.class_of[list(c.slots)] = k
         self.counts = np.zeros(len(self.site.rack_types), dtype=np.int64)
         for k, c in enumerate(data.classes):
             if c.installed_type != NO_INDEX:
-                self._put(k, c.installed_type)
+                self.put(k, c.installed_type)
 
-    def _put(self, k: int, t: int) -> int:
+    def put(self, k: int, t: int) -> int:
+        """A rack of type t in the next free slot of class k (the caller checked it fits);
+        returns the slot."""
         slot = self.free[k].pop(0)
         self.placement[slot] = t
         self.loads.add(k, t)
         self.counts[t] += 1
         return slot
 
-    def _take_back(self, k: int, slot: int, t: int) -> None:
+    def take_back(self, k: int, slot: int, t: int) -> None:
+        """Remove the rack of type t from ``slot`` of class k: no row gets tighter."""
         self.free[k].insert(0, slot)
         self.free[k].sort()
         self.placement[slot] = NO_INDEX
@@ -234,7 +250,11 @@ class _Greedy:
         """How many racks of type t to place at most: the demand max, or, when the
         objective is least facility power, the demand min (-1: no limit)."""
         site = self.site
-        return int(site.demand_min[t] if site.objective.minimizes else site.demand_max[t])
+        wanted = int(site.demand_min[t] if site.objective.minimizes else site.demand_max[t])
+        cap = self.caps.get(t, NO_INDEX)
+        if cap == NO_INDEX:
+            return wanted
+        return cap if wanted == NO_INDEX else min(cap, wanted)
 
     def _room(self, t: int) -> bool:
         limit = self._wanted(t)
@@ -264,12 +284,19 @@ class _Greedy:
             return (int(self.versatility[k]), self.free[k][0])
         return (self.free[k][0],)
 
+    def fill(self) -> None:
+        """As many racks of every type but the network racks as fit, largest IT load
+        first."""
+        for t in by_it_load(self.site):
+            if not self.site.is_network_type(t):
+                self.single(t)
+
     def single(self, t: int) -> None:
         while self._room(t):
             k = self.first_class(t)
             if k is None:
                 return
-            self._put(k, t)
+            self.put(k, t)
 
     def fill_network_slots(self) -> None:
         """A network rack in every free slot of every class that may serve an SU, while
@@ -280,7 +307,7 @@ class _Greedy:
             while self.free[k] and self._room(v) and self.allowed[k, v]:
                 if not self.loads.fits(v)[k]:
                     break
-                self._put(k, v)
+                self.put(k, v)
 
     def sus(self, t: int, su: np.ndarray, hubs: list[int]) -> None:
         """Whole SUs of type t until none can be completed."""
@@ -313,21 +340,21 @@ class _Greedy:
         for hub_slot, hub_class in candidates:
             opened = hub_slot is None
             if opened:
-                hub_slot = self._put(hub_class, v)
+                hub_slot = self.put(hub_class, v)
             members: list[tuple[int, int]] = []
             while len(members) < size and self._room(t):
                 k = self.first_class(t, cells_of.get(hub_class))
                 if k is None:
                     break
-                members.append((k, self._put(k, t)))
+                members.append((k, self.put(k, t)))
             if len(members) == size:
                 left = self.site.rack_types[v].su_ports if opened else ports[hub_slot][1]
                 ports[hub_slot] = (hub_class, left - 1)
                 return hub_slot, [slot for _, slot in members]
             for k, slot in reversed(members):
-                self._take_back(k, slot, t)
+                self.take_back(k, slot, t)
             if opened:
-                self._take_back(hub_class, hub_slot, v)
+                self.take_back(hub_class, hub_slot, v)
         return None
 
 
@@ -350,10 +377,10 @@ def greedy_layout(
     least (the thermal-aware construction); with ``versatile_hubs_last``, each SU's new
     network rack in the least versatile network slot."""
     data = data or build_model_data(site)
-    greedy = _Greedy(data, spread, versatile_hubs_last)
+    greedy = Construction(data, spread, versatile_hubs_last)
     su = np.full(site.n_slots, NO_INDEX, dtype=np.int64)
     hubs: list[int] = []
-    for t in _by_it_load(site):
+    for t in by_it_load(site):
         if site.is_network_type(t):
             continue
         if site.network_type(t) != NO_INDEX:
@@ -389,44 +416,35 @@ def start_layout(data: ModelData) -> Assignment:
     return max(tried, key=lambda layout: float(weights[layout.placement].sum()))
 
 
-def packed_layout(data: ModelData, spread: float) -> np.ndarray:
-    """A placement (slot -> rack type) that may hold more racks than whole SUs allow:
-    a network rack in every network slot where one fits, then every other rack type,
-    largest IT load first, one rack at a time by the spreading rule (``spread``, a
-    norm), racks of an SU type included, with no SU or cable rule. Where inlets bind,
-    building an SU at a time strands its last racks: each SU takes the coolest slots
-    near its network rack, and the last network slot finds its neighbourhood heated
-    just past the point where eight more racks fit. Packed one at a time, the racks
-    fill the hall's inlet headroom evenly; taking racks away never heats an inlet or
-    loads a feed, so whole SUs are then cut from the packing by the solver
-    (:func:`packed_bounds`, optimizer.solve.highs ``_Neighbourhoods.cut_from_pack``)."""
-    site = data.site
-    greedy = _Greedy(data, spread)
+def packing(data: ModelData, spread: float, caps: dict[int, int] | None = None) -> Construction:
+    """A construction that may hold more racks than whole SUs allow: a network rack in
+    every network slot where one fits, then every other rack type, largest IT load
+    first, one rack at a time by the spreading rule (``spread``, a norm), racks of an SU
+    type included, with no SU or cable rule, and at most ``caps`` racks of a type. Where
+    inlets bind, building an SU at a time strands its last racks: each SU takes the
+    coolest slots near its network rack, and the last network slot finds its
+    neighbourhood heated just past the point where eight more racks fit. Packed one at
+    a time, the racks fill the hall's inlet headroom evenly; taking racks away never
+    heats an inlet or loads a feed, so whole SUs are then cut from the packing by the
+    solver (optimizer.solve.packing_search ``packed_bounds``, optimizer.solve.highs
+    ``_Neighbourhoods.cut_from_pack``)."""
+    greedy = Construction(data, spread, caps=caps)
     greedy.fill_network_slots()
-    for t in _by_it_load(site):
-        if not site.is_network_type(t):
-            greedy.single(t)
-    return greedy.placement
+    greedy.fill()
+    return greedy
 
 
-def packed_bounds(data: ModelData, m: object) -> list[dict[int, float]]:
-    """For each norm of :data:`SPREAD_NORMS`, the packing of :func:`packed_layout` as
-    upper bounds id(place[k, t]) -> count: a layout within them that makes every SU
-    whole and cabled is a start (the solver picks it). Empty unless inlet rows bind,
-    a fabric is modelled and the objective is maximized: without a fabric the packing
-    is the spreading start itself."""
-    site = data.site
-    if not data.inlet_rows or site.network is None or site.objective.minimizes:
-        return []
-    return [_class_counts(data, m, packed_layout(data, norm)) for norm in SPREAD_NORMS]
+def packed_layout(data: ModelData, spread: float) -> np.ndarray:
+    """The placement (slot -> rack type) of :func:`packing` with no caps."""
+    return packing(data, spread).placement
 
 
-def _by_it_load(site: Site) -> list[int]:
+def by_it_load(site: Site) -> list[int]:
     """Rack types, largest IT load first (ties by index): the order racks are placed in."""
     return sorted(range(len(site.rack_types)), key=lambda t: (-site.rack_types[t].it_kw, t))
 
 
-def _class_counts(data: ModelData, m: object, placement: np.ndarray) -> dict[int, float]:
+def class_counts(data: ModelData, m: object, placement: np.ndarray) -> dict[int, float]:
     """A placement as counts per slot class: id(place[k, t]) -> count."""
     class_of = {s: k for k, c in enumerate(data.classes) for s in c.slots}
     counts: dict[tuple[int, int], int] = {}
@@ -440,4 +458,4 @@ def greedy_start(data: ModelData, m: object) -> dict[int, float]:
     """The start layout (:func:`start_layout`) as counts per slot class:
     id(place[k, t]) -> count, a start for the solver (the network variables are left for
     HiGHS to complete)."""
-    return _class_counts(data, m, start_layout(data).placement)
+    return class_counts(data, m, start_layout(data).placement)

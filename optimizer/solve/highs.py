@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import highspy
@@ -26,6 +27,10 @@ from models.network import held_in_cable_replan
 from models.relaxation import shared_columns
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.progress import SECOND_STAGE, ProgressFn, SolveWatch
+
+Packings = Callable[[float, Callable[[], bool]], list[dict[int, float]]]
+"""Called with a deadline (perf_counter) and a stop test: packings as upper bounds
+id(VarData) -> most racks (optimizer.solve.packing_search ``packed_bounds``)."""
 
 PRIMARY_TOLERANCE = 1e-6
 SECOND_STAGE_UNIT = "cable m + tie-break"
@@ -203,7 +208,7 @@ def solve(
     progress: ProgressFn | None = None,
     start: dict[int, float] | None = None,
     unit: str = "",
-    packs: list[dict[int, float]] | None = None,
+    packs: Packings | None = None,
     relaxed: pyo.ConcreteModel | None = None,
 ) -> SolveOutcome:
     """Solve the primary objective, then the second stage with the primary held at its
@@ -217,8 +222,9 @@ def solve(
     returns the best layout found with status ``interrupted`` (:mod:`.progress`).
     ``start`` (id(VarData) -> value, possibly for only some variables) is a layout to
     start from; HiGHS completes the missing values itself. Before the search proper,
-    within :func:`pack_budget`, the start is improved by cutting whole SUs from each of
-    ``packs`` (id(VarData) -> most racks, :meth:`_Neighbourhoods.cut_from_pack`)."""
+    the start is improved by cutting whole SUs, within :func:`pack_budget`, from each of
+    the packings ``packs`` finds within :func:`search_budget`
+    (:meth:`_Neighbourhoods.cut_from_pack`)."""
     started = time.perf_counter()
     relaxed_s = 0.0
     relaxed_watch = SolveWatch(None)
@@ -269,8 +275,9 @@ def solve(
         budget = pack_budget(options)
         neighbourhoods = _Neighbourhoods.of(compiled, options, known) if packs and budget else None
         if neighbourhoods is not None:
+            packings = neighbourhoods.packings(packs, search_budget(options))
             deadline = time.perf_counter() + budget
-            for pack in packs or []:
+            for pack in packings:
                 bounds = {position[key]: most for key, most in pack.items() if key in position}
                 neighbourhoods.cut_from_pack(bounds, deadline)
             known = neighbourhoods.best_start()
@@ -420,6 +427,12 @@ def _completed(h: highspy.Highs, compiled: CompiledModel, fixed: np.ndarray) -> 
     return x
 
 
+SEARCH_SHARE = 0.1
+"""Share of the time limit the local search over packings may take before the search
+proper (optimizer.solve.packing_search)."""
+SEARCH_MAX_S = 8.0
+"""Seconds the local search over packings may take at most (also without a time limit);
+on hall-300-thermal it finds its best packing within about 10 s (docs/benchmarks.md)."""
 PACK_SHARE = 0.2
 """Share of the time limit the cuts from the packings may take before the search proper."""
 PACK_MAX_S = 10.0
@@ -435,6 +448,12 @@ def _time_left(options: SolveOptions, started: float) -> float:
     if options.time_limit is None:
         return math.inf
     return max(options.time_limit - (time.perf_counter() - started), 0.0)
+
+
+def search_budget(options: SolveOptions) -> float:
+    """Seconds the local search over packings may take: at most :data:`SEARCH_MAX_S` and
+    at most :data:`SEARCH_SHARE` of the time limit."""
+    return _budget(options, SEARCH_SHARE, SEARCH_MAX_S)
 
 
 def pack_budget(options: SolveOptions) -> float:
@@ -503,6 +522,15 @@ class _Neighbourhoods:
             self.lp, self.matrix, self.lower, self.upper, x
         ):
             self.best, self.incumbent = value, x[self.fixed]
+
+    def packings(self, packs: Packings, seconds: float) -> list[dict[int, float]]:
+        """``packs`` run for at most ``seconds`` (the local search of
+        optimizer.solve.packing_search), in a worker thread so that Ctrl-C stops it: what
+        it found by then, or nothing when it did not stop in time."""
+        found: list[dict[int, float]] = []
+        deadline = time.perf_counter() + seconds
+        self.watch.run(lambda: found.extend(packs(deadline, lambda: self.watch.interrupted)))
+        return found
 
     def cut_from_pack(self, most: dict[int, float], deadline: float) -> None:
         """SU completion from a packing (optimizer.solve.greedy ``packed_layout``):

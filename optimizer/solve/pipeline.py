@@ -54,9 +54,10 @@ from optimizer.solve.campus import (
 )
 from optimizer.solve.decompose import parts, solve_parts
 from optimizer.solve.explain import demand_text, explain
-from optimizer.solve.greedy import greedy_start, packed_bounds
+from optimizer.solve.greedy import greedy_start
 from optimizer.solve.highs import SolveOutcome, relaxation_bound, solve
 from optimizer.solve.options import SolveOptions
+from optimizer.solve.packing_search import packed_bounds
 from optimizer.solve.phases import PhasePlan, phase_gpus, solve_phased
 from optimizer.solve.progress import ProgressFn
 from optimizer.verify.check import CheckReport, check_layout

@@ -1,0 +1,202 @@
+"""Iterated local search over a packing, for halls where recirculation binds.
+
+The spreading construction (optimizer.solve.greedy ``packing``) puts each rack where it
+uses the least inlet headroom at that moment; the racks placed early then sit where the
+later ones would have fitted together, and the headroom left over is scattered in bits
+too small for a rack. The search takes the racks out of a small neighbourhood (the
+slots that heat one inlet most), puts back as many racks as fit anywhere in the hall by
+the spreading rule, and keeps the result when it scores no less: moves that score the
+same walk across plateaus, moves that score more are kept as the best packing. Every
+state is a valid layout without the SU rule (every capacity and inlet row is checked
+before a rack is put down), so the solver cuts whole SUs from the best packing
+(optimizer.solve.highs ``_Neighbourhoods.cut_from_pack``).
+
+With whole SUs, the types placed first are held at a whole number of SUs
+(:func:`whole_su_caps`): on hall-300-thermal the packing places 100 GB300 racks, of
+which whole SUs can use 96; the four left over take the inlet headroom that the DGX
+H100 racks need, and the search, held at 96, finds room for 56 and more
+(docs/benchmarks.md, issue 14).
+
+The search is seeded, so the same instance and the same number of iterations give the
+same packing on every machine; the time limit may cut it short on a slower one.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from models.data import ModelData
+from models.objective import primary_weights
+from optimizer.site.arrays import NO_INDEX
+from optimizer.solve.greedy import (
+    SPREAD_NORMS,
+    Construction,
+    by_it_load,
+    class_counts,
+    packed_layout,
+    packing,
+)
+
+ITERATIONS = 12000
+"""Moves tried at most (about 15 s on hall-300-thermal's 300 slots on the benchmark
+machine, where the search reaches 56 DGX H100 racks beside 96 GB300 after 2,000 to
+4,500 moves; docs/benchmarks.md)."""
+STALL_PER_SLOT = 10
+"""Moves in a row without a better packing, per hot slot, after which the search stops
+(at least :data:`STALL_LEAST`): on hall-300-thermal the longest such run before the
+best packing was about 3,600 moves (300 hot slots); the shipped air hall (48) stops
+after 500, having found nothing its spreading packing lacked."""
+STALL_LEAST = 500
+NEIGHBOURHOODS = (3, 6, 10)
+"""How many of the slots that heat an inlet most one move empties (the inlet's own slot
+among them): from a pair of neighbours to the reach of a row's recirculation."""
+SCATTERED = (0, 1, 2)
+"""How many more racks, anywhere, one move takes out as well, so that the refill can
+also use headroom outside the neighbourhood."""
+CENTRE_EMPTY = 0.5
+"""Share of the moves centred on an empty slot's inlet (the others on any hot slot):
+where a rack does not yet fit is where emptying the neighbourhood can make room."""
+SEED = 0
+
+
+def whole_su_caps(data: ModelData, placement: np.ndarray) -> dict[int, int]:
+    """Rack type -> most racks, for every SU type but the last one the packing places
+    (the smallest IT load): the whole SUs of it in ``placement``. Racks beyond a whole
+    SU are never part of a layout and only take headroom from the types after them."""
+    site = data.site
+    su_types = [t for t in by_it_load(site) if site.network_type(t) != NO_INDEX]
+    counts = np.bincount(placement[placement != NO_INDEX], minlength=len(site.rack_types))
+    return {
+        t: int(counts[t]) // site.rack_types[t].su_size * site.rack_types[t].su_size
+        for t in su_types[:-1]
+    }
+
+
+def searched_packing(
+    data: ModelData,
+    deadline: float,
+    stop: Callable[[], bool],
+    iterations: int | None = None,
+    seed: int = SEED,
+) -> np.ndarray:
+    """The best packing (slot -> rack type) the search finds from the spreading packing
+    of the first norm of :data:`SPREAD_NORMS`, within ``iterations`` moves (default
+    :data:`ITERATIONS`), before ``deadline`` (perf_counter) and until ``stop()``."""
+    start = packing(data, SPREAD_NORMS[0])
+    caps = whole_su_caps(data, start.placement) if data.site.network is not None else {}
+    held = packing(data, SPREAD_NORMS[0], caps) if caps else start
+    return _Search(data, held, seed).run(iterations or ITERATIONS, deadline, stop)
+
+
+class _Search:
+    def __init__(self, data: ModelData, construction: Construction, seed: int) -> None:
+        self.site = data.site
+        self.construction = construction
+        self.weights = np.array([*primary_weights(data), 0.0])  # index -1 (empty) scores 0
+        self.random = random.Random(seed)
+        recirculation = self.site.recirculation.tocsr()
+        self.hot = [int(s) for s in np.flatnonzero(np.diff(recirculation.indptr))]
+        """Slots whose inlet some rack heats: where a move is centred."""
+        self.heated_by = {
+            s: recirculation.indices[recirculation.indptr[s] : recirculation.indptr[s + 1]][
+                np.argsort(
+                    -recirculation.data[recirculation.indptr[s] : recirculation.indptr[s + 1]],
+                    kind="stable",
+                )
+            ]
+            for s in self.hot
+        }
+        """Per hot slot: the slots that heat it, most first."""
+        movable = np.ones(self.site.n_slots, dtype=bool)
+        for c in data.classes:
+            if c.installed_type != NO_INDEX:
+                movable[list(c.slots)] = False
+        network = [t for t in range(len(self.site.rack_types)) if self.site.is_network_type(t)]
+        self.movable = movable
+        self.stall = max(STALL_LEAST, STALL_PER_SLOT * len(self.hot))
+        self.network = np.array(network, dtype=np.int64)
+
+    def score(self) -> float:
+        return float(self.weights[self.construction.placement].sum())
+
+    def run(self, iterations: int, deadline: float, stop: Callable[[], bool]) -> np.ndarray:
+        c = self.construction
+        best, best_placement = self.score(), c.placement.copy()
+        current = best
+        since_better = 0
+        for _ in range(iterations if self.hot else 0):
+            if since_better >= self.stall or time.perf_counter() > deadline or stop():
+                break
+            before = c.placement.copy()
+            counts = c.counts.copy()
+            self._move()
+            value = self.score()
+            held = all(c.counts[t] >= min(cap, counts[t]) for t, cap in c.caps.items())
+            if value + 1e-9 < current or not held:
+                self._restore(before)
+                since_better += 1
+                continue
+            current = value
+            if value > best + 1e-9:
+                best, best_placement = value, c.placement.copy()
+                since_better = 0
+            else:
+                since_better += 1
+        return best_placement
+
+    def _move(self) -> None:
+        """Empty a neighbourhood and a few scattered slots, then refill the hall."""
+        c = self.construction
+        empty = [s for s in self.hot if c.placement[s] == NO_INDEX]
+        centre = self.random.choice(
+            empty if empty and self.random.random() < CENTRE_EMPTY else self.hot
+        )
+        size = self.random.choice(NEIGHBOURHOODS)
+        slots = list(self.heated_by[centre][:size])
+        placed = np.flatnonzero(
+            (c.placement != NO_INDEX) & self.movable & ~np.isin(c.placement, self.network)
+        )
+        scattered = self.random.choice(SCATTERED)
+        if scattered and len(placed):
+            slots += [int(s) for s in self.random.sample(list(placed), min(scattered, len(placed)))]
+        for s in dict.fromkeys(int(s) for s in slots):
+            t = int(c.placement[s])
+            if t != NO_INDEX and self.movable[s] and t not in self.network:
+                c.take_back(int(c.class_of[s]), s, t)
+        c.spread = self.random.choice(SPREAD_NORMS)
+        c.fill()
+
+    def _restore(self, placement: np.ndarray) -> None:
+        """Back to ``placement``: slots of one class are interchangeable, so each rack
+        goes back to its class."""
+        c = self.construction
+        for s in np.flatnonzero((c.placement != placement) & (c.placement != NO_INDEX)):
+            c.take_back(int(c.class_of[s]), int(s), int(c.placement[s]))
+        for s in np.flatnonzero((c.placement != placement) & (placement != NO_INDEX)):
+            c.put(int(c.class_of[s]), int(placement[s]))
+
+
+def packed_bounds(
+    data: ModelData, m: object
+) -> Callable[[float, Callable[[], bool]], list[dict[int, float]]] | None:
+    """Where inlet rows bind and the objective is maximized, a function of a deadline
+    (perf_counter) and a stop test that gives packings as upper bounds
+    id(place[k, t]) -> count, each a layout within which one that makes every SU whole
+    and cabled is a start (the solver picks it): first the searched packing
+    (:func:`searched_packing`), then, with a fabric, the packing of each norm of
+    :data:`SPREAD_NORMS`. None elsewhere: the start needs no packing."""
+    site = data.site
+    if not data.inlet_rows or site.objective.minimizes:
+        return None
+
+    def packings(deadline: float, stop: Callable[[], bool]) -> list[dict[int, float]]:
+        found = [searched_packing(data, deadline, stop)]
+        if site.network is not None:
+            found += [packed_layout(data, norm) for norm in SPREAD_NORMS]
+        return [class_counts(data, m, placement) for placement in found]
+
+    return packings
