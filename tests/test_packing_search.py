@@ -67,7 +67,23 @@ def test_no_packings_without_inlet_rows(tmp_path: Path) -> None:
         {"hot": rack(32, 40.0)},
     )
     model_data = build_model_data(site_of(tmp_path, data))
-    assert packing_search.packed_bounds(model_data, object()) is None
+    assert packing_search.Packings.of(model_data, object()) is None
+
+
+def test_a_hall_the_first_search_proves_never_waits_for_the_local_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The shipped air hall is proven optimal (1,152 GPUs) within the first search proper,
+    # so the local search never runs (it would only cost time there).
+    searched = []
+    monkeypatch.setattr(
+        packing_search.Packings, "searched", lambda *args: searched.append(args) or []
+    )
+    site = build_site(load_instance(ROOT / "instances" / "air-hall.yaml"))
+    report = solve_site(site, SolveOptions(time_limit=60.0, threads=1))
+    assert report.outcome.status == "optimal"
+    assert report.outcome.objective == pytest.approx(1152)
+    assert searched == []
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import highspy
@@ -26,11 +25,8 @@ from scipy import sparse
 from models.network import held_in_cable_replan
 from models.relaxation import shared_columns
 from optimizer.solve.options import SolveOptions
+from optimizer.solve.packing_search import Packings
 from optimizer.solve.progress import SECOND_STAGE, ProgressFn, SolveWatch
-
-Packings = Callable[[float, Callable[[], bool]], list[dict[int, float]]]
-"""Called with a deadline (perf_counter) and a stop test: packings as upper bounds
-id(VarData) -> most racks (optimizer.solve.packing_search ``packed_bounds``)."""
 
 PRIMARY_TOLERANCE = 1e-6
 SECOND_STAGE_UNIT = "cable m + tie-break"
@@ -271,27 +267,31 @@ def solve(
     start_value = sum(objectives[0][j] * v for j, v in known.items()) if known else -math.inf
     if completed is not None and float(objectives[0] @ completed) >= start_value:
         known = dict(enumerate(completed.tolist()))
+    neighbourhoods = None
     if known:
-        budget = pack_budget(options)
-        neighbourhoods = _Neighbourhoods.of(compiled, options, known) if packs and budget else None
+        if packs is not None and pack_budget(options):
+            neighbourhoods = _Neighbourhoods.of(compiled, options, known)
         if neighbourhoods is not None:
-            packings = neighbourhoods.packings(packs, search_budget(options))
-            deadline = time.perf_counter() + budget
-            for pack in packings:
-                bounds = {position[key]: most for key, most in pack.items() if key in position}
-                neighbourhoods.cut_from_pack(bounds, deadline)
-            known = neighbourhoods.best_start()
-            # Ctrl-C during the search: the search proper stops at once, from the best
-            # start found.
+            known = neighbourhoods.cut_from_packs(packs.spread(), pack_budget(options))
+            # Ctrl-C during the cuts: the search proper stops at once, from the best start.
             watch.interrupted |= neighbourhoods.watch.interrupted
-            h.setOptionValue("time_limit", _time_left(options, started))
-        h.setSolution(
-            len(known),
-            np.array(list(known), dtype=np.int32),
-            np.array(list(known.values()), dtype=float),
-        )
+            left = _time_left(options, started)
+            h.setOptionValue("time_limit", min(left, probe_budget(options)))
+        _set_start(h, known)
     if not watch.run(h.run):
         return _left_behind(watch, compiled, handoff_s, started)
+    if neighbourhoods is not None and _probe_ended(h, watch, options, started):
+        # The probe did not prove the count: search the packings, cut whole SUs from the
+        # best one, and search again from the best layout known, for the time left.
+        neighbourhoods.offer(h)
+        seconds = min(search_budget(options), _time_left(options, started))
+        searched = neighbourhoods.packings(packs, seconds)
+        seconds = min(pack_budget(options), _time_left(options, started))
+        _set_start(h, neighbourhoods.cut_from_packs(searched, seconds))
+        watch.interrupted |= neighbourhoods.watch.interrupted
+        h.setOptionValue("time_limit", _time_left(options, started))
+        if not watch.run(h.run):
+            return _left_behind(watch, compiled, handoff_s, started)
     status = "interrupted" if watch.interrupted else status_text(h)
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -427,6 +427,13 @@ def _completed(h: highspy.Highs, compiled: CompiledModel, fixed: np.ndarray) -> 
     return x
 
 
+PROBE_SHARE = 0.1
+"""Share of the time limit the search proper first gets on a hall where inlet rows bind,
+before the local search over packings (optimizer.solve.packing_search): a hall it proves
+in that time never waits for the local search."""
+PROBE_MAX_S = 5.0
+"""Seconds the first search proper gets at most (also without a time limit): the
+1,000-slot air hall of docs/benchmarks.md is proven in about 3 s from its start."""
 SEARCH_SHARE = 0.1
 """Share of the time limit the local search over packings may take before the search
 proper (optimizer.solve.packing_search)."""
@@ -448,6 +455,33 @@ def _time_left(options: SolveOptions, started: float) -> float:
     if options.time_limit is None:
         return math.inf
     return max(options.time_limit - (time.perf_counter() - started), 0.0)
+
+
+def probe_budget(options: SolveOptions) -> float:
+    """Seconds the search proper first gets where a local search over packings may
+    follow: at most :data:`PROBE_MAX_S` and at most :data:`PROBE_SHARE` of the time
+    limit."""
+    return _budget(options, PROBE_SHARE, PROBE_MAX_S)
+
+
+def _probe_ended(
+    h: highspy.Highs, watch: SolveWatch, options: SolveOptions, started: float
+) -> bool:
+    """Whether the search proper stopped at the probe's time limit (not at the solve's,
+    not by Ctrl-C, not with a proof)."""
+    return (
+        status_text(h) == "time_limit"
+        and not watch.interrupted
+        and _time_left(options, started) > 0
+    )
+
+
+def _set_start(h: highspy.Highs, known: dict[int, float]) -> None:
+    h.setSolution(
+        len(known),
+        np.array(list(known), dtype=np.int32),
+        np.array(list(known.values()), dtype=float),
+    )
 
 
 def search_budget(options: SolveOptions) -> float:
@@ -479,6 +513,7 @@ class _Neighbourhoods:
             (lp.a_matrix_.value_, lp.a_matrix_.index_, lp.a_matrix_.start_),
             shape=(lp.num_row_, lp.num_col_),
         )
+        self.column_of = compiled.column_of
         self.h = new_highs(replace(options, time_limit=None))
         self.h.passModel(lp)
         self.h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), self.costs)
@@ -524,13 +559,34 @@ class _Neighbourhoods:
             self.best, self.incumbent = value, x[self.fixed]
 
     def packings(self, packs: Packings, seconds: float) -> list[dict[int, float]]:
-        """``packs`` run for at most ``seconds`` (the local search of
+        """The packing ``packs`` searches for at most ``seconds`` (the local search of
         optimizer.solve.packing_search), in a worker thread so that Ctrl-C stops it: what
         it found by then, or nothing when it did not stop in time."""
         found: list[dict[int, float]] = []
         deadline = time.perf_counter() + seconds
-        self.watch.run(lambda: found.extend(packs(deadline, lambda: self.watch.interrupted)))
+        stop = lambda: self.watch.interrupted  # noqa: E731
+        self.watch.run(lambda: found.extend(packs.searched(deadline, stop)))
         return found
+
+    def offer(self, h: highspy.Highs) -> None:
+        """Take HiGHS's incumbent as the best layout when it scores more."""
+        if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+            return
+        x = np.array(h.getSolution().col_value)
+        value = float(self.costs @ x)
+        if value > self.best + PRIMARY_TOLERANCE * max(1.0, self.best):
+            self.best, self.incumbent = value, np.round(x[self.fixed])
+
+    def cut_from_packs(self, packs: list[dict[int, float]], seconds: float) -> dict[int, float]:
+        """Whole SUs cut from each of ``packs`` (id(VarData) -> most racks) within
+        ``seconds``: the best layout found (column -> value)."""
+        deadline = time.perf_counter() + seconds
+        for pack in packs:
+            self.cut_from_pack(
+                {self.column_of[key]: most for key, most in pack.items() if key in self.column_of},
+                deadline,
+            )
+        return self.best_start()
 
     def cut_from_pack(self, most: dict[int, float], deadline: float) -> None:
         """SU completion from a packing (optimizer.solve.greedy ``packed_layout``):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -88,7 +89,9 @@ def searched_packing(
     :data:`ITERATIONS`), before ``deadline`` (perf_counter) and until ``stop()``."""
     start = packing(data, SPREAD_NORMS[0])
     caps = whole_su_caps(data, start.placement) if data.site.network is not None else {}
-    held = packing(data, SPREAD_NORMS[0], caps) if caps else start
+    held = start
+    if any(start.counts[t] > cap for t, cap in caps.items()):
+        held = packing(data, SPREAD_NORMS[0], caps)
     return _Search(data, held, seed).run(iterations or ITERATIONS, deadline, stop)
 
 
@@ -180,23 +183,34 @@ class _Search:
             c.put(int(c.class_of[s]), int(placement[s]))
 
 
-def packed_bounds(
-    data: ModelData, m: object
-) -> Callable[[float, Callable[[], bool]], list[dict[int, float]]] | None:
-    """Where inlet rows bind and the objective is maximized, a function of a deadline
-    (perf_counter) and a stop test that gives packings as upper bounds
-    id(place[k, t]) -> count, each a layout within which one that makes every SU whole
-    and cabled is a start (the solver picks it): first the searched packing
-    (:func:`searched_packing`), then, with a fabric, the packing of each norm of
-    :data:`SPREAD_NORMS`. None elsewhere: the start needs no packing."""
-    site = data.site
-    if not data.inlet_rows or site.objective.minimizes:
-        return None
+@dataclass(frozen=True)
+class Packings:
+    """The packings of a hall where inlet rows bind, as upper bounds id(place[k, t]) ->
+    count, each a layout within which one that makes every SU whole and cabled is a start
+    (the solver picks it, optimizer.solve.highs ``_Neighbourhoods.cut_from_pack``)."""
 
-    def packings(deadline: float, stop: Callable[[], bool]) -> list[dict[int, float]]:
-        found = [searched_packing(data, deadline, stop)]
-        if site.network is not None:
-            found += [packed_layout(data, norm) for norm in SPREAD_NORMS]
-        return [class_counts(data, m, placement) for placement in found]
+    data: ModelData
+    m: object
 
-    return packings
+    @classmethod
+    def of(cls, data: ModelData, m: object) -> Packings | None:
+        """The packings of ``data``'s model ``m``; None unless inlet rows bind and the
+        objective is maximized: the start then needs no packing."""
+        if not data.inlet_rows or data.site.objective.minimizes:
+            return None
+        return cls(data, m)
+
+    def spread(self) -> list[dict[int, float]]:
+        """The spreading packing with the SU types placed first held at whole SUs (the
+        search's start) and, with a fabric, the packing of each norm of
+        :data:`SPREAD_NORMS` as it comes; each distinct one once."""
+        found = [searched_packing(self.data, 0.0, lambda: True)]
+        if self.data.site.network is not None:
+            found += [packed_layout(self.data, norm) for norm in SPREAD_NORMS]
+        distinct = {placement.tobytes(): placement for placement in found}
+        return [class_counts(self.data, self.m, placement) for placement in distinct.values()]
+
+    def searched(self, deadline: float, stop: Callable[[], bool]) -> list[dict[int, float]]:
+        """The packing :func:`searched_packing` finds before ``deadline`` (perf_counter)
+        or ``stop()``."""
+        return [class_counts(self.data, self.m, searched_packing(self.data, deadline, stop))]

@@ -57,7 +57,7 @@ from optimizer.solve.explain import demand_text, explain
 from optimizer.solve.greedy import greedy_start
 from optimizer.solve.highs import SolveOutcome, relaxation_bound, solve
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.packing_search import packed_bounds
+from optimizer.solve.packing_search import Packings
 from optimizer.solve.phases import PhasePlan, phase_gpus, solve_phased
 from optimizer.solve.progress import ProgressFn
 from optimizer.verify.check import CheckReport, check_layout
@@ -203,7 +203,7 @@ def solve_site(
         relaxed = _relaxation(data)
         timings["build_s"] = time.perf_counter() - started
         start = greedy_start(data, m) if options.warm_start else None
-        packs = None if start is None else packed_bounds(data, m)
+        packs = None if start is None else Packings.of(data, m)
         outcome = solve(m, options, progress, start, site.objective.unit, packs, relaxed)
         model_size = {"parts": 1, **_model_size(m)}
     timings["handoff_s"] = outcome.handoff_s
