@@ -434,12 +434,14 @@ in that time never waits for the local search."""
 PROBE_MAX_S = 5.0
 """Seconds the first search proper gets at most (also without a time limit): the
 1,000-slot air hall of docs/benchmarks.md is proven in about 3 s from its start."""
-SEARCH_SHARE = 0.1
+SEARCH_SHARE = 0.2
 """Share of the time limit the local search over packings may take before the search
-proper (optimizer.solve.packing_search)."""
+proper starts again (optimizer.solve.packing_search): at 10%, a 10 s limit left it too
+few moves on hall-300-thermal (8,448 GPUs; at 20%, 8,704)."""
 SEARCH_MAX_S = 8.0
 """Seconds the local search over packings may take at most (also without a time limit);
-on hall-300-thermal it finds its best packing within about 10 s (docs/benchmarks.md)."""
+on hall-300-thermal it holds 7 DGX H100 SUs' racks beside 12 GB300 SUs after 1.7 s
+(docs/benchmarks.md, 'Local search over packings')."""
 PACK_SHARE = 0.2
 """Share of the time limit the cuts from the packings may take before the search proper."""
 PACK_MAX_S = 10.0

@@ -19,8 +19,8 @@ H100 racks need, and the search, held at 96, finds room for 56 and more
 
 The search is seeded, so the same instance and the same number of iterations give the
 same packing on every machine; the time limit may cut it short on a slower one. The
-seed matters: on hall-300-thermal, within 6 s, four of the seeds 0-5 reach 56 DGX H100
-racks (seed 0, the one used, after 1,305 moves) and two stay at 55
+seed matters: on hall-300-thermal, within 8 s, five of the seeds 0-5 reach 56 DGX H100
+racks (seed 0, the one used, after 1,305 moves) and one stays at 55
 (docs/benchmarks.md).
 """
 
@@ -47,13 +47,13 @@ from optimizer.solve.greedy import (
 
 ITERATIONS = 12000
 """Moves tried at most: about 15 s on hall-300-thermal's 300 slots on the benchmark
-machine, more than the time budget the solver gives the search there (6 s at a 60 s
-limit, optimizer.solve.highs ``search_budget``), which then ends it."""
+machine, more than the time budget the solver gives the search (at most 8 s,
+optimizer.solve.highs ``search_budget``), which then ends it."""
 STALL_PER_SLOT = 5
 """Moves in a row without a better packing, per hot slot, after which the walk starts
 again from the first packing (at least :data:`STALL_LEAST`): on hall-300-thermal with
 seed 1 the first walk stops improving at 54 DGX H100 racks beside 96 GB300, and the
-second reaches 58 within 6 s."""
+second reaches 58 within 8 s."""
 STALL_LEAST = 500
 NEIGHBOURHOODS = (3, 6, 10)
 """How many of the slots that heat an inlet most one move empties (the inlet's own slot
