@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +134,28 @@ def test_the_solver_starts_hall_300_thermal_from_8704_gpus(
     placed = report.placement[report.placement >= 0]
     gpus = sum(hall_300_thermal.rack_types[t].gpus for t in placed)
     assert gpus == report.outcome.objective
+
+
+def test_ctrl_c_during_the_local_search_keeps_a_checked_layout(
+    hall_300_thermal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C as soon as the local search starts (after the probe ended unproven): the
+    # search stops within a move, no cut and no search proper follow, and the layout is
+    # the checked start of the probe, 8,448 GPUs or more.
+    import optimizer.solve.progress as progress
+
+    pressed: list[bool] = []
+    searched = packing_search.Packings.searched
+
+    def pressing(self, deadline, stop):
+        pressed.append(True)
+        return searched(self, deadline, stop)
+
+    monkeypatch.setattr(packing_search.Packings, "searched", pressing)
+    monkeypatch.setattr(progress, "_stop_requests", [lambda: bool(pressed)])
+    monkeypatch.setattr(progress, "_pressed", threading.Event())  # noted here, not after
+    report = solve_site(hall_300_thermal, SolveOptions(time_limit=30.0, threads=1))
+    assert pressed
+    assert report.outcome.status == "interrupted"
+    assert report.check.ok
+    assert report.outcome.objective >= 8448

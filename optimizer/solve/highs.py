@@ -280,14 +280,20 @@ def solve(
         _set_start(h, known)
     if not watch.run(h.run):
         return _left_behind(watch, compiled, handoff_s, started)
+    probe_bound = None
     if neighbourhoods is not None and _probe_ended(h, watch, options, started):
         # The probe did not prove the count: search the packings, cut whole SUs from the
-        # best one, and search again from the best layout known, for the time left.
+        # best one, and search again from the best layout known, for the time left. The
+        # probe's bound stays proven (the search again may end before it has one).
+        probe_bound = float(h.getInfo().mip_dual_bound)
+        probe_bound = probe_bound if math.isfinite(probe_bound) else None
         neighbourhoods.offer(h)
         seconds = min(search_budget(options), _time_left(options, started))
         searched = neighbourhoods.packings(packs, seconds)
         seconds = min(pack_budget(options), _time_left(options, started))
-        _set_start(h, neighbourhoods.cut_from_packs(searched, seconds))
+        neighbourhoods.cut_from_packs(searched, seconds)
+        # A whole layout: HiGHS keeps it even if Ctrl-C or the time limit stops it at once.
+        neighbourhoods.hand_over(h)
         watch.interrupted |= neighbourhoods.watch.interrupted
         h.setOptionValue("time_limit", _time_left(options, started))
         if not watch.run(h.run):
@@ -314,7 +320,8 @@ def solve(
         if again.has_solution:
             _proven(again, again.objective, _capped(again.bound, cap), compiled.minimize)
         return again
-    _proven(outcome, primary, _capped(float(info.mip_dual_bound), cap), compiled.minimize)
+    bound = _capped(_capped(float(info.mip_dual_bound), cap), probe_bound)
+    _proven(outcome, primary, bound, compiled.minimize)
     outcome.primary_s = time.perf_counter() - started + relaxed_s
     outcome.primary_done = time.time()
 
@@ -523,6 +530,11 @@ class _Neighbourhoods:
         self.watch = SolveWatch(None)  # Ctrl-C only: a neighbourhood's bound proves nothing
         self.watch.attach(self.h)
         self.best = float(self.costs[self.fixed] @ self.incumbent)
+        self.layout: np.ndarray | None = None
+        """Every column of the best layout once one is known whole (from a cut or from
+        HiGHS's own search): HiGHS takes a whole layout as its incumbent at once, where
+        a start of only the placement columns must first be completed, which a short
+        time limit or Ctrl-C may cut off."""
 
     @classmethod
     def of(
@@ -558,7 +570,7 @@ class _Neighbourhoods:
         if value > self.best + PRIMARY_TOLERANCE * max(1.0, self.best) and _satisfies(
             self.lp, self.matrix, self.lower, self.upper, x
         ):
-            self.best, self.incumbent = value, x[self.fixed]
+            self.best, self.incumbent, self.layout = value, x[self.fixed], x
 
     def packings(self, packs: Packings, seconds: float) -> list[dict[int, float]]:
         """The packing ``packs`` searches for at most ``seconds`` (the local search of
@@ -571,13 +583,22 @@ class _Neighbourhoods:
         return found
 
     def offer(self, h: highspy.Highs) -> None:
-        """Take HiGHS's incumbent as the best layout when it scores more."""
+        """Take HiGHS's incumbent as the best layout when it scores no less (it is whole)."""
         if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
             return
         x = np.array(h.getSolution().col_value)
         value = float(self.costs @ x)
-        if value > self.best + PRIMARY_TOLERANCE * max(1.0, self.best):
-            self.best, self.incumbent = value, np.round(x[self.fixed])
+        if value >= self.best - PRIMARY_TOLERANCE * max(1.0, self.best):
+            self.best, self.incumbent, self.layout = value, np.round(x[self.fixed]), x
+
+    def hand_over(self, h: highspy.Highs) -> None:
+        """Give ``h`` the best layout as its start: whole where one is known."""
+        if self.layout is None:
+            _set_start(h, self.best_start())
+            return
+        solution = highspy.HighsSolution()
+        solution.col_value = self.layout.tolist()
+        h.setSolution(solution)
 
     def cut_from_packs(self, packs: list[dict[int, float]], seconds: float) -> dict[int, float]:
         """Whole SUs cut from each of ``packs`` (id(VarData) -> most racks) within
@@ -625,8 +646,8 @@ def _satisfies(
 
 
 def _capped(bound: float, cap: float | None) -> float:
-    """HiGHS's bound on the maximized primary, or the relaxation's ``cap`` where that is
-    lower or HiGHS proved none: both are proven."""
+    """HiGHS's bound on the maximized primary, or ``cap`` (the relaxation's, or an
+    earlier search's) where that is lower or HiGHS proved none: both are proven."""
     if cap is None:
         return bound
     return min(bound, cap) if math.isfinite(bound) else cap
