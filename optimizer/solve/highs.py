@@ -434,10 +434,12 @@ def _completed(h: highspy.Highs, compiled: CompiledModel, fixed: np.ndarray) -> 
     return x
 
 
-PROBE_SHARE = 0.1
+PROBE_SHARE = 0.5
 """Share of the time limit the search proper first gets on a hall where inlet rows bind,
 before the local search over packings (optimizer.solve.packing_search): a hall it proves
-in that time never waits for the local search."""
+in that time never waits for the local search. At 10%, the 1,000-slot air hall (proven
+in about 3 s) ended a 10 s limit 0.54% short of its proof (the search again had to redo
+its root); at half the limit, up to :data:`PROBE_MAX_S`, it is proven there."""
 PROBE_MAX_S = 5.0
 """Seconds the first search proper gets at most (also without a time limit): the
 1,000-slot air hall of docs/benchmarks.md is proven in about 3 s from its start."""
