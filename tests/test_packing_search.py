@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from factory import brute_force_best, instance, rack, row, site_of
 
 import optimizer.solve.highs as highs
@@ -49,7 +50,8 @@ def test_the_search_finds_the_rack_the_spreading_packings_strand(tmp_path: Path)
     assert max(int((p >= 0).sum()) for p in spread) == 7
     best, _ = brute_force_best(site, np.array([1.0]))
     assert best == 8
-    found = packing_search.searched_packing(data, NEVER, lambda: False)
+    # 500 moves (it finds the eighth rack within 50; all 12,000 would take 8 s here).
+    found = packing_search.searched_packing(data, NEVER, lambda: False, iterations=500)
     assert int((found >= 0).sum()) == 8
     assert check_layout(site, found).ok
 
@@ -119,29 +121,74 @@ def test_gb300_held_at_whole_sus_leaves_the_headroom_for_seven_h100_sus(
     assert counts[gb300] == 96 and counts[h100] >= 56 and counts[leaf] == 20
 
 
-def test_the_solver_starts_hall_300_thermal_from_8704_gpus(
+def _pressing_at_hand_over(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Ctrl-C pressed as the search proper is handed the layout after the local search
+    and its cut: the search again stops at once, and the outcome is that layout (whole,
+    so HiGHS keeps it) with no wall clock deciding what it holds."""
+    import optimizer.solve.progress as progress
+
+    pressed: list[bool] = []
+    hand_over = highs._Neighbourhoods.hand_over
+
+    def pressing(self, h):
+        pressed.append(True)
+        hand_over(self, h)
+
+    monkeypatch.setattr(highs._Neighbourhoods, "hand_over", pressing)
+    monkeypatch.setattr(progress, "_stop_requests", [lambda: len(pressed) > 1])
+    monkeypatch.setattr(progress, "_pressed", threading.Event())  # noted here, not after
+    return pressed
+
+
+def test_whole_sus_cut_from_the_searched_packing_give_8704_gpus(
     hall_300_thermal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The search is held to 1,500 moves (not to its share of the time limit), so the
-    # start is the same on every machine; the whole SUs cut from it give 12 GB300 SUs and
-    # 7 DGX H100 SUs, 8,704 GPUs, against 8,448 from the spreading packings alone. The
-    # bound stays the power-only 8,960 (docs/benchmarks.md).
+    # A 0.1 s probe, then the local search held to 1,500 moves (not to a share of the
+    # limit), then the cut: 96 GB300 and at least 56 DGX H100 racks in the packing give
+    # 12 GB300 SUs and 7 DGX H100 SUs, 8,704 GPUs (the spreading packings give 8,448),
+    # a layout that passes the independent check.
+    pressed = _pressing_at_hand_over(monkeypatch)
     monkeypatch.setattr(packing_search, "ITERATIONS", 1500)
+    monkeypatch.setattr(highs, "probe_budget", lambda _options: 0.1)
     monkeypatch.setattr(highs, "search_budget", lambda _options: NEVER)
-    report = solve_site(hall_300_thermal, SolveOptions(time_limit=10.0, threads=1))
+    report = solve_site(hall_300_thermal, SolveOptions(time_limit=600.0, threads=1))
+    assert len(pressed) == 2  # the probe's start, then the search again
+    assert report.outcome.status == "interrupted"
     assert report.check.ok
-    assert report.outcome.objective >= 8704
+    assert report.outcome.objective == pytest.approx(8704)
     placed = report.placement[report.placement >= 0]
-    gpus = sum(hall_300_thermal.rack_types[t].gpus for t in placed)
-    assert gpus == report.outcome.objective
+    assert sum(hall_300_thermal.rack_types[t].gpus for t in placed) == 8704
+
+
+def test_the_probe_s_bound_holds_the_search_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The nine-slot row is proven in the probe (8 racks, 256 GPUs); made to search again
+    # anyway, the search again gets the probe's bound as a row of its model, and the
+    # answer keeps the optimum and its bound.
+    capped: list[float] = []
+    cap_primary = highs._cap_primary
+
+    def recording(h, compiled, bound):
+        capped.append(bound)
+        cap_primary(h, compiled, bound)
+
+    monkeypatch.setattr(highs, "_probe_ended", lambda *_args: True)
+    monkeypatch.setattr(highs, "_cap_primary", recording)
+    report = solve_site(_nine_slots(tmp_path), SolveOptions(time_limit=60.0, threads=1))
+    assert capped == [pytest.approx(256)]
+    assert report.outcome.status == "optimal"
+    assert report.outcome.objective == pytest.approx(256)
+    assert report.outcome.bound == pytest.approx(256)
+    assert report.check.ok
 
 
 def test_ctrl_c_during_the_local_search_keeps_a_checked_layout(
     hall_300_thermal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Ctrl-C as soon as the local search starts (after the probe ended unproven): the
-    # search stops within a move, no cut and no search proper follow, and the layout is
-    # the checked start of the probe, 8,448 GPUs or more.
+    # search stops within a move, the search proper starts again from the best whole
+    # layout and stops at once, and the layout is checked: 8,448 GPUs or more.
     import optimizer.solve.progress as progress
 
     pressed: list[bool] = []
@@ -159,3 +206,41 @@ def test_ctrl_c_during_the_local_search_keeps_a_checked_layout(
     assert report.outcome.status == "interrupted"
     assert report.check.ok
     assert report.outcome.objective >= 8448
+
+
+def test_a_one_second_limit_keeps_the_layout_cut_from_a_packing(tmp_path: Path) -> None:
+    # The 1,000-slot air hall of docs/benchmarks.md: the cut from a packing reaches the
+    # bound, 11,840 GPUs, before HiGHS starts; HiGHS gets that layout whole, so a limit
+    # too short for it to complete a start of the placements alone still returns it.
+    path = tmp_path / "air-hall-1000.yaml"
+    args = ["--rows", "20", "--slots", "50", "--liquid-share", "0.1", "--supply-temp-c", "23"]
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "generate_campus.py"), *args, "-o", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    site = build_site(load_instance(path))
+    report = solve_site(site, SolveOptions(time_limit=1.0, threads=1))
+    assert report.check.ok
+    assert report.outcome.objective >= 11840 - 1e-6
+
+
+def test_only_placed_su_types_count_for_the_caps(tmp_path: Path) -> None:
+    # A third SU type the demand keeps out (max 0) is placed by no packing: the caps are
+    # those of hall-300-thermal alone, GB300 at 96, and the DGX H100 racks stay free.
+    path = tmp_path / "hall.yaml"
+    args = ["--rows", "10", "--slots", "30", "--supply-temp-c", "23", "-o", str(path)]
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "generate_campus.py"), *args],
+        check=True,
+        capture_output=True,
+    )
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["rack_types"]["small-su"] = {"base": "dgx-h100-rack", "it_kw": 10, "gpus": 8}
+    data["demand"]["small-su"] = {"max": 0}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    site = build_site(load_instance(path))
+    model_data = build_model_data(site)
+    names = [t.name for t in site.rack_types]
+    start = packing(model_data, SPREAD_NORMS[0]).placement
+    assert packing_search.whole_su_caps(model_data, start) == {names.index(TYPES[0]): 96}

@@ -426,7 +426,7 @@ def packing(data: ModelData, spread: float, caps: dict[int, int] | None = None) 
     neighbourhood heated just past the point where eight more racks fit. Packed one at
     a time, the racks fill the hall's inlet headroom evenly; taking racks away never
     heats an inlet or loads a feed, so whole SUs are then cut from the packing by the
-    solver (optimizer.solve.packing_search ``packed_bounds``, optimizer.solve.highs
+    solver (optimizer.solve.packing_search ``Packings``, optimizer.solve.highs
     ``_Neighbourhoods.cut_from_pack``)."""
     greedy = Construction(data, spread, caps=caps)
     greedy.fill_network_slots()

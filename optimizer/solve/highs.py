@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import highspy
 import numpy as np
@@ -25,8 +26,10 @@ from scipy import sparse
 from models.network import held_in_cable_replan
 from models.relaxation import shared_columns
 from optimizer.solve.options import SolveOptions
-from optimizer.solve.packing_search import Packings
 from optimizer.solve.progress import SECOND_STAGE, ProgressFn, SolveWatch
+
+if TYPE_CHECKING:
+    from optimizer.solve.packing_search import Packings
 
 PRIMARY_TOLERANCE = 1e-6
 SECOND_STAGE_UNIT = "cable m + tie-break"
@@ -272,12 +275,15 @@ def solve(
         if packs is not None and pack_budget(options):
             neighbourhoods = _Neighbourhoods.of(compiled, options, known)
         if neighbourhoods is not None:
-            known = neighbourhoods.cut_from_packs(packs.spread(), pack_budget(options))
+            seconds = min(pack_budget(options), _time_left(options, started))
+            neighbourhoods.cut_from_packs(packs.spread, seconds)
             # Ctrl-C during the cuts: the search proper stops at once, from the best start.
             watch.interrupted |= neighbourhoods.watch.interrupted
             left = _time_left(options, started)
             h.setOptionValue("time_limit", min(left, probe_budget(options)))
-        _set_start(h, known)
+            neighbourhoods.hand_over(h)
+        else:
+            _set_start(h, known)
     if not watch.run(h.run):
         return _left_behind(watch, compiled, handoff_s, started)
     probe_bound = None
@@ -288,8 +294,10 @@ def solve(
         probe_bound = float(h.getInfo().mip_dual_bound)
         probe_bound = probe_bound if math.isfinite(probe_bound) else None
         neighbourhoods.offer(h)
+        if probe_bound is not None:
+            _cap_primary(h, compiled, probe_bound)
         seconds = min(search_budget(options), _time_left(options, started))
-        searched = neighbourhoods.packings(packs, seconds)
+        searched = _searched(packs, neighbourhoods.watch, seconds)
         seconds = min(pack_budget(options), _time_left(options, started))
         neighbourhoods.cut_from_packs(searched, seconds)
         # A whole layout: HiGHS keeps it even if Ctrl-C or the time limit stops it at once.
@@ -495,6 +503,27 @@ def _set_start(h: highspy.Highs, known: dict[int, float]) -> None:
     )
 
 
+def _searched(packs: Packings, watch: SolveWatch, seconds: float) -> list[dict[int, float]]:
+    """The packing ``packs`` searches for at most ``seconds`` (the local search of
+    optimizer.solve.packing_search), in a worker thread that ``watch`` runs so that Ctrl-C
+    stops it: what it found by then, or nothing when it did not stop in time."""
+    found: list[dict[int, float]] = []
+    deadline = time.perf_counter() + seconds
+    stop = lambda: watch.interrupted  # noqa: E731
+    watch.run(lambda: found.extend(packs.searched(deadline, stop)))
+    return found
+
+
+def _cap_primary(h: highspy.Highs, compiled: CompiledModel, bound: float) -> None:
+    """A row holding the maximized primary at ``bound`` (proven by an earlier search of
+    the same model), a hair above it: the search again starts from that bound, shows it
+    and stops when its incumbent meets it."""
+    costs = compiled.objectives[0]
+    nz = np.flatnonzero(costs)
+    slack = PRIMARY_TOLERANCE * max(1.0, abs(bound))
+    h.addRow(-highspy.kHighsInf, bound + slack, len(nz), nz.astype(np.int32), costs[nz])
+
+
 def search_budget(options: SolveOptions) -> float:
     """Seconds the local search over packings may take: at most :data:`SEARCH_MAX_S` and
     at most :data:`SEARCH_SHARE` of the time limit."""
@@ -573,16 +602,6 @@ class _Neighbourhoods:
             self.lp, self.matrix, self.lower, self.upper, x
         ):
             self.best, self.incumbent, self.layout = value, x[self.fixed], x
-
-    def packings(self, packs: Packings, seconds: float) -> list[dict[int, float]]:
-        """The packing ``packs`` searches for at most ``seconds`` (the local search of
-        optimizer.solve.packing_search), in a worker thread so that Ctrl-C stops it: what
-        it found by then, or nothing when it did not stop in time."""
-        found: list[dict[int, float]] = []
-        deadline = time.perf_counter() + seconds
-        stop = lambda: self.watch.interrupted  # noqa: E731
-        self.watch.run(lambda: found.extend(packs.searched(deadline, stop)))
-        return found
 
     def offer(self, h: highspy.Highs) -> None:
         """Take HiGHS's incumbent as the best layout when it scores no less (it is whole)."""

@@ -29,7 +29,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,6 +54,7 @@ again from the first packing (at least :data:`STALL_LEAST`): on hall-300-thermal
 seed 1 the first walk stops improving at 54 DGX H100 racks beside 96 GB300, and the
 second reaches 58 within 8 s."""
 STALL_LEAST = 500
+"""The least stall length: small halls walk a few hundred moves before starting again."""
 NEIGHBOURHOODS = (3, 6, 10)
 """How many of the slots that heat an inlet most one move empties (the inlet's own slot
 among them): from a pair of neighbours to the reach of a row's recirculation."""
@@ -65,6 +65,7 @@ CENTRE_EMPTY = 0.5
 """Share of the moves centred on an empty slot's inlet (the others on any hot slot):
 where a rack does not yet fit is where emptying the neighbourhood can make room."""
 SEED = 0
+"""The generator's seed: fixed, so that a run is repeatable (see the module docstring)."""
 
 
 def whole_su_caps(data: ModelData, placement: np.ndarray) -> dict[int, int]:
@@ -72,12 +73,23 @@ def whole_su_caps(data: ModelData, placement: np.ndarray) -> dict[int, int]:
     (the smallest IT load): the whole SUs of it in ``placement``. Racks beyond a whole
     SU are never part of a layout and only take headroom from the types after them."""
     site = data.site
-    su_types = [t for t in by_it_load(site) if site.network_type(t) != NO_INDEX]
     counts = np.bincount(placement[placement != NO_INDEX], minlength=len(site.rack_types))
+    placed = [t for t in by_it_load(site) if site.network_type(t) != NO_INDEX and counts[t]]
     return {
         t: int(counts[t]) // site.rack_types[t].su_size * site.rack_types[t].su_size
-        for t in su_types[:-1]
+        for t in placed[:-1]
     }
+
+
+def held_packing(data: ModelData) -> tuple[np.ndarray, Construction]:
+    """The spreading packing of the first norm of :data:`SPREAD_NORMS` (its placement),
+    and, where a fabric is modelled, the same packing with the SU types placed first held
+    at its whole SUs (:func:`whole_su_caps`): where the search starts."""
+    start = packing(data, SPREAD_NORMS[0])
+    caps = whole_su_caps(data, start.placement) if data.site.network is not None else {}
+    if any(start.counts[t] > cap for t, cap in caps.items()):
+        return start.placement.copy(), packing(data, SPREAD_NORMS[0], caps)
+    return start.placement.copy(), start
 
 
 def searched_packing(
@@ -87,15 +99,12 @@ def searched_packing(
     iterations: int | None = None,
     seed: int = SEED,
 ) -> np.ndarray:
-    """The best packing (slot -> rack type) the search finds from the spreading packing
-    of the first norm of :data:`SPREAD_NORMS`, within ``iterations`` moves (default
-    :data:`ITERATIONS`), before ``deadline`` (perf_counter) and until ``stop()``."""
-    start = packing(data, SPREAD_NORMS[0])
-    caps = whole_su_caps(data, start.placement) if data.site.network is not None else {}
-    held = start
-    if any(start.counts[t] > cap for t, cap in caps.items()):
-        held = packing(data, SPREAD_NORMS[0], caps)
-    return _Search(data, held, seed).run(iterations or ITERATIONS, deadline, stop)
+    """The best packing (slot -> rack type) the search finds from :func:`held_packing`
+    within ``iterations`` moves (default :data:`ITERATIONS`), before ``deadline``
+    (perf_counter) and until ``stop()``."""
+    _, held = held_packing(data)
+    moves = ITERATIONS if iterations is None else iterations
+    return _Search(data, held, seed).run(moves, deadline, stop)
 
 
 class _Search:
@@ -184,8 +193,9 @@ class _Search:
         c.fill()
 
     def _restore(self, placement: np.ndarray) -> None:
-        """Back to ``placement``: slots of one class are interchangeable, so each rack
-        goes back to its class."""
+        """Back to ``placement``, class by class: each rack goes back to its class's
+        first free slot, not always the slot it came from. Slots of one class are
+        interchangeable and every load is kept per class, so the layout is the same."""
         c = self.construction
         for s in np.flatnonzero((c.placement != placement) & (c.placement != NO_INDEX)):
             c.take_back(int(c.class_of[s]), int(s), int(c.placement[s]))
@@ -193,14 +203,23 @@ class _Search:
             c.put(int(c.class_of[s]), int(placement[s]))
 
 
-@dataclass(frozen=True)
 class Packings:
     """The packings of a hall where inlet rows bind, as upper bounds id(place[k, t]) ->
     count, each a layout within which one that makes every SU whole and cabled is a start
-    (the solver picks it, optimizer.solve.highs ``_Neighbourhoods.cut_from_pack``)."""
+    (the solver picks it, optimizer.solve.highs ``_Neighbourhoods.cut_from_pack``). The
+    spreading packings are built here, with the model, so their time counts as the
+    build's and not against the time limit; the searched one when the solver asks."""
 
-    data: ModelData
-    m: object
+    def __init__(self, data: ModelData, m: object) -> None:
+        self.data, self.m = data, m
+        first, held = held_packing(data)
+        found = [held.placement, first]
+        if data.site.network is not None:
+            found += [packed_layout(data, norm) for norm in SPREAD_NORMS[1:]]
+        distinct = {placement.tobytes(): placement for placement in found}
+        self.spread = [class_counts(data, m, placement) for placement in distinct.values()]
+        """The held packing (the search's start) and, with a fabric, the packing of each
+        norm of :data:`SPREAD_NORMS` as it comes; each distinct one once."""
 
     @classmethod
     def of(cls, data: ModelData, m: object) -> Packings | None:
@@ -209,16 +228,6 @@ class Packings:
         if not data.inlet_rows or data.site.objective.minimizes:
             return None
         return cls(data, m)
-
-    def spread(self) -> list[dict[int, float]]:
-        """The spreading packing with the SU types placed first held at whole SUs (the
-        search's start) and, with a fabric, the packing of each norm of
-        :data:`SPREAD_NORMS` as it comes; each distinct one once."""
-        found = [searched_packing(self.data, 0.0, lambda: True)]
-        if self.data.site.network is not None:
-            found += [packed_layout(self.data, norm) for norm in SPREAD_NORMS]
-        distinct = {placement.tobytes(): placement for placement in found}
-        return [class_counts(self.data, self.m, placement) for placement in distinct.values()]
 
     def searched(self, deadline: float, stop: Callable[[], bool]) -> list[dict[int, float]]:
         """The packing :func:`searched_packing` finds before ``deadline`` (perf_counter)
