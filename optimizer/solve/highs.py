@@ -297,7 +297,10 @@ def solve(
         if probe_bound is not None:
             _cap_primary(h, compiled, probe_bound)
         seconds = min(search_budget(options), _time_left(options, started))
-        searched = _searched(packs, neighbourhoods.watch, seconds)
+        # The solve's own watch runs the search: its progress lines go on (with the
+        # probe's figures), and Ctrl-C stops the search and the cuts after it.
+        searched = _searched(packs, watch, seconds)
+        neighbourhoods.watch.interrupted |= watch.interrupted
         seconds = min(pack_budget(options), _time_left(options, started))
         neighbourhoods.cut_from_packs(searched, seconds)
         # A whole layout: HiGHS keeps it even if Ctrl-C or the time limit stops it at once.
