@@ -253,6 +253,14 @@ def class_hall(site: Site, c: SlotClass) -> int:
     return int(site.row_hall[site.slot_row_code[c.slots[0]]])
 
 
+def class_of_slots(data: ModelData) -> np.ndarray:
+    """(slot,) the class each slot belongs to, NO_INDEX for a slot in none."""
+    class_of = np.full(data.site.n_slots, NO_INDEX, dtype=np.int64)
+    for k, c in enumerate(data.classes):
+        class_of[list(c.slots)] = k
+    return class_of
+
+
 def allowed_types(c: SlotClass) -> tuple[int, ...]:
     """Rack types the class may hold: its installed rack's, or every eligible type."""
     return (c.installed_type,) if c.installed_type != NO_INDEX else c.types

@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import pyomo.environ as pyo
 
-from models.data import ModelData
+from models.data import ModelData, class_of_slots
 from optimizer.site.arrays import NO_INDEX
 from optimizer.site.placement import Assignment
 
@@ -48,9 +48,7 @@ def assign(
         )
     placement, su = before.placement.copy(), before.su.copy()
     network_slots = list(before.su_network_slot)
-    class_of = np.full(site.n_slots, NO_INDEX, dtype=np.int64)
-    for k, c in enumerate(data.classes):
-        class_of[list(c.slots)] = k
+    class_of = class_of_slots(data)
     free = {k: [s for s in c.slots if placement[s] == EMPTY] for k, c in enumerate(data.classes)}
     placed = np.flatnonzero(placement != EMPTY)
     have = Counter(zip(class_of[placed].tolist(), placement[placed].tolist(), strict=True))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from models.data import ModelData, build_model_data
+from models.data import ModelData, build_model_data, class_of_slots
 from models.facility import facility_kw
 from models.objective import primary_weights
 from optimizer.site.arrays import NO_INDEX, Site
@@ -221,9 +221,7 @@ class Construction:
         fills the least versatile classes first, so a rack that may stand anywhere does not
         take a slot that only a liquid or a network rack could use."""
         self.placement = np.full(self.site.n_slots, NO_INDEX, dtype=np.int64)
-        self.class_of = np.zeros(self.site.n_slots, dtype=np.int64)
-        for k, c in enumerate(data.classes):
-            self.class_of[list(c.slots)] = k
+        self.class_of = class_of_slots(data)
         self.counts = np.zeros(len(self.site.rack_types), dtype=np.int64)
         for k, c in enumerate(data.classes):
             if c.installed_type != NO_INDEX:
@@ -446,10 +444,10 @@ def by_it_load(site: Site) -> list[int]:
 
 def class_counts(data: ModelData, m: object, placement: np.ndarray) -> dict[int, float]:
     """A placement as counts per slot class: id(place[k, t]) -> count."""
-    class_of = {s: k for k, c in enumerate(data.classes) for s in c.slots}
+    class_of = class_of_slots(data)
     counts: dict[tuple[int, int], int] = {}
     for s in np.flatnonzero(placement != NO_INDEX):
-        key = (class_of[int(s)], int(placement[s]))
+        key = (int(class_of[s]), int(placement[s]))
         counts[key] = counts.get(key, 0) + 1
     return {id(m.place[k, t]): float(counts.get((k, t), 0)) for k, t in m.pairs}
 

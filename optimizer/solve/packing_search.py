@@ -103,6 +103,18 @@ def searched_packing(
     within ``iterations`` moves (default :data:`ITERATIONS`), before ``deadline``
     (perf_counter) and until ``stop()``."""
     _, held = held_packing(data)
+    return _search(data, held, deadline, stop, iterations, seed)
+
+
+def _search(
+    data: ModelData,
+    held: Construction,
+    deadline: float,
+    stop: Callable[[], bool],
+    iterations: int | None = None,
+    seed: int = SEED,
+) -> np.ndarray:
+    """:func:`searched_packing` from ``held``, which the search changes."""
     moves = ITERATIONS if iterations is None else iterations
     return _Search(data, held, seed).run(moves, deadline, stop)
 
@@ -114,18 +126,15 @@ class _Search:
         self.weights = np.array([*primary_weights(data), 0.0])  # index -1 (empty) scores 0
         self.random = random.Random(seed)
         recirculation = self.site.recirculation.tocsr()
-        self.hot = [int(s) for s in np.flatnonzero(np.diff(recirculation.indptr))]
+        self.hot_slots = np.flatnonzero(np.diff(recirculation.indptr))
+        self.hot = self.hot_slots.tolist()
         """Slots whose inlet some rack heats: where a move is centred."""
-        self.heated_by = {
-            s: recirculation.indices[recirculation.indptr[s] : recirculation.indptr[s + 1]][
-                np.argsort(
-                    -recirculation.data[recirculation.indptr[s] : recirculation.indptr[s + 1]],
-                    kind="stable",
-                )
-            ]
-            for s in self.hot
-        }
+        self.heated_by = {}
         """Per hot slot: the slots that heat it, most first."""
+        for s in self.hot:
+            row = slice(recirculation.indptr[s], recirculation.indptr[s + 1])
+            order = np.argsort(-recirculation.data[row], kind="stable")
+            self.heated_by[s] = recirculation.indices[row][order]
         movable = np.ones(self.site.n_slots, dtype=bool)
         for c in data.classes:
             if c.installed_type != NO_INDEX:
@@ -173,7 +182,7 @@ class _Search:
     def _move(self) -> None:
         """Empty a neighbourhood and a few scattered slots, then refill the hall."""
         c = self.construction
-        empty = [s for s in self.hot if c.placement[s] == NO_INDEX]
+        empty = self.hot_slots[c.placement[self.hot_slots] == NO_INDEX].tolist()
         centre = self.random.choice(
             empty if empty and self.random.random() < CENTRE_EMPTY else self.hot
         )
@@ -212,8 +221,9 @@ class Packings:
 
     def __init__(self, data: ModelData, m: object) -> None:
         self.data, self.m = data, m
-        first, held = held_packing(data)
-        found = [held.placement, first]
+        first, self.held = held_packing(data)
+        """The held packing's construction, which :meth:`searched` searches from."""
+        found = [self.held.placement.copy(), first]
         if data.site.network is not None:
             found += [packed_layout(data, norm) for norm in SPREAD_NORMS[1:]]
         distinct = {placement.tobytes(): placement for placement in found}
@@ -231,5 +241,7 @@ class Packings:
 
     def searched(self, deadline: float, stop: Callable[[], bool]) -> list[dict[int, float]]:
         """The packing :func:`searched_packing` finds before ``deadline`` (perf_counter)
-        or ``stop()``."""
-        return [class_counts(self.data, self.m, searched_packing(self.data, deadline, stop))]
+        or ``stop()``, from the held packing built here (not built again); a second call
+        goes on from where the first left the walk."""
+        found = _search(self.data, self.held, deadline, stop)
+        return [class_counts(self.data, self.m, found)]
