@@ -231,9 +231,7 @@ def solve(
     if relaxed is not None:
         cap, counts = _solve_relaxed(relaxed, options, relaxed_watch)
         if cap is not None:
-            # A hair above the bound, so HiGHS's own tolerances never cut off the optimum.
-            slack = PRIMARY_TOLERANCE * max(1.0, abs(cap))
-            m.relaxation_cap = pyo.Constraint(expr=m.objective_primary.expr <= cap + slack)
+            m.relaxation_cap = pyo.Constraint(expr=m.objective_primary.expr <= cap + _hair(cap))
         relaxed_s = time.perf_counter() - started
         if options.time_limit is not None:
             options = replace(options, time_limit=max(options.time_limit - relaxed_s, 0.0))
@@ -285,7 +283,7 @@ def solve(
         else:
             _set_start(h, known)
     if not watch.run(h.run):
-        return _left_behind(watch, compiled, handoff_s, started)
+        return _left_behind(watch, compiled, handoff_s, started, _held(neighbourhoods))
     probe_bound = None
     if neighbourhoods is not None and _probe_ended(h, watch, options, started):
         # The probe did not prove the count: search the packings, cut whole SUs from the
@@ -303,23 +301,25 @@ def solve(
         neighbourhoods.watch.interrupted |= watch.interrupted
         seconds = min(pack_budget(options), _time_left(options, started))
         neighbourhoods.cut_from_packs(searched, seconds)
-        # A whole layout: HiGHS keeps it even if Ctrl-C or the time limit stops it at once.
+        # A whole layout: HiGHS keeps it even if the time limit stops it at once, and the
+        # solve keeps it (_held) if Ctrl-C stops HiGHS before it took it.
         neighbourhoods.hand_over(h)
         watch.interrupted |= neighbourhoods.watch.interrupted
         h.setOptionValue("time_limit", _time_left(options, started))
         if not watch.run(h.run):
-            return _left_behind(watch, compiled, handoff_s, started)
+            return _left_behind(watch, compiled, handoff_s, started, _held(neighbourhoods))
+    held = _held(neighbourhoods)
     status = "interrupted" if watch.interrupted else status_text(h)
     info = h.getInfo()
-    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    outcome = SolveOutcome(status=status, has_solution=has_solution, handoff_s=handoff_s)
+    found = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    x = _better(compiled, np.array(h.getSolution().col_value) if found else None, held)
+    outcome = SolveOutcome(status=status, has_solution=x is not None, handoff_s=handoff_s)
     outcome.relaxed_bound = cap
-    if not has_solution:
+    if x is None:
         outcome.solve_s = time.perf_counter() - started
         return outcome
+    primary = float(objectives[0] @ x) if x is held else float(info.objective_function_value)
 
-    primary = float(info.objective_function_value)
-    x = np.array(h.getSolution().col_value)
     if known and abs(float(objectives[0] @ x) - primary) > PRIMARY_TOLERANCE * max(1.0, primary):
         # HiGHS's own account of the solution disagrees with the solution itself: do not
         # trust a search that may have pruned on it; solve again without the start (the
@@ -521,10 +521,20 @@ def _cap_primary(h: highspy.Highs, compiled: CompiledModel, bound: float) -> Non
     """A row holding the maximized primary at ``bound`` (proven by an earlier search of
     the same model), a hair above it: the search again starts from that bound, shows it
     and stops when its incumbent meets it."""
+    _primary_row(h, compiled, -highspy.kHighsInf, bound + _hair(bound))
+
+
+def _primary_row(h: highspy.Highs, compiled: CompiledModel, lower: float, upper: float) -> None:
+    """A row ``lower`` <= primary objective <= ``upper`` added to ``h``."""
     costs = compiled.objectives[0]
     nz = np.flatnonzero(costs)
-    slack = PRIMARY_TOLERANCE * max(1.0, abs(bound))
-    h.addRow(-highspy.kHighsInf, bound + slack, len(nz), nz.astype(np.int32), costs[nz])
+    h.addRow(lower, upper, len(nz), nz.astype(np.int32), costs[nz])
+
+
+def _hair(value: float) -> float:
+    """How far past ``value`` a row on the primary is set, so that HiGHS's own tolerances
+    never cut off a layout at ``value``."""
+    return PRIMARY_TOLERANCE * max(1.0, abs(value))
 
 
 def search_budget(options: SolveOptions) -> float:
@@ -624,16 +634,15 @@ class _Neighbourhoods:
         solution.col_value = self.layout.tolist()
         h.setSolution(solution)
 
-    def cut_from_packs(self, packs: list[dict[int, float]], seconds: float) -> dict[int, float]:
+    def cut_from_packs(self, packs: list[dict[int, float]], seconds: float) -> None:
         """Whole SUs cut from each of ``packs`` (id(VarData) -> most racks) within
-        ``seconds``: the best layout found (column -> value)."""
+        ``seconds``; the best layout is kept (:meth:`hand_over`)."""
         deadline = time.perf_counter() + seconds
         for pack in packs:
             self.cut_from_pack(
                 {self.column_of[key]: most for key, most in pack.items() if key in self.column_of},
                 deadline,
             )
-        return self.best_start()
 
     def cut_from_pack(self, most: dict[int, float], deadline: float) -> None:
         """SU completion from a packing (optimizer.solve.greedy ``packed_layout``):
@@ -669,6 +678,26 @@ def _satisfies(
     )
 
 
+def _held(neighbourhoods: _Neighbourhoods | None) -> np.ndarray | None:
+    """The whole layout the search proper was handed, if any (``_Neighbourhoods.layout``:
+    checked against every row by a cut, or HiGHS's own from the probe): the answer should
+    HiGHS be stopped before it took it."""
+    return None if neighbourhoods is None else neighbourhoods.layout
+
+
+def _better(
+    compiled: CompiledModel, x: np.ndarray | None, held: np.ndarray | None
+) -> np.ndarray | None:
+    """HiGHS's layout ``x``, or ``held`` where HiGHS has none or ``held`` scores more on
+    the maximized primary (HiGHS was stopped before it took ``held``)."""
+    if held is None:
+        return x
+    costs = compiled.objectives[0]
+    if x is None or costs @ held > costs @ x + _hair(float(costs @ x)):
+        return held
+    return x
+
+
 def _capped(bound: float, cap: float | None) -> float:
     """HiGHS's bound on the maximized primary, or ``cap`` (the relaxation's, or an
     earlier search's) where that is lower or HiGHS proved none: both are proven."""
@@ -685,14 +714,20 @@ def _proven(outcome: SolveOutcome, objective: float, bound: float, minimize: boo
 
 
 def _left_behind(
-    watch: SolveWatch, compiled: CompiledModel, handoff_s: float, started: float
+    watch: SolveWatch,
+    compiled: CompiledModel,
+    handoff_s: float,
+    started: float,
+    held: np.ndarray | None = None,
 ) -> SolveOutcome:
     """The outcome of a first stage that Ctrl-C ended before HiGHS stopped: its last
-    incumbent, valued by the objective itself, with the last bound HiGHS reported."""
-    outcome = SolveOutcome("interrupted", watch.incumbent is not None, handoff_s=handoff_s)
+    incumbent, or the whole layout ``held`` out of HiGHS where that scores more (HiGHS
+    may be stopped before it took it), valued by the objective itself, with the last
+    bound HiGHS reported."""
+    x = _better(compiled, watch.incumbent, held)
+    outcome = SolveOutcome("interrupted", x is not None, handoff_s=handoff_s)
     outcome.tie_break_status = "skipped: interrupted"
-    if watch.incumbent is not None:
-        x = watch.incumbent
+    if x is not None:
         bound = watch.bound if watch.bound is not None else math.nan
         _proven(outcome, float(compiled.objectives[0] @ x), bound, compiled.minimize)
         outcome.record_second_stage(float(compiled.objectives[1] @ x), None)
@@ -782,13 +817,10 @@ def _second_stage(
     deadline = time.perf_counter() + budget
     h.setOptionValue("mip_max_nodes", int(options.second_stage_nodes))
     h.setOptionValue("mip_rel_gap", float(options.second_stage_gap))
-    nz = np.flatnonzero(objectives[0])
-    slack = PRIMARY_TOLERANCE * max(1.0, abs(primary))
     if compiled.minimize:
-        lower, upper = -highspy.kHighsInf, primary + slack
+        _primary_row(h, compiled, -highspy.kHighsInf, primary + _hair(primary))
     else:
-        lower, upper = primary - slack, highspy.kHighsInf
-    h.addRow(lower, upper, len(nz), nz.astype(np.int32), objectives[0][nz])
+        _primary_row(h, compiled, primary - _hair(primary), highspy.kHighsInf)
     h.changeColsCost(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), objectives[1])
     h.changeObjectiveSense(highspy.ObjSense.kMinimize)
     watch.new_stage(SECOND_STAGE, SECOND_STAGE_UNIT)
