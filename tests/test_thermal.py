@@ -9,6 +9,8 @@ confirms them.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,11 +27,17 @@ from optimizer.results.layout import layout_dataset
 from optimizer.site.build import build_site
 from optimizer.site.placement import Assignment
 from optimizer.solve.explain import explain
-from optimizer.solve.greedy import greedy_layout, packed_layout, start_layout
+from optimizer.solve.greedy import Construction, greedy_layout, packed_layout, start_layout
 from optimizer.solve.options import SolveOptions
 from optimizer.solve.pipeline import solve_site
 from optimizer.studies.report import utilization_bars
-from optimizer.verify.check import EMPTY, INLET_TOLERANCE_K, TOLERANCE, check_layout
+from optimizer.verify.check import (
+    EMPTY,
+    INLET_TOLERANCE_K,
+    TOLERANCE,
+    check_layout,
+    occupied_inlet_rise,
+)
 from optimizer.verify.headroom import next_rack
 
 HOT, COOL = 0, 1
@@ -594,3 +602,70 @@ def test_whole_sus_cut_from_a_packing_add_the_su_that_the_start_strands(
     assert report.check.ok
     assert _gpus(site, report.placement) == 48
     assert len(report.layout.su_network_slot) == 3
+
+
+def test_the_construction_s_fit_and_inlet_pressure_agree_with_the_independent_check(
+    tmp_path: Path,
+) -> None:
+    # The construction keeps every row's load and every inlet's rise as it goes and asks,
+    # for each rack type, where one more rack fits and how much inlet headroom it takes
+    # (greedy.py; the local search asks hundreds of times a second). A seeded random walk
+    # of puts and take-backs over a mixed hall (four rack types, 2N failover, CDUs, air
+    # zones, a utility limit, recirculation on every slot) compares each answer with the
+    # independent checker on the layout with the rack put down, and the pressure with one
+    # computed here from D and the layout.
+    path = tmp_path / "mixed.yaml"
+    args = ["--rows", "4", "--slots", "8", "--supply-temp-c", "23", "--no-fabric", "--mixed"]
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "generate_campus.py"), *args, "-o", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    site = build_site(load_instance(path))
+    data = build_model_data(site)
+    construction = Construction(data, spread=math.inf)
+    d = site.recirculation.toarray()
+    air_kw = np.array([t.air_kw for t in site.rack_types] + [0.0])  # index -1: empty
+    hot = np.array([r.slot for r in data.inlet_rows])
+    headroom = np.array([r.headroom_c for r in data.inlet_rows])
+    generator = np.random.default_rng(0)
+    verdicts = {True: 0, False: 0}
+    for _ in range(400):
+        placement = construction.placement
+        placed = np.flatnonzero(placement != EMPTY)
+        if len(placed) and generator.random() < 0.3:
+            s = int(generator.choice(placed))
+            construction.take_back(int(construction.class_of[s]), s, int(placement[s]))
+            continue
+        wanted = [
+            t
+            for t in range(len(site.rack_types))
+            if site.demand_max[t] < 0 or construction.counts[t] < site.demand_max[t]
+        ]  # the demand is the construction's own rule, not a row
+        t = int(generator.choice(wanted))
+        open_classes = [
+            k for k, c in enumerate(data.classes) if t in c.types and construction.free[k]
+        ]
+        k = int(generator.choice(open_classes))
+        fits = bool(construction.loads.fits(t)[k])
+        # Pressure: the largest share of a hot slot's headroom left (its rack's, or t's
+        # while empty) that a rack of type t in slot s would take.
+        s = construction.free[k][0]
+        rise = d[hot] @ air_kw[placement]
+        occupant = placement[hot]
+        limit = np.where(occupant != EMPTY, headroom[np.arange(len(hot)), occupant], headroom[:, t])
+        shares = d[hot, s] * air_kw[t] / np.maximum(limit - rise, 1e-6)
+        assert construction.loads.inlets.pressure(t, math.inf)[k] == pytest.approx(shares.max())
+        slot = construction.put(k, t)
+        verdicts[fits] += 1
+        # The construction keeps every inlet within its limit; the checker allows 0.01 K
+        # for the solver's rounding, so an inlet within that band is judged without it.
+        report = check_layout(site, construction.placement)
+        _, rise, allowed = occupied_inlet_rise(
+            site, construction.placement, report.loads.inlet_temp_c
+        )
+        cool = bool((rise <= allowed + 1e-6).all())
+        assert (report.ok and cool) == fits, (site.slot_ids[slot], t)
+        if not fits:
+            construction.take_back(k, slot, t)
+    assert min(verdicts.values()) >= 40, verdicts

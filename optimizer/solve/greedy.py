@@ -22,7 +22,6 @@ from a packing that places every rack one at a time, with no SU rule
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -34,30 +33,8 @@ from optimizer.site.arrays import NO_INDEX, Site
 from optimizer.site.placement import Assignment
 
 TOLERANCE = 1e-6
-
-
-@dataclass
-class _Group:
-    """Capacity rows that scale with one per-rack figure (IT kW, air kW, ...)."""
-
-    matrix: sparse.csc_array
-    """(rows, classes) coefficient of one unit of the figure in each class."""
-    capacity: np.ndarray
-    per_rack: np.ndarray
-    """(class, rack type): the figure for one rack of each type in each class."""
-    load: np.ndarray
-    column: np.ndarray
-    """Class of each stored coefficient (for per-class reductions)."""
-
-
-def _group(rows: list[np.ndarray], capacity: list[float], per_rack: np.ndarray) -> _Group:
-    """``per_rack``: one figure per rack type, or one per (class, rack type)."""
-    matrix = sparse.csc_array(np.array(rows).reshape(len(rows), -1))
-    column = np.repeat(np.arange(matrix.shape[1]), np.diff(matrix.indptr))
-    figure = np.asarray(per_rack, dtype=float)
-    if figure.ndim == 1:
-        figure = np.broadcast_to(figure, (matrix.shape[1], len(figure)))
-    return _Group(matrix, np.array(capacity, dtype=float), figure, np.zeros(len(rows)), column)
+NO_FREE_SLOT = np.iinfo(np.int64).max
+"""A full class's first free slot: after every real slot."""
 
 
 class _Inlets:
@@ -86,21 +63,27 @@ class _Inlets:
         self.headroom = np.array([r.headroom_c for r in rows]).reshape(len(rows), n_types)
         self.rise = np.zeros(len(rows))
         self.occupant = np.full(len(rows), NO_INDEX)
+        self.limit = np.full(len(rows), np.inf)
+        """Per hot slot: the headroom of the rack standing there (inf while empty)."""
+        # Computed once, for the local search, which asks hundreds of times a second.
+        self.heat = np.ascontiguousarray(self.air_kw[:, None] * self.d.data[None, :])
+        """(rack type, stored entry): the rise one rack of the type causes at the entry's
+        hot slot."""
+        self.rows_of = [np.flatnonzero(self.own == k) for k in range(len(data.classes))]
+        """Per class: the hot slots it is (a class of one slot has at most one)."""
+        sources = np.diff(self.d.indptr) > 0
+        self.heating = np.flatnonzero(sources)
+        """Classes whose racks heat some hot slot, and where their entries start."""
+        self.heating_starts = self.d.indptr[:-1][sources]
 
     def fits(self, t: int) -> np.ndarray:
         """Per class: does a rack of type t there keep every occupied hot slot, and its
         own slot if hot, within the inlet limit?"""
-        n = self.d.shape[1]
-        limit = np.where(
-            self.occupant != NO_INDEX,
-            self.headroom[np.arange(len(self.rise)), self.occupant],
-            np.inf,
-        )
-        over = self.d.data * self.air_kw[t] > (limit - self.rise)[self.d.indices] + TOLERANCE
-        bad = np.bincount(self.column[over], minlength=n) > 0
+        ok = np.ones(self.d.shape[1], dtype=bool)
+        ok[self.column[self.heat[t] > (self.limit - self.rise)[self.d.indices] + TOLERANCE]] = False
         own_over = self.rise + self.own_d * self.air_kw[t] > self.headroom[:, t] + TOLERANCE
-        bad[self.own[own_over]] = True
-        return ~bad
+        ok[self.own[own_over]] = False
+        return ok
 
     def pressure(self, t: int, norm: float) -> np.ndarray:
         """Per class: the shares of the hot slots' remaining inlet headroom that a rack of
@@ -109,28 +92,28 @@ class _Inlets:
         smaller norms weigh every inlet the rack heats. The spreading construction puts
         each rack where this is least, so no slot is heated past use while cooler ones
         stay free."""
-        limit = np.where(
-            self.occupant != NO_INDEX,
-            self.headroom[np.arange(len(self.rise)), self.occupant],
-            self.headroom[:, t],
-        )
+        limit = np.where(self.occupant != NO_INDEX, self.limit, self.headroom[:, t])
         slack = np.maximum(limit - self.rise, TOLERANCE)
-        share = self.d.data * self.air_kw[t] / slack[self.d.indices]
+        share = self.heat[t] / slack[self.d.indices]
+        if not math.isinf(norm):
+            return np.bincount(self.column, weights=share**norm, minlength=self.d.shape[1])
         total = np.zeros(self.d.shape[1])
-        if math.isinf(norm):
-            np.maximum.at(total, self.column, share)
-        else:
-            np.add.at(total, self.column, share**norm)
+        if len(share):
+            total[self.heating] = np.maximum.reduceat(share, self.heating_starts)
         return total
 
     def add(self, k: int, t: int, sign: float) -> None:
         start, end = self.d.indptr[k], self.d.indptr[k + 1]
-        self.rise[self.d.indices[start:end]] += sign * self.air_kw[t] * self.d.data[start:end]
-        self.occupant[self.own == k] = t if sign > 0 else NO_INDEX
+        self.rise[self.d.indices[start:end]] += sign * self.heat[t, start:end]
+        rows = self.rows_of[k]
+        self.occupant[rows] = t if sign > 0 else NO_INDEX
+        self.limit[rows] = self.headroom[rows, t] if sign > 0 else np.inf
 
 
 class _Loads:
-    """Every capacity row of the model, with the load placed so far."""
+    """Every capacity row of the model, with the load placed so far: one matrix over
+    every row (device limits, failover, CDU heat and flow, air zones, utility), so one
+    rack's fit is one pass (the local search asks hundreds of times a second)."""
 
     def __init__(self, data: ModelData) -> None:
         site = data.site
@@ -146,44 +129,57 @@ class _Loads:
                 for i in range(count)
             ]
 
-        self.groups = [
-            _group(power, list(site.device_limit_kw), [t.it_kw for t in types]),
-            _group(failover, failover_cap or [np.inf], [t.failover_kw for t in types]),
-            _group(
+        # (rows, capacity of each, figure per rack: per type or per (class, type))
+        blocks = [
+            (power, list(site.device_limit_kw), [t.it_kw for t in types]),
+            (failover, failover_cap or [np.inf], [t.failover_kw for t in types]),
+            (
                 member("cdu", len(site.cdu_ids)) or [np.zeros(n)],
                 list(site.cdu_heat_capacity_kw) or [np.inf],
                 [t.liquid_kw for t in types],
             ),
-            _group(
+            (
                 member("cdu", len(site.cdu_ids)) or [np.zeros(n)],
                 list(site.cdu_flow_capacity_lpm) or [np.inf],
                 [t.flow_lpm for t in types],
             ),
-            _group(
+            (
                 member("air_zone", len(site.air_zone_ids)),
                 list(site.air_zone_capacity_kw),
                 [t.air_kw for t in types],
             ),
-            _group([np.ones(n)], [site.utility_limit_kw or np.inf], facility_kw(data)),
+            ([np.ones(n)], [site.utility_limit_kw or np.inf], facility_kw(data)),
         ]
+        rows = [row for block in blocks for row in block[0]]
+        self.matrix = sparse.csc_array(np.array(rows).reshape(len(rows), n))
+        """(row, class): the share of one unit of the row's figure a rack in the class
+        puts on the row."""
+        self.capacity = np.array([c for block in blocks for c in block[1]], dtype=float)
+        self.load = np.zeros(len(rows))
+        figures = np.stack(
+            [
+                np.broadcast_to(np.asarray(figure, dtype=float), (n, len(types)))
+                for _, _, figure in blocks
+            ]
+        )
+        block_of_row = np.repeat(np.arange(len(blocks)), [len(block[0]) for block in blocks])
+        self.column = np.repeat(np.arange(n), np.diff(self.matrix.indptr))
+        figure = figures[block_of_row[self.matrix.indices], self.column, :]
+        self.rack_load = np.ascontiguousarray((self.matrix.data[:, None] * figure).T)
+        """(rack type, stored coefficient): the load one rack puts on the coefficient's
+        row."""
         self.inlets = _Inlets(data)
 
     def fits(self, t: int) -> np.ndarray:
         """Per class: does one more rack of type t keep every row within its capacity?"""
-        ok = None
-        for g in self.groups:
-            slack = g.capacity - g.load
-            over = g.matrix.data * g.per_rack[g.column, t] > slack[g.matrix.indices] + TOLERANCE
-            bad = np.bincount(g.column[over], minlength=g.matrix.shape[1]) > 0
-            ok = ~bad if ok is None else ok & ~bad
-        return ok & self.inlets.fits(t)
+        ok = self.inlets.fits(t)
+        slack = self.capacity - self.load
+        ok[self.column[self.rack_load[t] > slack[self.matrix.indices] + TOLERANCE]] = False
+        return ok
 
     def add(self, k: int, t: int, sign: float = 1.0) -> None:
-        for g in self.groups:
-            start, end = g.matrix.indptr[k], g.matrix.indptr[k + 1]
-            g.load[g.matrix.indices[start:end]] += (
-                sign * g.per_rack[k, t] * g.matrix.data[start:end]
-            )
+        start, end = self.matrix.indptr[k], self.matrix.indptr[k + 1]
+        self.load[self.matrix.indices[start:end]] += sign * self.rack_load[t, start:end]
         self.inlets.add(k, t, sign)
 
 
@@ -212,6 +208,9 @@ class Construction:
         self.site = data.site
         self.loads = _Loads(data)
         self.free = {k: list(c.slots) for k, c in enumerate(data.classes)}
+        self.next_free = np.array([c.slots[0] for c in data.classes], dtype=np.int64)
+        """Per class: its first free slot (:data:`NO_FREE_SLOT` when full), the order in
+        which first-fit tries the classes."""
         self.allowed = np.zeros((len(data.classes), len(self.site.rack_types)), dtype=bool)
         for k, c in enumerate(data.classes):
             if c.installed_type == NO_INDEX:
@@ -231,6 +230,7 @@ class Construction:
         """A rack of type t in the next free slot of class k (the caller checked it fits);
         returns the slot."""
         slot = self.free[k].pop(0)
+        self.next_free[k] = self.free[k][0] if self.free[k] else NO_FREE_SLOT
         self.placement[slot] = t
         self.loads.add(k, t)
         self.counts[t] += 1
@@ -240,6 +240,7 @@ class Construction:
         """Remove the rack of type t from ``slot`` of class k: no row gets tighter."""
         self.free[k].insert(0, slot)
         self.free[k].sort()
+        self.next_free[k] = self.free[k][0]
         self.placement[slot] = NO_INDEX
         self.loads.add(k, t, -1.0)
         self.counts[t] -= 1
@@ -262,18 +263,19 @@ class Construction:
         """The class holding the first free slot where a rack of type t fits; spreading,
         the least versatile such class, then the least inlet pressure, then the first
         free slot."""
-        ok = self.allowed[:, t] & self.loads.fits(t)
+        ok = self.allowed[:, t] & self.loads.fits(t) & (self.next_free != NO_FREE_SLOT)
         if among is not None:
             ok &= among
-        open_classes = [int(k) for k in np.flatnonzero(ok) if self.free[int(k)]]
-        if not open_classes:
+        open_classes = np.flatnonzero(ok)
+        if not len(open_classes):
             return None
-        if self.spread is not None:
-            pressure = self.loads.inlets.pressure(t, self.spread)
-            return min(
-                open_classes, key=lambda k: (self.versatility[k], pressure[k], self.free[k][0])
-            )
-        return min(open_classes, key=lambda k: self.free[k][0])
+        first = self.next_free[open_classes]
+        if self.spread is None:
+            return int(open_classes[np.argmin(first)])
+        pressure = self.loads.inlets.pressure(t, self.spread)[open_classes]
+        # lexsort's last key sorts first: versatility, then pressure, then first free slot.
+        order = np.lexsort((first, pressure, self.versatility[open_classes]))
+        return int(open_classes[order[0]])
 
     def _hub_order(self, k: int) -> tuple[int, ...]:
         """Order in which classes are tried for a new network rack: by next free slot, or,
