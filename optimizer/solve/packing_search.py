@@ -45,9 +45,9 @@ from optimizer.solve.greedy import (
 )
 
 ITERATIONS = 12000
-"""Moves tried at most: about 15 s on hall-300-thermal's 300 slots on the benchmark
-machine, more than the time budget the solver gives the search (at most 8 s,
-optimizer.solve.highs ``search_budget``), which then ends it."""
+"""Moves tried at most: about 7.9 s on hall-300-thermal's 300 slots on the benchmark
+machine, just inside the most time the solver gives the search (8 s, optimizer.solve.highs
+``search_budget``): there the move cap ends the search, on a slower machine the budget."""
 STALL_PER_SLOT = 5
 """Moves in a row without a better packing, per hot slot, after which the walk starts
 again from the first packing (at least :data:`STALL_LEAST`): on hall-300-thermal with
