@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 TUTORIAL = Path(__file__).resolve().parents[1] / "instances" / "tutorial.yaml"
+GENERATOR = TUTORIAL.parents[1] / "scripts" / "generate_campus.py"
 
 _BASE: dict[str, Any] = {
     "format_version": 1,
@@ -123,3 +126,11 @@ def solved_tutorial(folder: Path) -> Path:
     result = run("solve", TUTORIAL, "-o", out, "-q")
     assert result.exit_code == 0, result.output
     return out
+
+
+def generated_hall(path: Path, *args: str) -> Path:
+    """Write the hall or campus ``scripts/generate_campus.py`` makes from ``args`` (the
+    halls of docs/benchmarks.md) to ``path``, and return ``path``."""
+    command = [sys.executable, str(GENERATOR), *args, "-o", str(path)]
+    subprocess.run(command, check=True, capture_output=True)
+    return path

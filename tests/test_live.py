@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
-from helpers import run, write_study
+from helpers import generated_hall, run, write_study
 
 from optimizer.errors import EXIT_INTERRUPTED
 
@@ -38,14 +38,7 @@ _ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 def thermal_hall(tmp_path_factory) -> Path:
     """hall-300-thermal of docs/benchmarks.md: no layout proven optimal in test time."""
     path = tmp_path_factory.mktemp("thermal") / "hall-300-thermal.yaml"
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "generate_campus.py"),
-         "--halls", "1", "--rows", "10", "--slots", "30", "--supply-temp-c", "23",
-         "-o", str(path)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return path
+    return generated_hall(path, "--rows", "10", "--slots", "30", "--supply-temp-c", "23")
 
 
 class Terminal:
@@ -219,14 +212,8 @@ def test_ctrl_c_to_the_parent_alone_stops_a_facility_solved_in_parts(tmp_path):
     # Two thermal halls with their own power and cooling: two parts, each solved in a
     # worker process, neither proven in test time. The Ctrl-C goes to the parent only (a
     # terminal would send it to the workers too): the parent must pass it on.
-    instance = tmp_path / "two-halls.yaml"
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "generate_campus.py"),
-         "--halls", "2", "--rows", "6", "--slots", "30", "--supply-temp-c", "23",
-         "-o", str(instance)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    args = ["--halls", "2", "--rows", "6", "--slots", "30", "--supply-temp-c", "23"]
+    instance = generated_hall(tmp_path / "two-halls.yaml", *args)
     out = tmp_path / "two-halls.nc"
     terminal = Terminal("solve", str(instance), "-o", str(out), "--time-limit", "120")
     while _children(terminal.pid) < 2:  # the part workers

@@ -5,8 +5,6 @@ packings (8,448) miss."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 from factory import brute_force_best, instance, rack, row, site_of
+from helpers import generated_hall
 
 import optimizer.solve.highs as highs
 import optimizer.solve.packing_search as packing_search
@@ -95,13 +94,8 @@ def hall_300_thermal(tmp_path_factory: pytest.TempPathFactory):
     racks, 576 GPUs), five air rows of DGX H100 (SUs of 8 racks, 256 GPUs), 20 network
     slots at the row ends, 23 C supply air with recirculation on every slot."""
     path = tmp_path_factory.mktemp("hall") / "hall-300-thermal.yaml"
-    args = ["--rows", "10", "--slots", "30", "--supply-temp-c", "23", "-o", str(path)]
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "generate_campus.py"), *args],
-        check=True,
-        capture_output=True,
-    )
-    return build_site(load_instance(path))
+    args = ["--rows", "10", "--slots", "30", "--supply-temp-c", "23"]
+    return build_site(load_instance(generated_hall(path, *args)))
 
 
 def test_gb300_held_at_whole_sus_leaves_the_headroom_for_seven_h100_sus(
@@ -220,14 +214,8 @@ def test_a_probe_stopped_at_once_keeps_the_layout_cut_from_a_packing(
     # taking it. Handed the placements alone, a 1 s limit had ended with no layout, and
     # this Ctrl-C with "interrupted before the solver found any layout".
     _pressing_at_hand_over(monkeypatch, nth=1)
-    path = tmp_path / "air-hall-1000.yaml"
     args = ["--rows", "20", "--slots", "50", "--liquid-share", "0.1", "--supply-temp-c", "23"]
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "generate_campus.py"), *args, "-o", str(path)],
-        check=True,
-        capture_output=True,
-    )
-    site = build_site(load_instance(path))
+    site = build_site(load_instance(generated_hall(tmp_path / "air-hall-1000.yaml", *args)))
     report = solve_site(site, SolveOptions(time_limit=60.0, threads=1))
     assert report.outcome.status == "interrupted"
     assert report.check.ok
@@ -237,12 +225,8 @@ def test_a_probe_stopped_at_once_keeps_the_layout_cut_from_a_packing(
 def test_only_placed_su_types_count_for_the_caps(tmp_path: Path) -> None:
     # A third SU type the demand keeps out (max 0) is placed by no packing: the caps are
     # those of hall-300-thermal alone, GB300 at 96, and the DGX H100 racks stay free.
-    path = tmp_path / "hall.yaml"
-    args = ["--rows", "10", "--slots", "30", "--supply-temp-c", "23", "-o", str(path)]
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "generate_campus.py"), *args],
-        check=True,
-        capture_output=True,
+    path = generated_hall(
+        tmp_path / "hall.yaml", "--rows", "10", "--slots", "30", "--supply-temp-c", "23"
     )
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["rack_types"]["small-su"] = {"base": "dgx-h100-rack", "it_kw": 10, "gpus": 8}

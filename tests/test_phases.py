@@ -22,8 +22,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +29,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from factory import EXACT, fabric, instance, rack, row
-from helpers import TUTORIAL, run, write_instance, write_study
+from helpers import TUTORIAL, generated_hall, run, write_instance, write_study
 
 from optimizer.instance.loader import load_instance
 from optimizer.results.reader import open_layout
@@ -423,10 +421,8 @@ def test_a_generated_campus_opens_its_halls_wave_by_wave(tmp_path):
     # scripts/generate_campus.py --phases 2 on two identical halls with their fabric: H2
     # opens in wave 2 (ceil(2 x 2 / 2) = 2), no utility limit, so wave 2 holds exactly
     # twice wave 1's GPUs, whole SUs in both.
-    script = TUTORIAL.parents[1] / "scripts" / "generate_campus.py"
-    path = tmp_path / "campus.yaml"
-    args = ["--halls", "2", "--rows", "2", "--slots", "10", "--phases", "2", "-o", path]
-    subprocess.run([sys.executable, script, *args], check=True)
+    args = ["--halls", "2", "--rows", "2", "--slots", "10", "--phases", "2"]
+    path = generated_hall(tmp_path / "campus.yaml", *args)
     report = solve_instance(path, EXACT)
     wave1, wave2 = _phase_gpus(report)
     assert wave1 > 0 and wave2 == 2 * wave1

@@ -5,20 +5,16 @@ the optimum it proves the optimum by itself."""
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from factory import EXACT, fabric, instance, rack, row, site_of
+from helpers import generated_hall
 
 from models.data import build_model_data
 from models.relaxation import pooled_data
 from optimizer.solve.campus import SOLVED_AS_CAMPUS, SOLVED_AS_SINGLE
 from optimizer.solve.pipeline import solve_instance, solve_site
-
-GENERATOR = Path(__file__).resolve().parents[1] / "scripts" / "generate_campus.py"
 
 
 def _one_leaf_row(tmp_path, reach_m: float):
@@ -72,10 +68,8 @@ def test_a_coupled_mixed_campus_is_proven_at_the_pooled_bound(tmp_path, utility_
     # limit: every slot is within the 50 m reach of every network slot of its hall, so the
     # pooled relaxation loses nothing and its bound is the optimum; the frontier path,
     # whose layouts come from its own hall solves, finds the same GPU count.
-    path = tmp_path / "campus.yaml"
     args = ["--halls", "2", "--rows", "2", "--slots", "10", "--mixed"]
-    args += ["--utility-kw", str(utility_kw), "-o", str(path)]
-    subprocess.run([sys.executable, str(GENERATOR), *args], check=True, capture_output=True)
+    path = generated_hall(tmp_path / "campus.yaml", *args, "--utility-kw", str(utility_kw))
     single = solve_instance(path, EXACT)
     assert single.solved_as == SOLVED_AS_SINGLE and single.outcome.status == "optimal"
     assert single.outcome.relaxed_bound == pytest.approx(gpus)

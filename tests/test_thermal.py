@@ -9,8 +9,6 @@ confirms them.
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from factory import EXACT, brute_force_best, fabric, instance, rack, row, site_of
-from helpers import write_instance
+from helpers import generated_hall, write_instance
 
 from models.data import build_model_data
 from optimizer.instance.loader import load_instance
@@ -614,14 +612,8 @@ def test_the_construction_s_fit_and_inlet_pressure_agree_with_the_independent_ch
     # zones, a utility limit, recirculation on every slot) compares each answer with the
     # independent checker on the layout with the rack put down, and the pressure with one
     # computed here from D and the layout.
-    path = tmp_path / "mixed.yaml"
     args = ["--rows", "4", "--slots", "8", "--supply-temp-c", "23", "--no-fabric", "--mixed"]
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "generate_campus.py"), *args, "-o", str(path)],
-        check=True,
-        capture_output=True,
-    )
-    site = build_site(load_instance(path))
+    site = build_site(load_instance(generated_hall(tmp_path / "mixed.yaml", *args)))
     data = build_model_data(site)
     construction = Construction(data, spread=math.inf)
     d = site.recirculation.toarray()
