@@ -317,8 +317,13 @@ class Construction:
         cells_of: dict[int, np.ndarray] = {}
         n_classes = len(self.data.classes)
         for p in self.data.cable_pairs:
-            if p.rack_type == t:
-                cells_of.setdefault(p.hub, np.zeros(n_classes, dtype=bool))[p.cell] = True
+            if p.rack_type != t:
+                continue
+            # Not setdefault, which builds an array for every pair (30,000 of air-hall-1000's
+            # DGX H100 pairs, in each of the start's passes).
+            if p.hub not in cells_of:
+                cells_of[p.hub] = np.zeros(n_classes, dtype=bool)
+            cells_of[p.hub][p.cell] = True
         limit = self._wanted(t)
         while limit == NO_INDEX or self.counts[t] + size <= limit:
             placed = self._one_su(t, v, size, ports, cells_of)
