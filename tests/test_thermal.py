@@ -16,14 +16,17 @@ from typing import Any
 import numpy as np
 import pytest
 import xarray as xr
+import yaml
 from factory import EXACT, brute_force_best, fabric, instance, rack, row, site_of
 from helpers import generated_hall, write_instance
 
-from models.data import build_model_data
+from models.data import ModelData, build_model_data
 from optimizer.instance.loader import load_instance
 from optimizer.results.layout import layout_dataset
+from optimizer.site.arrays import Site
 from optimizer.site.build import build_site
 from optimizer.site.placement import Assignment
+from optimizer.solve import greedy
 from optimizer.solve.explain import explain
 from optimizer.solve.greedy import Construction, greedy_layout, packed_layout, start_layout
 from optimizer.solve.options import SolveOptions
@@ -602,25 +605,78 @@ def test_whole_sus_cut_from_a_packing_add_the_su_that_the_start_strands(
     assert len(report.layout.su_network_slot) == 3
 
 
-def test_the_construction_s_fit_and_inlet_pressure_agree_with_the_independent_check(
-    tmp_path: Path,
-) -> None:
-    # The construction keeps every row's load and every inlet's rise as it goes and asks,
-    # for each rack type, where one more rack fits and how much inlet headroom it takes
-    # (greedy.py; the local search asks hundreds of times a second). A seeded random walk
-    # of puts and take-backs over a mixed hall (four rack types, 2N failover, CDUs, air
-    # zones, a utility limit, recirculation on every slot) compares each answer with the
-    # independent checker on the layout with the rack put down, and the pressure with one
-    # computed here from D and the layout.
+LIMITS = {
+    "failover": {"power-failover", "own inlet", "neighbour's inlet"},
+    "cdu-heat": {"cdu-heat"},
+    "cdu-flow": {"cdu-flow"},
+    "air": {"air-zone-heat", "facility-power"},
+}
+"""The rules that, each alone, turn racks away in each variant of :func:`_mixed_hall`."""
+
+
+def _mixed_hall(tmp_path: Path, limits: str) -> Site:
+    """scripts/generate_campus.py's mixed hall of 4 rows of 8 slots (GB300 and GB200
+    NVL72, DGX H100 and B200; 2N failover; one CDU group; two air zones; recirculation on
+    every slot at 23 C supply air), in the variant where the rules of ``limits`` bind
+    (:data:`LIMITS`): "failover", the hall as generated; "cdu-heat" and "cdu-flow", one
+    CDU beyond the redundant one, with twice the flow or twice the heat so that the other
+    binds first; "air", one CRAH per zone beyond the redundant one and a 1.8 MW utility
+    limit."""
     args = ["--rows", "4", "--slots", "8", "--supply-temp-c", "23", "--no-fabric", "--mixed"]
-    site = build_site(load_instance(generated_hall(tmp_path / "mixed.yaml", *args)))
-    data = build_model_data(site)
-    construction = Construction(data, spread=math.inf)
+    path = generated_hall(tmp_path / "mixed.yaml", *args)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    cdu = data["cooling"]["cdus"]["CDU-H1-1"]
+    if limits == "cdu-heat":
+        cdu.update(units=2, unit_flow_lpm=2 * cdu["unit_flow_lpm"])
+    if limits == "cdu-flow":
+        cdu.update(units=2, unit_kw=2 * cdu["unit_kw"])
+    if limits == "air":
+        for zone in data["cooling"]["air_zones"].values():
+            zone["units"] = 2
+        data["facility"] = {"utility_limit_kw": 1800.0}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return build_site(load_instance(path))
+
+
+def _independent_pressure(
+    data: ModelData, placement: np.ndarray, t: int, norm: float
+) -> np.ndarray:
+    """Per class, from D and the layout alone: the shares of the hot slots' headroom left
+    (the standing rack's, or t's at an empty hot slot) that a rack of type t in the
+    class's first slot would take, as a ``norm``-norm."""
+    site = data.site
     d = site.recirculation.toarray()
-    air_kw = np.array([t.air_kw for t in site.rack_types] + [0.0])  # index -1: empty
+    air_kw = np.array([r.air_kw for r in site.rack_types] + [0.0])  # index -1: empty
     hot = np.array([r.slot for r in data.inlet_rows])
     headroom = np.array([r.headroom_c for r in data.inlet_rows])
+    occupant = placement[hot]
+    allowed = np.where(occupant != EMPTY, headroom[np.arange(len(hot)), occupant], headroom[:, t])
+    left = np.maximum(allowed - d[hot] @ air_kw[placement], greedy.TOLERANCE)
+    first = [c.slots[0] for c in data.classes]
+    shares = d[np.ix_(hot, first)] * air_kw[t] / left[:, None]
+    return shares.max(axis=0) if math.isinf(norm) else (shares**norm).sum(axis=0)
+
+
+@pytest.mark.parametrize("limits", sorted(LIMITS))
+def test_the_construction_s_answers_agree_with_the_independent_check(
+    tmp_path: Path, limits: str
+) -> None:
+    # The construction keeps every row's load and every inlet's rise as racks come and
+    # go, and answers, per rack type, where one more fits, how much inlet headroom it
+    # takes, and which class the next rack goes to (greedy.py; the local search asks
+    # hundreds of times a second). A seeded walk of puts and take-backs checks each
+    # answer: fits against the independent checker on the layout with the rack put down;
+    # the pressure of every class, by each norm, against one from D and the layout; the
+    # chosen class against the least versatile, least pressed, first free class found
+    # from the layout. Each rule that binds in the hall's variant (an inlet of the rack's
+    # own, a neighbour's, failover power, CDU heat, CDU flow, air zones, the utility)
+    # turns racks away on its own, so a check of it made lenient fails here.
+    site = _mixed_hall(tmp_path, limits)
+    data = build_model_data(site)
+    construction = Construction(data, spread=math.inf)
+    hot = np.array([r.slot for r in data.inlet_rows])
     generator = np.random.default_rng(0)
+    refused: set[str] = set()
     verdicts = {True: 0, False: 0}
     for _ in range(400):
         placement = construction.placement
@@ -635,29 +691,48 @@ def test_the_construction_s_fit_and_inlet_pressure_agree_with_the_independent_ch
             if site.demand_max[t] < 0 or construction.counts[t] < site.demand_max[t]
         ]  # the demand is the construction's own rule, not a row
         t = int(generator.choice(wanted))
-        open_classes = [
-            k for k, c in enumerate(data.classes) if t in c.types and construction.free[k]
-        ]
-        k = int(generator.choice(open_classes))
-        fits = bool(construction.loads.fits(t)[k])
-        # Pressure: the largest share of a hot slot's headroom left (its rack's, or t's
-        # while empty) that a rack of type t in slot s would take.
-        s = construction.free[k][0]
-        rise = d[hot] @ air_kw[placement]
-        occupant = placement[hot]
-        limit = np.where(occupant != EMPTY, headroom[np.arange(len(hot)), occupant], headroom[:, t])
-        shares = d[hot, s] * air_kw[t] / np.maximum(limit - rise, 1e-6)
-        assert construction.loads.inlets.pressure(t, math.inf)[k] == pytest.approx(shares.max())
+        for norm in greedy.SPREAD_NORMS:
+            assert construction.loads.inlets.pressure(t, norm) == pytest.approx(
+                _independent_pressure(data, placement, t, norm)
+            )
+        construction.spread = float(generator.choice(greedy.SPREAD_NORMS))
+        fits = construction.loads.fits(t)
+        free = [[s for s in c.slots if placement[s] == EMPTY] for c in data.classes]
+        pressure = _independent_pressure(data, placement, t, construction.spread)
+        chosen = min(
+            (k for k, c in enumerate(data.classes) if t in c.types and free[k] and fits[k]),
+            key=lambda k: (construction.versatility[k], pressure[k], free[k][0]),
+            default=None,
+        )
+        assert construction.first_class(t) == chosen
+        k = int(
+            generator.choice([k for k, c in enumerate(data.classes) if t in c.types and free[k]])
+        )
         slot = construction.put(k, t)
-        verdicts[fits] += 1
         # The construction keeps every inlet within its limit; the checker allows 0.01 K
         # for the solver's rounding, so an inlet within that band is judged without it.
         report = check_layout(site, construction.placement)
-        _, rise, allowed = occupied_inlet_rise(
+        slots, heat, limit = occupied_inlet_rise(
             site, construction.placement, report.loads.inlet_temp_c
         )
-        cool = bool((rise <= allowed + 1e-6).all())
-        assert (report.ok and cool) == fits, (site.slot_ids[slot], t)
-        if not fits:
+        hot_inlets = set(slots[heat > limit + greedy.TOLERANCE].tolist())
+        assert (report.ok and not hot_inlets) == bool(fits[k]), (site.slot_ids[slot], t)
+        verdicts[bool(fits[k])] += 1
+        if not fits[k]:
+            # Each rule that turned the rack away alone: a lenient check of it fails here.
+            rows = {v.rule for v in report.violations if v.rule != "inlet-temp"}
+            inlets = {"own inlet"} if hot_inlets == {slot} else set()
+            inlets |= {"neighbour's inlet"} if hot_inlets - {slot} else set()
+            if len(rows | inlets) == 1:
+                refused |= rows | inlets
             construction.take_back(k, slot, t)
+        occupant = construction.placement[hot]
+        standing = np.array(
+            [
+                r.headroom_c[o] if o != EMPTY else np.inf
+                for r, o in zip(data.inlet_rows, occupant, strict=True)
+            ]
+        )
+        assert np.array_equal(construction.loads.inlets.limit, standing)
     assert min(verdicts.values()) >= 40, verdicts
+    assert LIMITS[limits] <= refused, refused

@@ -73,8 +73,10 @@ class _Inlets:
         """Per class: the hot slots it is (a class of one slot has at most one)."""
         sources = np.diff(self.d.indptr) > 0
         self.heating = np.flatnonzero(sources)
-        """Classes whose racks heat some hot slot, and where their entries start."""
+        """Classes whose racks heat some hot slot (the others' pressure is 0)."""
         self.heating_starts = self.d.indptr[:-1][sources]
+        """Where each heating class's entries start: the segments the worst share of
+        each class is reduced over."""
 
     def fits(self, t: int) -> np.ndarray:
         """Per class: does a rack of type t there keep every occupied hot slot, and its
@@ -103,6 +105,8 @@ class _Inlets:
         return total
 
     def add(self, k: int, t: int, sign: float) -> None:
+        """A rack of type t put in (sign 1) or taken from (-1) class k: the inlets it
+        heats, and its own slot's occupant and limit if the slot is hot."""
         start, end = self.d.indptr[k], self.d.indptr[k + 1]
         self.rise[self.d.indices[start:end]] += sign * self.heat[t, start:end]
         rows = self.rows_of[k]
@@ -178,6 +182,7 @@ class _Loads:
         return ok
 
     def add(self, k: int, t: int, sign: float = 1.0) -> None:
+        """A rack of type t put in (sign 1) or taken from (-1) class k."""
         start, end = self.matrix.indptr[k], self.matrix.indptr[k + 1]
         self.load[self.matrix.indices[start:end]] += sign * self.rack_load[t, start:end]
         self.inlets.add(k, t, sign)
