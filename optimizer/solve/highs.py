@@ -460,8 +460,8 @@ proper starts again (optimizer.solve.packing_search): at 10%, a 10 s limit left 
 few moves on hall-300-thermal (8,448 GPUs; at 20%, 8,704)."""
 SEARCH_MAX_S = 8.0
 """Seconds the local search over packings may take at most (also without a time limit);
-on hall-300-thermal it holds 7 DGX H100 SUs' racks beside 12 GB300 SUs after 1.7 s
-(docs/benchmarks.md, 'Local search over packings')."""
+on hall-300-thermal it holds 7 DGX H100 SUs' racks beside 12 GB300 SUs after 1,305 moves
+(0.8 s; docs/benchmarks.md, 'Local search over packings')."""
 PACK_SHARE = 0.2
 """Share of the time limit the cuts from the packings may take before the search proper."""
 PACK_MAX_S = 10.0
