@@ -100,25 +100,14 @@ def searched_packing(
     stop: Callable[[], bool],
     iterations: int | None = None,
     seed: int = SEED,
+    held: Construction | None = None,
 ) -> np.ndarray:
-    """The best packing (slot -> rack type) the search finds from :func:`held_packing`
-    within ``iterations`` moves (default :data:`ITERATIONS`), before ``deadline``
-    (perf_counter) and until ``stop()``."""
-    _, held = held_packing(data)
-    return _search(data, held, deadline, stop, iterations, seed)
-
-
-def _search(
-    data: ModelData,
-    held: Construction,
-    deadline: float,
-    stop: Callable[[], bool],
-    iterations: int | None = None,
-    seed: int = SEED,
-) -> np.ndarray:
-    """:func:`searched_packing` from ``held``, which the search changes."""
+    """The best packing (slot -> rack type) the search finds from ``held`` (which it
+    changes; by default :func:`held_packing`'s) within ``iterations`` moves (default
+    :data:`ITERATIONS`), before ``deadline`` (perf_counter) and until ``stop()``."""
+    start = held_packing(data)[1] if held is None else held
     moves = ITERATIONS if iterations is None else iterations
-    return _Search(data, held, seed).run(moves, deadline, stop)
+    return _Search(data, start, seed).run(moves, deadline, stop)
 
 
 class _Search:
@@ -245,5 +234,5 @@ class Packings:
         """The packing :func:`searched_packing` finds before ``deadline`` (perf_counter)
         or ``stop()``, from the held packing built here (not built again); a second call
         goes on from where the first left the walk."""
-        found = _search(self.data, self.held, deadline, stop)
+        found = searched_packing(self.data, deadline, stop, held=self.held)
         return [class_counts(self.data, self.m, found)]
