@@ -236,7 +236,9 @@ def test_parts_prove_the_gpu_count_when_the_last_parts_first_stage_ends(tmp_path
     clock = 1_000.0
     merged = _merge(data, [part(clock + 0.3), part(clock + 0.9), part(clock + 0.4)], 1.5, clock)
     assert merged[1].primary_s == pytest.approx(0.9)
+    assert merged[1].primary_done == clock + 0.9  # the moment the count was proven
     assert merged[1].solve_s == 1.5
     # A part that never reached its first stage's end (stopped before it) leaves no proof
     # time of its own: the facility's is then the whole solve.
-    assert _merge(data, [part(0.0)], 1.5, clock)[1].primary_s == 1.5
+    unfinished = _merge(data, [part(0.0)], 1.5, clock)[1]
+    assert (unfinished.primary_s, unfinished.primary_done) == (1.5, 0.0)

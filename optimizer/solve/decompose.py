@@ -339,6 +339,7 @@ def _merge(
         handoff_s=max(o.handoff_s for o in outcomes),
         solve_s=wall,
         primary_s=max(0.0, min(max(ended) - clock, wall)) if ended else wall,
+        primary_done=max(ended, default=0.0),
         tie_break_status=f"{len(results)} parts: " + "; ".join(ends),
         second_stage_gap=max(second_gaps) if second_gaps else None,  # the worst part's
     )
