@@ -183,15 +183,17 @@ def slot_classes(
     return tuple(classes)
 
 
-def _rows_compatible(site: Site, row_a: int, row_b: int) -> bool:
-    """The instance's SU locality rule between a rack's row and its network rack's row."""
+def _rows_compatible(site: Site, rows: np.ndarray, hub_rows: np.ndarray) -> np.ndarray:
+    """(rows, hub rows): the instance's SU locality rule between a rack's row and its
+    network rack's row, for every pair at once."""
     locality = site.network.su_locality
+    rack, hub = rows[:, None], hub_rows[None, :]
     if locality == "row":
-        return row_a == row_b
+        return rack == hub
     if locality == "adjacent_rows":
-        same_hall = site.row_hall[row_a] == site.row_hall[row_b]
-        return bool(same_hall and abs(site.row_order[row_a] - site.row_order[row_b]) <= 1)
-    return True
+        same_hall = site.row_hall[rack] == site.row_hall[hub]
+        return same_hall & (np.abs(site.row_order[rack] - site.row_order[hub]) <= 1)
+    return np.ones((len(rows), len(hub_rows)), dtype=bool)
 
 
 def _cell_distances(
@@ -232,8 +234,9 @@ def cable_pairs(site: Site, classes: tuple[SlotClass, ...]) -> tuple[CablePair, 
         if not hub_members:
             continue
         farthest, mean = _cell_distances(geometry, classes, members, hub_members)
-        rows = [int(site.slot_row_code[classes[k].slots[0]]) for k in members]
-        hub_rows = [int(site.slot_row_code[classes[k].slots[0]]) for k in hub_members]
+        rows = site.slot_row_code[[classes[k].slots[0] for k in members]]
+        hub_rows = site.slot_row_code[[classes[k].slots[0] for k in hub_members]]
+        compatible = _rows_compatible(site, rows, hub_rows)
         for t in range(len(site.rack_types)):
             hub_type = site.network_type(t)
             if hub_type == NO_INDEX:
@@ -241,10 +244,10 @@ def cable_pairs(site: Site, classes: tuple[SlotClass, ...]) -> tuple[CablePair, 
             reach = site.reach_m(t) + 1e-9
             cells = [i for i, k in enumerate(members) if t in allowed_types(classes[k])]
             hubs = [j for j, k in enumerate(hub_members) if hub_type in allowed_types(classes[k])]
-            for i in cells:
-                for j in hubs:
-                    if farthest[i, j] <= reach and _rows_compatible(site, rows[i], hub_rows[j]):
-                        pairs.append(CablePair(members[i], hub_members[j], t, float(mean[i, j])))
+            within = (farthest[np.ix_(cells, hubs)] <= reach) & compatible[np.ix_(cells, hubs)]
+            for i, j in zip(*np.nonzero(within), strict=True):  # cell by cell, as listed
+                cell, hub = cells[i], hubs[j]
+                pairs.append(CablePair(members[cell], hub_members[hub], t, float(mean[cell, hub])))
     return tuple(pairs)
 
 
@@ -287,12 +290,19 @@ class _Shares:
     def normal(self) -> np.ndarray:
         return self.share_a[:, None] * self.path_a + (1 - self.share_a)[:, None] * self.path_b
 
-    def after(self, failed: int) -> np.ndarray:
-        lost_a = self.path_a[:, failed] > 0
-        lost_b = self.path_b[:, failed] > 0
-        weight_a = np.where(lost_a, 0.0, np.where(lost_b, 1.0, self.share_a))
-        weight_b = np.where(lost_b | ~self.dual, 0.0, np.where(lost_a, 1.0, 1 - self.share_a))
-        return weight_a[:, None] * self.path_a + weight_b[:, None] * self.path_b
+    def fed_through(self, failed: int) -> np.ndarray:
+        """The classes with a feed through device ``failed``: the only ones whose load
+        moves when it fails (every other class keeps its normal shares)."""
+        return np.flatnonzero((self.path_a[:, failed] > 0) | (self.path_b[:, failed] > 0))
+
+    def after(self, failed: int, moved: np.ndarray) -> np.ndarray:
+        """(moved classes, device) shares of the classes ``moved`` once ``failed`` fails."""
+        path_a, path_b, share_a = self.path_a[moved], self.path_b[moved], self.share_a[moved]
+        lost_a = path_a[:, failed] > 0
+        lost_b = path_b[:, failed] > 0
+        weight_a = np.where(lost_a, 0.0, np.where(lost_b, 1.0, share_a))
+        weight_b = np.where(lost_b | ~self.dual[moved], 0.0, np.where(lost_a, 1.0, 1 - share_a))
+        return weight_a[:, None] * path_a + weight_b[:, None] * path_b
 
 
 def inlet_rows(
@@ -337,9 +347,13 @@ def build_model_data(site: Site, classes: tuple[SlotClass, ...] | None = None) -
     for failed in np.flatnonzero(site.device_can_fail & carried):
         failed = int(failed)
         dead = shares.tree.fed_through(failed)  # the failed device and everything below it
-        after = shares.after(failed)
-        gains = (after > normal + SHARE_EPS).any(axis=0) & ~dead
-        rows.extend(FailoverRow(failed, int(d), after[:, d].copy()) for d in np.flatnonzero(gains))
+        moved = shares.fed_through(failed)
+        after = shares.after(failed, moved)
+        gains = (after > normal[moved] + SHARE_EPS).any(axis=0) & ~dead
+        for d in np.flatnonzero(gains):
+            share = normal[:, d].copy()
+            share[moved] = after[:, d]
+            rows.append(FailoverRow(failed, int(d), share))
     return ModelData(
         site,
         classes,
