@@ -9,6 +9,8 @@ from factory import EXACT, fabric, row, site_of
 from optimizer.solve.pipeline import solve_site
 from optimizer.verify.check import check_layout
 
+NETWORK = {"network": True}
+
 
 @pytest.mark.parametrize(
     ("slots", "su_size", "ports", "racks"),
@@ -62,6 +64,41 @@ def test_locality_row_keeps_an_su_in_its_network_racks_row(tmp_path):
     for i, hub in enumerate(report.layout.su_network_slot):
         assert set(rows[report.layout.su == i]) == {rows[hub]}
     assert report.outcome.objective == 32
+
+
+@pytest.mark.parametrize(
+    ("locality", "allowed"),
+    [
+        ("any", lambda rack_row, hub_row: True),
+        ("row", lambda rack_row, hub_row: rack_row == hub_row),
+        ("adjacent_rows", lambda rack_row, hub_row: abs(rack_row - hub_row) <= 1),
+    ],
+)
+def test_cable_pairs_are_every_class_pair_the_locality_rule_allows(tmp_path, locality, allowed):
+    # Four rows of three slots, 2 m apart, each with a network slot at its start; reach
+    # covers the hall, so the locality rule alone decides which cells may cable to which
+    # network slot: the model's pairs must be exactly those, counted here row by row.
+    from models.data import allowed_types, build_model_data
+
+    data = fabric(3, 1, 1, {"su_locality": locality, "default_reach_m": 100.0}, {1: NETWORK})
+    for i, name in enumerate("STU", start=1):
+        data["halls"]["H"]["rows"][name] = {
+            **row(3, ["UPS-A", "UPS-B"]),
+            "pitch_m": 1.0,
+            "origin_m": [0, 2.0 * i],
+            "overrides": {1: NETWORK},
+        }
+    model = build_model_data(site_of(tmp_path, data))
+    order = {name: i for i, name in enumerate("RSTU")}
+    row_of = [order[model.site.slot_ids[c.slots[0]].split("-")[1]] for c in model.classes]
+    gpu, leaf = 0, 1
+    cells = [k for k, c in enumerate(model.classes) if gpu in allowed_types(c)]
+    hubs = [k for k, c in enumerate(model.classes) if leaf in allowed_types(c)]
+    expected = {(k, h, gpu) for k in cells for h in hubs if allowed(row_of[k], row_of[h])}
+    assert {(p.cell, p.hub, p.rack_type) for p in model.cable_pairs} == expected
+    # Twelve cells (a network slot may hold a compute rack too) and four hubs: any row
+    # 12 x 4; its own row 4 x 3; adjacent rows 3 cells x (2 + 3 + 3 + 2) hubs.
+    assert len(expected) == {"any": 48, "row": 12, "adjacent_rows": 30}[locality]
 
 
 def test_checker_catches_reach_size_ports_and_missing_su(tmp_path):
