@@ -49,7 +49,7 @@ def test_the_search_finds_the_rack_the_spreading_packings_strand(tmp_path: Path)
     assert max(int((p >= 0).sum()) for p in spread) == 7
     best, _ = brute_force_best(site, np.array([1.0]))
     assert best == 8
-    # 500 moves (it finds the eighth rack within 50; all 10,000 would take 2.3 s here).
+    # 500 moves (it finds the eighth rack within 50; all 8,000 would take 1.8 s here).
     found = packing_search.searched_packing(data, NEVER, lambda: False, iterations=500)
     assert int((found >= 0).sum()) == 8
     assert check_layout(site, found).ok

@@ -44,12 +44,13 @@ from optimizer.solve.greedy import (
     packing,
 )
 
-ITERATIONS = 10000
-"""Moves tried at most: 6.5-7.5 s on hall-300-thermal's 300 slots on the benchmark
-machine (measured on two days), inside the most time the solver gives the search (8 s,
-optimizer.solve.highs ``search_budget``), so that there the moves end it, not the clock,
-and a run with a limit of 40 s or more gives the same packing every time (12,000 moves
-took 7.9 s, too close to the budget to say which would end it)."""
+ITERATIONS = 8000
+"""Moves tried at most: 5.6 s on hall-300-thermal's 300 slots on the benchmark machine,
+inside the most time the solver gives the search (8 s, optimizer.solve.highs
+``search_budget``), so that there the moves end it, not the clock, and a run with a limit
+of 40 s or more gives the same packing every time, on a machine up to 40% slower too.
+10,000 moves took 6.5 s on one day and 7.0-7.5 s on another, too close to the budget;
+on hall-300-thermal they end with the same best packing as 8,000."""
 STALL_PER_SLOT = 5
 """Moves in a row without a better packing, per hot slot, after which the walk starts
 again from the first packing (at least :data:`STALL_LEAST`): on hall-300-thermal with
