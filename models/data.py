@@ -290,7 +290,7 @@ class _Shares:
     def normal(self) -> np.ndarray:
         return self.share_a[:, None] * self.path_a + (1 - self.share_a)[:, None] * self.path_b
 
-    def fed_through(self, failed: int) -> np.ndarray:
+    def classes_through(self, failed: int) -> np.ndarray:
         """The classes with a feed through device ``failed``: the only ones whose load
         moves when it fails (every other class keeps its normal shares)."""
         return np.flatnonzero((self.path_a[:, failed] > 0) | (self.path_b[:, failed] > 0))
@@ -347,7 +347,7 @@ def build_model_data(site: Site, classes: tuple[SlotClass, ...] | None = None) -
     for failed in np.flatnonzero(site.device_can_fail & carried):
         failed = int(failed)
         dead = shares.tree.fed_through(failed)  # the failed device and everything below it
-        moved = shares.fed_through(failed)
+        moved = shares.classes_through(failed)
         after = shares.after(failed, moved)
         gains = (after > normal[moved] + SHARE_EPS).any(axis=0) & ~dead
         for d in np.flatnonzero(gains):
