@@ -22,6 +22,7 @@ from a packing that places every rack one at a time, with no SU rule
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -260,7 +261,8 @@ class Construction:
             return wanted
         return cap if wanted == NO_INDEX else min(cap, wanted)
 
-    def _room(self, t: int) -> bool:
+    def has_room(self, t: int) -> bool:
+        """Whether one more rack of type t stays within what is to be placed of it."""
         limit = self._wanted(t)
         return limit == NO_INDEX or self.counts[t] < limit
 
@@ -297,19 +299,23 @@ class Construction:
                 self.single(t)
 
     def single(self, t: int) -> None:
-        while self._room(t):
+        while self.has_room(t):
             k = self.first_class(t)
             if k is None:
                 return
             self.put(k, t)
 
+    @cached_property
+    def hubs(self) -> list[tuple[int, int]]:
+        """(class, network rack type): every class that may hold a network rack serving an
+        SU, with the type it holds (asked for by the packings only, not by first-fit)."""
+        return sorted({(p.hub, self.site.network_type(p.rack_type)) for p in self.data.cable_pairs})
+
     def fill_network_slots(self) -> None:
         """A network rack in every free slot of every class that may serve an SU, while
         one fits there (and the demand allows)."""
-        site = self.site
-        hubs = sorted({(p.hub, site.network_type(p.rack_type)) for p in self.data.cable_pairs})
-        for k, v in hubs:
-            while self.free[k] and self._room(v) and self.allowed[k, v]:
+        for k, v in self.hubs:
+            while self.free[k] and self.has_room(v) and self.allowed[k, v]:
                 if not self.loads.fits(v)[k]:
                     break
                 self.put(k, v)
@@ -340,7 +346,7 @@ class Construction:
 
     def _one_su(self, t: int, v: int, size: int, ports: dict, cells_of: dict):
         candidates = [(slot, k) for slot, (k, left) in ports.items() if left > 0]
-        if self._room(v):
+        if self.has_room(v):
             hub_classes = np.isin(np.arange(len(self.data.classes)), list(cells_of))
             fits = np.flatnonzero(hub_classes & self.allowed[:, v] & self.loads.fits(v))
             open_classes = [int(k) for k in fits if self.free[int(k)]]
@@ -352,7 +358,7 @@ class Construction:
             if opened:
                 hub_slot = self.put(hub_class, v)
             members: list[tuple[int, int]] = []
-            while len(members) < size and self._room(t):
+            while len(members) < size and self.has_room(t):
                 k = self.first_class(t, cells_of.get(hub_class))
                 if k is None:
                     break

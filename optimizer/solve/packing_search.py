@@ -67,6 +67,11 @@ also use headroom outside the neighbourhood."""
 CENTRE_EMPTY = 0.5
 """Share of the moves centred on an empty slot's inlet (the others on any hot slot):
 where a rack does not yet fit is where emptying the neighbourhood can make room."""
+NETWORK_MOVES = 0.1
+"""Share of the moves that take a network rack out, or stand one in a free network slot
+where it fits, before the refill: the packings stand one in every network slot, and a
+network rack no SU needs takes inlet headroom (20 kW of air heat) that racks of an SU
+could use. On the 8 x 20 thermal hall of docs/benchmarks.md five of 16 serve no SU."""
 SEED = 0
 """The generator's seed: fixed, so that a run is repeatable (see the module docstring)."""
 
@@ -131,13 +136,36 @@ class _Search:
         for c in data.classes:
             if c.installed_type != NO_INDEX:
                 movable[list(c.slots)] = False
-        network = [t for t in range(len(self.site.rack_types)) if self.site.is_network_type(t)]
+        types = self.site.rack_types
+        network = [t for t in range(len(types)) if self.site.is_network_type(t)]
         self.movable = movable
         self.stall = max(STALL_LEAST, STALL_PER_SLOT * len(self.hot))
         self.network = np.array(network, dtype=np.int64)
+        su_types = [t for t in range(len(types)) if self.site.network_type(t) != NO_INDEX]
+        self.su_types = sorted(su_types, key=lambda t: (-self.weights[t] * types[t].su_size, t))
+        """SU types, the one worth most per SU first: the order in which the network
+        racks' ports are given out by :meth:`score`."""
+        self.free_weights = self.weights[:-1].copy()
+        self.free_weights[su_types] = 0.0
+        """Per rack type: its weight, or 0 for an SU type (counted by :meth:`score`)."""
 
     def score(self) -> float:
-        return float(self.weights[self.construction.placement].sum())
+        """What the packing is worth: every rack outside SUs, and the racks of each SU
+        type that the network racks standing can serve, the SU types worth most per SU
+        first, an SU still short of racks included while a port is left for it (the walk
+        is rewarded for each rack that brings the next SU closer). Racks beyond the ports
+        never become part of a layout, so they count for nothing, and taking out a
+        network rack whose port no SU needs costs nothing and frees its heat."""
+        counts = self.construction.counts
+        types = self.site.rack_types
+        ports = {int(v): int(counts[v]) * types[v].su_ports for v in self.network}
+        value = float(self.free_weights @ counts)
+        for t in self.su_types:
+            v, size = self.site.network_type(t), types[t].su_size
+            served = min(int(counts[t]), size * ports[v])
+            ports[v] -= -(-served // size)
+            value += self.weights[t] * served
+        return value
 
     def run(self, iterations: int, deadline: float, stop: Callable[[], bool]) -> np.ndarray:
         """Moves until ``iterations``, ``deadline`` or ``stop()``; after :attr:`stall`
@@ -172,7 +200,33 @@ class _Search:
         return best_placement
 
     def _move(self) -> None:
-        """Empty a neighbourhood and a few scattered slots, then refill the hall."""
+        """Empty a neighbourhood and a few scattered slots, or (a share
+        :data:`NETWORK_MOVES` of the moves, with a fabric) take out or stand a network
+        rack; then refill the hall."""
+        c = self.construction
+        if len(self.network) and self.random.random() < NETWORK_MOVES:
+            self._network_move()
+        else:
+            self._empty_neighbourhood()
+        c.spread = self.random.choice(SPREAD_NORMS)
+        c.fill()
+
+    def _network_move(self) -> None:
+        """Take out a network rack, or (half the time, or when none can be taken out)
+        stand one in a free network slot where it fits."""
+        c = self.construction
+        standing = np.flatnonzero(np.isin(c.placement, self.network) & self.movable)
+        if len(standing) and self.random.random() < 0.5:
+            s = int(self.random.choice(standing))
+            c.take_back(int(c.class_of[s]), s, int(c.placement[s]))
+            return
+        fits = {int(v): c.allowed[:, v] & c.loads.fits(int(v)) for v in self.network}
+        open_hubs = [(k, v) for k, v in c.hubs if c.free[k] and fits[v][k] and c.has_room(v)]
+        if open_hubs:
+            c.put(*self.random.choice(open_hubs))
+
+    def _empty_neighbourhood(self) -> None:
+        """Take out the racks of the slots that heat one inlet most, and a few more."""
         c = self.construction
         empty = self.hot_slots[c.placement[self.hot_slots] == NO_INDEX].tolist()
         centre = self.random.choice(
@@ -190,8 +244,6 @@ class _Search:
             t = int(c.placement[s])
             if t != NO_INDEX and self.movable[s] and t not in self.network:
                 c.take_back(int(c.class_of[s]), s, t)
-        c.spread = self.random.choice(SPREAD_NORMS)
-        c.fill()
 
     def _restore(self, placement: np.ndarray) -> None:
         """Back to ``placement``, class by class: each rack goes back to its class's
