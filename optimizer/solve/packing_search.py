@@ -17,11 +17,17 @@ which whole SUs can use 96; the four left over take the inlet headroom that the 
 H100 racks need, and the search, held at 96, finds room for 56 and more
 (docs/benchmarks.md, issue 14).
 
+With a fabric, a packing is worth the racks its network racks can serve
+(:meth:`_Search.score`), and some moves take a network rack out or stand one: the
+packings stand a network rack in every network slot, and on the 8 x 20 thermal hall of
+docs/benchmarks.md the heat of the five that no SU needs kept the search at three DGX
+H100 SUs; taking them out makes room for a fourth.
+
 The search is seeded, so the same instance and the same number of iterations give the
-same packing on every machine; the time limit may cut it short on a slower one. The
-seed matters: on hall-300-thermal, within 8 s, five of the seeds 0-5 reach 56 DGX H100
-racks (seed 0, the one used, after 1,305 moves) and one stays at 55
-(docs/benchmarks.md).
+same packing on every machine; the time limit may cut it short on a slower one. On
+hall-300-thermal each of the seeds 0-5 reaches 7 DGX H100 SUs beside 12 GB300 SUs
+(8,704 GPUs) within its moves, in 0.4 to 2.6 s (seed 0, the one used, is the slowest;
+docs/benchmarks.md, 'SU-aware local search').
 """
 
 from __future__ import annotations
@@ -45,12 +51,13 @@ from optimizer.solve.greedy import (
 )
 
 ITERATIONS = 8000
-"""Moves tried at most: 5.6 s on hall-300-thermal's 300 slots on the benchmark machine,
-inside the most time the solver gives the search (8 s, optimizer.solve.highs
-``search_budget``), so that there the moves end it, not the clock, and a run with a limit
-of 40 s or more gives the same packing every time, on a machine up to 40% slower too.
-10,000 moves took 6.5 s on one day and 7.0-7.5 s on another, too close to the budget;
-on hall-300-thermal they end with the same best packing as 8,000."""
+"""Moves tried at most: 4.7-4.9 s on hall-300-thermal's 300 slots on the benchmark
+machine (5.6 s before a tenth of the moves took out or stood one network rack, which
+refills less), inside the most time the solver gives the search (8 s,
+optimizer.solve.highs ``search_budget``), so that there the moves end it, not the clock,
+and a run with a limit of 40 s or more gives the same packing every time, on a machine up
+to 60% slower too. 10,000 moves took 6.5 s on one day and 7.0-7.5 s on another (before
+the network-rack moves), too close to the budget."""
 STALL_PER_SLOT = 5
 """Moves in a row without a better packing, per hot slot, after which the walk starts
 again from the first packing (at least :data:`STALL_LEAST`): on hall-300-thermal with
