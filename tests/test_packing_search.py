@@ -55,9 +55,10 @@ def test_the_search_finds_the_rack_the_spreading_packings_strand(tmp_path: Path)
     assert check_layout(site, found).ok
 
 
-def _surplus_network_slots(tmp_path: Path):
+def _surplus_network_slots(tmp_path: Path, **more: dict):
     """The nine-slot row with SUs: 40 kW racks of 32 GPUs in SUs of 2, each served by a
-    20 kW network rack (one SU per rack) in one of four network slots (1, 3, 7, 9)."""
+    20 kW network rack (one SU per rack) in one of four network slots (1, 3, 7, 9);
+    ``more``: rack type -> (type, demand entry), added."""
     compute = {**rack(32, 40.0), "su_size": 2, "network_rack": "leaf"}
     overrides = {position: {"network": True} for position in (1, 3, 7, 9)}
     data = instance(
@@ -68,6 +69,9 @@ def _surplus_network_slots(tmp_path: Path):
         thermal={"recirculation": {"H": {}}},
         network=dict(ZERO_ENDS),
     )
+    for name, (spec, demand) in more.items():
+        data["rack_types"][name] = spec
+        data["demand"][name] = demand
     data["cooling"]["air_zones"]["Z"]["supply_temp_c"] = 22.9
     return site_of(tmp_path, data)
 
@@ -85,7 +89,8 @@ def test_the_search_takes_out_the_network_rack_no_su_needs(tmp_path: Path) -> No
         assert network == 4 and compute in (4, 5)
     found = packing_search.searched_packing(data, NEVER, lambda: False, iterations=500)
     assert np.bincount(found[found >= 0], minlength=2).tolist() == [6, 3]
-    # Each network rack serves the two compute racks nearest it: a whole, checked layout.
+    # The i-th network rack serves the i-th two compute racks in slot order (every slot is
+    # within reach here): a whole layout, checked.
     hubs = np.flatnonzero(found == 1).tolist()
     racks = np.flatnonzero(found == 0)
     su = np.full(site.n_slots, -1)
@@ -94,6 +99,34 @@ def test_the_search_takes_out_the_network_rack_no_su_needs(tmp_path: Path) -> No
     report = solve_site(site, SolveOptions(time_limit=60.0, threads=1))
     assert report.outcome.status == "optimal"
     assert report.outcome.objective == pytest.approx(192)
+
+
+def test_a_demand_minimum_of_network_racks_holds_in_the_search(tmp_path: Path) -> None:
+    # With at least four network racks demanded, the search may not take one out (a
+    # packing with three cuts into no layout): it keeps all four.
+    site = _surplus_network_slots(tmp_path, leaf=({**rack(0, 20.0), "su_ports": 1}, {"min": 4}))
+    data = build_model_data(site)
+    leaf = [t.name for t in site.rack_types].index("leaf")
+    found = packing_search.searched_packing(data, NEVER, lambda: False, iterations=500)
+    assert int((found == leaf).sum()) == 4
+
+
+def test_whole_sus_take_the_ports_before_an_su_short_of_racks(tmp_path: Path) -> None:
+    # Two network racks; 3 racks of a 96-GPU SU type (one whole SU and one short) and 2
+    # of the 32-GPU type (one whole SU). The whole SUs take both ports: 2 x 96 + 2 x 32
+    # = 256 GPUs, what the best cut holds. Given out by value per SU alone, the short
+    # SU would take the second port: 3 x 96 = 288, more than any cut of the packing.
+    big = {**rack(96, 40.0), "su_size": 2, "network_rack": "leaf"}
+    site = _surplus_network_slots(tmp_path, big=(big, {}))
+    data = build_model_data(site)
+    names = [t.name for t in site.rack_types]
+    search = packing_search._Search(data, packing_search.held_packing(data)[1], seed=0)
+    counts = np.zeros(len(names), dtype=np.int64)
+    counts[[names.index("big"), names.index("gpu"), names.index("leaf")]] = [3, 2, 2]
+    search.construction.counts = counts
+    assert search.score() == pytest.approx(2 * 96 + 2 * 32)
+    counts[names.index("leaf")] = 3  # a third port: the short SU counts too
+    assert search.score() == pytest.approx(3 * 96 + 2 * 32)
 
 
 def test_a_stop_at_once_returns_the_spreading_packing(tmp_path: Path) -> None:

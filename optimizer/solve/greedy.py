@@ -308,7 +308,8 @@ class Construction:
     @cached_property
     def hubs(self) -> list[tuple[int, int]]:
         """(class, network rack type): every class that may hold a network rack serving an
-        SU, with the type it holds (asked for by the packings only, not by first-fit)."""
+        SU, with the type it holds (asked for by the packings and their local search, not
+        by first-fit)."""
         return sorted({(p.hub, self.site.network_type(p.rack_type)) for p in self.data.cable_pairs})
 
     def fill_network_slots(self) -> None:

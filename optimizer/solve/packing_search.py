@@ -77,8 +77,11 @@ where a rack does not yet fit is where emptying the neighbourhood can make room.
 NETWORK_MOVES = 0.1
 """Share of the moves that take a network rack out, or stand one in a free network slot
 where it fits, before the refill: the packings stand one in every network slot, and a
-network rack no SU needs takes inlet headroom (20 kW of air heat) that racks of an SU
-could use. On the 8 x 20 thermal hall of docs/benchmarks.md five of 16 serve no SU."""
+network rack no SU needs takes inlet headroom (20 kW of air heat for the catalog's
+network rack) that racks of an SU could use. On the 8 x 20 thermal hall of
+docs/benchmarks.md five of 16 serve no SU."""
+TAKE_OUT = 0.5
+"""Share of the network-rack moves that take one out (the others stand one)."""
 SEED = 0
 """The generator's seed: fixed, so that a run is repeatable (see the module docstring)."""
 
@@ -152,26 +155,42 @@ class _Search:
         self.su_types = sorted(su_types, key=lambda t: (-self.weights[t] * types[t].su_size, t))
         """SU types, the one worth most per SU first: the order in which the network
         racks' ports are given out by :meth:`score`."""
-        self.free_weights = self.weights[:-1].copy()
-        self.free_weights[su_types] = 0.0
+        self.weights_outside_sus = self.weights[:-1].copy()
+        self.weights_outside_sus[su_types] = 0.0
         """Per rack type: its weight, or 0 for an SU type (counted by :meth:`score`)."""
+        held_at = np.zeros(len(types), dtype=np.int64)
+        held_at[list(construction.caps)] = list(construction.caps.values())
+        self.floors = np.maximum(self.site.demand_min, held_at)
+        """Per rack type: the count a move may not take it below (unless it was already
+        below): the demand minimum, and for a held type its whole SUs (:func:`whole_su_caps`).
+        A packing short of a demand minimum cuts into no layout at all."""
 
     def score(self) -> float:
-        """What the packing is worth: every rack outside SUs, and the racks of each SU
-        type that the network racks standing can serve, the SU types worth most per SU
-        first, an SU still short of racks included while a port is left for it (the walk
-        is rewarded for each rack that brings the next SU closer). Racks beyond the ports
-        never become part of a layout, so they count for nothing, and taking out a
-        network rack whose port no SU needs costs nothing and frees its heat."""
+        """What the packing is worth: every rack outside SUs, and the racks of SU types
+        that the ports of the network racks standing can serve: whole SUs first, the SU
+        types worth most per SU first, then with the ports left one SU still short of
+        racks per type (the walk is rewarded for each rack that brings the next SU
+        closer, but a short SU never takes the port of a whole one). Racks beyond the
+        ports never become part of a layout, so they count for nothing; where network
+        racks weigh nothing (GPUs as the objective), taking out one whose port no SU
+        needs costs nothing and frees its heat for racks that count."""
         counts = self.construction.counts
         types = self.site.rack_types
         ports = {int(v): int(counts[v]) * types[v].su_ports for v in self.network}
-        value = float(self.free_weights @ counts)
+        value = float(self.weights_outside_sus @ counts)
+        short = []
         for t in self.su_types:
             v, size = self.site.network_type(t), types[t].su_size
-            served = min(int(counts[t]), size * ports[v])
-            ports[v] -= -(-served // size)
-            value += self.weights[t] * served
+            whole = min(int(counts[t]) // size, ports[v])
+            ports[v] -= whole
+            value += self.weights[t] * whole * size
+            short.append((t, v, int(counts[t]) - whole * size))
+        for t, v, left in short:
+            # Left over racks and a port to spare: fewer than an SU, since every whole
+            # SU found a port.
+            if left and ports[v]:
+                ports[v] -= 1
+                value += self.weights[t] * left
         return value
 
     def run(self, iterations: int, deadline: float, stop: Callable[[], bool]) -> np.ndarray:
@@ -194,7 +213,7 @@ class _Search:
             counts = c.counts.copy()
             self._move()
             value = self.score()
-            held = all(c.counts[t] >= min(cap, counts[t]) for t, cap in c.caps.items())
+            held = bool(np.all(c.counts >= np.minimum(self.floors, counts)))
             since_better += 1
             if value + 1e-9 < current or not held:
                 self._restore(before)
@@ -219,17 +238,17 @@ class _Search:
         c.fill()
 
     def _network_move(self) -> None:
-        """Take out a network rack, or (half the time, or when none can be taken out)
-        stand one in a free network slot where it fits."""
+        """Take out a network rack (a share :data:`TAKE_OUT` of these moves, or whenever
+        no free network slot takes one), or stand one in a free network slot where it
+        fits."""
         c = self.construction
         standing = np.flatnonzero(np.isin(c.placement, self.network) & self.movable)
-        if len(standing) and self.random.random() < 0.5:
-            s = int(self.random.choice(standing))
-            c.take_back(int(c.class_of[s]), s, int(c.placement[s]))
-            return
         fits = {int(v): c.allowed[:, v] & c.loads.fits(int(v)) for v in self.network}
         open_hubs = [(k, v) for k, v in c.hubs if c.free[k] and fits[v][k] and c.has_room(v)]
-        if open_hubs:
+        if len(standing) and (self.random.random() < TAKE_OUT or not open_hubs):
+            s = int(self.random.choice(standing))
+            c.take_back(int(c.class_of[s]), s, int(c.placement[s]))
+        elif open_hubs:
             c.put(*self.random.choice(open_hubs))
 
     def _empty_neighbourhood(self) -> None:
