@@ -26,7 +26,7 @@ H100 SUs; taking them out makes room for a fourth.
 The search is seeded, so the same instance and the same number of iterations give the
 same packing on every machine; the time limit may cut it short on a slower one. On
 hall-300-thermal each of the seeds 0-5 reaches 7 DGX H100 SUs beside 12 GB300 SUs
-(8,704 GPUs) within its moves, in 0.4 to 2.6 s (seed 0, the one used, is the slowest;
+(8,704 GPUs) within its moves, in 0.4 to 3.1 s (seed 0, the one used, in 0.6 s;
 docs/benchmarks.md, 'SU-aware local search').
 """
 
@@ -51,13 +51,11 @@ from optimizer.solve.greedy import (
 )
 
 ITERATIONS = 8000
-"""Moves tried at most: 4.7-4.9 s on hall-300-thermal's 300 slots on the benchmark
-machine (5.6 s before a tenth of the moves took out or stood one network rack, which
-refills less), inside the most time the solver gives the search (8 s,
-optimizer.solve.highs ``search_budget``), so that there the moves end it, not the clock,
-and a run with a limit of 40 s or more gives the same packing every time, on a machine up
-to 60% slower too. 10,000 moves took 6.5 s on one day and 7.0-7.5 s on another (before
-the network-rack moves), too close to the budget."""
+"""Moves tried at most: about 5 s on hall-300-thermal's 300 slots on the benchmark
+machine, inside the most time the solver gives the search (8 s, optimizer.solve.highs
+``search_budget``), so that there the moves end it, not the clock, and a run with a limit
+of 40 s or more gives the same packing every time, on a machine up to 40% slower too.
+10,000 moves took 6.5 s on one day and 7.0-7.5 s on another, too close to the budget."""
 STALL_PER_SLOT = 5
 """Moves in a row without a better packing, per hot slot, after which the walk starts
 again from the first packing (at least :data:`STALL_LEAST`): on hall-300-thermal with
